@@ -1,0 +1,23 @@
+"""nrm: the NRM simulator, its instrumentation, and the statistics of the compendium.
+
+Modules, one concern each:
+
+- ``model``        the simulator (agents, bridge, resonance, clusters, mechanisms, one cycle)
+- ``costs``        the costs under study as independent switches, and the named presets
+- ``metrics``      system-metrics sources: live (psutil), fixed, replay (recorded trace)
+- ``persistence``  the original SQLite persistence (one connection + insert + commit per row)
+- ``experiments``  the registry of C255-C260, conditions and the synergy analysis
+- ``runner``       runs an experiment into a run folder (run.json, cycles.csv, checkpoints)
+- ``probe``        per-cycle runtime/memory probe, usable on any Python loop
+- ``sysinfo``      run context: versions, allocator, CPU, OS, git commit
+- ``runlog``       writing run logs (cycles.csv appender, run.json)
+- ``reader``       reading and validating run logs into pandas
+- ``allocator``    running a simulation in a child process under another allocator
+- ``stats``        the paper's statistics (variance, H1-H5, optimization comparison, prediction)
+- ``claims``       the claims ledger: the paper's numbers beside their provenance
+- ``render``       figures and the paper
+- ``notebooks``    papermill parameter validation and execution
+- ``cli``          the ``nrm`` command
+"""
+
+__version__ = "0.1.0"
