@@ -1,0 +1,94 @@
+"""The registry of the six experiments (C255-C260), their conditions and the synergy analysis."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .exceptions import UnknownExperimentError
+from .model import Mechanisms
+
+CONDITIONS = ("OFF-OFF", "ON-OFF", "OFF-ON", "ON-ON")
+SYNERGY_THRESHOLD = 0.1
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: str
+    mechanisms: tuple[str, str]
+    paper_variant: str  # how the paper ran it: "unoptimized" or "optimized"
+    role: str
+    note: str = ""
+    cycles: int = 3000
+    max_agents: int = 100
+    root_energy: float = 130.0
+    cooldown: int = 100
+
+    def mechanisms_for(self, condition: str) -> Mechanisms:
+        condition = check_condition(condition)
+        a_on, b_on = (part == "ON" for part in condition.split("-"))
+        flags = {self.mechanisms[0]: a_on, self.mechanisms[1]: b_on}
+        return Mechanisms(**flags)
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.id: e
+    for e in (
+        Experiment("C255", ("pooling", "sources"), "unoptimized",
+                   "unoptimized baseline; the paper's 'expected' runtime of C256"),
+        Experiment("C256", ("pooling", "throttling"), "unoptimized",
+                   "unoptimized; the paper's slow run (34.5 h reported)"),
+        Experiment("C257", ("pooling", "recovery"), "optimized", "optimized"),
+        Experiment("C258", ("sources", "throttling"), "optimized", "optimized"),
+        Experiment("C259", ("sources", "recovery"), "optimized", "optimized",
+                   note="built as designed (sources x recovery); the original C259 script had no "
+                   "sources step and its first flag switched on pooling, so as run it was a second "
+                   "pooling x recovery"),
+        Experiment("C260", ("throttling", "recovery"), "optimized", "optimized"),
+    )
+}
+
+
+def get_experiment(exp_id: str) -> Experiment:
+    key = exp_id.strip().upper()
+    if key not in EXPERIMENTS:
+        raise UnknownExperimentError(
+            f"unknown experiment {exp_id!r}; valid: {', '.join(EXPERIMENTS)} (see `nrm experiments`)"
+        )
+    return EXPERIMENTS[key]
+
+
+def check_condition(condition: str) -> str:
+    c = condition.strip().upper()
+    if c not in CONDITIONS:
+        raise UnknownExperimentError(
+            f"unknown condition {condition!r}; valid: {', '.join(CONDITIONS)} "
+            "(first ON/OFF is the experiment's first mechanism)"
+        )
+    return c
+
+
+def population_summary(history: list[int]) -> dict[str, float | int | None]:
+    if not history:
+        return {"mean": None, "final": None, "max": None}
+    return {"mean": sum(history) / len(history), "final": history[-1], "max": max(history)}
+
+
+def synergy(means: dict[str, float]) -> dict[str, float | str | None]:
+    """The original scripts' synergy analysis on mean population (needs all four conditions)."""
+    if any(c not in means or means[c] is None for c in CONDITIONS):
+        return {"classification": None, "note": "needs all four conditions"}
+    off, a, b, both = (float(means[c]) for c in CONDITIONS)
+    effect_a = a - off
+    effect_b = b - off
+    additive = off + effect_a + effect_b
+    syn = both - additive
+    fold = both / off if off != 0 else math.inf
+    if syn > SYNERGY_THRESHOLD:
+        cls = "SYNERGISTIC"
+    elif syn < -SYNERGY_THRESHOLD:
+        cls = "ANTAGONISTIC"
+    else:
+        cls = "ADDITIVE"
+    return {"effect_a": effect_a, "effect_b": effect_b, "additive": additive, "synergy": syn,
+            "fold_change": fold, "classification": cls}

@@ -1,0 +1,216 @@
+"""System-metrics sources: ``live`` (psutil), ``fixed`` (constant) and ``replay`` (a trace).
+
+A source's :meth:`sample` returns one :class:`Metrics`. Every sample the model is fed can be
+written, in order, to ``metrics_trace.csv`` (:class:`TraceWriter`); :class:`ReplaySource` feeds
+that file back, so a replayed run reproduces the recorded one bit for bit. Floats are written
+with ``repr`` so they round-trip exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+from .exceptions import ParameterError, TraceError
+
+
+class Metrics(NamedTuple):
+    cpu_percent: float
+    mem_percent: float
+    disk_percent: float
+    net_sent: int
+    net_recv: int
+    n_pids: int
+
+
+TRACE_FIELDS = ("seq", "condition", *Metrics._fields)
+
+#: An idle machine, used by ``fixed`` when no values are given.
+DEFAULT_FIXED = Metrics(cpu_percent=20.0, mem_percent=40.0, disk_percent=50.0,
+                        net_sent=0, net_recv=0, n_pids=200)
+
+
+class MetricsSource(Protocol):
+    name: str
+
+    def sample(self) -> Metrics: ...
+
+    def describe(self) -> dict[str, object]: ...
+
+
+class LiveSource:
+    """psutil, as the original sampled: CPU %, memory %, disk % of ``disk_path``, net, pids."""
+
+    name = "live"
+
+    def __init__(self, cpu_interval: float = 0.1, disk_path: str | Path = ".") -> None:
+        import psutil  # local: fixed/replay runs need no psutil call
+
+        self._psutil = psutil
+        self.cpu_interval = float(cpu_interval)
+        self.disk_path = str(disk_path)
+        if self.cpu_interval == 0:
+            psutil.cpu_percent(interval=None)  # prime the non-blocking counter
+
+    def sample(self) -> Metrics:
+        ps = self._psutil
+        cpu = ps.cpu_percent(interval=self.cpu_interval if self.cpu_interval > 0 else None)
+        mem = ps.virtual_memory().percent
+        disk = ps.disk_usage(self.disk_path).percent
+        net = ps.net_io_counters()
+        sent, recv = (net.bytes_sent, net.bytes_recv) if net is not None else (0, 0)
+        return Metrics(float(cpu), float(mem), float(disk), int(sent), int(recv), len(ps.pids()))
+
+    def describe(self) -> dict[str, object]:
+        return {"source": "live", "cpu_interval": self.cpu_interval, "disk_path": self.disk_path}
+
+
+class FixedSource:
+    """Constant values. ``cpu_interval`` > 0 sleeps that long per sample, emulating the cost of the
+    original blocking CPU sample (the values stay constant)."""
+
+    name = "fixed"
+
+    def __init__(self, values: Metrics = DEFAULT_FIXED, cpu_interval: float = 0.0) -> None:
+        self.values = values
+        self.cpu_interval = float(cpu_interval)
+
+    def sample(self) -> Metrics:
+        if self.cpu_interval > 0:
+            time.sleep(self.cpu_interval)
+        return self.values
+
+    def describe(self) -> dict[str, object]:
+        return {"source": "fixed", "values": self.values._asdict(), "cpu_interval": self.cpu_interval}
+
+
+class ReplaySource:
+    """Feeds back a recorded ``metrics_trace.csv`` in order (optionally sleeping ``cpu_interval``).
+
+    The trace is checked on load: a corrupt line is reported with its file and line number.
+    Running past the end, or reaching a sample recorded for another condition, is an error
+    (the trace was recorded with different parameters or another variant).
+    """
+
+    name = "replay"
+
+    def __init__(self, path: str | Path, cpu_interval: float = 0.0, start: int = 0) -> None:
+        self.path = Path(path)
+        self.cpu_interval = float(cpu_interval)
+        self.rows: list[tuple[str, Metrics]] = list(_read_trace(self.path))
+        self.pos = start
+        self.expected_condition: str | None = None
+
+    def sample(self) -> Metrics:
+        if self.pos >= len(self.rows):
+            raise TraceError(
+                f"{self.path}: trace exhausted after {len(self.rows)} samples; it was recorded "
+                "with fewer cycles, another variant or other parameters than this run"
+            )
+        cond, m = self.rows[self.pos]
+        if self.expected_condition is not None and cond != self.expected_condition:
+            raise TraceError(
+                f"{self.path}:{self.pos + 2}: sample recorded for condition {cond!r} but the run "
+                f"is in condition {self.expected_condition!r}; the trace comes from a run with "
+                "other parameters or another variant"
+            )
+        self.pos += 1
+        if self.cpu_interval > 0:
+            time.sleep(self.cpu_interval)
+        return m
+
+    def describe(self) -> dict[str, object]:
+        return {"source": "replay", "path": str(self.path), "samples": len(self.rows),
+                "cpu_interval": self.cpu_interval}
+
+
+def _read_trace(path: Path) -> Iterator[tuple[str, Metrics]]:
+    if not path.is_file():
+        raise TraceError(f"{path}: no such metrics trace (expected a run's {path.name or 'metrics_trace.csv'})")
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None or tuple(header) != TRACE_FIELDS:
+            raise TraceError(f"{path}:1: bad header {header!r}; expected {','.join(TRACE_FIELDS)}")
+        for lineno, row in enumerate(reader, start=2):
+            if len(row) != len(TRACE_FIELDS):
+                raise TraceError(
+                    f"{path}:{lineno}: expected {len(TRACE_FIELDS)} fields, found {len(row)} "
+                    "(truncated or corrupt line)"
+                )
+            try:
+                seq = int(row[0])
+                m = Metrics(float(row[2]), float(row[3]), float(row[4]),
+                            int(row[5]), int(row[6]), int(row[7]))
+            except ValueError as exc:
+                raise TraceError(f"{path}:{lineno}: not a number ({exc})") from None
+            if seq != lineno - 2:
+                raise TraceError(f"{path}:{lineno}: sequence number {seq}, expected {lineno - 2}")
+            yield row[1], m
+
+
+class TraceWriter:
+    """Appends every sample fed to the model to ``metrics_trace.csv`` (flushed on demand)."""
+
+    def __init__(self, path: str | Path, start: int = 0) -> None:
+        self.path = Path(path)
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        self._fh = self.path.open("a", newline="", encoding="utf-8")
+        if new:
+            self._fh.write(",".join(TRACE_FIELDS) + "\n")
+        self.seq = start
+        self._buf: list[str] = []
+
+    def write(self, condition: str, m: Metrics) -> None:
+        self._buf.append(
+            f"{self.seq},{condition},{m.cpu_percent!r},{m.mem_percent!r},{m.disk_percent!r},"
+            f"{m.net_sent},{m.net_recv},{m.n_pids}\n"
+        )
+        self.seq += 1
+
+    def flush(self) -> None:
+        if self._buf:
+            self._fh.write("".join(self._buf))
+            self._buf.clear()
+        self._fh.flush()
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self.flush()
+            self._fh.close()
+
+
+def truncate_trace(path: str | Path, keep: int) -> None:
+    """Keep the header and the first ``keep`` samples of a trace (used by resume)."""
+    from .atomic import atomic_write_text
+
+    path = Path(path)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    if len(lines) - 1 < keep:
+        raise TraceError(f"{path}: holds {len(lines) - 1} samples, the checkpoint needs {keep}")
+    atomic_write_text(path, "".join(lines[: keep + 1]))
+
+
+def parse_source_spec(spec: str) -> tuple[str, str | None]:
+    """``live`` | ``fixed`` | ``replay:PATH`` -> (kind, path)."""
+    if spec in ("live", "fixed"):
+        return spec, None
+    if spec.startswith("replay:") and len(spec) > len("replay:"):
+        return "replay", spec[len("replay:"):]
+    raise ParameterError(f"unknown metrics source {spec!r}; valid: live, fixed, replay:PATH")
+
+
+def make_source(spec: str, *, cpu_interval: float, disk_path: str | Path) -> MetricsSource:
+    kind, path = parse_source_spec(spec)
+    if kind == "live":
+        return LiveSource(cpu_interval=cpu_interval, disk_path=disk_path)
+    if kind == "fixed":
+        return FixedSource(cpu_interval=cpu_interval)
+    assert path is not None
+    p = Path(path)
+    if p.is_dir():
+        p = p / "metrics_trace.csv"
+    return ReplaySource(p, cpu_interval=cpu_interval)
