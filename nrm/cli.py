@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one cost switch, e.g. --cost sqlite=false (variant becomes 'custom')")
     r.add_argument("--allocator", default=None, help="pymalloc | malloc | jemalloc | mimalloc")
     r.add_argument("--flush-every", type=_positive, default=50, help="flush logs every K cycles")
-    r.add_argument("--arena-every", type=_positive, default=50, help="arena statistics every K cycles")
+    r.add_argument("--arena-every", type=_positive, default=100, help="arena statistics every K cycles")
     r.add_argument("--checkpoint-every", type=_positive, default=None,
                    help="checkpoint every N cycles (a multiple of --flush-every; default: every 30 s)")
     r.add_argument("--tracemalloc", action="store_true", help="also record tracemalloc current/peak")

@@ -39,9 +39,13 @@ COLUMNS: tuple[Column, ...] = (
     _C("blocked_s", "s", "float", "timing", "wall_s - cpu_s: time asleep, blocked or waiting for I/O"),
     _C("elapsed_s", "s", "float", "timing", "wall-clock seconds since the run started, at the end of the cycle"),
     _C("t_unix", "s", "float", "timing", "Unix time at the end of the cycle"),
+    _C("ctx_switches_vol", "count", "int", "timing", "voluntary context switches during the cycle (the process slept or waited)"),
+    _C("ctx_switches_invol", "count", "int", "timing", "involuntary context switches during the cycle (CPU taken away: contention)"),
     # memory
     _C("rss_bytes", "bytes", "int", "memory", "resident set size at the end of the cycle"),
-    _C("allocated_blocks", "blocks", "int", "memory", "sys.getallocatedblocks() at the end of the cycle"),
+    _C("allocated_blocks", "blocks", "int", "memory", "sys.getallocatedblocks() at the end of the cycle (every K cycles; empty without pymalloc)"),
+    _C("minor_faults", "count", "int", "memory", "minor page faults during the cycle (pages mapped without disk I/O)"),
+    _C("major_faults", "count", "int", "memory", "major page faults during the cycle (pages read from disk)"),
     # garbage collector
     _C("gc0", "count", "int", "gc", "generation-0 collections during the cycle"),
     _C("gc1", "count", "int", "gc", "generation-1 collections during the cycle"),

@@ -24,7 +24,7 @@ from .metrics import ReplaySource, TraceWriter, make_source, parse_source_spec, 
 from .model import ModelParams, Reality, Simulation
 from .persistence import NullPersistence, SqlitePersistence
 from .probe import Probe
-from .runlog import CycleLog, truncate
+from .runlog import CycleLog
 
 FORMAT = "nrm-run/1"
 
@@ -45,7 +45,7 @@ class RunSpec:
     cpu_interval: float | None = None  # None: the variant's own
     costs: dict[str, Any] = field(default_factory=dict)  # overrides of single switches
     flush_every: int = 50
-    arena_every: int = 50
+    arena_every: int = 100
     checkpoint_every: int | None = None  # cycles; None: time-based (checkpoint_interval_s)
     checkpoint_interval_s: float = 30.0
     tracemalloc: bool = False
@@ -166,7 +166,7 @@ def resume_run(run_dir: str | Path, *, progress: bool = True,
     except Exception as exc:  # corrupt pickle
         raise CheckpointError(f"{ck}: unreadable checkpoint ({exc})") from None
     # drop whatever was written after the checkpoint
-    truncate(run_dir / paths.CYCLES_CSV, state.step)
+    CycleLog.truncate(run_dir / paths.CYCLES_CSV, state.step)
     truncate_trace(run_dir / paths.TRACE_CSV, state.trace_seq)
     if state.db_rows:
         SqlitePersistence(run_dir).truncate(state.db_rows)
@@ -207,8 +207,6 @@ def _execute(run_dir: Path, state: _State, *, progress: bool, context: dict[str,
             "parameters": spec.to_dict(),
             "seed": spec.seed,
             "metrics": {"source": parse_source_spec(spec.metrics)[0], "spec": spec.metrics},
-            "probe": {"arena_every": spec.arena_every, "flush_every": spec.flush_every,
-                      "tracemalloc": spec.tracemalloc, "uss": spec.uss},
             "context": context if context is not None else collect_context(run_dir),
             "resumes": [],
             "conditions": {},
@@ -226,7 +224,9 @@ def _execute(run_dir: Path, state: _State, *, progress: bool, context: dict[str,
     trace = TraceWriter(run_dir / paths.TRACE_CSV, start=state.trace_seq)
     log = CycleLog(run_dir / paths.CYCLES_CSV, flush_every=spec.flush_every,
                    extra_columns=("spawns", "deaths", "pairs_tested"))
-    probe = Probe(log, arena_every=spec.arena_every, tracemalloc=spec.tracemalloc, uss=spec.uss)
+    probe = Probe(log, arena_every=spec.arena_every, tracemalloc=spec.tracemalloc, uss=spec.uss,
+                  elapsed_offset_s=state.elapsed_s)
+    meta["probe"] = probe.settings()
     total_cycles = spec.cycles * len(spec.conditions)
     bar = _progress_bar(progress, total_cycles, state.step, f"{exp.id} {spec.variant}")
     old_handler = signal.getsignal(signal.SIGTERM)
@@ -253,11 +253,12 @@ def _execute(run_dir: Path, state: _State, *, progress: bool, context: dict[str,
                 sim = Simulation(exp.mechanisms_for(cond), spec.model_params(), costs, reality,
                                  seed=spec.seed)
                 w0, c0 = time.perf_counter(), time.process_time()
+                commits0 = persistence.commits
                 sim.setup()
                 state.condition_wall_s += time.perf_counter() - w0
                 state.condition_cpu_s += time.process_time() - c0
                 state.counters = {"setup_samples": reality.samples,
-                                  "setup_commits": persistence.commits}
+                                  "setup_commits": persistence.commits - commits0}
                 state.sim = sim
             else:
                 sim = state.sim
@@ -281,7 +282,6 @@ def _execute(run_dir: Path, state: _State, *, progress: bool, context: dict[str,
                     commits=commits, commit_s=commit_s,
                     db_bytes=persistence.db_bytes() if persistence.enabled else None,
                     spawns=st.spawns, deaths=st.deaths, pairs_tested=st.pairs_tested,
-                    elapsed_s=time.perf_counter() - run_t0,
                 )
                 state.step += 1
                 for k, v in (("samples", samples), ("commits", commits),

@@ -1,0 +1,580 @@
+"""A per-cycle runtime and memory probe for any long-running Python loop.
+
+The loop calls the probe once per cycle; the probe returns one row (a dict keyed by the
+``cycles.csv`` columns of ``nrm/columns.py``) and, when given a :class:`~nrm.runlog.CycleLog`,
+appends it there. This module does not import the simulator::
+
+    with CycleLog(run_dir / "cycles.csv") as log, Probe(log) as probe:
+        for i in range(n):
+            with probe.cycle(cycle=i) as c:
+                population = step()
+                c.add(population=population)
+
+Every cycle (cheap, a few microseconds): wall time, process CPU time (user, system, total),
+blocked time (wall - CPU: asleep, blocked or waiting for I/O; negative when several threads
+ran in parallel), context switches (voluntary; involuntary = the CPU was taken away), page
+faults, RSS, garbage-collector collections per generation and pause time (``gc.callbacks``),
+storage bytes read/written (``getrusage`` block counts x 512, Linux) and read/write syscalls
+(``/proc/self/io``). At most once per ``system_every_s`` seconds: system CPU %, load average,
+CPU frequency and temperature. Every ``arena_every`` cycles: pymalloc arena statistics
+(``nrm.arenas``), ``sys.getallocatedblocks()`` and, when asked for, tracemalloc's
+current/peak and the USS. Cells not measured in a row stay empty; no value is ever carried
+forward from an earlier row.
+
+``sys.getallocatedblocks()`` is on the periodic list because on CPython 3.11 it walks every
+pymalloc pool: 0.3 us for a small heap but ~35 us at 2 million live objects and ~170 us at 10
+million, touching one header per 16 KiB pool (cache and TLB misses inside the loop being
+measured). Under ``PYTHONMALLOC=malloc`` it returns 0, so it is left empty there.
+
+Precision notes: ``cpu_s`` comes from ``getrusage`` (microsecond resolution, exact sum); the
+kernel derives the user/system split from tick sampling, so ``cpu_user_s``/``cpu_sys_s`` of a
+sub-millisecond cycle are approximate. ``io_read_bytes``/``io_write_bytes`` count storage I/O
+the process caused (page-cache hits read nothing; written pages count when dirtied), the
+same quantity as ``read_bytes``/``write_bytes`` of ``/proc/self/io``. The probe's own
+``/proc`` reads are not counted in ``io_read_calls``. GC collections and probe work between
+``end_cycle`` and the next ``begin_cycle`` are not attributed to any cycle.
+
+A probe belongs to the process that called :meth:`Probe.start`; start a new one after fork.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nrm.arenas import read_arena_stats
+from nrm.exceptions import NrmError
+
+if TYPE_CHECKING:
+    from nrm.runlog import CycleLog
+
+Row = dict[str, Any]
+
+_perf = time.perf_counter
+_unix = time.time
+_getrusage = resource.getrusage
+_RUSAGE_SELF = resource.RUSAGE_SELF
+_blocks = sys.getallocatedblocks
+_LINUX = sys.platform.startswith("linux")
+
+#: Sensor groups of ``psutil.sensors_temperatures()`` that measure the CPU package or cores.
+CPU_SENSORS: tuple[str, ...] = (
+    "coretemp",
+    "k10temp",
+    "zenpower",
+    "cpu_thermal",
+    "cpu-thermal",
+    "soc_thermal",
+    "acpitz",
+)
+
+
+class ProbeError(NrmError):
+    """The probe was used out of order (e.g. ``end_cycle`` without ``begin_cycle``)."""
+
+
+# --- slow, periodic readings (module functions so tests can call and patch them) -------------
+
+
+def cpu_temperature() -> float | None:
+    """Highest CPU temperature sensor in degrees C; ``None`` where none exists (never raises)."""
+    try:
+        import psutil
+
+        read = getattr(psutil, "sensors_temperatures", None)
+        if read is None:
+            return None
+        groups = read() or {}
+    except Exception:  # a missing or broken sensor is "not measured"
+        return None
+    best: float | None = None
+    for name in CPU_SENSORS:
+        for entry in groups.get(name, ()):
+            current = getattr(entry, "current", None)
+            if isinstance(current, int | float) and current > -273.0:
+                best = current if best is None else max(best, current)
+        if best is not None:
+            break
+    return None if best is None else float(best)
+
+
+def cpu_frequency() -> float | None:
+    """Current CPU frequency in MHz (mean over CPUs); ``None`` when not reported."""
+    try:
+        import psutil
+
+        freq = psutil.cpu_freq()
+    except Exception:  # not reported on this OS/VM
+        return None
+    if freq is None or not freq.current or freq.current <= 0:
+        return None
+    return float(freq.current)
+
+
+def _cpu_busy_total() -> tuple[float, float] | None:
+    """System-wide (busy, total) CPU seconds, psutil's definition (iowait counts as idle).
+
+    Read directly instead of ``psutil.cpu_percent(interval=None)``, whose "since last call"
+    state is shared with every other caller in the thread (the simulator samples it too).
+    """
+    try:
+        import psutil
+
+        t = psutil.cpu_times()
+    except Exception:
+        return None
+    total = sum(t) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
+    busy = total - t.idle - getattr(t, "iowait", 0.0)
+    return busy, total
+
+
+def _uss_bytes() -> int | None:
+    try:
+        import psutil
+
+        return int(psutil.Process().memory_full_info().uss)
+    except Exception:  # needs /proc/<pid>/smaps; not everywhere
+        return None
+
+
+# --- fast /proc readers ----------------------------------------------------------------------
+
+
+class _ProcFile:
+    """A ``/proc/self`` file kept open and re-read with ``pread`` (~1 us instead of ~8 us)."""
+
+    def __init__(self, path: str) -> None:
+        self.fd: int | None
+        try:
+            self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            os.pread(self.fd, 4096, 0)
+        except OSError:
+            self.fd = None
+
+    def read(self) -> bytes:
+        assert self.fd is not None
+        return os.pread(self.fd, 4096, 0)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+#: Leading fields of /proc/self/io; syscr and syscw are tokens 5 and 7 of ``text.split()``.
+_IO_FIELDS = [b"rchar:", b"wchar:", b"syscr:", b"syscw:"]
+
+
+class _Cycle:
+    """What ``with probe.cycle(...) as c`` yields: ``c.add(**counters)``, then ``c.row``."""
+
+    __slots__ = ("_fields", "_probe", "row")
+
+    def __init__(self, probe: Probe, fields: dict[str, Any]) -> None:
+        self._probe = probe
+        self._fields = fields
+        self.row: Row | None = None
+
+    def add(self, **counters: Any) -> None:
+        """Set loop counters of this cycle's row (population=..., commits=..., ...)."""
+        self._fields.update(counters)
+
+    def __enter__(self) -> _Cycle:
+        self._probe.begin_cycle()
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.row = self._probe.end_cycle(**self._fields)
+        else:
+            self._probe.abandon_cycle()  # a failed cycle leaves no row
+
+
+class Probe:
+    """Measures each cycle of a loop. See the module docstring for what and how often.
+
+    ``arena_every``: cycles between pymalloc readings (arena statistics and allocated blocks,
+    ~0.15 ms each; 0 disables).
+    ``system_every_s``: minimum seconds between system readings (CPU %, load, MHz, degrees C;
+    ~0.1 ms each).
+    ``io_calls``: count read/write syscalls from ``/proc/self/io`` every cycle (~3 us a cycle;
+    Linux only, empty cells elsewhere). Storage bytes come from ``getrusage`` regardless.
+    ``tracemalloc`` / ``uss``: also record these on arena rows (tracemalloc slows the loop
+    several-fold; USS reads ``smaps``, ~0.2 ms+). ``elapsed_offset_s`` is added to
+    ``elapsed_s`` (a resumed run continues its clock).
+    """
+
+    def __init__(
+        self,
+        log: CycleLog | None = None,
+        *,
+        arena_every: int = 100,
+        system_every_s: float = 1.0,
+        io_calls: bool = True,
+        tracemalloc: bool = False,
+        uss: bool = False,
+        elapsed_offset_s: float = 0.0,
+    ) -> None:
+        if arena_every < 0:
+            raise ProbeError(f"arena_every must be >= 0 cycles (0 = off), got {arena_every!r}")
+        if system_every_s < 0:
+            raise ProbeError(f"system_every_s must be >= 0 seconds, got {system_every_s!r}")
+        self.log = log
+        self.arena_every = int(arena_every)
+        self.system_every_s = float(system_every_s)
+        self.io_calls = io_calls
+        self.tracemalloc = tracemalloc
+        self.uss = uss
+        self.elapsed_offset_s = float(elapsed_offset_s)
+        self.cycles = 0  # rows produced since start()
+        self._started = False
+        self._in_cycle = False
+        # cumulative [gen0, gen1, gen2, pause_s], updated by the gc callback
+        self._gc: list[Any] = [0, 0, 0, 0.0]
+        self._gc_callback: Callable[[str, dict[str, Any]], None] | None = None
+        self._statm: _ProcFile | None = None
+        self._procio: _ProcFile | None = None
+        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        self._psutil_process: Any = None
+        self._arena_ok = False
+        self._tracemalloc_started = False
+        self._next_system = 0.0
+        self._last_cpu: tuple[float, float] | None = None
+        self._t_start = 0.0
+        # begin-of-cycle snapshot
+        self._w0 = 0.0
+        self._ru0: Any = None
+        self._gc0: list[Any] = [0, 0, 0, 0.0]
+        self._io0 = b""
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def settings(self) -> dict[str, Any]:
+        """The probe's settings, for ``run.json`` (``probe``)."""
+        out: dict[str, Any] = {
+            "arena_every": self.arena_every,
+            "system_every_s": self.system_every_s,
+            "io_calls": self.io_calls,
+            "tracemalloc": self.tracemalloc,
+            "uss": self.uss,
+        }
+        if self.log is not None:
+            out["flush_every"] = self.log.flush_every
+            out["flush_every_s"] = self.log.flush_every_s
+            out["extra_columns"] = list(self.log.extra_columns)
+        return out
+
+    def start(self) -> Probe:
+        """Install the gc callback, open the /proc readers, take the baselines.
+
+        Reads the arena statistics once, so a changed report format fails here, before the
+        loop runs, rather than hours into it.
+        """
+        if self._started:
+            raise ProbeError("Probe.start() called twice; call stop() first")
+        if self.arena_every:
+            self._arena_ok = read_arena_stats() is not None  # raises on a changed format
+        gc_state = self._gc
+        perf = _perf
+        t0 = [0.0]
+
+        def on_gc(phase: str, info: dict[str, Any]) -> None:
+            if phase == "start":
+                t0[0] = perf()
+            else:
+                gc_state[3] += perf() - t0[0]
+                gc_state[info["generation"]] += 1
+
+        self._gc_callback = on_gc
+        gc.callbacks.append(on_gc)
+        self._statm = _ProcFile("/proc/self/statm")
+        if self._statm.fd is None:
+            self._statm = None
+            try:
+                import psutil
+
+                self._psutil_process = psutil.Process()
+            except Exception:
+                self._psutil_process = None
+        if self.io_calls:
+            self._procio = _ProcFile("/proc/self/io")
+            if self._procio.fd is None or self._procio.read().split()[0:8:2] != _IO_FIELDS:
+                self._procio.close()
+                self._procio = None
+        if self.tracemalloc:
+            import tracemalloc
+
+            if not tracemalloc.is_tracing():
+                tracemalloc.start()
+                self._tracemalloc_started = True
+        self._last_cpu = _cpu_busy_total()
+        self._t_start = _perf()
+        self._next_system = self._t_start  # the first row carries a system reading
+        self.cycles = 0
+        self._started = True
+        return self
+
+    def stop(self) -> None:
+        """Remove the gc callback, close readers, flush the log (which stays open)."""
+        if not self._started:
+            return
+        self._started = False
+        self._in_cycle = False
+        if self._gc_callback in gc.callbacks:
+            gc.callbacks.remove(self._gc_callback)
+        self._gc_callback = None
+        for f in (self._statm, self._procio):
+            if f is not None:
+                f.close()
+        self._statm = self._procio = None
+        if self._tracemalloc_started:
+            import tracemalloc
+
+            tracemalloc.stop()
+            self._tracemalloc_started = False
+        if self.log is not None and not self.log.closed:
+            self.log.flush()
+
+    def __enter__(self) -> Probe:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- per cycle --------------------------------------------------------------------------
+
+    def begin_cycle(self) -> None:
+        """Mark the start of a cycle."""
+        if not self._started:
+            raise ProbeError("begin_cycle() before start(); use 'with Probe(...) as probe:'")
+        self._in_cycle = True
+        self._gc0 = self._gc[:]
+        if self._procio is not None:
+            self._io0 = self._procio.read()
+        self._w0 = _perf()
+        self._ru0 = _getrusage(_RUSAGE_SELF)
+
+    def abandon_cycle(self) -> None:
+        """Forget the cycle in progress (it raised); no row is produced."""
+        self._in_cycle = False
+
+    def end_cycle(self, **fields: Any) -> Row:
+        """End the cycle; return its row (and append it to the log).
+
+        ``fields``: the identity columns (``step``, ``condition``, ``cycle``; ``step`` and
+        ``cycle`` default to the count of rows since start) and the loop's counters
+        (``population``, ``samples``, ``commits``, ``commit_s``, ``db_bytes``, ..., or any
+        extra column the log declares); a field named like a measured column replaces it.
+        """
+        ru = _getrusage(_RUSAGE_SELF)
+        w1 = _perf()
+        io1 = self._procio.read() if self._procio is not None else None
+        if not self._in_cycle:
+            raise ProbeError("end_cycle() without begin_cycle()")
+        self._in_cycle = False
+        r0 = self._ru0
+        # getrusage has microsecond resolution: round away float subtraction noise
+        du = round(ru.ru_utime - r0.ru_utime, 6)
+        ds = round(ru.ru_stime - r0.ru_stime, 6)
+        cpu = round(du + ds, 6)
+        wall = w1 - self._w0
+        g0 = self._gc0
+        g = self._gc
+        n = self.cycles
+        if self._statm is not None:
+            rss = int(self._statm.read().split()[1]) * self._page
+        elif self._psutil_process is not None:
+            rss = self._psutil_process.memory_info().rss
+        else:
+            rss = None
+        row: Row = {
+            "step": n,
+            "cycle": n,
+            "wall_s": wall,
+            "cpu_user_s": du,
+            "cpu_sys_s": ds,
+            "cpu_s": cpu,
+            "blocked_s": wall - cpu,
+            "elapsed_s": w1 - self._t_start + self.elapsed_offset_s,
+            "t_unix": _unix(),
+            "ctx_switches_vol": ru.ru_nvcsw - r0.ru_nvcsw,
+            "ctx_switches_invol": ru.ru_nivcsw - r0.ru_nivcsw,
+            "rss_bytes": rss,
+            "minor_faults": ru.ru_minflt - r0.ru_minflt,
+            "major_faults": ru.ru_majflt - r0.ru_majflt,
+            "gc0": g[0] - g0[0],
+            "gc1": g[1] - g0[1],
+            "gc2": g[2] - g0[2],
+            "gc_pause_s": g[3] - g0[3],
+        }
+        if _LINUX:  # Linux reports storage I/O in 512-byte units here
+            row["io_read_bytes"] = (ru.ru_inblock - r0.ru_inblock) * 512
+            row["io_write_bytes"] = (ru.ru_oublock - r0.ru_oublock) * 512
+        if io1 is not None:
+            v0 = self._io0.split()
+            v1 = io1.split()
+            # minus 1: the begin-of-cycle read of /proc/self/io is itself a read syscall
+            row["io_read_calls"] = int(v1[5]) - int(v0[5]) - 1
+            row["io_write_calls"] = int(v1[7]) - int(v0[7])
+        if w1 >= self._next_system:
+            self._system(row)
+            self._next_system = w1 + self.system_every_s
+        if self.arena_every and n % self.arena_every == 0:
+            self._arena(row)
+        if fields:
+            row.update(fields)
+        self.cycles = n + 1
+        if self.log is not None:
+            self.log.append(row)
+        return row
+
+    def cycle(self, **fields: Any) -> _Cycle:
+        """``with probe.cycle(step=..., cycle=...) as c: ...; c.add(population=...)``."""
+        return _Cycle(self, fields)
+
+    # --- periodic readings ------------------------------------------------------------------
+
+    def _system(self, row: Row) -> None:
+        now = _cpu_busy_total()
+        last = self._last_cpu
+        if now is not None and last is not None and now[1] > last[1]:
+            row["sys_cpu_pct"] = 100.0 * (now[0] - last[0]) / (now[1] - last[1])
+        if now is not None:
+            self._last_cpu = now
+        if hasattr(os, "getloadavg"):
+            with contextlib.suppress(OSError):
+                row["load1"] = os.getloadavg()[0]
+        row["cpu_freq_mhz"] = cpu_frequency()
+        row["cpu_temp_c"] = cpu_temperature()
+
+    def _arena(self, row: Row) -> None:
+        if self._arena_ok:
+            stats = read_arena_stats()
+            if stats is None:  # pymalloc switched off under us: stop asking
+                self._arena_ok = False
+            else:
+                row["allocated_blocks"] = _blocks()
+                row.update(stats.as_row())
+        if self.tracemalloc:
+            import tracemalloc
+
+            if tracemalloc.is_tracing():
+                current, peak = tracemalloc.get_traced_memory()
+                row["tracemalloc_current_bytes"] = current
+                row["tracemalloc_peak_bytes"] = peak
+        if self.uss:
+            row["uss_bytes"] = _uss_bytes()
+
+
+# --- overhead micro-benchmark ----------------------------------------------------------------
+
+
+def _busy_body(n_objects: int) -> int:
+    """Synthetic cycle body: allocates and drops small objects like an agent simulation."""
+    items = [{"id": i, "energy": float(i), "links": [i, i + 1]} for i in range(n_objects)]
+    total = 0
+    for item in items:
+        total += item["id"] ^ len(item["links"])
+    return total
+
+
+def measure_overhead(
+    cycles: int = 20_000,
+    *,
+    repeat: int = 5,
+    body_objects: int = 3000,
+    log: bool = True,
+    **probe_options: Any,
+) -> dict[str, Any]:
+    """Measure what the probe adds per cycle (for ``scripts/bench.py``; nothing is asserted).
+
+    Two measurements, each the median of ``repeat`` runs:
+
+    - ``per_cycle_us``: ``begin_cycle`` + ``end_cycle`` around an empty body, with the log
+      (``log=True``: a CycleLog in a temp folder, default flushing), arena and system readings
+      at their default cadence, i.e. the full amortised cost of one probed cycle;
+    - ``overhead_pct``: the slowdown of a loop whose body allocates ``body_objects`` small
+      objects (about 0.1-1 ms a cycle depending on the machine), probe on vs off, interleaved.
+
+    Also reports the cost of one arena reading and one system reading.
+    """
+    from nrm.runlog import CycleLog
+
+    def run(n: int, body: Callable[[], Any] | None, probed: bool, folder: Path) -> float:
+        cycle_log = CycleLog(folder / "cycles.csv") if (probed and log) else None
+        t0 = _perf()
+        if probed:
+            with Probe(cycle_log, **probe_options) as probe:
+                t0 = _perf()
+                for i in range(n):
+                    probe.begin_cycle()
+                    if body is not None:
+                        body()
+                    probe.end_cycle(cycle=i, population=i)
+                if cycle_log is not None:
+                    cycle_log.flush()
+                t1 = _perf()
+        else:
+            for _ in range(n):
+                if body is not None:
+                    body()
+            t1 = _perf()
+        if cycle_log is not None:
+            cycle_log.close()
+            (folder / "cycles.csv").unlink()
+        return t1 - t0
+
+    def body() -> None:
+        _busy_body(body_objects)
+
+    with tempfile.TemporaryDirectory(prefix="nrm-probe-bench-") as tmp:
+        folder = Path(tmp)
+        empty = [run(cycles, None, True, folder) / cycles for _ in range(repeat)]
+        n_body = max(200, cycles // 20)
+        on: list[float] = []
+        off: list[float] = []
+        for _ in range(repeat):
+            off.append(run(n_body, body, False, folder) / n_body)
+            on.append(run(n_body, body, True, folder) / n_body)
+    t = _perf()
+    for _ in range(50):
+        read_arena_stats()
+    arena_us = (_perf() - t) / 50 * 1e6
+    scratch: Row = {}
+    probe = Probe()
+    t = _perf()
+    for _ in range(20):
+        probe._system(scratch)
+    system_us = (_perf() - t) / 20 * 1e6
+    per_cycle = statistics.median(empty)
+    body_off = statistics.median(off)
+    body_on = statistics.median(on)
+    return {
+        "cycles": cycles,
+        "repeat": repeat,
+        "log": log,
+        "probe_options": probe_options,
+        "per_cycle_us": per_cycle * 1e6,
+        "per_cycle_us_runs": [x * 1e6 for x in empty],
+        "body_cycle_us": body_off * 1e6,
+        "body_cycle_probed_us": body_on * 1e6,
+        "overhead_us": (body_on - body_off) * 1e6,
+        "overhead_pct": 100.0 * (body_on - body_off) / body_off,
+        "arena_reading_us": arena_us,
+        "system_reading_us": system_us,
+    }
+
+
+if __name__ == "__main__":  # python -m nrm.probe: print the overhead numbers
+    import json
+
+    print(json.dumps(measure_overhead(), indent=2))
