@@ -9,6 +9,7 @@ Modules, one concern each:
 - ``experiments``  the registry of C255-C260, conditions and the synergy analysis
 - ``runner``       runs an experiment into a run folder (run.json, cycles.csv, checkpoints)
 - ``probe``        per-cycle runtime/memory probe, usable on any Python loop
+- ``arenas``       pymalloc arena statistics (parsed from sys._debugmallocstats)
 - ``sysinfo``      run context: versions, allocator, CPU, OS, git commit
 - ``runlog``       writing run logs (cycles.csv appender, run.json)
 - ``reader``       reading and validating run logs into pandas

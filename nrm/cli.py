@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,21 +44,44 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--variant", default="unoptimized", help="unoptimized | optimized | lean")
     r.add_argument("--cycles", type=_positive, default=None, help="cycles per condition (3000)")
     r.add_argument("--max-agents", type=_positive, default=None, help="agent cap (100)")
-    r.add_argument("--condition", action="append", default=None,
-                   help="run only this condition (repeatable): OFF-OFF, ON-OFF, OFF-ON, ON-ON")
-    r.add_argument("--cpu-interval", type=_nonneg_float, default=None,
-                   help="seconds the CPU sample blocks (variant's own: 0.1 faithful, 0 lean)")
+    r.add_argument(
+        "--condition",
+        action="append",
+        default=None,
+        help="run only this condition (repeatable): OFF-OFF, ON-OFF, OFF-ON, ON-ON",
+    )
+    r.add_argument(
+        "--cpu-interval",
+        type=_nonneg_float,
+        default=None,
+        help="seconds the CPU sample blocks (variant's own: 0.1 faithful, 0 lean)",
+    )
     r.add_argument("--metrics", default="live", help="live | fixed | replay:PATH")
     r.add_argument("--seed", type=int, default=0, help="seed for every random choice (cluster ids)")
-    r.add_argument("--out", default=None, help="new run folder (default data/runs/<exp>-<variant>-<time>)")
-    r.add_argument("--cost", action="append", default=[], metavar="SWITCH=VALUE",
-                   help="override one cost switch, e.g. --cost sqlite=false (variant becomes 'custom')")
+    r.add_argument(
+        "--out", default=None, help="new run folder (default data/runs/<exp>-<variant>-<time>)"
+    )
+    r.add_argument(
+        "--cost",
+        action="append",
+        default=[],
+        metavar="SWITCH=VALUE",
+        help="override one cost switch, e.g. --cost sqlite=false (variant becomes 'custom')",
+    )
     r.add_argument("--allocator", default=None, help="pymalloc | malloc | jemalloc | mimalloc")
     r.add_argument("--flush-every", type=_positive, default=50, help="flush logs every K cycles")
-    r.add_argument("--arena-every", type=_positive, default=100, help="arena statistics every K cycles")
-    r.add_argument("--checkpoint-every", type=_positive, default=None,
-                   help="checkpoint every N cycles (a multiple of --flush-every; default: every 30 s)")
-    r.add_argument("--tracemalloc", action="store_true", help="also record tracemalloc current/peak")
+    r.add_argument(
+        "--arena-every", type=_positive, default=100, help="arena statistics every K cycles"
+    )
+    r.add_argument(
+        "--checkpoint-every",
+        type=_positive,
+        default=None,
+        help="checkpoint every N cycles (a multiple of --flush-every; default: every 30 s)",
+    )
+    r.add_argument(
+        "--tracemalloc", action="store_true", help="also record tracemalloc current/peak"
+    )
     r.add_argument("--uss", action="store_true", help="also record USS (slow)")
     r.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue an interrupted run")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -163,8 +185,10 @@ def _spec_from_args(args: argparse.Namespace) -> Any:
 def _print_summary(meta: dict[str, Any]) -> None:
     print(f"run {meta.get('name')}: {meta.get('status')}")
     for cond, r in (meta.get("conditions") or {}).items():
-        print(f"  {cond}: mean pop {r['mean']:.2f}, final {r['final']}, max {r['max']}, "
-              f"runtime {r['runtime_s']:.2f} s, samples {r['samples']}, commits {r['commits']}")
+        print(
+            f"  {cond}: mean pop {r['mean']:.2f}, final {r['final']}, max {r['max']}, "
+            f"runtime {r['runtime_s']:.2f} s, samples {r['samples']}, commits {r['commits']}"
+        )
     syn = meta.get("synergy") or {}
     if syn.get("classification"):
         print(f"  synergy {syn['synergy']:+.3f} -> {syn['classification']}")

@@ -39,11 +39,17 @@ class CostSwitches:
 
     def __post_init__(self) -> None:
         if self.sampling not in ("per_call", "per_cycle"):
-            raise ParameterError(f"sampling must be 'per_call' or 'per_cycle', got {self.sampling!r}")
+            raise ParameterError(
+                f"sampling must be 'per_call' or 'per_cycle', got {self.sampling!r}"
+            )
         if self.resonance not in ("pairwise", "vectorized"):
-            raise ParameterError(f"resonance must be 'pairwise' or 'vectorized', got {self.resonance!r}")
+            raise ParameterError(
+                f"resonance must be 'pairwise' or 'vectorized', got {self.resonance!r}"
+            )
         if not (isinstance(self.cpu_interval, int | float) and self.cpu_interval >= 0):
-            raise ParameterError(f"cpu_interval must be a number >= 0 seconds, got {self.cpu_interval!r}")
+            raise ParameterError(
+                f"cpu_interval must be a number >= 0 seconds, got {self.cpu_interval!r}"
+            )
         if self.sqlite and self.resonance == "vectorized":
             raise ParameterError(
                 "resonance='vectorized' cannot persist one row per tested pair; "

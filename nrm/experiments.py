@@ -34,16 +34,29 @@ class Experiment:
 EXPERIMENTS: dict[str, Experiment] = {
     e.id: e
     for e in (
-        Experiment("C255", ("pooling", "sources"), "unoptimized",
-                   "unoptimized baseline; the paper's 'expected' runtime of C256"),
-        Experiment("C256", ("pooling", "throttling"), "unoptimized",
-                   "unoptimized; the paper's slow run (34.5 h reported)"),
+        Experiment(
+            "C255",
+            ("pooling", "sources"),
+            "unoptimized",
+            "unoptimized baseline; the paper's 'expected' runtime of C256",
+        ),
+        Experiment(
+            "C256",
+            ("pooling", "throttling"),
+            "unoptimized",
+            "unoptimized; the paper's slow run (34.5 h reported)",
+        ),
         Experiment("C257", ("pooling", "recovery"), "optimized", "optimized"),
         Experiment("C258", ("sources", "throttling"), "optimized", "optimized"),
-        Experiment("C259", ("sources", "recovery"), "optimized", "optimized",
-                   note="built as designed (sources x recovery); the original C259 script had no "
-                   "sources step and its first flag switched on pooling, so as run it was a second "
-                   "pooling x recovery"),
+        Experiment(
+            "C259",
+            ("sources", "recovery"),
+            "optimized",
+            "optimized",
+            note="built as designed (sources x recovery); the original C259 script had no "
+            "sources step and its first flag switched on pooling, so as run it was a second "
+            "pooling x recovery",
+        ),
         Experiment("C260", ("throttling", "recovery"), "optimized", "optimized"),
     )
 }
@@ -53,7 +66,8 @@ def get_experiment(exp_id: str) -> Experiment:
     key = exp_id.strip().upper()
     if key not in EXPERIMENTS:
         raise UnknownExperimentError(
-            f"unknown experiment {exp_id!r}; valid: {', '.join(EXPERIMENTS)} (see `nrm experiments`)"
+            f"unknown experiment {exp_id!r}; valid: {', '.join(EXPERIMENTS)} "
+            "(see `nrm experiments`)"
         )
     return EXPERIMENTS[key]
 
@@ -90,5 +104,11 @@ def synergy(means: dict[str, float]) -> dict[str, float | str | None]:
         cls = "ANTAGONISTIC"
     else:
         cls = "ADDITIVE"
-    return {"effect_a": effect_a, "effect_b": effect_b, "additive": additive, "synergy": syn,
-            "fold_change": fold, "classification": cls}
+    return {
+        "effect_a": effect_a,
+        "effect_b": effect_b,
+        "additive": additive,
+        "synergy": syn,
+        "fold_change": fold,
+        "classification": cls,
+    }

@@ -29,8 +29,9 @@ class Metrics(NamedTuple):
 TRACE_FIELDS = ("seq", "condition", *Metrics._fields)
 
 #: An idle machine, used by ``fixed`` when no values are given.
-DEFAULT_FIXED = Metrics(cpu_percent=20.0, mem_percent=40.0, disk_percent=50.0,
-                        net_sent=0, net_recv=0, n_pids=200)
+DEFAULT_FIXED = Metrics(
+    cpu_percent=20.0, mem_percent=40.0, disk_percent=50.0, net_sent=0, net_recv=0, n_pids=200
+)
 
 
 class MetricsSource(Protocol):
@@ -84,7 +85,11 @@ class FixedSource:
         return self.values
 
     def describe(self) -> dict[str, object]:
-        return {"source": "fixed", "values": self.values._asdict(), "cpu_interval": self.cpu_interval}
+        return {
+            "source": "fixed",
+            "values": self.values._asdict(),
+            "cpu_interval": self.cpu_interval,
+        }
 
 
 class ReplaySource:
@@ -123,13 +128,19 @@ class ReplaySource:
         return m
 
     def describe(self) -> dict[str, object]:
-        return {"source": "replay", "path": str(self.path), "samples": len(self.rows),
-                "cpu_interval": self.cpu_interval}
+        return {
+            "source": "replay",
+            "path": str(self.path),
+            "samples": len(self.rows),
+            "cpu_interval": self.cpu_interval,
+        }
 
 
 def _read_trace(path: Path) -> Iterator[tuple[str, Metrics]]:
     if not path.is_file():
-        raise TraceError(f"{path}: no such metrics trace (expected a run's {path.name or 'metrics_trace.csv'})")
+        raise TraceError(
+            f"{path}: no such metrics trace (expected a run's {path.name or 'metrics_trace.csv'})"
+        )
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
@@ -143,8 +154,14 @@ def _read_trace(path: Path) -> Iterator[tuple[str, Metrics]]:
                 )
             try:
                 seq = int(row[0])
-                m = Metrics(float(row[2]), float(row[3]), float(row[4]),
-                            int(row[5]), int(row[6]), int(row[7]))
+                m = Metrics(
+                    float(row[2]),
+                    float(row[3]),
+                    float(row[4]),
+                    int(row[5]),
+                    int(row[6]),
+                    int(row[7]),
+                )
             except ValueError as exc:
                 raise TraceError(f"{path}:{lineno}: not a number ({exc})") from None
             if seq != lineno - 2:
@@ -199,7 +216,7 @@ def parse_source_spec(spec: str) -> tuple[str, str | None]:
     if spec in ("live", "fixed"):
         return spec, None
     if spec.startswith("replay:") and len(spec) > len("replay:"):
-        return "replay", spec[len("replay:"):]
+        return "replay", spec[len("replay:") :]
     raise ParameterError(f"unknown metrics source {spec!r}; valid: live, fixed, replay:PATH")
 
 

@@ -1,4 +1,6 @@
-"""The NRM simulator, as the C255-C260 experiments ran it (``../shared/reference/nrm-model-spec.md``).
+"""The NRM simulator, as the C255-C260 experiments ran it.
+
+Reference: ``../shared/reference/nrm-model-spec.md`` (rules, constants, order of operations).
 
 The model's state (agents, the bridge's oscillators, the cluster registry, the random source for
 cluster ids) lives in :class:`Simulation`; everything it reads from or writes to the outside world
@@ -59,7 +61,11 @@ class ModelParams:
     def __post_init__(self) -> None:
         for name in ("max_agents", "cooldown", "max_depth"):
             v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < (0 if name == "cooldown" else 1):
+            if (
+                not isinstance(v, int)
+                or isinstance(v, bool)
+                or v < (0 if name == "cooldown" else 1)
+            ):
                 raise ParameterError(f"{name} must be a positive integer, got {v!r}")
         if not self.root_energy > 0:
             raise ParameterError(f"root_energy must be > 0, got {self.root_energy!r}")
@@ -97,8 +103,9 @@ class PhaseState:
 class Agent:
     """One agent. ``children`` holds every child it ever spawned (never pruned)."""
 
-    def __init__(self, agent_id: str, parent_id: str | None, depth: int, energy: float,
-                 phase: PhaseState) -> None:
+    def __init__(
+        self, agent_id: str, parent_id: str | None, depth: int, energy: float, phase: PhaseState
+    ) -> None:
         self.id = agent_id
         self.parent_id = parent_id
         self.depth = depth
@@ -142,8 +149,8 @@ def similarity(a: PhaseState, b: PhaseState) -> float:
 
 
 def similarity_matrix(phases: list[PhaseState]) -> np.ndarray:
-    """All pairwise similarities; the same IEEE operations, in the same order, as :func:`similarity`,
-    so both give bit-identical values."""
+    """All pairwise similarities, with the same IEEE operations in the same order as
+    :func:`similarity`,    so both give bit-identical values."""
     p = np.array([(s.pi, s.e, s.phi) for s in phases], dtype=float).reshape(-1, 3)
     mag = np.array([s.magnitude for s in phases], dtype=float)
     dot = p[:, 0, None] * p[None, :, 0] + p[:, 1, None] * p[None, :, 1]
@@ -153,7 +160,7 @@ def similarity_matrix(phases: list[PhaseState]) -> np.ndarray:
         alignment = dot / mm
         ratio = np.minimum(mag[:, None], mag[None, :]) / np.maximum(mag[:, None], mag[None, :])
     sim = ALIGNMENT_WEIGHT * alignment + RATIO_WEIGHT * ratio
-    zero = (mag == 0.0)
+    zero = mag == 0.0
     sim[zero, :] = 0.0
     sim[:, zero] = 0.0
     return sim
@@ -166,9 +173,15 @@ class Reality:
     consumer in that cycle; with ``'per_call'`` every consumer takes its own.
     """
 
-    def __init__(self, source: MetricsSource, *, sampling: str = "per_call",
-                 persistence: SqlitePersistence | NullPersistence | None = None,
-                 trace: TraceWriter | None = None, condition: str = "") -> None:
+    def __init__(
+        self,
+        source: MetricsSource,
+        *,
+        sampling: str = "per_call",
+        persistence: SqlitePersistence | NullPersistence | None = None,
+        trace: TraceWriter | None = None,
+        condition: str = "",
+    ) -> None:
         self.source = source
         self.sampling = sampling
         self.persistence = persistence if persistence is not None else NullPersistence()
@@ -224,8 +237,14 @@ class ConditionSummary:
 class Simulation:
     """One condition of an experiment: fresh bridge, fresh registry, one root agent."""
 
-    def __init__(self, mechanisms: Mechanisms, params: ModelParams, costs: CostSwitches,
-                 reality: Reality, seed: int = 0) -> None:
+    def __init__(
+        self,
+        mechanisms: Mechanisms,
+        params: ModelParams,
+        costs: CostSwitches,
+        reality: Reality,
+        seed: int = 0,
+    ) -> None:
         self.mechanisms = mechanisms
         self.params = params
         self.costs = costs
@@ -278,8 +297,9 @@ class Simulation:
         if self.mechanisms.recovery:
             for ag in self.agents:
                 m = self.reality.sample()
-                ag.energy = min(ag.energy + RECOVERY_RATE * recharge_of(m) * RECOVERY_FACTOR,
-                                MAX_ENERGY)
+                ag.energy = min(
+                    ag.energy + RECOVERY_RATE * recharge_of(m) * RECOVERY_FACTOR, MAX_ENERGY
+                )
         spawns = self._spawn(cycle)
         before = len(self.agents)
         self.agents = [ag for ag in self.agents if ag.energy >= DEATH_THRESHOLD]
@@ -391,7 +411,11 @@ class Simulation:
         spawns = 0
         agents = self.agents
         for ag in list(agents):
-            if ag.energy >= SPAWN_THRESHOLD and ag.depth < p.max_depth and len(agents) < p.max_agents:
+            if (
+                ag.energy >= SPAWN_THRESHOLD
+                and ag.depth < p.max_depth
+                and len(agents) < p.max_agents
+            ):
                 if throttling and cycle - ag.last_spawn < p.cooldown:
                     continue
                 m = self.reality.sample()

@@ -9,6 +9,7 @@ insert also updates a B-tree). Both live in the run folder and are shared by its
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from pathlib import Path
@@ -29,8 +30,11 @@ _BRIDGE_SCHEMA = (
     "timestamp REAL, agent_a TEXT, agent_b TEXT, similarity REAL, resonant INTEGER)",
     "CREATE INDEX IF NOT EXISTS idx_resonance_ts ON resonance_events(timestamp)",
 )
-TABLES = {"system_metrics": "workspace", "phase_transformations": "bridge",
-          "resonance_events": "bridge"}
+TABLES = {
+    "system_metrics": "workspace",
+    "phase_transformations": "bridge",
+    "resonance_events": "bridge",
+}
 
 
 class NullPersistence:
@@ -45,8 +49,9 @@ class NullPersistence:
     def sample(self, m: Metrics) -> None:
         return None
 
-    def phase(self, agent_id: str, phases: tuple[float, float, float], magnitude: float,
-              m: Metrics) -> None:
+    def phase(
+        self, agent_id: str, phases: tuple[float, float, float], magnitude: float, m: Metrics
+    ) -> None:
         return None
 
     def resonance(self, a: str, b: str, similarity: float, resonant: bool) -> None:
@@ -95,17 +100,34 @@ class SqlitePersistence:
             self.workspace,
             "INSERT INTO system_metrics (timestamp, cpu_percent, memory_percent, disk_percent, "
             "net_bytes_sent, net_bytes_recv, process_count) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (time.time(), m.cpu_percent, m.mem_percent, m.disk_percent, m.net_sent, m.net_recv,
-             m.n_pids),
+            (
+                time.time(),
+                m.cpu_percent,
+                m.mem_percent,
+                m.disk_percent,
+                m.net_sent,
+                m.net_recv,
+                m.n_pids,
+            ),
         )
 
-    def phase(self, agent_id: str, phases: tuple[float, float, float], magnitude: float,
-              m: Metrics) -> None:
+    def phase(
+        self, agent_id: str, phases: tuple[float, float, float], magnitude: float, m: Metrics
+    ) -> None:
         self._commit_row(
             self.bridge,
             "INSERT INTO phase_transformations (timestamp, agent_id, pi_phase, e_phase, phi_phase, "
-            "magnitude, cpu_percent, memory_percent, disk_percent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (time.time(), agent_id, *phases, magnitude, m.cpu_percent, m.mem_percent, m.disk_percent),
+            "magnitude, cpu_percent, memory_percent, disk_percent) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                time.time(),
+                agent_id,
+                *phases,
+                magnitude,
+                m.cpu_percent,
+                m.mem_percent,
+                m.disk_percent,
+            ),
         )
 
     def resonance(self, a: str, b: str, similarity: float, resonant: bool) -> None:
@@ -119,10 +141,8 @@ class SqlitePersistence:
     def db_bytes(self) -> int:
         total = 0
         for p in (self.workspace, self.bridge):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 total += p.stat().st_size
-            except FileNotFoundError:
-                pass
         return total
 
     def row_counts(self) -> dict[str, int]:
@@ -144,7 +164,8 @@ class SqlitePersistence:
             try:
                 con.execute(
                     f"DELETE FROM {table} WHERE id NOT IN "
-                    f"(SELECT id FROM {table} ORDER BY id LIMIT ?)", (keep,)
+                    f"(SELECT id FROM {table} ORDER BY id LIMIT ?)",
+                    (keep,),
                 )
                 con.commit()
             finally:

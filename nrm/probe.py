@@ -14,9 +14,10 @@ Every cycle (cheap, a few microseconds): wall time, process CPU time (user, syst
 blocked time (wall - CPU: asleep, blocked or waiting for I/O; negative when several threads
 ran in parallel), context switches (voluntary; involuntary = the CPU was taken away), page
 faults, RSS, garbage-collector collections per generation and pause time (``gc.callbacks``),
-storage bytes read/written (``getrusage`` block counts x 512, Linux) and read/write syscalls
-(``/proc/self/io``). At most once per ``system_every_s`` seconds: system CPU %, load average,
-CPU frequency and temperature. Every ``arena_every`` cycles: pymalloc arena statistics
+storage bytes read/written (``getrusage`` block counts x 512, Linux). Every ``io_calls_every``
+cycles: read/write syscalls of that cycle (``/proc/self/io``, two reads, ~4 us). At most once
+per ``system_every_s`` seconds: system CPU %, load average, CPU frequency and temperature.
+Every ``arena_every`` cycles: pymalloc arena statistics
 (``nrm.arenas``), ``sys.getallocatedblocks()`` and, when asked for, tracemalloc's
 current/peak and the USS. Cells not measured in a row stay empty; no value is ever carried
 forward from an earlier row.
@@ -206,8 +207,9 @@ class Probe:
     ~0.15 ms each; 0 disables).
     ``system_every_s``: minimum seconds between system readings (CPU %, load, MHz, degrees C;
     ~0.1 ms each).
-    ``io_calls``: count read/write syscalls from ``/proc/self/io`` every cycle (~3 us a cycle;
-    Linux only, empty cells elsewhere). Storage bytes come from ``getrusage`` regardless.
+    ``io_calls_every``: cycles between syscall counts (``/proc/self/io`` read at the start and
+    end of that cycle, ~4 us; 1 = every cycle, 0 = off; Linux only). Storage bytes come from
+    ``getrusage`` every cycle regardless.
     ``tracemalloc`` / ``uss``: also record these on arena rows (tracemalloc slows the loop
     several-fold; USS reads ``smaps``, ~0.2 ms+). ``elapsed_offset_s`` is added to
     ``elapsed_s`` (a resumed run continues its clock).
@@ -219,19 +221,22 @@ class Probe:
         *,
         arena_every: int = 100,
         system_every_s: float = 1.0,
-        io_calls: bool = True,
+        io_calls_every: int = 10,
         tracemalloc: bool = False,
         uss: bool = False,
         elapsed_offset_s: float = 0.0,
     ) -> None:
-        if arena_every < 0:
-            raise ProbeError(f"arena_every must be >= 0 cycles (0 = off), got {arena_every!r}")
-        if system_every_s < 0:
-            raise ProbeError(f"system_every_s must be >= 0 seconds, got {system_every_s!r}")
+        for name, value in (
+            ("arena_every", arena_every),
+            ("io_calls_every", io_calls_every),
+            ("system_every_s", system_every_s),
+        ):
+            if not value >= 0:
+                raise ProbeError(f"{name} must be >= 0 (0 = every time or off), got {value!r}")
         self.log = log
         self.arena_every = int(arena_every)
         self.system_every_s = float(system_every_s)
-        self.io_calls = io_calls
+        self.io_calls_every = int(io_calls_every)
         self.tracemalloc = tracemalloc
         self.uss = uss
         self.elapsed_offset_s = float(elapsed_offset_s)
@@ -254,7 +259,7 @@ class Probe:
         self._w0 = 0.0
         self._ru0: Any = None
         self._gc0: list[Any] = [0, 0, 0, 0.0]
-        self._io0 = b""
+        self._io0: bytes | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -263,7 +268,7 @@ class Probe:
         out: dict[str, Any] = {
             "arena_every": self.arena_every,
             "system_every_s": self.system_every_s,
-            "io_calls": self.io_calls,
+            "io_calls_every": self.io_calls_every,
             "tracemalloc": self.tracemalloc,
             "uss": self.uss,
         }
@@ -305,7 +310,7 @@ class Probe:
                 self._psutil_process = psutil.Process()
             except Exception:
                 self._psutil_process = None
-        if self.io_calls:
+        if self.io_calls_every:
             self._procio = _ProcFile("/proc/self/io")
             if self._procio.fd is None or self._procio.read().split()[0:8:2] != _IO_FIELDS:
                 self._procio.close()
@@ -358,7 +363,7 @@ class Probe:
             raise ProbeError("begin_cycle() before start(); use 'with Probe(...) as probe:'")
         self._in_cycle = True
         self._gc0 = self._gc[:]
-        if self._procio is not None:
+        if self._procio is not None and self.cycles % self.io_calls_every == 0:
             self._io0 = self._procio.read()
         self._w0 = _perf()
         self._ru0 = _getrusage(_RUSAGE_SELF)
@@ -366,6 +371,7 @@ class Probe:
     def abandon_cycle(self) -> None:
         """Forget the cycle in progress (it raised); no row is produced."""
         self._in_cycle = False
+        self._io0 = None
 
     def end_cycle(self, **fields: Any) -> Row:
         """End the cycle; return its row (and append it to the log).
@@ -377,7 +383,8 @@ class Probe:
         """
         ru = _getrusage(_RUSAGE_SELF)
         w1 = _perf()
-        io1 = self._procio.read() if self._procio is not None else None
+        io0 = self._io0
+        io1 = self._procio.read() if io0 is not None and self._procio is not None else None
         if not self._in_cycle:
             raise ProbeError("end_cycle() without begin_cycle()")
         self._in_cycle = False
@@ -419,8 +426,9 @@ class Probe:
         if _LINUX:  # Linux reports storage I/O in 512-byte units here
             row["io_read_bytes"] = (ru.ru_inblock - r0.ru_inblock) * 512
             row["io_write_bytes"] = (ru.ru_oublock - r0.ru_oublock) * 512
-        if io1 is not None:
-            v0 = self._io0.split()
+        if io1 is not None and io0 is not None:
+            self._io0 = None
+            v0 = io0.split()
             v1 = io1.split()
             # minus 1: the begin-of-cycle read of /proc/self/io is itself a read syscall
             row["io_read_calls"] = int(v1[5]) - int(v0[5]) - 1
@@ -493,28 +501,38 @@ def measure_overhead(
     repeat: int = 5,
     body_objects: int = 3000,
     log: bool = True,
+    breakdown: bool = True,
     **probe_options: Any,
 ) -> dict[str, Any]:
     """Measure what the probe adds per cycle (for ``scripts/bench.py``; nothing is asserted).
 
-    Two measurements, each the median of ``repeat`` runs:
+    Each number is the median of ``repeat`` runs, in wall time (``*_us``) and in process CPU
+    time (``*_cpu_us``, which other processes on the machine disturb less):
 
     - ``per_cycle_us``: ``begin_cycle`` + ``end_cycle`` around an empty body, with the log
-      (``log=True``: a CycleLog in a temp folder, default flushing), arena and system readings
-      at their default cadence, i.e. the full amortised cost of one probed cycle;
-    - ``overhead_pct``: the slowdown of a loop whose body allocates ``body_objects`` small
-      objects (about 0.1-1 ms a cycle depending on the machine), probe on vs off, interleaved.
-
-    Also reports the cost of one arena reading and one system reading.
+      (``log=True``: a CycleLog in a temp folder, default flushing), arena, syscall and
+      system readings at their cadence: the full amortised cost of one probed cycle;
+    - ``overhead_us`` / ``overhead_pct``: the slowdown of a loop whose body allocates
+      ``body_objects`` small objects (~0.5-1 ms a cycle), probe on vs off, interleaved. This
+      includes the gc callback's cost (about 1 us per collection) and cache effects;
+    - ``breakdown`` (optional): the empty-cycle cost with parts switched off, so the cost of
+      each part is a difference of two entries;
+    - the cost of one arena reading and of one system reading.
     """
     from nrm.runlog import CycleLog
 
-    def run(n: int, body: Callable[[], Any] | None, probed: bool, folder: Path) -> float:
-        cycle_log = CycleLog(folder / "cycles.csv") if (probed and log) else None
-        t0 = _perf()
+    def run(
+        n: int,
+        body: Callable[[], Any] | None,
+        probed: bool,
+        folder: Path,
+        with_log: bool = log,
+        **options: Any,
+    ) -> tuple[float, float]:
+        cycle_log = CycleLog(folder / "cycles.csv") if (probed and with_log) else None
         if probed:
-            with Probe(cycle_log, **probe_options) as probe:
-                t0 = _perf()
+            with Probe(cycle_log, **options) as probe:
+                w0, c0 = _perf(), time.process_time()
                 for i in range(n):
                     probe.begin_cycle()
                     if body is not None:
@@ -522,56 +540,70 @@ def measure_overhead(
                     probe.end_cycle(cycle=i, population=i)
                 if cycle_log is not None:
                     cycle_log.flush()
-                t1 = _perf()
+                w1, c1 = _perf(), time.process_time()
         else:
+            w0, c0 = _perf(), time.process_time()
             for _ in range(n):
                 if body is not None:
                     body()
-            t1 = _perf()
+            w1, c1 = _perf(), time.process_time()
         if cycle_log is not None:
             cycle_log.close()
             (folder / "cycles.csv").unlink()
-        return t1 - t0
+        return (w1 - w0) / n * 1e6, (c1 - c0) / n * 1e6
 
     def body() -> None:
         _busy_body(body_objects)
 
+    def median(runs: list[tuple[float, float]], i: int) -> float:
+        return statistics.median(r[i] for r in runs)
+
+    out: dict[str, Any] = {"cycles": cycles, "repeat": repeat, "log": log}
+    out["probe_options"] = probe_options
     with tempfile.TemporaryDirectory(prefix="nrm-probe-bench-") as tmp:
         folder = Path(tmp)
-        empty = [run(cycles, None, True, folder) / cycles for _ in range(repeat)]
+        empty = [run(cycles, None, True, folder, **probe_options) for _ in range(repeat)]
+        out["per_cycle_us"] = median(empty, 0)
+        out["per_cycle_cpu_us"] = median(empty, 1)
         n_body = max(200, cycles // 20)
-        on: list[float] = []
-        off: list[float] = []
+        on: list[tuple[float, float]] = []
+        off: list[tuple[float, float]] = []
         for _ in range(repeat):
-            off.append(run(n_body, body, False, folder) / n_body)
-            on.append(run(n_body, body, True, folder) / n_body)
+            off.append(run(n_body, body, False, folder))
+            on.append(run(n_body, body, True, folder, **probe_options))
+        for i, suffix in ((0, "us"), (1, "cpu_us")):
+            base, probed = median(off, i), median(on, i)
+            out[f"body_cycle_{suffix}"] = base
+            out[f"body_cycle_probed_{suffix}"] = probed
+            out[f"overhead_{suffix}"] = probed - base
+            out[f"overhead_{suffix.replace('us', 'pct')}"] = 100.0 * (probed - base) / base
+        if breakdown:
+            quiet = {"arena_every": 0, "io_calls_every": 0, "system_every_s": 1e9}
+            io_every = probe_options.get("io_calls_every", 10)
+            arena_every = probe_options.get("arena_every", 100)
+            variants: dict[str, tuple[bool, dict[str, Any]]] = {
+                "every-cycle readings only, no log": (False, quiet),
+                "+ syscall counts": (False, {**quiet, "io_calls_every": io_every}),
+                "+ arena readings": (False, {**quiet, "arena_every": arena_every}),
+                "+ log (CSV rows)": (True, quiet),
+            }
+            out["breakdown_cpu_us"] = {
+                name: median(
+                    [run(cycles, None, True, folder, wl, **opts) for _ in range(repeat)], 1
+                )
+                for name, (wl, opts) in variants.items()
+            }
     t = _perf()
     for _ in range(50):
         read_arena_stats()
-    arena_us = (_perf() - t) / 50 * 1e6
+    out["arena_reading_us"] = (_perf() - t) / 50 * 1e6
     scratch: Row = {}
     probe = Probe()
     t = _perf()
     for _ in range(20):
         probe._system(scratch)
-    system_us = (_perf() - t) / 20 * 1e6
-    per_cycle = statistics.median(empty)
-    body_off = statistics.median(off)
-    body_on = statistics.median(on)
-    return {
-        "cycles": cycles,
-        "repeat": repeat,
-        "log": log,
-        "probe_options": probe_options,
-        "per_cycle_us": per_cycle * 1e6,
-        "per_cycle_us_runs": [x * 1e6 for x in empty],
-        "body_cycle_us": body_off * 1e6,
-        "body_cycle_probed_us": body_on * 1e6,
-        "overhead_us": (body_on - body_off) * 1e6,
-        "overhead_pct": 100.0 * (body_on - body_off) / body_off,
-        "arena_reading_us": arena_us,
-        "system_reading_us": system_us,
-    }
+    out["system_reading_us"] = (_perf() - t) / 20 * 1e6
+    return out
 
 
 if __name__ == "__main__":  # python -m nrm.probe: print the overhead numbers

@@ -135,8 +135,13 @@ class _Interrupted(Exception):
     pass
 
 
-def run_experiment(spec: RunSpec, out: str | Path | None = None, *, progress: bool = True,
-                   context: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_experiment(
+    spec: RunSpec,
+    out: str | Path | None = None,
+    *,
+    progress: bool = True,
+    context: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Run ``spec`` into a new folder ``out`` (default ``data/runs/<exp>-<variant>-<time>``).
 
     Returns the final run.json content. Raises before writing anything on bad input.
@@ -148,8 +153,9 @@ def run_experiment(spec: RunSpec, out: str | Path | None = None, *, progress: bo
     return _execute(run_dir, _State(spec), progress=progress, context=context, resumed=False)
 
 
-def resume_run(run_dir: str | Path, *, progress: bool = True,
-               context: dict[str, Any] | None = None) -> dict[str, Any]:
+def resume_run(
+    run_dir: str | Path, *, progress: bool = True, context: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Continue an interrupted run from its last checkpoint (no cycle lost or duplicated)."""
     from .runlog import read_run_json
 
@@ -182,8 +188,15 @@ def _make_source(spec: RunSpec, run_dir: Path, *, condition: str, start: int) ->
     return src
 
 
-def _execute(run_dir: Path, state: _State, *, progress: bool, context: dict[str, Any] | None,
-             resumed: bool, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+def _execute(
+    run_dir: Path,
+    state: _State,
+    *,
+    progress: bool,
+    context: dict[str, Any] | None,
+    resumed: bool,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     from .sysinfo import collect_context
 
     spec = state.spec
@@ -222,10 +235,18 @@ def _execute(run_dir: Path, state: _State, *, progress: bool, context: dict[str,
         SqlitePersistence(run_dir) if costs.sqlite else NullPersistence()
     )
     trace = TraceWriter(run_dir / paths.TRACE_CSV, start=state.trace_seq)
-    log = CycleLog(run_dir / paths.CYCLES_CSV, flush_every=spec.flush_every,
-                   extra_columns=("spawns", "deaths", "pairs_tested"))
-    probe = Probe(log, arena_every=spec.arena_every, tracemalloc=spec.tracemalloc, uss=spec.uss,
-                  elapsed_offset_s=state.elapsed_s)
+    log = CycleLog(
+        run_dir / paths.CYCLES_CSV,
+        flush_every=spec.flush_every,
+        extra_columns=("spawns", "deaths", "pairs_tested"),
+    )
+    probe = Probe(
+        log,
+        arena_every=spec.arena_every,
+        tracemalloc=spec.tracemalloc,
+        uss=spec.uss,
+        elapsed_offset_s=state.elapsed_s,
+    )
     meta["probe"] = probe.settings()
     total_cycles = spec.cycles * len(spec.conditions)
     bar = _progress_bar(progress, total_cycles, state.step, f"{exp.id} {spec.variant}")
@@ -245,20 +266,28 @@ def _execute(run_dir: Path, state: _State, *, progress: bool, context: dict[str,
             cond = spec.conditions[ci]
             state.condition_index = ci
             source = _make_source(spec, run_dir, condition=cond, start=trace.seq)
-            reality = Reality(source, sampling=costs.sampling, persistence=persistence,
-                              trace=trace, condition=cond)
+            reality = Reality(
+                source,
+                sampling=costs.sampling,
+                persistence=persistence,
+                trace=trace,
+                condition=cond,
+            )
             if state.sim is None:
                 state.condition_wall_s = 0.0
                 state.condition_cpu_s = 0.0
-                sim = Simulation(exp.mechanisms_for(cond), spec.model_params(), costs, reality,
-                                 seed=spec.seed)
+                sim = Simulation(
+                    exp.mechanisms_for(cond), spec.model_params(), costs, reality, seed=spec.seed
+                )
                 w0, c0 = time.perf_counter(), time.process_time()
                 commits0 = persistence.commits
                 sim.setup()
                 state.condition_wall_s += time.perf_counter() - w0
                 state.condition_cpu_s += time.process_time() - c0
-                state.counters = {"setup_samples": reality.samples,
-                                  "setup_commits": persistence.commits - commits0}
+                state.counters = {
+                    "setup_samples": reality.samples,
+                    "setup_commits": persistence.commits - commits0,
+                }
                 state.sim = sim
             else:
                 sim = state.sim
@@ -272,20 +301,34 @@ def _execute(run_dir: Path, state: _State, *, progress: bool, context: dict[str,
                 probe.begin_cycle()
                 st = sim.step()
                 samples, sample_s = reality.samples - prev_samples, reality.sample_s - prev_sample_s
-                commits, commit_s = persistence.commits - prev_commits, persistence.commit_s - prev_commit_s
+                commits, commit_s = (
+                    persistence.commits - prev_commits,
+                    persistence.commit_s - prev_commit_s,
+                )
                 prev_samples, prev_sample_s = reality.samples, reality.sample_s
                 prev_commits, prev_commit_s = persistence.commits, persistence.commit_s
                 probe.end_cycle(
-                    step=state.step, condition=cond, cycle=cycle,
-                    population=st.population, evolve_calls=st.evolve_calls,
-                    registry_size=st.registry_size, samples=samples, sample_s=sample_s,
-                    commits=commits, commit_s=commit_s,
+                    step=state.step,
+                    condition=cond,
+                    cycle=cycle,
+                    population=st.population,
+                    evolve_calls=st.evolve_calls,
+                    registry_size=st.registry_size,
+                    samples=samples,
+                    sample_s=sample_s,
+                    commits=commits,
+                    commit_s=commit_s,
                     db_bytes=persistence.db_bytes() if persistence.enabled else None,
-                    spawns=st.spawns, deaths=st.deaths, pairs_tested=st.pairs_tested,
+                    spawns=st.spawns,
+                    deaths=st.deaths,
+                    pairs_tested=st.pairs_tested,
                 )
                 state.step += 1
-                for k, v in (("samples", samples), ("commits", commits),
-                             ("evolve_calls", st.evolve_calls)):
+                for k, v in (
+                    ("samples", samples),
+                    ("commits", commits),
+                    ("evolve_calls", st.evolve_calls),
+                ):
                     state.counters[k] = state.counters.get(k, 0) + v
                 if bar is not None:
                     bar.update(1)
@@ -294,10 +337,13 @@ def _execute(run_dir: Path, state: _State, *, progress: bool, context: dict[str,
                 if state.step % spec.flush_every == 0:
                     log.flush()
                     trace.flush()
-                    due = (spec.checkpoint_every is not None
-                           and state.step % spec.checkpoint_every == 0) or (
+                    due = (
+                        spec.checkpoint_every is not None
+                        and state.step % spec.checkpoint_every == 0
+                    ) or (
                         spec.checkpoint_every is None
-                        and time.perf_counter() - last_ck >= spec.checkpoint_interval_s)
+                        and time.perf_counter() - last_ck >= spec.checkpoint_interval_s
+                    )
                     if due and sim.cycle < spec.cycles:
                         state.condition_wall_s = wall_before + time.perf_counter() - seg_w0
                         state.condition_cpu_s = cpu_before + time.process_time() - seg_c0
@@ -354,15 +400,22 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _checkpoint(run_dir: Path, state: _State, trace: TraceWriter,
-                persistence: SqlitePersistence | NullPersistence) -> None:
+def _checkpoint(
+    run_dir: Path,
+    state: _State,
+    trace: TraceWriter,
+    persistence: SqlitePersistence | NullPersistence,
+) -> None:
     state.trace_seq = trace.seq
     state.db_rows = persistence.row_counts() if persistence.enabled else {}
-    atomic_write_bytes(run_dir / paths.CHECKPOINT, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+    atomic_write_bytes(
+        run_dir / paths.CHECKPOINT, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    )
 
 
-def _condition_result(sim: Simulation, state: _State,
-                      persistence: SqlitePersistence | NullPersistence) -> dict[str, Any]:
+def _condition_result(
+    sim: Simulation, state: _State, persistence: SqlitePersistence | NullPersistence
+) -> dict[str, Any]:
     hist = list(sim.population_history)
     c = state.counters
     res: dict[str, Any] = {
@@ -396,5 +449,6 @@ def _progress_bar(enabled: bool, total: int, initial: int, desc: str) -> Any:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, desc=desc, unit="cycle", mininterval=1.0,
-                dynamic_ncols=True)
+    return tqdm(
+        total=total, initial=initial, desc=desc, unit="cycle", mininterval=1.0, dynamic_ncols=True
+    )

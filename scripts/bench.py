@@ -32,12 +32,17 @@ from nrm.probe import Probe
 from nrm.runlog import CycleLog
 
 
-def make_sim(costs: CostSwitches, condition: str, folder: Path, max_agents: int = 100) -> Simulation:
+def make_sim(
+    costs: CostSwitches, condition: str, folder: Path, max_agents: int = 100
+) -> Simulation:
     exp = get_experiment("C256")
     persistence = SqlitePersistence(folder) if costs.sqlite else NullPersistence()
-    reality = Reality(FixedSource(cpu_interval=0.0), sampling=costs.sampling, persistence=persistence)
-    sim = Simulation(exp.mechanisms_for(condition), ModelParams(max_agents=max_agents), costs,
-                     reality, seed=0)
+    reality = Reality(
+        FixedSource(cpu_interval=0.0), sampling=costs.sampling, persistence=persistence
+    )
+    sim = Simulation(
+        exp.mechanisms_for(condition), ModelParams(max_agents=max_agents), costs, reality, seed=0
+    )
     sim.setup()
     return sim
 
@@ -51,9 +56,14 @@ def time_cycles(sim: Simulation, n: int, probe: Probe | None = None) -> list[flo
         else:
             probe.begin_cycle()
             st = sim.step()
-            probe.end_cycle(step=sim.cycle - 1, condition="ON-ON", cycle=sim.cycle - 1,
-                            population=st.population, evolve_calls=st.evolve_calls,
-                            registry_size=st.registry_size)
+            probe.end_cycle(
+                step=sim.cycle - 1,
+                condition="ON-ON",
+                cycle=sim.cycle - 1,
+                population=st.population,
+                evolve_calls=st.evolve_calls,
+                registry_size=st.registry_size,
+            )
         out.append(time.perf_counter() - t0)
     return out
 
@@ -68,11 +78,18 @@ def bench_presets(cycles: dict[str, int], tmp: Path) -> dict[str, dict[str, floa
         t = time_cycles(sim, n)
         q = max(1, n // 5)
         early, late = statistics.mean(t[:q]), statistics.mean(t[-q:])
-        res[name] = {"cycles": n, "cycles_per_s": n / sum(t), "early_ms": early * 1e3,
-                     "late_ms": late * 1e3, "growth": late / early}
-        print(f"  {name:<12} {n:>5} cycles: {n / sum(t):9.1f} cycles/s; per cycle "
-              f"{early * 1e3:8.2f} ms (first fifth) -> {late * 1e3:8.2f} ms (last fifth), "
-              f"x{late / early:.2f}")
+        res[name] = {
+            "cycles": n,
+            "cycles_per_s": n / sum(t),
+            "early_ms": early * 1e3,
+            "late_ms": late * 1e3,
+            "growth": late / early,
+        }
+        print(
+            f"  {name:<12} {n:>5} cycles: {n / sum(t):9.1f} cycles/s; per cycle "
+            f"{early * 1e3:8.2f} ms (first fifth) -> {late * 1e3:8.2f} ms (last fifth), "
+            f"x{late / early:.2f}"
+        )
     return res
 
 
@@ -91,7 +108,7 @@ def bench_probe_overhead(preset: str, cycles: int, repeats: int, tmp: Path) -> d
     costs = PRESETS[preset].with_(cpu_interval=0.0)
     bare, probed = [], []
     for r in range(repeats):
-        for with_probe in ((False, True) if r % 2 == 0 else (True, False)):
+        for with_probe in (False, True) if r % 2 == 0 else (True, False):
             folder = Path(tempfile.mkdtemp(dir=tmp))
             sim = make_sim(costs, "ON-ON", folder)
             if with_probe:
@@ -105,38 +122,59 @@ def bench_probe_overhead(preset: str, cycles: int, repeats: int, tmp: Path) -> d
             else:
                 bare.append(sum(time_cycles(sim, cycles)))
     b, p = statistics.median(bare), statistics.median(probed)
-    return {"cycles": cycles, "repeats": repeats, "bare_s": b, "probed_s": p,
-            "overhead_pct": 100 * (p / b - 1)}
+    return {
+        "cycles": cycles,
+        "repeats": repeats,
+        "bare_s": b,
+        "probed_s": p,
+        "overhead_pct": 100 * (p / b - 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="fewer cycles (a minute instead of several)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="fewer cycles (a minute instead of several)"
+    )
     args = ap.parse_args(argv)
     q = args.quick
     from nrm.sysinfo import collect_context
 
-    out: dict[str, object] = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                              "context": dict(collect_context())}
+    out: dict[str, object] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "context": dict(collect_context()),
+    }
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(td)
         print("1. per-cycle cost by preset (C256 ON-ON, 100 agents, fixed metrics, no blocking):")
         out["presets"] = bench_presets(
-            {"lean": 600 if q else 3000, "optimized": 10 if q else 40, "unoptimized": 10 if q else 40}, tmp)
+            {
+                "lean": 600 if q else 3000,
+                "optimized": 10 if q else 40,
+                "unoptimized": 10 if q else 40,
+            },
+            tmp,
+        )
         print("2. lean preset, full C256 factorial (4 x 3000 cycles, 100 agents):")
         t = bench_lean_factorial(750 if q else 3000)
         scale = 1 if not q else 4
         out["lean_factorial_s"] = t * scale
-        print(f"  {t * scale:.2f} s {'(extrapolated from 750 cycles) ' if q else ''}"
-              f"target < 10 s: {'PASS' if t * scale < 10 else 'FAIL'}")
+        print(
+            f"  {t * scale:.2f} s {'(extrapolated from 750 cycles) ' if q else ''}"
+            f"target < 10 s: {'PASS' if t * scale < 10 else 'FAIL'}"
+        )
         print("3. probe overhead at default settings (median of interleaved repeats):")
         lean = bench_probe_overhead("lean", 500 if q else 2000, 5 if q else 9, tmp)
         unopt = bench_probe_overhead("unoptimized", 5 if q else 15, 3, tmp)
         out["probe_overhead"] = {"lean": lean, "unoptimized": unopt}
         for name, r, target in (("lean", lean, 5.0), ("unoptimized", unopt, 1.0)):
-            print(f"  {name:<12} bare {r['bare_s']:.3f} s, with probe {r['probed_s']:.3f} s: "
-                  f"{r['overhead_pct']:+.2f} % (target <= {target:.0f} %: "
-                  f"{'PASS' if r['overhead_pct'] <= target else 'FAIL'})")
+            print(
+                f"  {name:<12} bare {r['bare_s']:.3f} s, with probe {r['probed_s']:.3f} s: "
+                f"{r['overhead_pct']:+.2f} % (target <= {target:.0f} %: "
+                f"{'PASS' if r['overhead_pct'] <= target else 'FAIL'})"
+            )
     dest = paths.DATA / "bench" / f"bench-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}.json"
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(out, indent=2, default=str))

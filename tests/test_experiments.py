@@ -18,7 +18,9 @@ def test_registry_matches_the_spec() -> None:
     assert "pooling x recovery" in get_experiment("C259").note
     for e in EXPERIMENTS.values():
         assert (e.cycles, e.max_agents, e.root_energy, e.cooldown) == (3000, 100, 130.0, 100)
-    assert [EXPERIMENTS[k].paper_variant for k in EXPERIMENTS] == ["unoptimized"] * 2 + ["optimized"] * 4
+    assert [EXPERIMENTS[k].paper_variant for k in EXPERIMENTS] == ["unoptimized"] * 2 + [
+        "optimized"
+    ] * 4
 
 
 def test_conditions_switch_first_and_second_mechanism() -> None:
@@ -44,10 +46,16 @@ def test_synergy_hand_computed() -> None:
     assert s["classification"] == "SYNERGISTIC"
 
 
-@pytest.mark.parametrize("both, cls", [
-    (0.1000001, "SYNERGISTIC"), (0.1, "ADDITIVE"), (0.0, "ADDITIVE"), (-0.1, "ADDITIVE"),
-    (-0.1000001, "ANTAGONISTIC"),
-])
+@pytest.mark.parametrize(
+    "both, cls",
+    [
+        (0.1000001, "SYNERGISTIC"),
+        (0.1, "ADDITIVE"),
+        (0.0, "ADDITIVE"),
+        (-0.1, "ADDITIVE"),
+        (-0.1000001, "ANTAGONISTIC"),
+    ],
+)
 def test_synergy_thresholds_at_plus_minus_point_one(both: float, cls: str) -> None:
     # additive prediction is exactly 0 here; the class flips only strictly beyond +-0.1
     s = synergy(_means(0.0, 0.0, 0.0, both))

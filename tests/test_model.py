@@ -22,20 +22,30 @@ from nrm.model import (
     similarity_matrix,
 )
 
-IDLE = Metrics(cpu_percent=20.0, mem_percent=40.0, disk_percent=50.0, net_sent=0, net_recv=0,
-               n_pids=100)
+IDLE = Metrics(
+    cpu_percent=20.0, mem_percent=40.0, disk_percent=50.0, net_sent=0, net_recv=0, n_pids=100
+)
 HEADROOM = (100 - 20.0) + (100 - 40.0)  # 140
 
 
-def make_sim(mech: Mechanisms = Mechanisms(), costs: CostSwitches | None = None,
-             params: ModelParams | None = None, metrics: Metrics = IDLE) -> Simulation:
+def make_sim(
+    mech: Mechanisms | None = None,
+    costs: CostSwitches | None = None,
+    params: ModelParams | None = None,
+    metrics: Metrics = IDLE,
+) -> Simulation:
     costs = costs or PRESETS["lean"]
+    mech = mech or Mechanisms()
     reality = Reality(FixedSource(metrics), sampling=costs.sampling)
     return Simulation(mech, params or ModelParams(), costs, reality, seed=1)
 
 
-def agent(aid: str, energy: float = 50.0, phase: tuple[float, float, float] = (1.0, 1.0, 1.0),
-          depth: int = 0) -> Agent:
+def agent(
+    aid: str,
+    energy: float = 50.0,
+    phase: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    depth: int = 0,
+) -> Agent:
     a = Agent(aid, None, depth, energy, PhaseState(*phase))
     a.last_spawn = -100
     return a
@@ -43,12 +53,13 @@ def agent(aid: str, energy: float = 50.0, phase: tuple[float, float, float] = (1
 
 # --- phase states and resonance ------------------------------------------------------------
 
+
 def test_phase_from_metrics_follows_the_formulas() -> None:
     b = Bridge()
     ps = b.phase_from_metrics(IDLE)
     assert ps.pi == pytest.approx((2 * math.pi * 0.2) % (2 * math.pi))
     assert ps.e == pytest.approx((2 * math.e * 0.4) % (2 * math.pi))
-    phi = (1 + 5 ** 0.5) / 2
+    phi = (1 + 5**0.5) / 2
     assert ps.phi == pytest.approx((2 * phi * 0.5) % (2 * math.pi))
     assert ps.magnitude == pytest.approx(math.sqrt(ps.pi**2 + ps.e**2 + ps.phi**2))
     # shifted by the bridge's current offsets, mod 2 pi
@@ -61,11 +72,15 @@ def test_phase_from_metrics_follows_the_formulas() -> None:
 def test_bridge_advances_by_constant_steps() -> None:
     b = Bridge()
     b.advance()
-    phi = (1 + 5 ** 0.5) / 2
-    assert (b.pi, b.e, b.phi) == pytest.approx((0.1 * math.pi, 0.1 * math.e / math.pi, 0.1 * phi / math.e))
+    phi = (1 + 5**0.5) / 2
+    assert (b.pi, b.e, b.phi) == pytest.approx(
+        (0.1 * math.pi, 0.1 * math.e / math.pi, 0.1 * phi / math.e)
+    )
     for _ in range(19):
         b.advance()
-    assert b.pi == pytest.approx(0.0, abs=1e-9) or b.pi == pytest.approx(2 * math.pi)  # 20 steps of pi/10
+    assert b.pi == pytest.approx(0.0, abs=1e-9) or b.pi == pytest.approx(
+        2 * math.pi
+    )  # 20 steps of pi/10
 
 
 def test_similarity_hand_computed() -> None:
@@ -89,14 +104,22 @@ def test_vectorized_similarity_is_bit_identical_to_pairwise() -> None:
 
 # --- clusters -----------------------------------------------------------------------------
 
+
 def _cluster_case(resonance: str) -> Simulation:
-    sim = make_sim(Mechanisms(pooling=True),
-                   costs=PRESETS["lean"].with_(resonance=resonance, cumulative_registry=True))
+    sim = make_sim(
+        Mechanisms(pooling=True),
+        costs=PRESETS["lean"].with_(resonance=resonance, cumulative_registry=True),
+    )
     # a and b resonate; c and d resonate; b and d resonate -> merge d's cluster into a's
     x = (1.0, 0.0, 0.0)
     y = (0.0, 1.0, 0.0)
-    sim.agents = [agent("a", phase=x), agent("c", phase=y), agent("b", phase=x),
-                  agent("d", phase=y), agent("e", phase=(0.0, 0.0, 1.0))]
+    sim.agents = [
+        agent("a", phase=x),
+        agent("c", phase=y),
+        agent("b", phase=x),
+        agent("d", phase=y),
+        agent("e", phase=(0.0, 0.0, 1.0)),
+    ]
     return sim
 
 
@@ -114,12 +137,15 @@ def test_cluster_detection_new_join_and_registry(resonance: str) -> None:
 
 @pytest.mark.parametrize("resonance", ["pairwise", "vectorized"])
 def test_cluster_merge_moves_second_into_first(resonance: str) -> None:
-    sim = make_sim(Mechanisms(pooling=True),
-                   costs=PRESETS["lean"].with_(resonance=resonance, cumulative_registry=True))
+    sim = make_sim(
+        Mechanisms(pooling=True),
+        costs=PRESETS["lean"].with_(resonance=resonance, cumulative_registry=True),
+    )
     t = 0.4  # a~b, c~d, b~d resonate; a~c, a~d, c~b do not (checked below)
     ph = {"a": (1.0, 0.0, 0.0), "b": (1.0, t, 0.0), "d": (1.0, 2 * t, 0.0), "c": (1.0, 3 * t, 0.0)}
-    res = {(x, y): similarity(PhaseState(*ph[x]), PhaseState(*ph[y])) >= 0.85
-           for x in ph for y in ph}
+    res = {
+        (x, y): similarity(PhaseState(*ph[x]), PhaseState(*ph[y])) >= 0.85 for x in ph for y in ph
+    }
     assert res["a", "b"] and res["c", "d"] and res["b", "d"]
     assert not (res["a", "c"] or res["a", "d"] or res["c", "b"])
     sim.registry = {"older": {"x", "y"}}
@@ -142,6 +168,7 @@ def test_registry_rebuilt_each_cycle_when_not_cumulative() -> None:
 
 # --- mechanisms ---------------------------------------------------------------------------
 
+
 def test_pooling_shares_ten_percent_of_cluster_energy_in_place() -> None:
     sim = make_sim(Mechanisms(pooling=True))
     a, b, c = agent("a", 10.0), agent("b", 30.0), agent("c", 195.0)
@@ -159,8 +186,10 @@ def test_pooling_shares_ten_percent_of_cluster_energy_in_place() -> None:
 
 
 def test_sources_and_recovery_bonuses() -> None:
-    sim = make_sim(Mechanisms(sources=True, recovery=True),
-                   costs=PRESETS["lean"].with_(recursive_evolution=False))
+    sim = make_sim(
+        Mechanisms(sources=True, recovery=True),
+        costs=PRESETS["lean"].with_(recursive_evolution=False),
+    )
     sim.setup()
     root = sim.agents[0]
     root.energy = 50.0

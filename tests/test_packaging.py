@@ -33,13 +33,24 @@ def _environment_deps() -> dict[str, str]:
 def test_every_runtime_dependency_is_in_both_files_with_the_same_bound() -> None:
     py, env = _pyproject_deps(), _environment_deps()
     assert py, "no dependencies parsed from pyproject.toml"
-    assert set(py) == set(env), f"only in pyproject: {set(py) - set(env)}; only in environment.yml: {set(env) - set(py)}"
+    assert set(py) == set(env), (
+        f"only in pyproject: {set(py) - set(env)}; only in environment.yml: {set(env) - set(py)}"
+    )
     for name, req in py.items():
         assert env[name] == req, f"{name}: pyproject {req!r} vs environment.yml {env[name]!r}"
 
 
 def test_brief_dependencies_are_declared() -> None:
     py = _pyproject_deps()
-    for name in ("jupyterlab", "papermill", "numpy", "scipy", "statsmodels", "pandas", "psutil",
-                 "seaborn", "nbconvert"):
+    for name in (
+        "jupyterlab",
+        "papermill",
+        "numpy",
+        "scipy",
+        "statsmodels",
+        "pandas",
+        "psutil",
+        "seaborn",
+        "nbconvert",
+    ):
         assert name in py

@@ -34,7 +34,8 @@ def test_run_folder_contents_and_run_json(tmp_path: Path) -> None:
     meta = _run(tmp_path, "r", metrics="fixed")
     d = tmp_path / "r"
     assert {"run.json", "cycles.csv", "metrics_trace.csv", "workspace.db", "bridge.db"} <= {
-        p.name for p in d.iterdir()}
+        p.name for p in d.iterdir()
+    }
     on_disk = json.loads((d / "run.json").read_text())
     assert on_disk["status"] == "complete" and on_disk["exit_status"] == 0
     assert on_disk["experiment"] == "C256" and on_disk["seed"] == 0
@@ -61,8 +62,12 @@ def test_counts_match_the_spec_formulas(tmp_path: Path, variant: str) -> None:
     """Samples and commits per cycle equal the spec's formulas (section 5)."""
     meta = _run(tmp_path, variant, metrics="fixed", variant=variant, experiment="C255")
     cyc = _cycles(tmp_path / variant)
-    mech = {"OFF-OFF": (False, False), "ON-OFF": (True, False), "OFF-ON": (False, True),
-            "ON-ON": (True, True)}
+    mech = {
+        "OFF-OFF": (False, False),
+        "ON-OFF": (True, False),
+        "OFF-ON": (False, True),
+        "ON-ON": (True, True),
+    }
     for cond, g in cyc.groupby("condition", sort=False):
         pooling, sources = mech[cond]
         n_start = [1, *g["population"].tolist()[:-1]]
@@ -86,7 +91,10 @@ def test_optimized_and_unoptimized_same_dynamics_on_fixed_metrics(tmp_path: Path
     a = _run(tmp_path, "u", metrics="fixed", variant="unoptimized")
     b = _run(tmp_path, "o", metrics="fixed", variant="optimized")
     for cond in a["conditions"]:
-        assert a["conditions"][cond]["population_history"] == b["conditions"][cond]["population_history"]
+        assert (
+            a["conditions"][cond]["population_history"]
+            == b["conditions"][cond]["population_history"]
+        )
         assert a["conditions"][cond]["final_energies"] == b["conditions"][cond]["final_energies"]
     # but the costs differ: per-call sampling takes many more samples
     assert a["totals"]["samples"] > 5 * b["totals"]["samples"]
@@ -101,12 +109,13 @@ def test_live_run_replays_bit_for_bit(tmp_path: Path) -> None:
         assert lc["population_history"] == rc["population_history"]
         assert lc["final_energies"] == rc["final_energies"]  # exact float equality
     assert (tmp_path / "live" / "metrics_trace.csv").read_bytes() == (
-        tmp_path / "replay" / "metrics_trace.csv").read_bytes()
+        tmp_path / "replay" / "metrics_trace.csv"
+    ).read_bytes()
 
 
 def test_replay_with_another_variant_is_a_clear_error(tmp_path: Path) -> None:
     _run(tmp_path, "opt", metrics="fixed", variant="optimized")
-    with pytest.raises(TraceError, match="metrics_trace.csv"):
+    with pytest.raises(TraceError, match=r"metrics_trace\.csv"):
         _run(tmp_path, "bad", metrics=f"replay:{tmp_path / 'opt'}", variant="unoptimized")
 
 
@@ -129,20 +138,25 @@ def test_existing_run_folder_is_never_overwritten(tmp_path: Path) -> None:
     assert (tmp_path / "r" / "run.json").read_bytes() == before
 
 
-@pytest.mark.parametrize("kw, err", [
-    ({"experiment": "C999"}, UnknownExperimentError),
-    ({"variant": "fast"}, UnknownExperimentError),
-    ({"conditions": ("ON-MAYBE",)}, UnknownExperimentError),
-    ({"cycles": 0}, ParameterError),
-    ({"max_agents": -3}, ParameterError),
-    ({"metrics": "psutil"}, ParameterError),
-])
+@pytest.mark.parametrize(
+    "kw, err",
+    [
+        ({"experiment": "C999"}, UnknownExperimentError),
+        ({"variant": "fast"}, UnknownExperimentError),
+        ({"conditions": ("ON-MAYBE",)}, UnknownExperimentError),
+        ({"cycles": 0}, ParameterError),
+        ({"max_agents": -3}, ParameterError),
+        ({"metrics": "psutil"}, ParameterError),
+    ],
+)
 def test_bad_spec_is_rejected_before_anything_runs(kw: dict, err: type) -> None:
     with pytest.raises(err):
         RunSpec(**{"experiment": "C256", **kw})
 
 
-def test_cli_errors_are_one_line_and_write_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_errors_are_one_line_and_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "x"
     assert main(["run", "C999", "--out", str(out), "--no-progress"]) == 2
     assert "unknown experiment 'C999'" in capsys.readouterr().err
@@ -161,8 +175,25 @@ def test_cli_run_and_listing(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert all(f"C25{i}" in listing for i in range(5, 10)) and "C260" in listing
     assert "pooling x throttling" in listing
     out = tmp_path / "cli"
-    rc = main(["run", "C258", "--variant", "lean", "--cycles", "12", "--max-agents", "6",
-               "--metrics", "fixed", "--seed", "7", "--out", str(out), "--no-progress"])
+    rc = main(
+        [
+            "run",
+            "C258",
+            "--variant",
+            "lean",
+            "--cycles",
+            "12",
+            "--max-agents",
+            "6",
+            "--metrics",
+            "fixed",
+            "--seed",
+            "7",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     meta = json.loads((out / "run.json").read_text())
     assert meta["seed"] == 7 and meta["parameters"]["cycles"] == 12
@@ -185,12 +216,36 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
     _run(tmp_path, "src", metrics="fixed", variant="optimized", cycles=60)
     ref = _run(tmp_path, "ref", metrics=f"replay:{src}", variant="optimized", cycles=60)
     killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "nrm.cli", "run", "C256", "--variant", "optimized",
-           "--cycles", "60", "--max-agents", "8", "--cpu-interval", "0.004",
-           "--metrics", f"replay:{src}", "--flush-every", "5", "--checkpoint-every", "10",
-           "--out", str(killed), "--no-progress"]
-    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [
+        sys.executable,
+        "-m",
+        "nrm.cli",
+        "run",
+        "C256",
+        "--variant",
+        "optimized",
+        "--cycles",
+        "60",
+        "--max-agents",
+        "8",
+        "--cpu-interval",
+        "0.004",
+        "--metrics",
+        f"replay:{src}",
+        "--flush-every",
+        "5",
+        "--checkpoint-every",
+        "10",
+        "--out",
+        str(killed),
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_rows(killed / "cycles.csv", 95)  # into the second condition
     finally:
@@ -203,8 +258,15 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
     res = resume_run(killed, progress=False)
     assert res["status"] == "complete" and len(res["resumes"]) == 1
     for cond in ref["conditions"]:
-        assert res["conditions"][cond]["population_history"] == ref["conditions"][cond]["population_history"]
-        assert res["conditions"][cond]["final_energies"] == ref["conditions"][cond]["final_energies"]
+        assert (
+            res["conditions"][cond]["population_history"]
+            == ref["conditions"][cond]["population_history"]
+        )
+        assert (
+            res["conditions"][cond]["final_energies"] == ref["conditions"][cond]["final_energies"]
+        )
     cyc = _cycles(killed)
     assert cyc["step"].tolist() == list(range(240))  # no cycle lost or duplicated
-    assert (killed / "metrics_trace.csv").read_bytes() == (tmp_path / "ref" / "metrics_trace.csv").read_bytes()
+    assert (killed / "metrics_trace.csv").read_bytes() == (
+        tmp_path / "ref" / "metrics_trace.csv"
+    ).read_bytes()

@@ -94,6 +94,19 @@ class RunAnalysis:
         return "\n".join(parts)
 
 
+def planned_steps_of(run: RunData | pd.DataFrame) -> int | None:
+    """The cycles an incomplete nrm run meant to log (``cycles`` x conditions in run.json);
+    None for a complete run or a log without that metadata."""
+    if not isinstance(run, RunData) or run.complete:
+        return None
+    params = run.meta.get("parameters") or {}
+    try:
+        planned = int(params["cycles"]) * len(params["conditions"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return planned if planned >= len(run.cycles) else None
+
+
 def analyse_run(
     run: RunData | pd.DataFrame,
     baseline: Baseline | None = None,
@@ -110,6 +123,8 @@ def analyse_run(
     the early prediction. ``planned_steps``: the intended number of cycles of an incomplete run
     (otherwise fractions are of the recorded cycles)."""
     as_cycles(run)
+    if planned_steps is None:
+        planned_steps = planned_steps_of(run)
     summary = runtime_summary(run, baseline, planned_steps=planned_steps, source=time_source)
     excess = float(summary["variance_s"].iloc[0])
     hyp = evaluate_hypotheses(run, rules, observed_excess_s=excess if excess > 0 else None)
