@@ -270,3 +270,34 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
     assert (killed / "metrics_trace.csv").read_bytes() == (
         tmp_path / "ref" / "metrics_trace.csv"
     ).read_bytes()
+
+
+@pytest.mark.parametrize("allocator", ["malloc", "jemalloc"])
+def test_run_records_the_allocator_the_child_really_used(tmp_path: Path, allocator: str) -> None:
+    from nrm.allocator import find_library
+
+    if allocator == "jemalloc" and find_library("jemalloc") is None:
+        pytest.skip("libjemalloc2 not installed (make allocators)")
+    out = tmp_path / allocator
+    rc = main(["run", "C258", "--variant", "lean", "--cycles", "5", "--max-agents", "5",
+               "--metrics", "fixed", "--allocator", allocator, "--out", str(out), "--no-progress"])
+    assert rc == 0
+    meta = json.loads((out / "run.json").read_text())
+    alloc = meta["context"]["allocator"]
+    assert meta["parameters"]["allocator"] == allocator
+    assert alloc["name"] == allocator and alloc["matches_request"] is True
+    assert alloc["pymalloc"] is False and alloc["PYTHONMALLOC"] == "malloc"
+
+
+def test_missing_allocator_is_an_error_before_the_run(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import nrm.allocator
+
+    monkeypatch.setattr(nrm.allocator, "find_library", lambda name: None)
+    out = tmp_path / "x"
+    rc = main(["run", "C258", "--variant", "lean", "--cycles", "5", "--metrics", "fixed",
+               "--allocator", "mimalloc", "--out", str(out), "--no-progress"])
+    assert rc == 2
+    assert "mimalloc" in capsys.readouterr().err
+    assert not out.exists()
