@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SCALE ?= default
 
-.PHONY: setup test lint bench paper clean-paper allocators help
+.PHONY: setup test lint bench paper paper-build clean-paper allocators help
 
 help:
 	@echo "make setup       create .venv and install nrm with its dev extras"
@@ -39,3 +39,69 @@ lint: setup
 
 bench: setup
 	$(BIN)/python scripts/bench.py
+
+# ------------------------------------------------------------------------------- the paper
+# make paper [SCALE=smoke|default|full] [OUT=DIR]   (presets: python -m nrm.scales show)
+# Everything it writes is under OUT (default: this folder):
+#   data/runs/SCALE/<exp>-<variant>/   one run folder per planned run (nrm/scales.py)
+#   data/executed/SCALE/*.ipynb        executed notebooks; make's targets: a notebook appears
+#                                      only when all its cells ran (nrm/notebooks.py)
+#   data/analysis/SCALE/phase1a|1b/    the tables the paper reads
+#   figures/*.png, paper/paper.md, paper/paper.html   (the last SCALE built)
+# A run is redone when the run notebook or the simulator's sources change; its old folder is
+# moved to data/runs/SCALE/.superseded/ first (runs never overwrite runs; delete that folder
+# when you no longer need it). Runs execute one at a time (.NOTPARALLEL below): parallel
+# runs would compete for the cores and fake a resource-contention effect.
+OUT ?= .
+
+paper: setup
+	@$(MAKE) --no-print-directory paper-build SCALE=$(SCALE) OUT=$(OUT)
+
+clean-paper:
+	rm -rf $(OUT)/paper/paper.md $(OUT)/paper/paper.html $(OUT)/figures/*.png \
+	  $(OUT)/data/analysis/$(SCALE) $(OUT)/data/executed/$(SCALE) $(OUT)/.make
+	@echo "kept the run folders in $(OUT)/data/runs/$(SCALE) (delete them by hand to re-run)"
+
+ifneq ($(filter paper-build,$(MAKECMDGOALS)),)
+.NOTPARALLEL:
+.DELETE_ON_ERROR:
+OUT_ABS := $(abspath $(OUT))
+PLAN := $(shell $(BIN)/python -m nrm.scales names $(SCALE))
+ifeq ($(PLAN),)
+$(error SCALE=$(SCALE) has no planned runs; valid: smoke, default, full)
+endif
+RUNS_DIR := $(OUT_ABS)/data/runs/$(SCALE)
+EXEC_DIR := $(OUT_ABS)/data/executed/$(SCALE)
+ANALYSIS_DIR := $(OUT_ABS)/data/analysis/$(SCALE)
+FIG_DIR := $(OUT_ABS)/figures
+PAPER_DIR := $(OUT_ABS)/paper
+MARK := $(OUT_ABS)/.make/scale
+NB := $(BIN)/python -m nrm.notebooks
+# what each step reads (a change re-runs that step and everything after it)
+SIM_SRC := $(wildcard nrm/__init__.py nrm/model.py nrm/costs.py nrm/metrics.py nrm/persistence.py \
+  nrm/experiments.py nrm/runner.py nrm/probe.py nrm/runlog.py nrm/sysinfo.py nrm/arenas.py \
+  nrm/allocator.py nrm/cli.py nrm/columns.py nrm/atomic.py nrm/scales.py nrm/notebooks.py)
+STATS_SRC := $(wildcard nrm/reader.py nrm/stats/*.py nrm/render/results.py)
+RENDER_SRC := $(wildcard nrm/render/*.py nrm/claims.py nrm/claims_figure.py data/reference/*)
+RUN_NBS := $(foreach r,$(PLAN),$(EXEC_DIR)/run-$(r).ipynb)
+# the paper and figures are shared by all scales: rebuild them when SCALE changes
+$(shell mkdir -p $(dir $(MARK)); test "`cat $(MARK) 2>/dev/null`" = "$(SCALE)" || echo "$(SCALE)" > $(MARK))
+
+paper-build: $(PAPER_DIR)/paper.html
+	@echo "paper ($(SCALE)): $(PAPER_DIR)/paper.html"
+
+$(EXEC_DIR)/run-%.ipynb: notebooks/run_experiment.ipynb $(SIM_SRC)
+	$(BIN)/python -m nrm.scales retire $(RUNS_DIR)/$*
+	$(NB) run_experiment $@ -p experiment $(firstword $(subst -, ,$*)) \
+	  -p variant $(lastword $(subst -, ,$*)) -p scale $(SCALE) -p output $(RUNS_DIR)/$*
+
+$(EXEC_DIR)/variance_hypotheses.ipynb $(EXEC_DIR)/optimization.ipynb: \
+  $(EXEC_DIR)/%.ipynb: notebooks/%.ipynb $(RUN_NBS) $(STATS_SRC)
+	$(NB) $* $@ -p scale $(SCALE) -p runs_dir $(RUNS_DIR) -p output_dir $(ANALYSIS_DIR)
+
+$(PAPER_DIR)/paper.html: notebooks/render_paper.ipynb $(EXEC_DIR)/variance_hypotheses.ipynb \
+  $(EXEC_DIR)/optimization.ipynb $(RUN_NBS) $(RENDER_SRC) $(MARK)
+	$(NB) render_paper $(EXEC_DIR)/render_paper.ipynb -p scale $(SCALE) -p runs_dir $(RUNS_DIR) \
+	  -p analysis_dir $(ANALYSIS_DIR) -p figures_dir $(FIG_DIR) -p paper_dir $(PAPER_DIR) \
+	  -p executed_dir $(EXEC_DIR)
+endif

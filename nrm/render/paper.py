@@ -1,0 +1,834 @@
+"""Assemble the paper: figures into ``figures/``, ``paper/paper.md`` and ``paper/paper.html``.
+
+:func:`build` reads one scale's run folders, the Phase 1A/1B tables
+(:mod:`nrm.render.results`) and the paper's reported numbers and claims ledger
+(``data/reference/`` through :mod:`nrm.claims`), draws every figure, writes the Markdown
+source, and converts it with nbconvert into one self-contained HTML file (figures embedded as
+base64, no external scripts). Every number in the text comes from those files; the prose around
+a number is chosen from what the number is (for instance "slower" or "faster"), never the other
+way round.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..atomic import atomic_write_text
+from ..exceptions import LogError
+from ..reader import RunData
+from ..scales import get_scale
+from . import figures as F
+from . import results as R
+from .text import duration, num, pct, table
+
+__all__ = ["FIGURES", "PaperInputs", "build", "compose", "draw_figures", "load_inputs",
+           "measured_claims", "to_html"]
+
+#: Figure file stems, in the order the paper shows them.
+FIGURES = ("runtime_timeline", "hypothesis_tests", "optimization_impact", "population_cost",
+           "claims_snapshots")
+
+
+@dataclass
+class PaperInputs:
+    scale: str
+    runs: dict[str, RunData]
+    phase1a: dict[str, pd.DataFrame]
+    phase1b: dict[str, pd.DataFrame]
+    manifests: dict[str, Any]
+    claims: Any  # nrm.claims module (its functions read data/reference/)
+    executed_dir: Path
+
+    @property
+    def slow(self) -> RunData:
+        return self.runs[R.SLOW]
+
+    @property
+    def baseline(self) -> RunData:
+        return self.runs[R.BASELINE]
+
+    def run_row(self, name: str) -> pd.Series:
+        t = self.phase1a["runs"]
+        return t[t["run"] == name].iloc[0]
+
+
+def load_inputs(request: Any) -> PaperInputs:
+    """Everything the paper reads, for a validated render request (nrm.notebooks)."""
+    from .. import claims
+
+    runs = R.load_runs(request.runs)
+    res = R.load_results(request.dirs["analysis"])
+    for phase in ("phase1a", "phase1b"):
+        used = set(res["manifests"][phase]["runs"])
+        if not used <= set(runs):
+            raise LogError(f"{request.dirs['analysis']}/{phase} was computed from runs "
+                           f"{sorted(used)}, not this scale's; re-run the analysis notebooks")
+    return PaperInputs(request.scale, runs, res["phase1a"], res["phase1b"], res["manifests"],
+                       claims, request.dirs["executed"])
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def draw_figures(inp: PaperInputs, figures_dir: str | Path) -> dict[str, Path]:
+    """Draw and save every figure; returns stem -> PNG path."""
+    from ..claims_figure import plot_snapshots
+
+    out = Path(figures_dir)
+    runs = inp.runs
+    order = [n for n in get_scale(inp.scale).names() if n in runs]
+    summary = inp.phase1b["summary"]
+    sp = pd.DataFrame({
+        "comparison": [_comparison_label(c) for c in summary["comparison"]],
+        "speedup": summary["speedup"], "ci_low": summary["ci_low"],
+        "ci_high": summary["ci_high"],
+    })
+    figs = {
+        "runtime_timeline": F.runtime_timeline(
+            [runs[n] for n in order],
+            highlight=[F.run_label(inp.baseline), F.run_label(inp.slow)]),
+        "hypothesis_tests": F.hypothesis_panels(inp.slow),
+        "optimization_impact": F.optimization_impact([runs[n] for n in order], sp),
+        "population_cost": F.population_cost(inp.slow),
+        "claims_snapshots": plot_snapshots(),
+    }
+    return {name: F.save_png(fig, out / f"{name}.png") for name, fig in figs.items()}
+
+
+def _comparison_label(name: str) -> str:
+    return {"paper_design": "C256 unopt. vs C257-C260 opt.",
+            "same_experiment": "C256 unopt. vs C256 opt."}.get(name, name)
+
+
+# --------------------------------------------------------------------------- measured values
+
+
+def _test_estimate(inp: PaperInputs, hyp: str, y_prefix: str, column: str = "estimate") -> float:
+    """A whole-run criterion test's value from Phase 1A (NaN when the test was not possible)."""
+    t = inp.phase1a["hypothesis_tests"]
+    hit = t[(t["hypothesis"] == hyp) & (t["role"] == "criterion") & (t["scope"] == "whole run")
+            & t["y"].astype(str).str.startswith(y_prefix)]
+    return float(hit[column].iloc[0]) if len(hit) else math.nan
+
+
+def _runtime(seconds: float) -> tuple[float, str]:
+    """A runtime in the unit that reads best (s, min or h)."""
+    if seconds >= 7200:
+        return seconds / 3600, "h"
+    if seconds >= 120:
+        return seconds / 60, "min"
+    return seconds, "s"
+
+
+def _share(num_col: str, run: RunData) -> float:
+    df = run.cycles
+    if num_col not in df:
+        return math.nan
+    part = pd.to_numeric(df[num_col], errors="coerce").sum()
+    wall = pd.to_numeric(df["wall_s"], errors="coerce").sum()
+    return float(100 * part / wall) if wall > 0 else math.nan
+
+
+def _last(run: RunData, col: str) -> float:
+    if col not in run.cycles:
+        return math.nan
+    v = pd.to_numeric(run.cycles[col], errors="coerce").dropna()
+    return float(v.iloc[-1]) if len(v) else math.nan
+
+
+def measured_claims(inp: PaperInputs) -> dict[str, tuple[float, str, str]]:
+    """This machine's counterpart of each claim of the paper that has one:
+    ``{claim_id: (value, unit, note)}`` for :func:`nrm.claims.ledger`."""
+    s = inp.phase1a["summary"].iloc[0]
+    slow, base = inp.run_row(R.SLOW), inp.run_row(R.BASELINE)
+    sm = inp.phase1b["summary"].set_index("comparison")
+    same, design = sm.loc["same_experiment"], sm.loc["paper_design"]
+    opt_names = R.COMPARISONS["paper_design"][1]
+    opt_rt = sum(float(inp.run_row(n)["runtime_s"]) for n in opt_names) / len(opt_names)
+    c256_opt = inp.run_row("C256-optimized")
+    sc = f"scale {inp.scale}"
+    inc = inp.phase1a["milestones"]["increment_pct_per_h"].dropna()
+    paper_rate = inp.phase1a["milestones"]["accel_paper_pct_per_h"].dropna()
+    pred = inp.phase1a["prediction"]
+    best = pred.loc[pred["error_pct"].abs().idxmin()]
+    rt_base, rt_slow = _runtime(float(base["runtime_s"])), _runtime(float(slow["runtime_s"]))
+    rt_opt = _runtime(opt_rt)
+    cpu_share = 100 * float(slow["cpu_s"]) / float(slow["runtime_s"])
+    c257 = inp.run_row("C257-optimized")
+    rss = pd.to_numeric(inp.slow.cycles.get("rss_bytes"), errors="coerce")
+    ctx = inp.slow.meta.get("context") or {}
+    cpu = ctx.get("cpu") or {}
+    mem = ctx.get("memory_total_bytes")
+    lean = inp.run_row("C256-lean")
+    values: dict[str, tuple[float, str, str]] = {
+        "T1.c255_20h": (*rt_base, f"C255 unoptimized, completed, wall clock, {sc}"),
+        "T1.c256_34h": (float(slow["cpu_s"]), "s",
+                        f"C256 unoptimized CPU time, completed run ({num(slow['runtime_s'])} s "
+                        f"wall), {sc}"),
+        "T1.var_72": (float(s["variance_pct"]), "%", f"C256 over C255, wall clock, {sc}"),
+        "abs.var73": (float(s["variance_pct"]), "%", "same measurement as T1.var_72"),
+        "s3.1.excess_14h": (float(s["variance_s"]), "s", f"C256 minus C255, {sc}"),
+        "T1.accel_356": (float(paper_rate.iloc[-1]) if len(paper_rate) else math.nan, "%/h",
+                         "the paper's ratio at the end of C256"),
+        "s3.1.accel_nonlinear": (float(inc.iloc[-1]) if len(inc) else math.nan, "%/h",
+                                 "last increment between milestones; all: "
+                                 + ", ".join(num(x) for x in inc)),
+        "abs.duration_34h": (*rt_slow, f"C256 unoptimized, wall clock, {sc}"),
+        "s3.3.runtime_2070": (float(slow["runtime_s"]) / 60, "min",
+                              f"C256 unoptimized, wall clock, {sc}"),
+        "s2.1.calls_per_cycle": (float(slow["samples_per_cycle"]), "samples/cycle",
+                                 f"C256 unoptimized, counted, at most {int(slow['max_agents'])} "
+                                 "agents"),
+        "s2.1.calls_total": (float(slow["samples"]), "samples",
+                             f"C256 unoptimized, counted over {int(slow['cycles'])} cycles"),
+        "s3.4.total_cycles": (float(slow["cycles"]), "cycles", sc),
+        "s2.4.calls_opt": (float(c256_opt["samples"]), "samples", "C256 optimized, counted"),
+        "s2.4.call_reduction_90x": (float(same["sample_call_reduction"]), "×",
+                                    "C256 unoptimized / optimized, counted"),
+        "s2.4.call_reduction_99pct": (100 * (1 - float(c256_opt["samples"])
+                                             / float(slow["samples"])), "%", "counted"),
+        "s2.1.opt_runtime": (*rt_opt, f"mean of C257-C260 optimized, {sc}"),
+        "s3.3.speedup": (float(design["speedup"]), "×",
+                         f"C256 unoptimized vs C257-C260 optimized, mean per-cycle time, 95 % CI "
+                         f"{num(design['ci_low'])}-{num(design['ci_high'])}"),
+        "abs.speedup_achieved": (float(same["speedup"]), "×",
+                                 f"same experiment (C256 both ways), 95 % CI "
+                                 f"{num(same['ci_low'])}-{num(same['ci_high'])}"),
+        "s3.2.cpu_4_5pct": (cpu_share, "% CPU", "C256 unoptimized, CPU time / wall time"),
+        "s2.2.h5_threshold": (_test_estimate(inp, "H5", "wall_s"), "ms/cycle",
+                              "C256 unoptimized, slope of per-cycle time"),
+        "s2.2.h3_threshold": (_test_estimate(inp, "H3", "sample_s"), "ms per 1000 calls",
+                              "C256 unoptimized, slope of sample latency"),
+        "fig2.h2_refuted": (_test_estimate(inp, "H2", "rss_bytes", "delta_r2"), "Delta R^2",
+                            "C256 unoptimized, RSS vs cycle (real data)"),
+        "fig2.h1_validated": (_test_estimate(inp, "H1", "load1", "p_robust"), "p",
+                              "C256 unoptimized, load vs time (real data)"),
+        "s4.2.alloc_factor": (float(slow["runtime_s"]) / float(base["runtime_s"]), "×",
+                              "C256 / C255 runtime"),
+        "s4.2.early_phase": (float(best["error_pct"]), "% error",
+                             f"best prediction of C256's total from the first "
+                             f"{num(100 * best['fraction'])} % ({best['method']})"),
+        "s4.4.hardware": (float(cpu.get("logical") or math.nan), "cores",
+                          f"{cpu.get('model', '?')}, "
+                          f"{num(mem / 2**30) + ' GiB RAM' if mem else 'RAM unknown'}, "
+                          f"{(ctx.get('os') or {}).get('system', '?')}"),
+        "arch.rss_flat": (float(rss.max()) / 1e6 if rss is not None else math.nan, "MB",
+                          f"largest RSS of C256 unoptimized (smallest "
+                          f"{num(float(rss.min()) / 1e6) if rss is not None else '?'} MB)"),
+        "arch.c257_iowait": (100 - 100 * float(c257["cpu_s"]) / float(c257["runtime_s"]), "%",
+                             "C257 optimized: share of wall time off the CPU"),
+        "arch.bridge_db": (_last(inp.slow, "db_bytes") / 1e9, "GB",
+                           "both databases of C256 unoptimized at the end of the run"),
+        "arch.nodb_rewrite": (float(lean["runtime_s"]), "s",
+                              f"C256 lean (no database, every cost off), {int(lean['cycles'])} "
+                              "cycles"),
+        "arch.profile_99pct": (_share("commit_s", inp.slow), "% of cycle time",
+                               "C256 unoptimized, time inside SQLite commits"),
+    }
+    return values
+
+
+def _p(p: Any) -> str:
+    from ..stats.tables import format_p
+
+    return format_p(float(p))
+
+
+#: The paper's stance on each runtime hypothesis (§3.2 tiers, §4.1, the abstract), in our words.
+#: Text, not numbers: the paper's numbers are in data/reference/.
+PAPER_STANCE = {
+    "H1": "tier 3, 'possible' (§3.2)",
+    "H2": "primary mechanism, 'strongly supported' by the literature (§3.2, §4.1)",
+    "H3": "tier 2; with H2 'validated' by the speedup (abstract)",
+    "H4": "tier 3, 'possible'; 'not thermal' (§3.2)",
+    "H5": "tier 2, 'plausible' (§3.2, §3.4)",
+}
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def _h(text: str, level: int = 2) -> str:
+    return f"{'#' * level} {text}\n"
+
+
+def _fig(stem: str, rel: Mapping[str, str], n: int, caption: str) -> str:
+    return f"![Figure {n}]({rel[stem]})\n\n*Figure {n}.* {caption}\n"
+
+
+def compose(inp: PaperInputs, fig_paths: Mapping[str, Path], paper_dir: str | Path) -> str:
+    """The paper as Markdown (figures referenced relative to ``paper_dir``)."""
+    rel = {k: os.path.relpath(v, paper_dir) for k, v in fig_paths.items()}
+    parts = [
+        _title(inp),
+        _summary(inp),
+        _methods(inp),
+        _variance(inp, rel),
+        _hypotheses(inp, rel),
+        _optimization(inp, rel),
+        _population(inp, rel),
+        _ledger(inp, rel),
+        _verdict(inp),
+        _limitations(inp),
+        _reproducibility(inp),
+    ]
+    return _number_tables("\n".join(p.rstrip() + "\n" for p in parts))
+
+
+_TABLE_REF = re.compile(r"\[\[([a-z0-9_]+)\]\]")
+
+
+def _number_tables(text: str) -> str:
+    """Replace ``[[key]]`` by table numbers, in the order the captions (``*Table [[key]].``)
+    appear; a reference to a table without a caption is an error."""
+    order: dict[str, int] = {}
+    for key in re.findall(r"\*Table \[\[([a-z0-9_]+)\]\]\.", text):
+        order.setdefault(key, len(order) + 1)
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1) not in order:
+            raise LogError(f"the paper refers to table {m.group(1)!r}, which has no caption")
+        return str(order[m.group(1)])
+
+    return _TABLE_REF.sub(sub, text)
+
+
+def _title(inp: PaperInputs) -> str:
+    sc = get_scale(inp.scale)
+    return (
+        "# Runtime variance in a long Python simulation, re-measured\n\n"
+        "*A reproducible re-run of the NRM experiments C255–C260 and a test of the runtime "
+        "hypotheses of \"Memory Fragmentation as Runtime Variance Source in Extended Python "
+        "Simulations\".*\n\n"
+        f"Scale **{inp.scale}**: {sc.description}. Generated "
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by `make paper SCALE={inp.scale}`; "
+        "every number below is read from a file this build wrote.\n"
+    )
+
+
+def _summary(inp: PaperInputs) -> str:
+    s = inp.phase1a["summary"].iloc[0]
+    base, slow = inp.run_row(R.BASELINE), inp.run_row(R.SLOW)
+    sm = inp.phase1b["summary"].set_index("comparison")
+    same, design = sm.loc["same_experiment"], sm.loc["paper_design"]
+    v = inp.phase1a["hypotheses"].set_index("hypothesis")["verdict"]
+    direction = "longer" if float(s["variance_pct"]) > 0 else "shorter"
+    verdicts = "; ".join(f"{h} {v[h]}" for h in v.index)
+    held = "held" if bool(same["prediction_holds"]) else "did not hold"
+    k = inp.claims.key_numbers()
+    return (
+        _h("Summary")
+        + "\nThe paper reports that an unoptimized run of experiment C256 took "
+        f"{num(k.get('cutoff_reading'))} h against a {num(k.get('baseline'))} h expectation "
+        "taken from C255, attributes the excess to pymalloc memory fragmentation, and predicts "
+        f"a {num(k.get('speedup_lo'))}–{num(k.get('speedup_hi'))}-fold speedup from caching the "
+        "system metrics. "
+        "We rebuilt the simulator from its specification, re-ran all six experiments on this "
+        "machine with a per-cycle probe (wall and CPU time, memory, arenas, garbage collector, "
+        "I/O, load, metrics samples, SQLite commits), and applied the paper's own tests.\n\n"
+        f"* C256 unoptimized ran {duration(slow['runtime_s'])} against "
+        f"{duration(base['runtime_s'])} for C255: a runtime {pct(s['variance_pct'])} "
+        f"({direction}) relative to the C255 baseline.\n"
+        f"* The runtime hypotheses on C256 (rules in Table [[rules]]): {verdicts}.\n"
+        f"* Caching the metrics (same experiment, C256) gave a speedup of "
+        f"{num(same['speedup'])}× (95 % CI {num(same['ci_low'])}–{num(same['ci_high'])}); the "
+        f"paper's design, C256 against C257–C260, gives {num(design['speedup'])}×. The paper's "
+        f"falsifiable prediction ({_prediction_label(inp).split(': ', 1)[-1]}) {held} "
+        f"for the same-experiment comparison (reduction {pct(same['variance_reduction_pct'])}, "
+        f"Levene p {_p(same['levene_p'])}).\n"
+        "* The paper's runtime figures trace back to mis-read `ps` snapshots and estimates, and "
+        "its figures were mock-ups generated without data (Section 6).\n"
+    )
+
+
+def _machine(inp: PaperInputs) -> str:
+    ctx = inp.slow.meta.get("context") or {}
+    py = ctx.get("python", {})
+    cpu = ctx.get("cpu", {})
+    os_ = ctx.get("os", {})
+    alloc = ctx.get("allocator", {})
+    git = ctx.get("git") or {}
+    mem = ctx.get("memory_total_bytes")
+    return (
+        f"Machine: {cpu.get('model', '?')} ({cpu.get('logical', '?')} logical cores"
+        f"{', virtualised' if cpu.get('hypervisor') else ''}), "
+        f"{num(mem / 2**30) + ' GiB RAM' if mem else 'RAM unknown'}, "
+        f"{os_.get('distribution') or os_.get('system', '?')} (kernel {os_.get('release', '?')}), "
+        f"{py.get('implementation', 'Python')} {py.get('version', '?')}, allocator "
+        f"{alloc.get('name', '?')} over {alloc.get('c_malloc', '?')}; code at git commit "
+        f"`{str(git.get('commit', 'unknown'))[:12]}`"
+        f"{' (with uncommitted changes)' if git.get('dirty') else ''}."
+    )
+
+
+def _methods(inp: PaperInputs) -> str:
+    runs = inp.phase1a["runs"].copy()
+    from ..experiments import get_experiment
+
+    runs["paper ran it"] = [get_experiment(e).paper_variant for e in runs["experiment"]]
+    runs["paper: cycles × agents"] = [
+        f"{get_experiment(e).cycles} × {get_experiment(e).max_agents}" for e in runs["experiment"]
+    ]
+    cols = {
+        "run": "run", "mechanisms": "mechanisms",
+        "paper ran it": "paper ran this experiment (paper)",
+        "paper: cycles × agents": "paper: cycles × agents (paper)",
+        "cycles_per_condition": "cycles per condition", "max_agents": "agents (max)",
+        "metrics": "metrics", "cpu_interval_s": "CPU sample blocks (s)",
+        "runtime_s": "runtime (s)", "cpu_s": "CPU time (s)", "samples": "metrics samples",
+        "commits": "SQLite commits", "mean_population": "mean population",
+    }
+    tab = runs[list(cols)].rename(columns=cols)
+    rules = inp.phase1a["rules"]
+    return (
+        _h("1. What was run")
+        + "\nThe model is the NRM multi-agent simulator as the original scripts ran it: agents "
+        "with phase states drawn from live system metrics, a bridge of three oscillators, "
+        "pairwise resonance tests that form clusters in a registry that is never cleared, and "
+        "four mechanisms switched on and off in 2×2 factorial experiments (`pooling`, `sources`, "
+        "`throttling`, `recovery`; conditions OFF-OFF, ON-OFF, OFF-ON, ON-ON run in order in one "
+        "process). The *unoptimized* preset keeps every cost of the original: a system-metrics "
+        "sample on every agent evolve call, spawn and bonus, each written to SQLite with its "
+        "own connection and commit, one SQLite row per tested pair, recursive evolution of every "
+        "child ever spawned, and a cumulative cluster registry. The *optimized* preset is the "
+        "paper's description of its optimization: one cached sample per cycle, nothing else "
+        "changed. *Lean* turns every cost off (a different model, shown for reference).\n\n"
+        f"Scale `{inp.scale}` ({get_scale(inp.scale).description}). Each run is a separate "
+        "process-level run, executed one after another so that no two runs compete for the "
+        "cores. The paper's own parameters are shown beside ours (labelled *paper*).\n\n"
+        f"*Table [[runs]]. The runs of this build.*\n\n{table(tab)}\n\n"
+        f"{_machine(inp)}\n\n"
+        "The runtime hypotheses are tested under one declared rule set (the paper's scripts "
+        "carry five mutually inconsistent ones); p-values are autocorrelation-robust where the "
+        "rule says so:\n\n"
+        f"*Table [[rules]]. The rule set for H1–H5.*\n\n{table(rules)}\n"
+    )
+
+
+def _claims_by_id(inp: PaperInputs, measured: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    return inp.claims.ledger(measured=measured).set_index("claim_id")
+
+
+def _variance(inp: PaperInputs, rel: Mapping[str, str]) -> str:
+    s = inp.phase1a["summary"].iloc[0]
+    ms = inp.phase1a["milestones"]
+    pred = inp.phase1a["prediction"]
+    led = _claims_by_id(inp, measured_claims(inp))
+    head = pd.DataFrame([
+        {"quantity": led.loc[cid, "quantity"], "paper (reported)": led.loc[cid, "paper_value"],
+         "paper, recomputed from its sources": led.loc[cid, "recomputed"],
+         "this machine (measured)": led.loc[cid, "measured_here"]}
+        for cid in ("T1.c255_20h", "T1.c256_34h", "T1.var_72", "abs.var73", "T1.accel_356",
+                    "s3.1.accel_nonlinear")
+    ])
+    paper = inp.claims.corrected_table1(display=True)[
+        ["phase", "paper_time", "paper_variance", "paper_rate", "ps_reading", "cpu_min",
+         "wall_h", "elapsed_vs_c255_pct", "note"]].rename(columns={
+            "phase": "phase (paper)", "paper_time": "time (paper)",
+            "paper_variance": "variance (paper)", "paper_rate": "'acceleration' (paper)",
+            "ps_reading": "ps reading behind it", "cpu_min": "CPU-minutes (recomputed)",
+            "wall_h": "implied wall time, h (recomputed)",
+            "elapsed_vs_c255_pct": "elapsed vs C255, % (recomputed)", "note": "note"})
+    mt = ms.rename(columns={
+        "fraction": "fraction of run", "cycles": "cycles", "elapsed_s": "elapsed (s)",
+        "expected_s": "expected from C255 (s)", "variance_pct": "variance (%)",
+        "accel_paper_pct_per_h": "paper-style rate (%/h)",
+        "increment_pct_per_h": "increment rate (%/h)",
+    }).fillna({"increment rate (%/h)": 0.0})
+    inc = ms["increment_pct_per_h"].dropna()
+    trend = ("rises" if len(inc) >= 2 and inc.iloc[-1] > inc.iloc[0] else "does not rise")
+    best = pred.loc[pred["error_pct"].abs().idxmin()]
+    return (
+        _h("2. Runtime variance")
+        + "\nThe paper measures variance as the excess of C256's runtime over C255's, and "
+        "reads an \"acceleration\" from the cumulative variance divided by the expected hours. "
+        "That ratio rises whenever a run is late, whatever the trend, so we show it beside the "
+        "increment of the variance between consecutive milestones, which is what a change of "
+        "rate would have to mean. Milestones are fractions of the run, so runs of any length "
+        "share one table.\n\n"
+        f"On this machine C256 took {num(s['actual_s'])} s against an expected "
+        f"{num(s['expected_s'])} s ({s['expected_from']}): variance "
+        f"{pct(s['variance_pct'])}. Between milestones the increment rate {trend} "
+        f"({', '.join(num(x) for x in inc)} %/h).\n\n"
+        "*Table [[variance]]. Runtime variance: the paper's reported value, the same value "
+        "recomputed from the paper's own sources (`data/reference/`), and this machine's "
+        "measurement.*\n\n"
+        f"{table(head)}\n\n"
+        "*Table [[milestones]]. Runtime variance at milestones of C256, this machine "
+        "(measured; the first milestone has no increment before it, shown as 0).*\n\n"
+        f"{table(mt)}\n\n"
+        "*Table [[table1]]. The paper's Table 1 (reported), with the `ps` reading behind each "
+        "number read in its real unit (CPU minutes) and the wall time it implies (recomputed).*\n\n"
+        f"{table(paper)}\n\n"
+        f"The paper suggests that the {led.loc['s4.2.early_phase', 'paper_value']} of a run "
+        "predicts its variance (it fitted no model). The best early prediction here "
+        f"({best['method']}, from "
+        f"{num(100 * best['fraction'])} % of the cycles) misses C256's total by "
+        f"{pct(best['error_pct'])}.\n\n"
+        "*Table [[prediction]]. Early prediction of C256's total runtime (measured).*\n\n"
+        f"{table(pred)}\n\n"
+        + _fig("runtime_timeline", rel, 1,
+               "Runtime of every run of this build. (a) Wall-clock time since the start of the "
+               "run against the cycle, log scale. (b) Per-cycle wall time of C255 and C256 "
+               "unoptimized, every cycle (thin) and a rolling mean (thick); dotted lines mark "
+               "the start of each condition.")
+    )
+
+
+def _hypotheses(inp: PaperInputs, rel: Mapping[str, str]) -> str:
+    hyp = inp.phase1a["hypotheses"].copy()
+    hyp["paper's claim (paper)"] = [PAPER_STANCE.get(h, "—") for h in hyp["hypothesis"]]
+    cols = ["hypothesis", "name", "paper's claim (paper)", "criterion", "verdict", "evidence"]
+    t = hyp[cols].rename(columns={"verdict": "verdict here (measured)"})
+    byrun = inp.phase1a["verdicts_by_run"].pivot(index="run", columns="hypothesis",
+                                                 values="verdict").reset_index()
+    byrun = byrun[["run", *[h for h in ("H1", "H2", "H3", "H4", "H5") if h in byrun]]]
+    paper_row = {"run": "paper's claim (paper)",
+                 **{h: PAPER_STANCE.get(h, "—").split(",")[0] for h in byrun.columns
+                    if h != "run"}}
+    byrun = pd.concat([pd.DataFrame([paper_row]), byrun], ignore_index=True)
+    byrun.columns = [c if c == "run" else f"{c} (measured)" for c in byrun.columns]
+    return (
+        _h("3. Runtime hypotheses H1–H5")
+        + "\nThe paper names five possible mechanisms of its slowdown: H1 resource contention, "
+        "H2 memory fragmentation, H3 I/O accumulation, H4 thermal throttling and H5 emergent "
+        "complexity. It ranks H2 first on the strength of a blog post and calls H2 and H3 "
+        "validated by a speedup it never measured. We test each on C256's per-cycle log with "
+        "the rules of Table [[rules]]; a hypothesis is *not testable* when this machine does not "
+        "expose the quantity (for example a CPU temperature sensor in a virtual machine) or "
+        "the run is too short for the test.\n\n"
+        "*Table [[hypotheses]]. H1–H5 on C256 unoptimized: the paper's claim beside this "
+        f"machine's verdict.*\n\n{table(t)}\n\n"
+        "*Table [[byrun]]. H1–H5 verdicts on every run of this build (first row: the paper's "
+        f"claim).*\n\n{table(byrun)}\n\n"
+        + _fig("hypothesis_tests", rel, 2,
+               "The quantity behind each runtime hypothesis on C256 unoptimized. H1: load "
+               "average and system CPU utilisation against time; H2: resident set size and the "
+               "unused share of pymalloc arena memory against the cycle, with linear and "
+               "quadratic least-squares fits; H3: time per metrics sample against the "
+               "cumulative number of samples; H4: CPU frequency (and temperature where a "
+               "sensor exists) against time; H5: per-cycle wall time with a linear fit per "
+               "condition.")
+    )
+
+
+def _optimization(inp: PaperInputs, rel: Mapping[str, str]) -> str:
+    sm = inp.phase1b["summary"].set_index("comparison")
+    same, design = sm.loc["same_experiment"], sm.loc["paper_design"]
+    led = _claims_by_id(inp)
+    slow = inp.run_row(R.SLOW)
+    opt_names = R.COMPARISONS["paper_design"][1]
+    rows = [
+        ("speedup of the optimized runs", led.loc["s3.3.speedup", "paper_value"],
+         f"{num(same['speedup'])}× [{num(same['ci_low'])}, {num(same['ci_high'])}]",
+         f"{num(design['speedup'])}× [{num(design['ci_low'])}, {num(design['ci_high'])}]"),
+        ("reduction of metrics samples", led.loc["s2.4.call_reduction_90x", "paper_value"],
+         f"{num(same['sample_call_reduction'])}×", f"{num(design['sample_call_reduction'])}×"),
+        ("metrics samples per cycle, unoptimized", led.loc["s2.1.calls_per_cycle", "paper_value"],
+         f"{num(slow['samples_per_cycle'])}", f"{num(slow['samples_per_cycle'])}"),
+        ("runtime of an optimized run", led.loc["s2.1.opt_runtime", "paper_value"],
+         duration(inp.run_row("C256-optimized")["runtime_s"]),
+         duration(sum(float(inp.run_row(n)["runtime_s"]) for n in opt_names) / len(opt_names))
+         + " (mean)"),
+        (_prediction_label(inp), "optimization eliminates the variance (§2.4, §4.1)",
+         _prediction_cell(same), _prediction_cell(design)),
+    ]
+    t = pd.DataFrame(rows, columns=[
+        "quantity", "paper (predicted)", "C256 unopt. vs C256 opt. (measured)",
+        "C256 unopt. vs C257–C260 opt. (measured)"])
+    detail = inp.phase1b["same_experiment"][["statistic", "value", "ci_low", "ci_high",
+                                             "p_value", "note"]]
+    detail = detail.assign(ci_low=detail["ci_low"].map(_dash), ci_high=detail["ci_high"].map(_dash),
+                           p_value=detail["p_value"].map(lambda p: _dash(p, _p)),
+                           note=detail["note"].fillna("").map(lambda x: x or "—"))
+    return (
+        _h("4. Optimization impact")
+        + "\nThe paper's optimization test compares C256 (unoptimized) with C257–C260 "
+        "(optimized), which are different experiments: any difference mixes the optimization "
+        "with the mechanisms each experiment switches on. We report that comparison and a "
+        "same-experiment one (C256 run both ways). Intervals (in brackets) are 95 % "
+        "moving-block bootstrap intervals over consecutive cycles; the t and Levene p-values "
+        "treat cycles as independent.\n\n"
+        "*Table [[optimization]]. Optimization impact: the paper's prediction beside this "
+        f"machine's measurements.*\n\n{table(t)}\n\n"
+        f"Same experiment: speedup {num(same['speedup'])}×, variance reduction "
+        f"{pct(same['variance_reduction_pct'])} (95 % interval "
+        f"{num(same['variance_reduction_ci_low'])} to {num(same['variance_reduction_ci_high'])}"
+        f" %), coefficient of variation "
+        f"{'reduced' if same['cv_reduction_pct'] > 0 else 'increased'} by "
+        f"{num(abs(same['cv_reduction_pct']))} %. A smaller variance after a speedup is "
+        "expected from the change of scale alone; the coefficient of variation shows whether "
+        "the spread *relative to the mean* shrank.\n\n"
+        f"*Table [[comparison]]. Every statistic of the same-experiment comparison (measured).*\n\n"
+        f"{table(detail)}\n\n"
+        + _fig("optimization_impact", rel, 3,
+               "Optimization impact. (a) Distribution of per-cycle wall time of every run, log "
+               "scale. (b) Total cycle time per run, log scale. (c) Speedup of the mean "
+               "per-cycle time, unoptimized over optimized, with 95 % block-bootstrap "
+               "intervals.")
+    )
+
+
+def _dash(v: Any, fmt: Any = None) -> str:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if math.isnan(x):
+        return "—"
+    return fmt(x) if fmt else num(x, 4)
+
+
+def _prediction_label(inp: PaperInputs) -> str:
+    row = R.stat(inp.phase1b["same_experiment"], "paper's prediction")
+    return str(row["statistic"]).replace("paper's prediction: ", "prediction: ")
+
+
+def _prediction_cell(row: pd.Series) -> str:
+    verdict = "holds" if bool(row["prediction_holds"]) else "does not hold"
+    return (f"{verdict}: reduction {pct(row['variance_reduction_pct'])}, Levene p "
+            f"{_p(row['levene_p'])}")
+
+
+def _population(inp: PaperInputs, rel: Mapping[str, str]) -> str:
+    cd = inp.phase1a["cost_drivers"]
+    slow = cd[cd["run"] == R.SLOW].copy()
+    slow = slow.rename(columns={"quantity": "per-cycle quantity", "spearman_rho": "Spearman ρ"})
+    if len(slow):
+        top = slow.loc[slow["Spearman ρ"].abs().idxmax()]
+        lead = (f"In C256 the per-cycle time follows `{top['per-cycle quantity']}` most closely "
+                f"(Spearman ρ = {num(top['Spearman ρ'])}).")
+    else:
+        lead = "No per-cycle quantity of C256 varied enough to be correlated with its time."
+    return (
+        _h("5. Population dynamics and per-cycle cost")
+        + "\nThe paper links its slowdown to the model's emergent complexity (H5). The "
+        "per-cycle cost of the unoptimized model is set by the work a cycle does: every evolve "
+        "call samples the system and writes a row, and recursive evolution makes the number of "
+        f"calls grow with every child ever spawned. {lead}\n\n"
+        "*Table [[drivers]]. Spearman correlation of per-cycle wall time with per-cycle "
+        "quantities, C256 unoptimized (measured; the paper reports none).*\n\n"
+        f"{table(slow[['per-cycle quantity', 'n', 'Spearman ρ', 'p']])}\n\n"
+        + _fig("population_cost", rel, 4,
+               "Population and per-cycle cost of C256 unoptimized. (a) Agents alive (left "
+               "axis) and per-cycle wall time (right axis; thin every cycle, thick a rolling "
+               "mean) against the cycle. (b) Per-cycle wall time against the number of agent "
+               "evolve calls in the cycle, by condition.")
+    )
+
+
+def _snapshot_caption() -> str:
+    from ..claims_figure import CAPTION
+
+    return CAPTION
+
+
+LEDGER_SHOWN = {"claim_id": "claim", "quantity": "quantity", "paper_value": "paper value",
+                "provenance": "provenance", "recomputed": "recomputed from its sources",
+                "status": "status", "measured_here": "this machine (measured)"}
+
+
+def _ledger(inp: PaperInputs, rel: Mapping[str, str]) -> str:
+    c = inp.claims
+    led = c.ledger(measured=measured_claims(inp))
+    counts = led["status"].value_counts()
+    shown = led[list(LEDGER_SHOWN)].rename(columns=LEDGER_SHOWN)
+    snaps = c.snapshot_table(display=True)[
+        ["run", "label", "wall_as_noted", "cpu_as_printed", "cpu_min", "cpu_min_per_wall_h",
+         "idle_pct", "read_in_notes_as", "rate_check"]].rename(columns={
+            "wall_as_noted": "wall time noted", "cpu_as_printed": "ps TIME as printed",
+            "cpu_min": "CPU-minutes", "cpu_min_per_wall_h": "CPU-min per wall-hour",
+            "idle_pct": "off the CPU (%)", "read_in_notes_as": "read in the notes as",
+            "rate_check": "rate check"})
+    n_measured = int((led["measured_here"] != c.NOT_MEASURED).sum())
+    mockups = led.set_index("claim_id").loc["fig.mockups", "paper_value"]
+    return (
+        _h("6. Claims ledger")
+        + "\nEach claim of the paper (and a few facts from its archive that bear on them), "
+        "where its number came from, what it becomes when recomputed from its own sources "
+        f"(`data/reference/`, labelled as the paper's), and, for {n_measured} of the "
+        f"{len(led)} claims, this machine's counterpart. Status: "
+        + ", ".join(f"{int(counts.get(k, 0))} {k}" for k in c.STATUSES)
+        + ". The measured counterparts come from runs at scale "
+        f"`{inp.scale}`, so their magnitudes are not the paper's unless the scale is `full`.\n\n"
+        f"The paper's figures ({mockups}) were mock-ups: a generator drew typed-in literals "
+        "and seeded random numbers and labelled them as simulated data awaiting C256's "
+        "completion. We do not reproduce them or treat them as evidence; every "
+        "figure here is drawn from logged data.\n\n"
+        f"*Table [[ledger]]. Claims ledger.*\n\n{table(shown)}\n\n"
+        "*Table [[snapshots]]. The `ps` snapshots of the original runs recorded in the paper's "
+        f"archive (paper's data), read in their real units (recomputed).*\n\n{table(snaps)}\n\n"
+        + _fig("claims_snapshots", rel, 5, _snapshot_caption())
+        + f"\n**What the original evidence can and cannot support.** {c.evidence_statement()}"
+        "\n\nIn short: the archive shows that C256 ran for many hours, mostly asleep or waiting "
+        "for I/O, and never finished. It does not contain a completed runtime, a variance, an "
+        "acceleration, a mechanism or a speedup, because none of these was measured; the one "
+        "quantitative comparison the paper makes divides CPU minutes by wall-clock hours.\n"
+    )
+
+
+def _verdict(inp: PaperInputs) -> str:
+    s = inp.phase1a["summary"].iloc[0]
+    v = inp.phase1a["hypotheses"].set_index("hypothesis")["verdict"]
+    sm = inp.phase1b["summary"].set_index("comparison")
+    same = sm.loc["same_experiment"]
+    slow = inp.run_row(R.SLOW)
+    k = inp.claims.key_numbers()
+    supported: list[str] = []
+    contradicted: list[str] = []
+    (supported if float(s["variance_pct"]) > 0 else contradicted).append(
+        f"that C256 takes longer than C255 (the paper: {pct(k.get('var_cutoff'))}): here "
+        f"{pct(s['variance_pct'])}; note that C255 and C256 are different experiments")
+    for h, name in (("H2", "memory fragmentation (H2), the paper's primary mechanism"),
+                    ("H3", "I/O accumulation (H3)"), ("H5", "emergent complexity (H5)"),
+                    ("H1", "resource contention (H1)"), ("H4", "thermal throttling (H4)")):
+        verdict = str(v.get(h, "not testable"))
+        if verdict == "supported":
+            supported.append(f"{name}: supported under the declared rules")
+        elif verdict == "not supported":
+            contradicted.append(f"{name}: not supported under the declared rules")
+    sp = float(same["speedup"])
+    (supported if float(same["ci_low"]) > 1 else contradicted).append(
+        f"that caching the metrics speeds the model up: {num(sp)}× here (95 % interval "
+        f"{num(same['ci_low'])}–{num(same['ci_high'])})")
+    lo, hi = k.get("speedup_lo", math.nan), k.get("speedup_hi", math.nan)
+    overlap = float(same["ci_high"]) >= lo and float(same["ci_low"]) <= hi
+    (supported if overlap else contradicted).append(
+        f"a {num(lo)}–{num(hi)}× speedup: {num(sp)}× here; a speedup from caching grows with the "
+        f"samples per cycle ({num(slow['samples_per_cycle'])} here, with at most "
+        f"{int(slow['max_agents'])} agents) and with the cost of one sample")
+    (supported if bool(same["prediction_holds"]) else contradicted).append(
+        f"the paper's falsifiable prediction ({_prediction_label(inp).split(': ', 1)[-1]}): "
+        f"{pct(same['variance_reduction_pct'])}, p {_p(same['levene_p'])}")
+    untestable = [h for h in v.index if str(v[h]) == "not testable"]
+    out = (_h("7. What this machine's runs support and contradict")
+           + f"\nAt scale `{inp.scale}`, on this machine.\n\n"
+           + "**Consistent with the paper here:**\n\n"
+           + ("".join(f"* {x}\n" for x in supported) or "* nothing\n")
+           + "\n**Not supported or contradicted here:**\n\n"
+           + ("".join(f"* {x}\n" for x in contradicted) or "* nothing\n"))
+    if untestable:
+        out += ("\n**Not testable on this machine:** " + ", ".join(untestable)
+                + " (the quantity is not exposed here, or the run is too short; see Table "
+                "[[hypotheses]]).\n")
+    return out
+
+
+def _limitations(inp: PaperInputs) -> str:
+    full = inp.scale == "full"
+    paper = get_scale("full").runs[0]
+    ctx = inp.slow.meta.get("context") or {}
+    system = (ctx.get("os") or {}).get("system", "this OS")
+    vm = " in a virtual machine" if (ctx.get("cpu") or {}).get("hypervisor") else ""
+    return (
+        _h("8. Limitations")
+        + "\n* "
+        + ("This build used the paper's parameters." if full else
+           f"This build ran at scale `{inp.scale}`, smaller than the paper's {paper.cycles} "
+           f"cycles per condition and {paper.max_agents} agents; absolute runtimes, samples "
+           "per cycle and speedups scale with the "
+           "number of agents and cycles and are not the paper's magnitudes. "
+           "`make paper SCALE=full` runs the paper's parameters (days for the unoptimized "
+           "runs).")
+        + "\n* One run per experiment and variant (n = 1, as in the paper); differences "
+        "between runs include run-to-run noise that a single run cannot estimate.\n"
+        "* The simulator is rebuilt from a behavioural specification of the original scripts, "
+        "not the original code; C259 is built as designed (sources × recovery), not as the "
+        "original script ran it.\n"
+        "* The original ran on macOS with databases that had grown across many runs; here the "
+        f"databases start empty in each run folder, on {system}{vm}, where CPU "
+        "temperature is usually not exposed.\n"
+        "* p-values that treat consecutive cycles as independent are optimistic when the "
+        "cycles are autocorrelated; the tables say where.\n"
+    )
+
+
+def _reproducibility(inp: PaperInputs) -> str:
+    git = (inp.slow.meta.get("context") or {}).get("git") or {}
+    runs = "\n".join(f"* `{n}`: `{r.path}` (status {r.meta.get('status')}, started "
+                     f"{r.meta.get('started_at')})" for n, r in inp.runs.items())
+    executed = sorted(p.name for p in Path(inp.executed_dir).glob("*.ipynb")
+                      if not p.name.startswith(".") and not p.name.endswith(".failed.ipynb"))
+    if "render_paper.ipynb" not in executed:
+        executed.append("render_paper.ipynb")  # the notebook writing this paper
+    return (
+        _h("9. Reproducibility")
+        + f"\nRebuild this paper: `make paper SCALE={inp.scale}` (a second `make paper` with "
+        "nothing changed does nothing). Presets: `python -m nrm.scales show`. Re-run one "
+        "experiment with other parameters:\n\n"
+        "```\n.venv/bin/papermill notebooks/run_experiment.ipynb data/executed/C256-5000.ipynb "
+        "-p experiment C256 -p cycles 5000 -p output data/runs/custom/C256-5000\n```\n\n"
+        f"Code: git commit `{git.get('commit', 'unknown')}`"
+        f"{' with uncommitted changes' if git.get('dirty') else ''}. Run folders:\n\n{runs}\n\n"
+        f"Executed notebooks (`{inp.executed_dir}`): "
+        + (", ".join(f"`{e}`" for e in executed) if executed else "none yet") + ".\n"
+    )
+
+
+# --------------------------------------------------------------------------- html
+
+_IMG = re.compile(r"!\[([^\]]*)\]\(([^)\s]+\.png)\)")
+_REMOTE_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>\s*", re.I)
+
+
+def to_html(markdown: str, images: Mapping[str, Path], *, title: str) -> str:
+    """Markdown -> one self-contained HTML page (nbconvert, lab template).
+
+    ``images`` maps each image link used in the Markdown to its PNG file; every image is
+    embedded as a base64 attachment, and remote scripts (MathJax, require.js, unused here)
+    are dropped, so the page needs no network and no other file.
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    chunks = re.split(r"(?m)^(?=## )", markdown)
+    cells = []
+    for chunk in chunks:
+        attachments: dict[str, dict[str, str]] = {}
+
+        def embed(m: re.Match[str], attachments: dict[str, dict[str, str]] = attachments) -> str:
+            link = m.group(2)
+            if link not in images:
+                raise LogError(f"the paper links {link}, which this build did not draw")
+            name = Path(link).name
+            data = base64.b64encode(Path(images[link]).read_bytes()).decode("ascii")
+            attachments[name] = {"image/png": data}
+            return f"![{m.group(1)}](attachment:{name})"
+
+        src = _IMG.sub(embed, chunk)
+        cell = nbformat.v4.new_markdown_cell(src)
+        if attachments:
+            cell["attachments"] = attachments
+        cells.append(cell)
+    nb = nbformat.v4.new_notebook(cells=cells, metadata={"title": title})
+    exporter = HTMLExporter(template_name="lab", exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    return _REMOTE_SCRIPT.sub("", body)
+
+
+# --------------------------------------------------------------------------- build
+
+
+def build(request: Any) -> dict[str, Any]:
+    """Draw the figures and write paper.md and paper.html for a validated render request."""
+    inp = load_inputs(request)
+    fig_paths = draw_figures(inp, request.dirs["figures"])
+    paper_dir = Path(request.dirs["paper"])
+    md = compose(inp, fig_paths, paper_dir)
+    md_path = atomic_write_text(paper_dir / "paper.md", md)
+    images = {os.path.relpath(p, paper_dir): p for p in fig_paths.values()}
+    html = to_html(md, images, title=f"NRM runtime variance, re-measured ({inp.scale})")
+    html_path = atomic_write_text(paper_dir / "paper.html", html)
+    return {"figures": fig_paths, "markdown": md_path, "html": html_path}
+
