@@ -274,3 +274,23 @@ def test_rules_are_frozen_and_tabulated() -> None:
     table = DEFAULT_RULES.to_frame().set_index("rule")["value"]
     assert table["rho_threshold"] == "0.3"
     assert table["h3_calls"] == "samples/sample_s, commits/commit_s"
+
+
+def test_h2_hump_is_not_growth_unless_the_rule_allows_it() -> None:
+    """RSS that rises then falls back bends strongly (large ΔR²) but does not grow."""
+    rng = np.random.default_rng(5)
+    n = 1500
+    x = np.arange(n)
+    wall = 0.01 + rng.normal(0, 1e-4, n)
+    df = times_only(wall)
+    hump = 30e6 + 8e6 * np.sin(np.pi * x / (n - 1)) + rng.normal(0, 2e5, n)
+    df["rss_bytes"] = hump.astype(np.int64)
+    row = _run_row(evaluate_hypotheses(df), "H2", "rss_bytes")
+    assert row.delta_r2 > 0.5  # the paper's ΔR² rule alone would call this fragmentation
+    assert evaluate_hypotheses(df).verdict("H2") == NOT_SUPPORTED
+    assert "not growth" in row.note
+    lenient = dataclasses.replace(DEFAULT_RULES, h2_require_growth=False)
+    assert evaluate_hypotheses(df, lenient).verdict("H2") == SUPPORTED
+    # an upward-bending rise is growth either way
+    df["rss_bytes"] = (30e6 + 8e6 * (x / n) ** 3 + rng.normal(0, 2e5, n)).astype(np.int64)
+    assert evaluate_hypotheses(df).verdict("H2") == SUPPORTED

@@ -163,6 +163,9 @@ class QuadraticFit:
     p_quad_hac: float
     durbin_watson: float
     resid_lag1: float
+    #: fitted value at the largest x minus fitted value at the smallest (quadratic model):
+    #: the net change of y over the observed range
+    rise: float = math.nan
 
     @property
     def r2_linear(self) -> float:
@@ -202,6 +205,9 @@ def fit_quadratic(x: np.ndarray, y: np.ndarray, *, hac_lags: int | None = None) 
     else:
         f, p_f = math.nan, math.nan
     dw, r1 = _resid_diagnostics(fit.resid)
+    b = fit.beta
+    z_lo, z_hi = float(z.min()), float(z.max())
+    rise = float((b[1] * z_hi + b[2] * z_hi**2) - (b[1] * z_lo + b[2] * z_lo**2))
     return QuadraticFit(
         linear=lin,
         n=n,
@@ -215,4 +221,5 @@ def fit_quadratic(x: np.ndarray, y: np.ndarray, *, hac_lags: int | None = None) 
         p_quad_hac=_two_sided_t(c, se_hac, df2),
         durbin_watson=dw,
         resid_lag1=r1,
+        rise=rise,
     )

@@ -207,11 +207,21 @@ class _Scope:
                 continue
             q = fit_quadratic(self.x, values, hac_lags=r.hac_maxlags)
             p = self._p(q.p_f, q.p_quad_hac)
-            meets = bool(q.delta_r2 > r.h2_min_delta_r2 and p < r.alpha)
+            # growth: memory ends higher (quadratic fit) and the linear trend is upward with
+            # p < alpha (the same p flavour as the verdict), so noise on a hump is not growth
+            lin_p = self._p(q.linear.p_ols, q.linear.p_hac)
+            grows = bool(q.rise > 0 and q.linear.slope > 0 and lin_p < r.alpha)
+            meets = bool(
+                q.delta_r2 > r.h2_min_delta_r2 and p < r.alpha
+                and (grows or not r.h2_require_growth)
+            )
             shape = (
                 "convex (growth speeds up)" if q.convex else "concave (growth slows or reverses)"
             )
-            notes = [f"curvature {shape}"]
+            notes = [f"curvature {shape}", f"net change over the run {_fmt(q.rise)}",
+                     f"linear trend {_fmt(q.linear.slope)} per cycle (p {_fmt(lin_p)})"]
+            if r.h2_require_growth and not grows:
+                notes.append("no significant net rise of memory over the run: not growth")
             ac = self._autocorr_note(
                 q.resid_lag1, q.durbin_watson, "F-test p", "HAC p of the x² term"
             )

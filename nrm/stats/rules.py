@@ -52,6 +52,10 @@ class HypothesisRules:
     h1_variables: tuple[str, ...] = ("load1", "sys_cpu_pct")
     h2_variables: tuple[str, ...] = ("rss_bytes", "frag_ratio")
     h2_min_delta_r2: float = 0.1
+    #: H2 also needs memory to grow: a net rise over the run (quadratic fit) and an upward
+    #: linear trend with p < alpha. The paper predicts RSS *increasing* non-linearly; a
+    #: rise-then-fall hump bends (large ΔR²) but is not fragmentation growth.
+    h2_require_growth: bool = True
     #: H3: (call count column, total call time column) pairs.
     h3_calls: tuple[tuple[str, str], ...] = (("samples", "sample_s"), ("commits", "commit_s"))
     h3_min_slope_ms_per_1000_calls: float = 0.001
@@ -103,6 +107,10 @@ class HypothesisRules:
         """The criterion of each hypothesis in words, with this rule set's numbers."""
         a, r, p = self.alpha, self.rho_threshold, self.p_label
         h3_r2 = f" and R² > {self.h3_min_r2:g}" if self.h3_min_r2 is not None else ""
+        growth = (
+            f", and memory growing (net rise, upward trend with p < {a:g})"
+            if self.h2_require_growth else ""
+        )
         return {
             "H1": (
                 f"Spearman ρ(elapsed time, load) > {r:g} with {p} < {a:g}, for any of "
@@ -111,7 +119,9 @@ class HypothesisRules:
             "H2": (
                 f"quadratic minus linear R² of memory vs cycle > {self.h2_min_delta_r2:g} and "
                 f"{'HAC Wald p of the x² term' if self.p_value == 'robust' else 'nested F-test p'}"
-                f" < {a:g}, for any of {', '.join(self.h2_variables)}"
+                f" < {a:g}"
+                f"{growth}"
+                f", for any of {', '.join(self.h2_variables)}"
             ),
             "H3": (
                 f"slope of per-call latency vs cumulative calls > "
