@@ -16,6 +16,7 @@ Modules, one concern each:
 - ``allocator``    running a simulation in a child process under another allocator
 - ``stats``        the paper's statistics (variance, H1-H5, optimization comparison, prediction)
 - ``claims``       the claims ledger: the paper's numbers beside their provenance
+- ``scales``       the SCALE presets of ``make paper`` (smoke, default, full)
 - ``render``       figures and the paper
 - ``notebooks``    papermill parameter validation and execution
 - ``cli``          the ``nrm`` command
