@@ -444,7 +444,10 @@ def _variance(inp: PaperInputs, rel: Mapping[str, str]) -> str:
         "expected_s": "expected from C255 (s)", "variance_pct": "variance (%)",
         "accel_paper_pct_per_h": "paper-style rate (%/h)",
         "increment_pct_per_h": "increment rate (%/h)",
-    }).fillna({"increment rate (%/h)": 0.0})
+    })
+    mt["increment rate (%/h)"] = [
+        num(v) if pd.notna(v) else "— (no earlier milestone)" for v in mt["increment rate (%/h)"]
+    ]
     inc = ms["increment_pct_per_h"].dropna()
     trend = ("rises" if len(inc) >= 2 and inc.iloc[-1] > inc.iloc[0] else "does not rise")
     best = pred.loc[pred["error_pct"].abs().idxmin()]
@@ -465,7 +468,7 @@ def _variance(inp: PaperInputs, rel: Mapping[str, str]) -> str:
         "measurement.*\n\n"
         f"{table(head)}\n\n"
         "*Table [[milestones]]. Runtime variance at milestones of C256, this machine "
-        "(measured; the first milestone has no increment before it, shown as 0).*\n\n"
+        "(measured).*\n\n"
         f"{table(mt)}\n\n"
         "*Table [[table1]]. The paper's Table 1 (reported), with the `ps` reading behind each "
         "number read in its real unit (CPU minutes) and the wall time it implies (recomputed).*\n\n"
