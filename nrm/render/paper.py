@@ -390,6 +390,18 @@ def _methods(inp: PaperInputs) -> str:
     }
     tab = runs[list(cols)].rename(columns=cols)
     rules = inp.phase1a["rules"]
+    crashed = runs[runs["crashed_conditions"] > 0] if "crashed_conditions" in runs else runs[:0]
+    crash_note = (
+        "In no condition of these runs did every member of a registry cluster die, so none "
+        "would have hit the original code's division by zero (which aborted a whole experiment)."
+        if crashed.empty else
+        "In " + ", ".join(f"{r.run} ({int(r.crashed_conditions)} condition(s))"
+                          for r in crashed.itertuples())
+        + " a registry cluster lost every member: the original code divides by zero there and "
+        "aborts the whole experiment, so its results would not exist. These runs skipped such "
+        "clusters and went on; run.json records the first cycle at which the original would "
+        "have stopped (`crash_cycle`)."
+    )
     return (
         _h("1. What was run")
         + "\nThe model is the NRM multi-agent simulator as the original scripts ran it: agents "
@@ -407,7 +419,7 @@ def _methods(inp: PaperInputs) -> str:
         "process-level run, executed one after another so that no two runs compete for the "
         "cores. The paper's own parameters are shown beside ours (labelled *paper*).\n\n"
         f"*Table [[runs]]. The runs of this build.*\n\n{table(tab)}\n\n"
-        f"{_machine(inp)}\n\n"
+        f"{_machine(inp)}\n\n{crash_note}\n\n"
         "The runtime hypotheses are tested under one declared rule set (the paper's scripts "
         "carry five mutually inconsistent ones); p-values are autocorrelation-robust where the "
         "rule says so:\n\n"
