@@ -82,7 +82,7 @@ SIM_SRC := $(wildcard nrm/__init__.py nrm/model.py nrm/costs.py nrm/metrics.py n
   nrm/experiments.py nrm/runner.py nrm/probe.py nrm/runlog.py nrm/sysinfo.py nrm/arenas.py \
   nrm/allocator.py nrm/cli.py nrm/columns.py nrm/atomic.py nrm/scales.py nrm/notebooks.py)
 STATS_SRC := $(wildcard nrm/reader.py nrm/stats/*.py nrm/render/results.py)
-RENDER_SRC := $(wildcard nrm/render/*.py nrm/claims.py nrm/claims_figure.py data/reference/*)
+RENDER_SRC := $(wildcard nrm/render/*.py nrm/claims/*.py data/reference/*)
 RUN_NBS := $(foreach r,$(PLAN),$(EXEC_DIR)/run-$(r).ipynb)
 # the paper and figures are shared by all scales: rebuild them when SCALE changes
 $(shell mkdir -p $(dir $(MARK)); test "`cat $(MARK) 2>/dev/null`" = "$(SCALE)" || echo "$(SCALE)" > $(MARK))

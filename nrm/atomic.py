@@ -11,17 +11,35 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only portable way to read it is to set it and put it back
+    os.umask(mask)
+    return mask
+
+
+#: Mode of a new file: what ``open()`` would give (0666 less the umask). ``mkstemp`` alone makes
+#: 0600 files, which would hide a rendered paper from anyone but its builder.
+_NEW_FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write(
     path: str | Path, write: Callable[[IO[Any]], None], *, binary: bool = False
 ) -> Path:
     """Call ``write(fh)`` on a temp file beside ``path`` and rename it over ``path``.
 
-    A crash at any moment leaves either the old file or the new one, never a torn file.
+    A crash at any moment leaves either the old file or the new one, never a torn file. The
+    new file keeps the mode of the one it replaces, or gets the umask's mode if there was none.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = _NEW_FILE_MODE
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
         with os.fdopen(
             fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})
         ) as fh:

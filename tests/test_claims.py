@@ -438,7 +438,7 @@ def test_readme_documents_every_column():
 def test_snapshot_figure(tmp_path):
     from matplotlib.figure import Figure
 
-    from nrm.claims_figure import plot_snapshots, save_snapshot_figure
+    from nrm.claims.figure import plot_snapshots, save_snapshot_figure
 
     fig = plot_snapshots()
     assert isinstance(fig, Figure)

@@ -82,7 +82,7 @@ def load_inputs(request: Any) -> PaperInputs:
 
 def draw_figures(inp: PaperInputs, figures_dir: str | Path) -> dict[str, Path]:
     """Draw and save every figure; returns stem -> PNG path."""
-    from ..claims_figure import plot_snapshots
+    from ..claims.figure import plot_snapshots
 
     out = Path(figures_dir)
     runs = inp.runs
@@ -643,7 +643,7 @@ def _population(inp: PaperInputs, rel: Mapping[str, str]) -> str:
 
 
 def _snapshot_caption() -> str:
-    from ..claims_figure import CAPTION
+    from ..claims.figure import CAPTION
 
     return CAPTION
 
