@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from nrm import paths
+from nrm.atomic import atomic_write_text
 from nrm.costs import PRESETS, CostSwitches
 from nrm.experiments import CONDITIONS, get_experiment
 from nrm.metrics import FixedSource
@@ -166,9 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         print("1. per-cycle cost by preset (C256 ON-ON, 100 agents, fixed metrics, no blocking):")
         out["presets"] = bench_presets(
             {
-                "lean": 600 if q else 3000,
-                "optimized": 10 if q else 40,
-                "unoptimized": 10 if q else 40,
+                "lean": (600 if q else 3000, 100),
+                "optimized": (10 if q else 40, 100),
+                "unoptimized": (10 if q else 40, 100),
             },
             tmp,
         )
@@ -187,8 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{'PASS' if r['overhead_pct'] <= target else 'FAIL'})"
             )
     dest = paths.DATA / "bench" / f"bench-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}.json"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text(json.dumps(out, indent=2, default=str))
+    atomic_write_text(dest, json.dumps(out, indent=2, default=str))
     print(f"written {dest}")
     return 0
 

@@ -1,0 +1,35 @@
+"""The benchmark script's pieces run and report sane numbers (its targets are checked by
+``make bench``, never here)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "scripts" / "bench.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_preset_table_has_one_row_per_preset_with_positive_rates(bench, tmp_path):
+    res = bench.bench_presets({"lean": (6, 10), "unoptimized": (3, 5)}, tmp_path, warmup=2)
+    assert set(res) == {"lean/10", "unoptimized/5"}
+    for row in res.values():
+        assert row["cycles_per_s"] > 0
+        assert row["early_ms"] > 0 and row["late_ms"] > 0
+    assert res["unoptimized/5"]["cycles"] == 3
+
+
+def test_probe_overhead_compares_bare_and_probed_runs_of_the_same_length(bench, tmp_path):
+    r = bench.bench_probe_overhead("lean", 20, 10, 2, tmp_path, ("ON-ON",))
+    assert r["repeats"] == 2 and r["conditions"] == ["ON-ON"]
+    assert r["bare_s"] > 0 and r["probed_s"] > 0
+    assert r["overhead_pct"] == pytest.approx(100 * (r["probed_s"] / r["bare_s"] - 1))
