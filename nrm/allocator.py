@@ -21,6 +21,7 @@ import platform
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -148,20 +149,28 @@ def run_in_child(argv: list[str], allocator: str, env: Mapping[str, str] | None 
     ``argv`` is passed as given (the caller adds whatever flag stops the child from spawning
     again). A child killed by signal N returns 128 + N, as a shell would report it. Ctrl-C
     reaches the child too (same process group) and we wait for it to mark its run interrupted;
-    a second Ctrl-C sends it SIGTERM, a third SIGKILL.
+    a second Ctrl-C sends it SIGTERM, a third SIGKILL. A SIGTERM sent to this process alone
+    (``kill PID``) is passed on to the child, which marks its run interrupted and exits.
     """
     child = child_env(allocator, env)
     proc = subprocess.Popen([sys.executable, "-m", "nrm.cli", *argv], env=child)
     escalate = [signal.SIGTERM, signal.SIGKILL]
     first = True
-    while True:
-        try:
-            rc = proc.wait()
-            break
-        except KeyboardInterrupt:
-            if not first and escalate:
-                proc.send_signal(escalate.pop(0))
-            first = False
+    forward = hasattr(signal, "SIGTERM") and threading.current_thread() is threading.main_thread()
+    if forward:
+        old = signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signum))
+    try:
+        while True:
+            try:
+                rc = proc.wait()
+                break
+            except KeyboardInterrupt:
+                if not first and escalate:
+                    proc.send_signal(escalate.pop(0))
+                first = False
+    finally:
+        if forward:
+            signal.signal(signal.SIGTERM, old)
     return 128 - rc if rc < 0 else rc
 
 

@@ -118,3 +118,35 @@ def test_run_in_child_returns_exit_code(tmp_path: Path) -> None:
 
     # `python -m nrm.cli --help` exits 0 in argparse; an unknown command exits 2
     assert run_in_child(["--help"], "malloc") == 0
+
+
+def test_sigterm_to_the_parent_reaches_the_allocator_child(tmp_path: Path) -> None:
+    """``kill PID`` of ``nrm run --allocator ...`` stops the child too, which marks its run."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "nrm.cli", "run", "C256", "--variant", "optimized",
+        "--cycles", "2000", "--max-agents", "8", "--cpu-interval", "0.004",
+        "--metrics", "fixed", "--flush-every", "5", "--out", str(out), "--no-progress",
+        "--allocator", "malloc",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        t0 = time.time()
+        while not (out / "cycles.csv").exists() or len(
+            (out / "cycles.csv").read_text().splitlines()
+        ) < 11:
+            assert time.time() - t0 < 60, "the child never wrote its first rows"
+            assert proc.poll() is None, "the run ended before it could be signalled"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)  # the parent only: the child is another process
+        rc = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "interrupted"
+    assert meta["ended_at"] and rc != 0
+    assert meta["context"]["allocator"]["name"] == "malloc"

@@ -595,13 +595,14 @@ def _optimization(inp: PaperInputs, rel: Mapping[str, str]) -> str:
 
 
 def _dash(v: Any, fmt: Any = None) -> str:
+    """``fmt(v)`` for a number, '—' when missing; without ``fmt``, :func:`num` at 4 digits."""
+    if fmt is None:
+        return num(v, 4)
     try:
         x = float(v)
     except (TypeError, ValueError):
-        return str(v)
-    if math.isnan(x):
-        return "—"
-    return fmt(x) if fmt else num(x, 4)
+        return "—" if v is None else str(v)
+    return "—" if math.isnan(x) else fmt(x)
 
 
 def _prediction_label(inp: PaperInputs) -> str:
