@@ -119,7 +119,9 @@ def _cmd_experiments() -> int:
         print(f"{e.id:<6}{' x '.join(e.mechanisms):<24}{e.paper_variant:<14}{e.role}")
         if e.note:
             print(f"{'':<6}note: {e.note}")
-    print("defaults: 3000 cycles per condition, 100 agents, root energy 130, cooldown 100")
+    d = EXPERIMENTS["C255"]  # every experiment has the paper's defaults
+    print(f"defaults: {d.cycles} cycles per condition, {d.max_agents} agents, "
+          f"root energy {d.root_energy:g}, cooldown {d.cooldown}")
     return 0
 
 

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from .exceptions import UnknownExperimentError
-from .model import Mechanisms
+from .model import DEFAULT_CYCLES, Mechanisms, ModelParams
 
 CONDITIONS = ("OFF-OFF", "ON-OFF", "OFF-ON", "ON-ON")
 SYNERGY_THRESHOLD = 0.1
@@ -19,10 +19,10 @@ class Experiment:
     paper_variant: str  # how the paper ran it: "unoptimized" or "optimized"
     role: str
     note: str = ""
-    cycles: int = 3000
-    max_agents: int = 100
-    root_energy: float = 130.0
-    cooldown: int = 100
+    cycles: int = DEFAULT_CYCLES
+    max_agents: int = ModelParams.max_agents
+    root_energy: float = ModelParams.root_energy
+    cooldown: int = ModelParams.cooldown
 
     def mechanisms_for(self, condition: str) -> Mechanisms:
         condition = check_condition(condition)

@@ -47,6 +47,9 @@ STEP_PHI = 0.1 * PHI / math.e
 
 MECHANISMS = ("pooling", "sources", "throttling", "recovery")
 
+#: Cycles per condition in the paper's experiments (the other defaults are ModelParams').
+DEFAULT_CYCLES = 3000
+
 
 @dataclass(frozen=True)
 class ModelParams:

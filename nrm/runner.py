@@ -21,7 +21,7 @@ from .costs import CostSwitches, preset
 from .exceptions import CheckpointError, ParameterError, RunExistsError
 from .experiments import CONDITIONS, check_condition, get_experiment, population_summary, synergy
 from .metrics import ReplaySource, TraceWriter, make_source, parse_source_spec, truncate_trace
-from .model import ModelParams, Reality, Simulation
+from .model import DEFAULT_CYCLES, ModelParams, Reality, Simulation
 from .persistence import NullPersistence, SqlitePersistence
 from .probe import Probe
 from .runlog import CycleLog
@@ -35,10 +35,10 @@ class RunSpec:
 
     experiment: str
     variant: str = "unoptimized"
-    cycles: int = 3000
-    max_agents: int = 100
-    root_energy: float = 130.0
-    cooldown: int = 100
+    cycles: int = DEFAULT_CYCLES
+    max_agents: int = ModelParams.max_agents
+    root_energy: float = ModelParams.root_energy
+    cooldown: int = ModelParams.cooldown
     conditions: tuple[str, ...] = CONDITIONS
     seed: int = 0
     metrics: str = "live"
