@@ -48,9 +48,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nrm.arenas import read_arena_stats
 from nrm.exceptions import NrmError
@@ -65,6 +65,7 @@ _unix = time.time
 _getrusage = resource.getrusage
 _RUSAGE_SELF = resource.RUSAGE_SELF
 _blocks = sys.getallocatedblocks
+_pread = os.pread
 _LINUX = sys.platform.startswith("linux")
 
 #: Sensor groups of ``psutil.sensors_temperatures()`` that measure the CPU package or cores.
@@ -175,6 +176,105 @@ class _ProcFile:
 _IO_FIELDS = [b"rchar:", b"wchar:", b"syscr:", b"syscw:"]
 
 
+#: Columns every row has, in the order :meth:`CycleRow.csv_parts` gives their values.
+MEASURED: tuple[str, ...] = (
+    "step", "cycle", "wall_s", "cpu_user_s", "cpu_sys_s", "cpu_s", "blocked_s", "elapsed_s",
+    "t_unix", "ctx_switches_vol", "ctx_switches_invol", "rss_bytes", "minor_faults",
+    "major_faults", "gc0", "gc1", "gc2", "gc_pause_s",
+) + (("io_read_bytes", "io_write_bytes") if _LINUX else ())  # fmt: skip
+_IO_CALLS: tuple[str, ...] = ("io_read_calls", "io_write_calls")
+
+
+class _Constants(NamedTuple):
+    t0: float  # perf_counter() value at which elapsed_s is 0
+    page: int  # bytes per page (statm counts pages)
+
+
+class CycleRow(Mapping[str, Any]):
+    """One cycle's row: a read-only mapping of ``cycles.csv`` columns to values.
+
+    It holds the raw readings (two ``getrusage`` results, two clock values, the ``statm``
+    text, gc counters, ...) and works the values out on first access, or when the log writes
+    the row. Columns not measured in this cycle are absent.
+    """
+
+    __slots__ = ("_dict", "_raw")
+    _raw: tuple[Any, ...]
+    _dict: Row
+
+    def csv_values(self) -> tuple[tuple[Any, ...], Hashable]:
+        """The values in :meth:`csv_keys` order and the row's shape (keys and value types)."""
+        const, n, w0, w1, r0, r1, mem, g0, g1, unix, io0, io1, extra, fields = self._raw
+        du = r1.ru_utime - r0.ru_utime  # exact to the microsecond, +- float noise: the log
+        ds = r1.ru_stime - r0.ru_stime  # writes them with 6 decimals, the mapping rounds them
+        cpu = du + ds
+        wall = w1 - w0
+        values: tuple[Any, ...] = (
+            n, n, wall, du, ds, cpu, wall - cpu, w1 - const.t0, unix,
+            r1.ru_nvcsw - r0.ru_nvcsw, r1.ru_nivcsw - r0.ru_nivcsw,
+            int(mem.split()[1]) * const.page if mem.__class__ is bytes else mem,
+            r1.ru_minflt - r0.ru_minflt, r1.ru_majflt - r0.ru_majflt,
+            g1[0] - g0[0], g1[1] - g0[1], g1[2] - g0[2], g1[3] - g0[3],
+        )  # fmt: skip
+        if _LINUX:  # Linux reports storage I/O in 512-byte units here
+            values += ((r1.ru_inblock - r0.ru_inblock) * 512, (r1.ru_oublock - r0.ru_oublock) * 512)
+        if io1 is not None:
+            v0 = io0.split()
+            v1 = io1.split()
+            # minus 1: the begin-of-cycle read of /proc/self/io is itself a read syscall
+            values += (int(v1[5]) - int(v0[5]) - 1, int(v1[7]) - int(v0[7]))
+        extra_types: Hashable = None
+        if extra:
+            extra_values = tuple(extra.values())
+            values += extra_values
+            extra_types = (tuple(extra), tuple(map(type, extra_values)))
+        field_values = tuple(fields.values())
+        return values + field_values, (
+            values[11].__class__,
+            io1 is None,
+            extra_types,
+            tuple(fields),
+            tuple(map(type, field_values)),
+        )
+
+    def csv_keys(self) -> tuple[str, ...]:
+        """The keys of :meth:`csv_values` (a later key replaces an earlier one)."""
+        io1, extra, fields = self._raw[-3:]
+        keys = MEASURED + (_IO_CALLS if io1 is not None else ())
+        return keys + tuple(extra or ()) + tuple(fields)
+
+    def _row(self) -> Row:
+        try:
+            return self._dict
+        except AttributeError:
+            values, _ = self.csv_values()
+            row = self._dict = dict(zip(self.csv_keys(), values, strict=True))
+            # getrusage has microsecond resolution: round away float subtraction noise
+            du = row["cpu_user_s"] = round(values[3], 6)
+            ds = row["cpu_sys_s"] = round(values[4], 6)
+            cpu = row["cpu_s"] = round(du + ds, 6)
+            row["blocked_s"] = values[2] - cpu
+            for key in ("cpu_user_s", "cpu_sys_s", "cpu_s", "blocked_s"):  # a field wins
+                if key in self._raw[-1]:
+                    row[key] = self._raw[-1][key]
+            return row
+
+    def __getitem__(self, key: str) -> Any:
+        return self._row()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._row())
+
+    def __len__(self) -> int:
+        return len(self._row())
+
+    def __repr__(self) -> str:
+        return f"CycleRow({self._row()!r})"
+
+
+_new_row = object.__new__
+
+
 class _Cycle:
     """What ``with probe.cycle(...) as c`` yields: ``c.add(**counters)``, then ``c.row``."""
 
@@ -183,7 +283,7 @@ class _Cycle:
     def __init__(self, probe: Probe, fields: dict[str, Any]) -> None:
         self._probe = probe
         self._fields = fields
-        self.row: Row | None = None
+        self.row: CycleRow | None = None
 
     def add(self, **counters: Any) -> None:
         """Set loop counters of this cycle's row (population=..., commits=..., ...)."""
@@ -219,9 +319,9 @@ class Probe:
         self,
         log: CycleLog | None = None,
         *,
-        arena_every: int = 100,
+        arena_every: int = 1000,
         system_every_s: float = 1.0,
-        io_calls_every: int = 10,
+        io_calls_every: int = 100,
         tracemalloc: bool = False,
         uss: bool = False,
         elapsed_offset_s: float = 0.0,
@@ -248,6 +348,8 @@ class Probe:
         self._gc_callback: Callable[[str, dict[str, Any]], None] | None = None
         self._statm: _ProcFile | None = None
         self._procio: _ProcFile | None = None
+        self._statm_fd = -1  # their file descriptors while started, else -1
+        self._io_fd = -1
         self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
         self._psutil_process: Any = None
         self._arena_ok = False
@@ -258,7 +360,8 @@ class Probe:
         # begin-of-cycle snapshot
         self._w0 = 0.0
         self._ru0: Any = None
-        self._gc0: list[Any] = [0, 0, 0, 0.0]
+        self._gc0: tuple[Any, ...] = (0, 0, 0, 0.0)
+        self._constants = _Constants(0.0, self._page)
         self._io0: bytes | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -323,7 +426,10 @@ class Probe:
                 self._tracemalloc_started = True
         self._last_cpu = _cpu_busy_total()
         self._t_start = _perf()
+        self._constants = _Constants(self._t_start - self.elapsed_offset_s, self._page)
         self._next_system = self._t_start  # the first row carries a system reading
+        self._statm_fd = -1 if self._statm is None or self._statm.fd is None else self._statm.fd
+        self._io_fd = -1 if self._procio is None or self._procio.fd is None else self._procio.fd
         self.cycles = 0
         self._started = True
         return self
@@ -341,6 +447,8 @@ class Probe:
             if f is not None:
                 f.close()
         self._statm = self._procio = None
+        self._statm_fd = self._io_fd = -1
+        self._io0 = None
         if self._tracemalloc_started:
             import tracemalloc
 
@@ -362,9 +470,9 @@ class Probe:
         if not self._started:
             raise ProbeError("begin_cycle() before start(); use 'with Probe(...) as probe:'")
         self._in_cycle = True
-        self._gc0 = self._gc[:]
-        if self._procio is not None and self.cycles % self.io_calls_every == 0:
-            self._io0 = self._procio.read()
+        self._gc0 = tuple(self._gc)
+        if self._io_fd >= 0 and self.cycles % self.io_calls_every == 0:
+            self._io0 = _pread(self._io_fd, 4096, 0)
         self._w0 = _perf()
         self._ru0 = _getrusage(_RUSAGE_SELF)
 
@@ -373,83 +481,61 @@ class Probe:
         self._in_cycle = False
         self._io0 = None
 
-    def end_cycle(self, **fields: Any) -> Row:
+    def end_cycle(self, **fields: Any) -> CycleRow:
         """End the cycle; return its row (and append it to the log).
 
         ``fields``: the identity columns (``step``, ``condition``, ``cycle``; ``step`` and
         ``cycle`` default to the count of rows since start) and the loop's counters
         (``population``, ``samples``, ``commits``, ``commit_s``, ``db_bytes``, ..., or any
         extra column the log declares); a field named like a measured column replaces it.
+
+        Only the readings are taken here; the row's values are worked out when the row is
+        first read or when the log writes it (see :class:`CycleRow`), so that the loop being
+        measured pays for the readings, not for arithmetic and formatting.
         """
         ru = _getrusage(_RUSAGE_SELF)
         w1 = _perf()
         io0 = self._io0
-        io1 = self._procio.read() if io0 is not None and self._procio is not None else None
+        io1 = _pread(self._io_fd, 4096, 0) if io0 is not None else None
         if not self._in_cycle:
             raise ProbeError("end_cycle() without begin_cycle()")
         self._in_cycle = False
-        r0 = self._ru0
-        # getrusage has microsecond resolution: round away float subtraction noise
-        du = round(ru.ru_utime - r0.ru_utime, 6)
-        ds = round(ru.ru_stime - r0.ru_stime, 6)
-        cpu = round(du + ds, 6)
-        wall = w1 - self._w0
-        g0 = self._gc0
-        g = self._gc
+        self._io0 = None
+        mem = _pread(self._statm_fd, 4096, 0) if self._statm_fd >= 0 else self._rss_fallback()
+        unix = _unix()
         n = self.cycles
-        if self._statm is not None:
-            rss = int(self._statm.read().split()[1]) * self._page
-        elif self._psutil_process is not None:
-            rss = self._psutil_process.memory_info().rss
-        else:
-            rss = None
-        row: Row = {
-            "step": n,
-            "cycle": n,
-            "wall_s": wall,
-            "cpu_user_s": du,
-            "cpu_sys_s": ds,
-            "cpu_s": cpu,
-            "blocked_s": wall - cpu,
-            "elapsed_s": w1 - self._t_start + self.elapsed_offset_s,
-            "t_unix": _unix(),
-            "ctx_switches_vol": ru.ru_nvcsw - r0.ru_nvcsw,
-            "ctx_switches_invol": ru.ru_nivcsw - r0.ru_nivcsw,
-            "rss_bytes": rss,
-            "minor_faults": ru.ru_minflt - r0.ru_minflt,
-            "major_faults": ru.ru_majflt - r0.ru_majflt,
-            "gc0": g[0] - g0[0],
-            "gc1": g[1] - g0[1],
-            "gc2": g[2] - g0[2],
-            "gc_pause_s": g[3] - g0[3],
-        }
-        if _LINUX:  # Linux reports storage I/O in 512-byte units here
-            row["io_read_bytes"] = (ru.ru_inblock - r0.ru_inblock) * 512
-            row["io_write_bytes"] = (ru.ru_oublock - r0.ru_oublock) * 512
-        if io1 is not None and io0 is not None:
-            self._io0 = None
-            v0 = io0.split()
-            v1 = io1.split()
-            # minus 1: the begin-of-cycle read of /proc/self/io is itself a read syscall
-            row["io_read_calls"] = int(v1[5]) - int(v0[5]) - 1
-            row["io_write_calls"] = int(v1[7]) - int(v0[7])
-        if w1 >= self._next_system:
-            self._system(row)
-            self._next_system = w1 + self.system_every_s
-        if self.arena_every and n % self.arena_every == 0:
-            self._arena(row)
-        if fields:
-            row.update(fields)
+        extra: Row | None = None
+        if w1 >= self._next_system or (self.arena_every and n % self.arena_every == 0):
+            extra = self._periodic(w1, n)
+        row = _new_row(CycleRow)
+        row._raw = (
+            self._constants, n, self._w0, w1, self._ru0, ru, mem, self._gc0, tuple(self._gc),
+            unix, io0, io1, extra, fields,
+        )  # fmt: skip
         self.cycles = n + 1
         if self.log is not None:
-            self.log.append(row)
+            self.log.append_deferred(row, fields)
         return row
+
+    def _rss_fallback(self) -> int | None:
+        if self._psutil_process is not None:
+            return int(self._psutil_process.memory_info().rss)
+        return None
 
     def cycle(self, **fields: Any) -> _Cycle:
         """``with probe.cycle(step=..., cycle=...) as c: ...; c.add(population=...)``."""
         return _Cycle(self, fields)
 
     # --- periodic readings ------------------------------------------------------------------
+
+    def _periodic(self, w1: float, n: int) -> Row:
+        extra: Row = {}
+        if w1 >= self._next_system:
+            self._system(extra)
+            self._next_system = w1 + self.system_every_s
+        if self.arena_every and n % self.arena_every == 0:
+            self._arena(extra)
+        return extra
 
     def _system(self, row: Row) -> None:
         now = _cpu_busy_total()

@@ -29,6 +29,7 @@ from nrm import paths
 from nrm.atomic import atomic_write_json, atomic_write_text
 from nrm.columns import BY_NAME, NAMES
 from nrm.exceptions import LogError
+from nrm.rowformat import DeferredRow, RowFormatter
 
 _EXTRA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -84,7 +85,8 @@ class CycleLog:
         self.columns: tuple[str, ...] = NAMES + self.extra_columns
         self._known = frozenset(self.columns)
         self._fsync = fsync
-        self._pending: list[list[Any]] = []
+        self._format = RowFormatter(self.columns)
+        self._pending: list[tuple[tuple[str, ...], tuple[Any, ...]] | DeferredRow] = []
         self._deadline = self._next_deadline()
         self.rows_written = 0
         self._fd: int | None = None
@@ -133,16 +135,33 @@ class CycleLog:
     # --- writing ----------------------------------------------------------------------------
 
     def append(self, row: Mapping[str, Any]) -> None:
-        """Queue one row (missing columns stay empty); writes when a flush is due."""
-        if not self._known.issuperset(row):
-            unknown = sorted(set(row) - self._known)
+        """Queue one row (missing columns stay empty); writes when a flush is due.
+
+        The row's values are taken now (later changes to ``row`` do not reach the log).
+        """
+        self._check_keys(row)
+        keys = tuple(row)
+        self._pending.append((keys, tuple(map(row.__getitem__, keys))))
+        if len(self._pending) >= self.flush_every or time.perf_counter() >= self._deadline:
+            self.flush()
+
+    def append_deferred(self, row: DeferredRow, new_keys: Iterable[str]) -> None:
+        """Queue a row whose cells are computed when it is written (:class:`nrm.probe.Probe`
+        does this, so a cycle costs two readings and no formatting). ``new_keys``: the row's
+        keys that may not be columns (the caller's own); they are checked now."""
+        if not self._known.issuperset(new_keys):
+            self._check_keys(new_keys)
+        self._pending.append(row)
+        if len(self._pending) >= self.flush_every or time.perf_counter() >= self._deadline:
+            self.flush()
+
+    def _check_keys(self, keys: Iterable[str]) -> None:
+        if not self._known.issuperset(keys):
+            unknown = sorted(set(keys) - self._known)
             raise LogError(
                 f"{self.path}: row has undeclared column(s) {unknown}; declare them when the "
                 f"log is created: CycleLog(path, extra_columns={tuple(unknown)!r})"
             )
-        self._pending.append(list(map(row.get, self.columns)))
-        if len(self._pending) >= self.flush_every or time.perf_counter() >= self._deadline:
-            self.flush()
 
     def flush(self) -> None:
         """Write every queued row to the file in one ``write`` call."""
@@ -151,7 +170,7 @@ class CycleLog:
                 raise LogError(f"{self.path}: log is closed; {len(self._pending)} rows unwritten")
             return
         if self._pending:
-            self._write(_csv_text(self._pending).encode())
+            self._write(self._format.text(self._pending).encode())
             self.rows_written += len(self._pending)
             self._pending.clear()
             if self._fsync:

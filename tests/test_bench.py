@@ -32,4 +32,12 @@ def test_probe_overhead_compares_bare_and_probed_runs_of_the_same_length(bench, 
     r = bench.bench_probe_overhead("lean", 20, 10, 2, tmp_path, ("ON-ON",))
     assert r["repeats"] == 2 and r["conditions"] == ["ON-ON"]
     assert r["bare_s"] > 0 and r["probed_s"] > 0
-    assert r["overhead_pct"] == pytest.approx(100 * (r["probed_s"] / r["bare_s"] - 1))
+    each = sorted(r["overhead_pct_each"])
+    assert len(each) == 2 and r["overhead_pct"] == pytest.approx((each[0] + each[1]) / 2)
+
+
+def test_paired_arms_do_the_same_work_and_the_probed_arm_writes_its_log(bench, tmp_path):
+    bare, probed = bench._paired_factorial("lean", 25, 10, tmp_path, ("OFF-ON",), block=10)
+    assert bare > 0 and probed > 0
+    logs = list(tmp_path.rglob("cycles.csv"))
+    assert len(logs) == 1 and len(logs[0].read_text().splitlines()) == 1 + 25
