@@ -1,8 +1,8 @@
 """A per-cycle runtime and memory probe for any long-running Python loop.
 
-The loop calls the probe once per cycle; the probe returns one row (a dict keyed by the
-``cycles.csv`` columns of ``nrm/columns.py``) and, when given a :class:`~nrm.runlog.CycleLog`,
-appends it there. This module does not import the simulator::
+The loop calls the probe once per cycle; the probe returns one row (a read-only mapping keyed by
+the ``cycles.csv`` columns of ``nrm/columns.py``) and, when given a
+:class:`~nrm.runlog.CycleLog`, appends it there. This module does not import the simulator::
 
     with CycleLog(run_dir / "cycles.csv") as log, Probe(log) as probe:
         for i in range(n):
@@ -10,17 +10,24 @@ appends it there. This module does not import the simulator::
                 population = step()
                 c.add(population=population)
 
-Every cycle (cheap, a few microseconds): wall time, process CPU time (user, system, total),
-blocked time (wall - CPU: asleep, blocked or waiting for I/O; negative when several threads
-ran in parallel), context switches (voluntary; involuntary = the CPU was taken away), page
-faults, RSS, garbage-collector collections per generation and pause time (``gc.callbacks``),
-storage bytes read/written (``getrusage`` block counts x 512, Linux). Every ``io_calls_every``
-cycles: read/write syscalls of that cycle (``/proc/self/io``, two reads, ~4 us). At most once
-per ``system_every_s`` seconds: system CPU %, load average, CPU frequency and temperature.
-Every ``arena_every`` cycles: pymalloc arena statistics
-(``nrm.arenas``), ``sys.getallocatedblocks()`` and, when asked for, tracemalloc's
-current/peak and the USS. Cells not measured in a row stay empty; no value is ever carried
-forward from an earlier row.
+Every cycle: wall time, process CPU time (user, system, total), blocked time (wall - CPU:
+asleep, blocked or waiting for I/O; negative when several threads ran in parallel), context
+switches (voluntary; involuntary = the CPU was taken away), page faults, RSS, garbage-collector
+collections per generation and pause time (``gc.callbacks``), storage bytes read/written
+(``getrusage`` block counts x 512, Linux). Every ``io_calls_every`` cycles (default 100):
+read/write syscalls of that cycle (``/proc/self/io``, two reads). At most once per
+``system_every_s`` seconds (default 1): system CPU %, load average, CPU frequency and
+temperature. Every ``arena_every`` cycles (default 1000): pymalloc arena statistics
+(``nrm.arenas``, 0.1-0.4 ms a reading, more for a large heap), ``sys.getallocatedblocks()``
+and, when asked for, tracemalloc's current/peak and the USS. Cells not measured in a row stay
+empty; no value is ever carried forward from an earlier row.
+
+What a cycle costs the loop: ``begin_cycle``/``end_cycle`` take only the readings (two
+``getrusage`` calls, one ``pread`` of ``/proc/self/statm``, two clock reads) and keep them in a
+:class:`CycleRow`; the arithmetic and the CSV formatting happen when the row is first read or
+when the log writes its batch (every 50 rows by default), where that code runs warm. On a
+2-vCPU VM, inside the ``lean`` simulator loop: ~4.5 us for the readings, ~1.5 us for the rest
+of the per-cycle work and ~4 us for the row's share of the batch (``make bench``).
 
 ``sys.getallocatedblocks()`` is on the periodic list because on CPython 3.11 it walks every
 pymalloc pool: 0.3 us for a small heap but ~35 us at 2 million live objects and ~170 us at 10
@@ -66,6 +73,12 @@ _getrusage = resource.getrusage
 _RUSAGE_SELF = resource.RUSAGE_SELF
 _blocks = sys.getallocatedblocks
 _pread = os.pread
+#: Positions of the getrusage fields in its result (a struct sequence; also a plain tuple).
+_RU = {name: i for i, name in enumerate(resource.struct_rusage.__match_args__)}
+assert _RU["ru_utime"] == 0 and _RU["ru_stime"] == 1
+_MINFLT, _MAJFLT, _INBLOCK, _OUBLOCK, _NVCSW, _NIVCSW = (
+    _RU[f"ru_{name}"] for name in ("minflt", "majflt", "inblock", "oublock", "nvcsw", "nivcsw")
+)
 _LINUX = sys.platform.startswith("linux")
 
 #: Sensor groups of ``psutil.sensors_temperatures()`` that measure the CPU package or cores.
@@ -205,19 +218,21 @@ class CycleRow(Mapping[str, Any]):
     def csv_values(self) -> tuple[tuple[Any, ...], Hashable]:
         """The values in :meth:`csv_keys` order and the row's shape (keys and value types)."""
         const, n, w0, w1, r0, r1, mem, g0, g1, unix, io0, io1, extra, fields = self._raw
-        du = r1.ru_utime - r0.ru_utime  # exact to the microsecond, +- float noise: the log
-        ds = r1.ru_stime - r0.ru_stime  # writes them with 6 decimals, the mapping rounds them
+        # r0/r1: getrusage() results, or tuples of them (indexes: _RU); utime/stime are exact to
+        # the microsecond +- float noise: the log writes 6 decimals, the mapping rounds them
+        du = r1[0] - r0[0]
+        ds = r1[1] - r0[1]
         cpu = du + ds
         wall = w1 - w0
         values: tuple[Any, ...] = (
             n, n, wall, du, ds, cpu, wall - cpu, w1 - const.t0, unix,
-            r1.ru_nvcsw - r0.ru_nvcsw, r1.ru_nivcsw - r0.ru_nivcsw,
+            r1[_NVCSW] - r0[_NVCSW], r1[_NIVCSW] - r0[_NIVCSW],
             int(mem.split()[1]) * const.page if mem.__class__ is bytes else mem,
-            r1.ru_minflt - r0.ru_minflt, r1.ru_majflt - r0.ru_majflt,
+            r1[_MINFLT] - r0[_MINFLT], r1[_MAJFLT] - r0[_MAJFLT],
             g1[0] - g0[0], g1[1] - g0[1], g1[2] - g0[2], g1[3] - g0[3],
         )  # fmt: skip
         if _LINUX:  # Linux reports storage I/O in 512-byte units here
-            values += ((r1.ru_inblock - r0.ru_inblock) * 512, (r1.ru_oublock - r0.ru_oublock) * 512)
+            values += ((r1[_INBLOCK] - r0[_INBLOCK]) * 512, (r1[_OUBLOCK] - r0[_OUBLOCK]) * 512)
         if io1 is not None:
             v0 = io0.split()
             v1 = io1.split()
@@ -275,6 +290,7 @@ class CycleRow(Mapping[str, Any]):
 _new_row = object.__new__
 
 
+
 class _Cycle:
     """What ``with probe.cycle(...) as c`` yields: ``c.add(**counters)``, then ``c.row``."""
 
@@ -304,9 +320,9 @@ class Probe:
     """Measures each cycle of a loop. See the module docstring for what and how often.
 
     ``arena_every``: cycles between pymalloc readings (arena statistics and allocated blocks,
-    ~0.15 ms each; 0 disables).
+    0.1-0.4 ms each, growing with the heap; 0 disables). The runner reads every 100 cycles.
     ``system_every_s``: minimum seconds between system readings (CPU %, load, MHz, degrees C;
-    ~0.1 ms each).
+    ~0.2 ms each).
     ``io_calls_every``: cycles between syscall counts (``/proc/self/io`` read at the start and
     end of that cycle, ~4 us; 1 = every cycle, 0 = off; Linux only). Storage bytes come from
     ``getrusage`` every cycle regardless.

@@ -45,7 +45,8 @@ class RunSpec:
     cpu_interval: float | None = None  # None: the variant's own
     costs: dict[str, Any] = field(default_factory=dict)  # overrides of single switches
     flush_every: int = 50
-    arena_every: int = 100
+    arena_every: int = 100  # the probe's arena and syscall-count cadences for runs (the
+    io_calls_every: int = 10  # Probe's own defaults are sparser: 1000 and 100)
     checkpoint_every: int | None = None  # cycles; None: time-based (checkpoint_interval_s)
     checkpoint_interval_s: float = 30.0
     tracemalloc: bool = False
@@ -243,6 +244,7 @@ def _execute(
     probe = Probe(
         log,
         arena_every=spec.arena_every,
+        io_calls_every=spec.io_calls_every,
         tracemalloc=spec.tracemalloc,
         uss=spec.uss,
         elapsed_offset_s=state.elapsed_s,
