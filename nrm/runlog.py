@@ -6,6 +6,8 @@ each chunk with a single ``write`` call on a file opened for appending, so a pro
 any moment leaves the header and whole rows up to the last flush (at worst a torn last line if
 the disk fills mid-write, which :meth:`CycleLog.truncate` drops). Rows reach the kernel on each
 flush; ``fsync`` happens on :meth:`CycleLog.close` (and on every flush with ``fsync=True``).
+Lines are made by :class:`nrm.rowformat.RowFormatter` (what :mod:`csv` writes, with the time
+columns at fixed decimals); the probe's rows are worked out only then (:meth:`append_deferred`).
 
 ``run.json`` is rewritten atomically. Its ``status`` is ``"running"`` from the start until the
 runner marks it ``complete``, ``failed`` or ``interrupted`` (docs/run-folder.md), so a killed
