@@ -507,7 +507,8 @@ class Probe:
 
         Only the readings are taken here; the row's values are worked out when the row is
         first read or when the log writes it (see :class:`CycleRow`), so that the loop being
-        measured pays for the readings, not for arithmetic and formatting.
+        measured pays for the readings, not for arithmetic and formatting. Field values are
+        read then too: pass numbers and strings, not objects the loop changes afterwards.
         """
         ru = _getrusage(_RUSAGE_SELF)
         w1 = _perf()
