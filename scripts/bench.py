@@ -7,7 +7,8 @@ metrics and no blocking CPU interval, so it measures the model and its costs, no
 2. the ``lean`` preset on the full C256 factorial (4 x 3000 cycles, 100 agents): target < 10 s;
 3. the probe's overhead at default settings, measured side by side (two identical simulations
    advancing in alternating blocks, one bare, one probed and writing cycles.csv):
-   target <= 5 % on ``lean`` and <= 1 % on ``unoptimized``.
+   target <= 5 % on ``lean`` and <= 1 % on ``unoptimized``;
+4. step 2 again, to see whether the probe left the process slower after it stopped.
 
 Results are printed and written to ``data/bench/bench-<time>.json`` with the run context.
 """
@@ -207,6 +208,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"(target <= {target:.0f} %: "
                 f"{'PASS' if r['overhead_pct'] <= target else 'FAIL'})"
             )
+        # A probe can also slow the process it measures after it stops (an earlier version's
+        # per-cycle allocations left the heap so that the simulator ran ~40 % slower
+        # afterwards, and the co-located bare runs of a side-by-side benchmark hid it).
+        print("4. after the probe: the lean factorial of step 2 again, bare:")
+        after = bench_lean_factorial(3000)
+        out["lean_factorial_after_probe_s"] = after
+        verdict = (
+            "no lasting slowdown" if after <= 1.05 * t
+            else "slower: the probe may leave the process slower, or the machine changed speed"
+        )
+        print(f"  {after:.2f} s, {100 * (after / t - 1):+.1f} % against step 2 ({verdict})")
     dest = paths.DATA / "bench" / f"bench-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}.json"
     atomic_write_text(dest, json.dumps(out, indent=2, default=str))
     print(f"written {dest}")
