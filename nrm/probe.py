@@ -189,7 +189,7 @@ class _ProcFile:
 _IO_FIELDS = [b"rchar:", b"wchar:", b"syscr:", b"syscw:"]
 
 
-#: Columns every row has, in the order :meth:`CycleRow.csv_parts` gives their values.
+#: Columns every row has, in the order :meth:`CycleRow.csv_values` gives their values.
 MEASURED: tuple[str, ...] = (
     "step", "cycle", "wall_s", "cpu_user_s", "cpu_sys_s", "cpu_s", "blocked_s", "elapsed_s",
     "t_unix", "ctx_switches_vol", "ctx_switches_invol", "rss_bytes", "minor_faults",

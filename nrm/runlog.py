@@ -148,9 +148,9 @@ class CycleLog:
             self.flush()
 
     def append_deferred(self, row: DeferredRow, new_keys: Iterable[str]) -> None:
-        """Queue a row whose cells are computed when it is written (:class:`nrm.probe.Probe`
-        does this, so a cycle costs two readings and no formatting). ``new_keys``: the row's
-        keys that may not be columns (the caller's own); they are checked now."""
+        """Queue a row whose cells are worked out when it is written (:class:`nrm.probe.Probe`
+        does this, so that a cycle pays only for its readings). ``new_keys``: the row's keys
+        that may not be columns (the caller's own); they are checked now."""
         if not self._known.issuperset(new_keys):
             self._check_keys(new_keys)
         self._pending.append(row)
