@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from nrm.columns import FLOAT_FORMATS
 
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+_MAX_PLANS = 4096
 
 Plan = tuple[str, Callable[[Sequence[Any]], tuple[Any, ...]], tuple[int, ...]]
 
@@ -63,7 +64,7 @@ class RowFormatter:
             shape = (keys, tuple(map(type, values)))
         plan = self._plans.get(shape)
         if plan is None:
-            plan = self._plans[shape] = self._compile(keys, values)
+            plan = self._remember(shape, self._compile(keys, values))
         return self._apply(plan, values)
 
     def text(self, rows: Iterable[tuple[tuple[str, ...], tuple[Any, ...]] | DeferredRow]) -> str:
@@ -86,7 +87,7 @@ class RowFormatter:
                 if plan is None:
                     if type(row) is not tuple:
                         keys = row.csv_keys()
-                    plan = plans[shape] = self._compile(keys, values)
+                    plan = self._remember(shape, self._compile(keys, values))
                 last_shape = shape
             assert plan is not None
             template, pick, quoted = plan  # as in _apply, inline: this loop is the hot path
@@ -99,6 +100,12 @@ class RowFormatter:
                         break
             lines.append(template % args)
         return "".join(lines)
+
+    def _remember(self, shape: Hashable, plan: Plan) -> Plan:
+        if len(self._plans) >= _MAX_PLANS:  # rows whose keys keep changing: start over
+            self._plans.clear()
+        self._plans[shape] = plan
+        return plan
 
     @property
     def shapes(self) -> int:

@@ -110,3 +110,15 @@ def test_probe_rows_read_back_equal_the_returned_mappings(tmp_path) -> None:
                 assert math.isclose(float(cell), float(value), rel_tol=1e-12, abs_tol=1e-9), (
                     i, column, cell, value
                 )  # fmt: skip
+
+
+def test_the_plan_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import nrm.rowformat as rowformat
+
+    monkeypatch.setattr(rowformat, "_MAX_PLANS", 3)
+    fmt = RowFormatter(("a", "b"))
+    lines = [fmt.line(("a", "b"), (i, 0.5 if i % 2 else None)) for i in range(3)]
+    lines += [fmt.line(("a",), (i,)) for i in range(3, 6)]
+    lines += [fmt.line(("b",), ("x",)), fmt.line(("a", "b"), (7, True))]
+    assert fmt.shapes <= 3
+    assert lines == ["0,\n", "1,0.5\n", "2,\n", "3,\n", "4,\n", "5,\n", ",x\n", "7,True\n"]
