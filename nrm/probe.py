@@ -357,6 +357,9 @@ class Probe:
         self.uss = uss
         self.elapsed_offset_s = float(elapsed_offset_s)
         self.cycles = 0  # rows produced since start()
+        # the probe's own cost that no row shows: periodic readings, taken after a cycle ends
+        self.periodic_readings = 0
+        self.periodic_s = 0.0
         self._started = False
         self._in_cycle = False
         # cumulative [gen0, gen1, gen2, pause_s], updated by the gc callback
@@ -447,6 +450,8 @@ class Probe:
         self._statm_fd = -1 if self._statm is None or self._statm.fd is None else self._statm.fd
         self._io_fd = -1 if self._procio is None or self._procio.fd is None else self._procio.fd
         self.cycles = 0
+        self.periodic_readings = 0
+        self.periodic_s = 0.0
         self._started = True
         return self
 
@@ -546,13 +551,27 @@ class Probe:
     # --- periodic readings ------------------------------------------------------------------
 
     def _periodic(self, w1: float, n: int) -> Row:
+        t0 = _perf()
         extra: Row = {}
         if w1 >= self._next_system:
             self._system(extra)
             self._next_system = w1 + self.system_every_s
         if self.arena_every and n % self.arena_every == 0:
             self._arena(extra)
+        self.periodic_readings += 1
+        self.periodic_s += _perf() - t0
         return extra
+
+    def own_cost(self) -> dict[str, float | int]:
+        """What the probe spent outside the cycles it measured, since :meth:`start`:
+        ``periodic_s`` seconds in ``periodic_readings`` periodic readings (system, arenas,
+        tracemalloc, USS). The per-cycle readings are too cheap to time themselves without
+        adding to their cost; ``make bench`` measures them side by side."""
+        return {
+            "cycles": self.cycles,
+            "periodic_readings": self.periodic_readings,
+            "periodic_s": self.periodic_s,
+        }
 
     def _system(self, row: Row) -> None:
         now = _cpu_busy_total()

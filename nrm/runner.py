@@ -372,6 +372,10 @@ def _execute(
     finally:
         probe.stop()
         log.close()
+        cost = meta.setdefault("probe_cost", {"cycles": 0, "periodic_readings": 0,
+                                              "periodic_s": 0.0})
+        for key, value in probe.own_cost().items():  # summed over resumed segments
+            cost[key] = cost.get(key, 0) + value
         trace.close()
         if bar is not None:
             bar.close()

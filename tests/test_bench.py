@@ -34,10 +34,14 @@ def test_probe_overhead_compares_bare_and_probed_runs_of_the_same_length(bench, 
     assert r["bare_s"] > 0 and r["probed_s"] > 0
     each = sorted(r["overhead_pct_each"])
     assert len(each) == 2 and r["overhead_pct"] == pytest.approx((each[0] + each[1]) / 2)
+    assert r["periodic_us_per_cycle"] > 0
 
 
 def test_paired_arms_do_the_same_work_and_the_probed_arm_writes_its_log(bench, tmp_path):
-    bare, probed = bench._paired_factorial("lean", 25, 10, tmp_path, ("OFF-ON",), block=10)
+    bare, probed, periodic = bench._paired_factorial(
+        "lean", 25, 10, tmp_path, ("OFF-ON",), block=10
+    )
     assert bare > 0 and probed > 0
+    assert 0 < periodic < probed  # the first row carries a system and an arena reading
     logs = list(tmp_path.rglob("cycles.csv"))
     assert len(logs) == 1 and len(logs[0].read_text().splitlines()) == 1 + 25

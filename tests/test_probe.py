@@ -302,6 +302,22 @@ def test_settings_for_run_json(tmp_path: Path) -> None:
     assert s["arena_every"] == 25 and s["flush_every"] == 7 and s["extra_columns"] == ["x"]
 
 
+def test_own_cost_counts_the_periodic_readings() -> None:
+    p = Probe(arena_every=2, system_every_s=3600.0)
+    t0 = time.perf_counter()
+    with p:
+        for _ in range(5):
+            p.begin_cycle()
+            p.end_cycle()
+    elapsed = time.perf_counter() - t0
+    cost = p.own_cost()
+    # cycles 0, 2 and 4 read the arenas (cycle 0 the system too); 1 and 3 read nothing extra
+    assert cost["cycles"] == 5 and cost["periodic_readings"] == 3
+    assert 0 < cost["periodic_s"] < elapsed
+    with p:  # start() begins a new count
+        assert p.own_cost() == {"cycles": 0, "periodic_readings": 0, "periodic_s": 0.0}
+
+
 def test_measure_overhead_reports_numbers() -> None:
     r = probe_mod.measure_overhead(200, repeat=1, body_objects=10, breakdown=False)
     assert r["per_cycle_us"] > 0 and r["arena_reading_us"] > 0

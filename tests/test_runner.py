@@ -49,6 +49,9 @@ def test_run_folder_contents_and_run_json(tmp_path: Path) -> None:
         assert r["samples"] > 0 and r["commits"] > 0, cond
     assert on_disk["synergy"]["classification"] in {"SYNERGISTIC", "ANTAGONISTIC", "ADDITIVE"}
     assert meta["context"]["python"]
+    cost = on_disk["probe_cost"]  # arena readings every 5 of the 100 cycles, at least
+    assert cost["cycles"] == 100 and cost["periodic_readings"] >= 20
+    assert 0 < cost["periodic_s"] < on_disk["totals"]["runtime_s"]
     cyc = _cycles(d)
     assert len(cyc) == 100
     assert cyc["step"].tolist() == list(range(100))
@@ -257,6 +260,8 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
     assert len(rows) % 5 == 0 and len(rows) < 240  # whole flushed chunks only
     res = resume_run(killed, progress=False)
     assert res["status"] == "complete" and len(res["resumes"]) == 1
+    # the killed segment never got to write its probe cost; the resumed one did
+    assert 0 < res["probe_cost"]["cycles"] < 240
     for cond in ref["conditions"]:
         assert (
             res["conditions"][cond]["population_history"]
