@@ -7,7 +7,8 @@ metrics and no blocking CPU interval, so it measures the model and its costs, no
 2. the ``lean`` preset on the full C256 factorial (4 x 3000 cycles, 100 agents): target < 10 s;
 3. the probe's overhead at default settings, measured side by side (two identical simulations
    advancing in alternating blocks, one bare, one probed and writing cycles.csv):
-   target <= 5 % on ``lean`` and <= 1 % on ``unoptimized``;
+   target <= 5 % on ``lean`` and <= 1 % on ``unoptimized``; for information also ``lean`` at
+   ``nrm run``'s denser settings, and ``unoptimized`` estimated from the probe's costs;
 4. step 2 again, to see whether the probe left the process slower after it stopped.
 
 Results are printed and written to ``data/bench/bench-<time>.json`` with the run context.
@@ -33,6 +34,7 @@ from nrm.model import ModelParams, Reality, Simulation
 from nrm.persistence import NullPersistence, SqlitePersistence
 from nrm.probe import Probe
 from nrm.runlog import CycleLog
+from nrm.runner import RunSpec
 
 
 def make_sim(
@@ -150,9 +152,13 @@ def _paired_factorial(preset: str, cycles: int, agents: int, tmp: Path,
 
 
 def bench_probe_overhead(preset: str, cycles: int, agents: int, repeats: int, tmp: Path,
-                         conditions: tuple[str, ...] = CONDITIONS) -> dict[str, float]:
+                         conditions: tuple[str, ...] = CONDITIONS,
+                         probe_options: dict | None = None) -> dict[str, float]:
     """The probe's overhead: median over ``repeats`` paired factorials (see _paired_factorial)."""
-    pairs = [_paired_factorial(preset, cycles, agents, tmp, conditions) for _ in range(repeats)]
+    pairs = [
+        _paired_factorial(preset, cycles, agents, tmp, conditions, probe_options=probe_options)
+        for _ in range(repeats)
+    ]
     ratios = [p / b for b, p, _ in pairs]
     b = statistics.median(x[0] for x in pairs)
     p = statistics.median(x[1] for x in pairs)
@@ -212,6 +218,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"(target <= {target:.0f} %: "
                 f"{'PASS' if r['overhead_pct'] <= target else 'FAIL'})"
             )
+        # nrm run reads the arenas and syscall counts more often than the Probe's defaults
+        # (H2 needs frag_ratio points); what that costs a lean run, for information
+        run_opts = {"arena_every": RunSpec.arena_every, "io_calls_every": RunSpec.io_calls_every}
+        at_run = bench_probe_overhead("lean", 3000, 100, 2 if q else 3, tmp,
+                                      probe_options=run_opts)
+        out["probe_overhead"]["lean_at_nrm_run_settings"] = at_run
+        print(
+            f"  lean at nrm run's settings (arenas every {run_opts['arena_every']} cycles, "
+            f"syscall counts every {run_opts['io_calls_every']}; no target): "
+            f"{at_run['overhead_pct']:+.2f} % ({at_run['per_cycle_us']:.1f} us/cycle, of which "
+            f"periodic readings {at_run['periodic_us_per_cycle']:.1f})"
+        )
         # Unoptimized cycles (SQLite commits, psutil samples) vary by several % from run to run,
         # far more than the probe costs them: also estimate the ratio from the probe's costs,
         # its per-cycle readings as measured in the lean loop plus its own periodic readings.
