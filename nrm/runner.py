@@ -372,8 +372,7 @@ def _execute(
     finally:
         probe.stop()
         log.close()
-        cost = meta.setdefault("probe_cost", {"cycles": 0, "periodic_readings": 0,
-                                              "periodic_s": 0.0})
+        cost = meta.setdefault("probe_cost", {})
         for key, value in probe.own_cost().items():  # summed over resumed segments
             cost[key] = cost.get(key, 0) + value
         trace.close()
