@@ -9,10 +9,14 @@ RUN useradd --create-home --uid 1000 nrm
 USER nrm
 WORKDIR /home/nrm/app
 
+# the pinned environment first (a layer that changes only with the lock), then nrm itself
+COPY --chown=nrm:nrm requirements.lock ./
+RUN python -m venv .venv \
+    && .venv/bin/pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY --chown=nrm:nrm pyproject.toml README.md Makefile environment.yml ./
 COPY --chown=nrm:nrm nrm ./nrm
-RUN python -m venv .venv && .venv/bin/pip install --no-cache-dir -e '.[dev]' \
-    && touch .venv/.installed-stamp
+RUN .venv/bin/pip install --no-cache-dir --no-deps -e . \
+    && .venv/bin/nrm check-lock --installed && touch .venv/.installed-stamp
 COPY --chown=nrm:nrm . .
 
 ENV MPLBACKEND=Agg

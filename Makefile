@@ -6,27 +6,45 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+LOCK := requirements.lock
 SCALE ?= default
 
-.PHONY: setup test lint bench paper paper-build clean-paper allocators help
+.PHONY: setup lock test lint bench paper paper-build clean-paper allocators lab help
 
 help:
-	@echo "make setup       create .venv and install nrm with its dev extras"
+	@echo "make setup       create .venv and install exactly requirements.lock (+ nrm itself)"
 	@echo "make test        run the test suite (sets up first if needed)"
-	@echo "make paper       regenerate the paper (SCALE=smoke|default|full)"
+	@echo "make paper       regenerate the paper (SCALE=smoke|default|full; PLAN=1: list only)"
 	@echo "make bench       speed and probe-overhead benchmarks"
 	@echo "make lint        ruff"
+	@echo "make lock        re-resolve requirements.lock from pyproject.toml (UPGRADE=1: newest)"
+	@echo "make lab         JupyterLab on the notebooks, in the project's kernel"
 	@echo "make allocators  install jemalloc and mimalloc (Debian packages; needs root)"
+	@echo "make clean-paper remove a scale's paper, figures, analyses (keeps its runs)"
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Installs exactly the lock (pip refuses any file whose sha256 is not in it), then nrm itself
+# without dependencies, then checks that the lock still covers pyproject.toml.
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required, found " + sys.version.split()[0]'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/nrm check-lock --installed
 	@$(BIN)/python -c 'import ctypes.util as u; missing=[n for n in ("jemalloc","mimalloc") if not u.find_library(n)]; print("note: optional allocators not found: " + ", ".join(missing) + " -> make allocators (apt-get install libjemalloc2 libmimalloc2.0)") if missing else None'
 	touch $(STAMP)
+
+# Re-resolve the lock with uv after a change to pyproject.toml's dependencies: keeps every pin
+# that still fits (UPGRADE=1 takes the newest versions instead), Python 3.11, all platforms.
+UV_COMPILE := pyproject.toml --extra dev --universal --fork-strategy fewest --python-version 3.11 \
+  --generate-hashes --quiet -o $(LOCK)
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m uv --version >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet 'uv>=0.5'
+	$(BIN)/python -m uv pip compile $(UV_COMPILE) $(if $(UPGRADE),--upgrade)
+	$(BIN)/python -c 'from nrm.lockfile import stamp; stamp()'
+	@echo "requirements.lock updated; now: make setup"
 
 allocators:
 	apt-get update -qq && apt-get install -y -qq libjemalloc2 libmimalloc2.0

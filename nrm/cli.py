@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue an interrupted run")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--in-child", action="store_true", help=argparse.SUPPRESS)
+    from . import lockfile
+
+    lockfile.register(sub)
     return p
 
 
@@ -204,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed its message
         return int(exc.code or 0)
     try:
+        if getattr(args, "handler", None) is not None:
+            return int(args.handler(args))
         if args.command == "experiments":
             return _cmd_experiments()
         if args.command == "variants":

@@ -116,6 +116,22 @@ def collect_packages(ctx: Context) -> None:
     ctx["packages"] = versions
 
 
+def collect_lock(ctx: Context) -> None:
+    """The pinned environment: sha256 of requirements.lock and whether this one matches it."""
+    from nrm import lockfile
+
+    digest = lockfile.lock_hash()
+    if digest is None:
+        return
+    record: dict[str, Any] = {"file": lockfile.LOCK.name, "sha256": digest}
+    with contextlib.suppress(Exception):
+        wrong = lockfile.installed_mismatches()
+        record["installed_exactly"] = not wrong
+        if wrong:
+            record["differences"] = wrong[:20]
+    ctx["lock"] = record
+
+
 def collect_allocator(ctx: Context) -> None:
     from nrm.allocator import in_force
 
@@ -241,6 +257,7 @@ def collect_git(ctx: Context) -> None:
 COLLECTORS: tuple[Callable[[Context], None], ...] = (
     collect_python,
     collect_packages,
+    collect_lock,
     collect_allocator,
     collect_cpu,
     collect_os,

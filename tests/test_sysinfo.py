@@ -96,3 +96,15 @@ def test_failing_source_is_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     ctx = collect_context()
     assert set(ctx) == {"collected_at", "python", "os"}
+
+
+def test_context_records_the_lock_hash(tmp_path: Path) -> None:
+    import hashlib
+
+    from nrm import lockfile
+
+    ctx = collect_context(tmp_path / "run")
+    expected = hashlib.sha256(lockfile.LOCK.read_bytes()).hexdigest()
+    assert ctx["lock"]["sha256"] == expected
+    assert ctx["lock"]["file"] == "requirements.lock"
+    assert isinstance(ctx["lock"]["installed_exactly"], bool)
