@@ -12,6 +12,7 @@ SCALE ?= default
 .PHONY: setup lock test lint bench paper paper-build clean-paper allocators lab help
 
 help:
+	@echo "make help        this list"
 	@echo "make setup       create .venv and install exactly requirements.lock (+ nrm itself)"
 	@echo "make test        run the test suite (sets up first if needed)"
 	@echo "make paper       regenerate the paper (SCALE=smoke|default|full; PLAN=1: list only)"
@@ -45,6 +46,10 @@ lock:
 	$(BIN)/python -m uv pip compile $(UV_COMPILE) $(if $(UPGRADE),--upgrade)
 	$(BIN)/python -c 'from nrm.lockfile import stamp; stamp()'
 	@echo "requirements.lock updated; now: make setup"
+
+# JupyterLab on the notebooks in the .venv kernel; root needs --allow-root, nobody else does.
+lab: setup
+	JUPYTER_PREFER_ENV_PATH=1 $(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 allocators:
 	apt-get update -qq && apt-get install -y -qq libjemalloc2 libmimalloc2.0
