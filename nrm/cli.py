@@ -86,9 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue an interrupted run")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--in-child", action="store_true", help=argparse.SUPPRESS)
-    from . import lockfile
+    from . import controls, lockfile
 
     lockfile.register(sub)
+    controls.register(sub)
     return p
 
 
