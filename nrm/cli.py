@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one cost switch, e.g. --cost sqlite=false (variant becomes 'custom')",
     )
     r.add_argument("--allocator", default=None, help="pymalloc | malloc | jemalloc | mimalloc")
+    r.add_argument(
+        "--gc-mode",
+        default="default",
+        choices=("default", "disable", "freeze"),
+        help="garbage collector after set-up: leave it, gc.disable() or gc.freeze()",
+    )
     r.add_argument("--flush-every", type=_positive, default=50, help="flush logs every K cycles")
     r.add_argument(
         "--arena-every", type=_positive, default=100, help="arena statistics every K cycles"
@@ -86,10 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue an interrupted run")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--in-child", action="store_true", help=argparse.SUPPRESS)
-    from . import controls, lockfile
+    from . import controls, lockfile, study_cli
 
     lockfile.register(sub)
     controls.register(sub)
+    study_cli.register(sub)
     return p
 
 
@@ -182,6 +189,7 @@ def _spec_from_args(args: argparse.Namespace) -> Any:
         "tracemalloc": args.tracemalloc,
         "uss": args.uss,
         "allocator": args.allocator,
+        "gc_mode": args.gc_mode,
     }
     if args.condition:
         kw["conditions"] = tuple(args.condition)

@@ -38,3 +38,7 @@ class AllocatorError(NrmError):
 
 class CheckpointError(NrmError):
     """A run cannot be resumed (no checkpoint, or the checkpoint does not match the run)."""
+
+
+class StudyError(NrmError):
+    """A causal-study folder, plan or trace cannot be used as asked (nrm.study)."""

@@ -1,4 +1,5 @@
-"""System-metrics sources: ``live`` (psutil), ``fixed`` (constant) and ``replay`` (a trace).
+"""System-metrics sources: ``live`` (psutil), ``fixed`` (constant), ``replay`` (a trace) and
+``cycle-replay`` (a trace indexed by cycle, so runs that sample differently see the same values).
 
 A source's :meth:`sample` returns one :class:`Metrics`. Every sample the model is fed can be
 written, in order, to ``metrics_trace.csv`` (:class:`TraceWriter`); :class:`ReplaySource` feeds
@@ -136,6 +137,79 @@ class ReplaySource:
         }
 
 
+class CycleReplaySource:
+    """Feeds back a trace recorded with one sample per cycle, indexed by (condition, cycle).
+
+    Used by the causal study (:mod:`nrm.study`) so that arms which take different numbers of
+    samples (a sample per call or per cycle, recursive evolution or not) all see the same value
+    in the same cycle: every sample taken in cycle ``k`` of a condition returns that condition's
+    recorded row for cycle ``k``. The trace layout is the one a ``per_cycle`` run writes: per
+    condition the set-up's two samples (baseline, root), then one sample per cycle. Before the
+    first cycle the first set-up sample is returned once, then the second. A sample in a cycle
+    the trace does not hold is an error (the trace is shorter than the run).
+    """
+
+    name = "cycle-replay"
+
+    def __init__(self, path: str | Path, cpu_interval: float = 0.0) -> None:
+        self.path = Path(path)
+        self.cpu_interval = float(cpu_interval)
+        self.by_condition: dict[str, list[Metrics]] = {}
+        for cond, m in _read_trace(self.path):
+            self.by_condition.setdefault(cond, []).append(m)
+        self.condition: str | None = None
+        self.cycle: int | None = None
+        self._setup_taken = 0
+
+    def bind(self, condition: str) -> None:
+        """Start ``condition`` (called by :class:`nrm.model.Reality`)."""
+        if condition not in self.by_condition:
+            raise TraceError(
+                f"{self.path}: no samples recorded for condition {condition!r} "
+                f"(the trace holds {', '.join(self.by_condition) or 'none'})"
+            )
+        self.condition = condition
+        self.cycle = None
+        self._setup_taken = 0
+
+    def at_cycle(self, cycle: int) -> None:
+        """Every later sample is the recorded one of ``cycle`` (until the next call)."""
+        self.cycle = cycle
+
+    def cycles_available(self, condition: str) -> int:
+        return max(0, len(self.by_condition.get(condition, ())) - 2)
+
+    def sample(self) -> Metrics:
+        if self.condition is None:
+            cond = next(iter(self.by_condition), None)
+            if cond is None:
+                raise TraceError(f"{self.path}: the trace holds no samples")
+            self.bind(cond)
+        rows = self.by_condition[self.condition]  # type: ignore[index]
+        if self.cycle is None:
+            idx = min(self._setup_taken, 1)
+            self._setup_taken += 1
+        else:
+            idx = 2 + self.cycle
+        if idx >= len(rows):
+            raise TraceError(
+                f"{self.path}: no sample for condition {self.condition!r} cycle {self.cycle} "
+                f"(the trace holds {self.cycles_available(self.condition or '')} cycles); "
+                "record a longer trace"
+            )
+        if self.cpu_interval > 0:
+            time.sleep(self.cpu_interval)
+        return rows[idx]
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "source": "cycle-replay",
+            "path": str(self.path),
+            "cycles": {c: self.cycles_available(c) for c in self.by_condition},
+            "cpu_interval": self.cpu_interval,
+        }
+
+
 def _read_trace(path: Path) -> Iterator[tuple[str, Metrics]]:
     if not path.is_file():
         raise TraceError(
@@ -212,12 +286,15 @@ def truncate_trace(path: str | Path, keep: int) -> None:
 
 
 def parse_source_spec(spec: str) -> tuple[str, str | None]:
-    """``live`` | ``fixed`` | ``replay:PATH`` -> (kind, path)."""
+    """``live`` | ``fixed`` | ``replay:PATH`` | ``cycle-replay:PATH`` -> (kind, path)."""
     if spec in ("live", "fixed"):
         return spec, None
-    if spec.startswith("replay:") and len(spec) > len("replay:"):
-        return "replay", spec[len("replay:") :]
-    raise ParameterError(f"unknown metrics source {spec!r}; valid: live, fixed, replay:PATH")
+    for kind in ("replay", "cycle-replay"):
+        if spec.startswith(kind + ":") and len(spec) > len(kind) + 1:
+            return kind, spec[len(kind) + 1 :]
+    raise ParameterError(
+        f"unknown metrics source {spec!r}; valid: live, fixed, replay:PATH, cycle-replay:PATH"
+    )
 
 
 def make_source(spec: str, *, cpu_interval: float, disk_path: str | Path) -> MetricsSource:
@@ -230,4 +307,6 @@ def make_source(spec: str, *, cpu_interval: float, disk_path: str | Path) -> Met
     p = Path(path)
     if p.is_dir():
         p = p / "metrics_trace.csv"
+    if kind == "cycle-replay":
+        return CycleReplaySource(p, cpu_interval=cpu_interval)
     return ReplaySource(p, cpu_interval=cpu_interval)

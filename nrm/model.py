@@ -193,6 +193,9 @@ class Reality:
         self.samples = 0
         self.sample_s = 0.0
         self._cached: Metrics | None = None
+        bind = getattr(source, "bind", None)  # a cycle-indexed replay starts this condition
+        if bind is not None:
+            bind(condition)
 
     def _take(self, persist: bool = True) -> Metrics:
         t0 = time.perf_counter()
@@ -209,7 +212,10 @@ class Reality:
         """The condition's set-up sample (taken in full, not persisted)."""
         return self._take(persist=False)
 
-    def begin_cycle(self) -> None:
+    def begin_cycle(self, cycle: int | None = None) -> None:
+        at_cycle = getattr(self.source, "at_cycle", None)  # a cycle-indexed replay
+        if at_cycle is not None and cycle is not None:
+            at_cycle(cycle)
         if self.sampling == "per_cycle":
             self._cached = self._take()
 
@@ -285,7 +291,7 @@ class Simulation:
         if not self.setup_done:
             self.setup()
         cycle = self.cycle
-        self.reality.begin_cycle()
+        self.reality.begin_cycle(cycle)
         pairs = 0
         if self.mechanisms.pooling:
             pairs = self._detect_clusters()

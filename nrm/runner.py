@@ -7,6 +7,7 @@ both call :func:`run_experiment` / :func:`resume_run`.
 
 from __future__ import annotations
 
+import gc
 import pickle
 import signal
 import time
@@ -27,6 +28,11 @@ from .probe import Probe
 from .runlog import CycleLog
 
 FORMAT = "nrm-run/1"
+
+#: What the cyclic garbage collector does once the run is set up (imports, folder, logs, probe;
+#: before the first condition):
+#: ``default`` leaves it alone, ``disable`` calls ``gc.disable()``, ``freeze`` ``gc.freeze()``.
+GC_MODES: tuple[str, ...] = ("default", "disable", "freeze")
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class RunSpec:
     tracemalloc: bool = False
     uss: bool = False
     allocator: str | None = None  # requested allocator (recorded; the CLI spawns the child)
+    gc_mode: str = "default"  # GC_MODES: what the garbage collector does after set-up
 
     def __post_init__(self) -> None:
         exp = get_experiment(self.experiment)
@@ -70,6 +77,10 @@ class RunSpec:
             raise ParameterError(f"cooldown must be an integer >= 0, got {self.cooldown!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ParameterError(f"seed must be an integer, got {self.seed!r}")
+        if self.gc_mode not in GC_MODES:
+            raise ParameterError(
+                f"gc_mode must be one of {', '.join(GC_MODES)}, got {self.gc_mode!r}"
+            )
         parse_source_spec(self.metrics)
         self.cost_switches()  # validates variant, overrides and cpu_interval
         ModelParams(self.max_agents, float(self.root_energy), self.cooldown)
@@ -262,8 +273,10 @@ def _execute(
     run_t0 = time.perf_counter() - state.elapsed_s
     last_ck = time.perf_counter()
     status, exit_status, error = "complete", 0, None
+    gc_was_enabled = gc.isenabled()
     try:
         probe.start()
+        meta["gc"] = _apply_gc_mode(spec.gc_mode)
         for ci in range(state.condition_index, len(spec.conditions)):
             cond = spec.conditions[ci]
             state.condition_index = ci
@@ -370,6 +383,12 @@ def _execute(
         status, exit_status, error = "failed", 1, f"{type(exc).__name__}: {exc}"
         raise
     finally:
+        if spec.gc_mode != "default":
+            meta["gc"]["at_end"] = {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
+            if spec.gc_mode == "freeze":
+                gc.unfreeze()
+            if gc_was_enabled:
+                gc.enable()
         probe.stop()
         log.close()
         cost = meta.setdefault("probe_cost", {})
@@ -397,6 +416,16 @@ def _execute(
         meta["ended_at"] = _now()
         atomic_write_json(run_dir / paths.RUN_JSON, meta)
     return meta
+
+
+def _apply_gc_mode(mode: str) -> dict[str, Any]:
+    """Apply ``mode`` (one of :data:`GC_MODES`) and say what is in force (recorded in run.json)."""
+    if mode == "disable":
+        gc.disable()
+    elif mode == "freeze":
+        gc.collect()
+        gc.freeze()
+    return {"mode": mode, "enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
 
 
 def _main_thread() -> bool:
