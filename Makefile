@@ -9,13 +9,14 @@ STAMP := $(VENV)/.installed-stamp
 LOCK := requirements.lock
 SCALE ?= default
 
-.PHONY: setup lock test lint bench paper paper-build clean-paper allocators lab help
+.PHONY: setup lock test lint bench paper paper-build clean-paper allocators lab study help
 
 help:
 	@echo "make help        this list"
 	@echo "make setup       create .venv and install exactly requirements.lock (+ nrm itself)"
 	@echo "make test        run the test suite (sets up first if needed)"
 	@echo "make paper       regenerate the paper (SCALE=smoke|default|full; PLAN=1: list only)"
+	@echo "make study       the causal study: repeated randomized arms with an A/A arm (SCALE=...)"
 	@echo "make bench       speed and probe-overhead benchmarks"
 	@echo "make lint        ruff"
 	@echo "make lock        re-resolve requirements.lock from pyproject.toml (UPGRADE=1: newest)"
@@ -62,6 +63,15 @@ lint: setup
 
 bench: setup
 	$(BIN)/python scripts/bench.py
+
+# make study [SCALE=smoke|default|full] [OUT=DIR] [WORKERS=N | SCHEDULER=tcp://host:8786]
+# The causal study (nrm/study.py; plan: nrm study plan --scale SCALE): its runs go to
+# OUT/data/study/SCALE/ on Dask (one single-threaded worker unless WORKERS/SCHEDULER say
+# otherwise). Restartable: the same command runs only the runs without a complete run.json.
+STUDY_DIR = $(OUT)/data/study/$(SCALE)
+study: setup
+	$(BIN)/nrm study run --scale $(SCALE) --out $(STUDY_DIR) \
+	  $(if $(SCHEDULER),--scheduler $(SCHEDULER),--workers $(or $(WORKERS),1))
 
 # ------------------------------------------------------------------------------- the paper
 # make paper [SCALE=smoke|default|full] [OUT=DIR]   (presets: python -m nrm.scales show)

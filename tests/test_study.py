@@ -1,0 +1,324 @@
+"""The causal study's plan and sweep (nrm/study.py): arms, order, shared trace, restarts, Dask."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nrm import study as S
+from nrm.costs import CostSwitches
+from nrm.exceptions import NrmError, ParameterError
+from nrm.metrics import CycleReplaySource
+from nrm.model import Reality
+
+BIN = Path(sys.executable).parent
+
+
+def _write_trace(path: Path, conditions: dict[str, int]) -> None:
+    """A per-cycle trace: per condition 2 set-up rows then one row per cycle, cpu = index."""
+    lines = ["seq,condition,cpu_percent,mem_percent,disk_percent,net_sent,net_recv,n_pids"]
+    seq = 0
+    for cond, cycles in conditions.items():
+        for i in range(cycles + 2):
+            lines.append(f"{seq},{cond},{float(i)!r},40.0,50.0,0,0,200")
+            seq += 1
+    path.write_text("\n".join(lines) + "\n")
+
+
+# ------------------------------------------------------------------------------------ plan
+def test_plan_has_every_switch_allocator_gc_aa_and_headline_arm() -> None:
+    plan = S.build_plan("smoke")
+    labels = {a.label for a in plan.arms}
+    skipped = {s.label for s in plan.skipped}
+    switches = [f for f in CostSwitches.__dataclass_fields__]
+    for base, verb in (("unoptimized", "off"), ("lean", "on")):
+        assert {f"base-{base}", f"aa-{base}", f"{base}-gc-disable", f"{base}-gc-freeze"} <= labels
+        for alloc in ("pymalloc", "malloc", "jemalloc", "mimalloc"):
+            assert f"{base}-alloc-{alloc}" in labels
+        for sw in switches:
+            label = f"{base}-{verb}-{sw.replace('_', '-')}"
+            assert (label in labels) != (label in skipped), label
+    # the combinations CostSwitches refuses are listed with the reason
+    reasons = {s.label: s.reason for s in plan.skipped}
+    assert "refuses" in reasons["unoptimized-off-resonance"]
+    assert "refuses" in reasons["lean-on-sqlite"]
+    assert {"C255-unoptimized", "C256-optimized", "C257-optimized"} <= labels
+    aa = plan.arm("aa-lean")
+    assert aa.run == plan.arm("base-lean").run and aa.cycles == plan.arm("base-lean").cycles
+    assert plan.arm("unoptimized-off-recursive-evolution").changes_dynamics
+    # an effect is read against its base; allocators against pymalloc in a child as well
+    assert plan.arm("lean-alloc-jemalloc").base == "lean-alloc-pymalloc"
+    assert plan.arm("lean-alloc-pymalloc").base == "base-lean"
+
+
+def test_missing_allocator_is_not_available_and_never_replaced(monkeypatch) -> None:
+    import nrm.allocator as A
+
+    monkeypatch.setattr(A, "available", lambda: {"pymalloc": True, "malloc": True,
+                                                 "jemalloc": False, "mimalloc": True})
+    plan = S.build_plan("smoke")
+    arm = plan.arm("unoptimized-alloc-jemalloc")
+    assert not arm.available and "not available" in arm.note
+    assert arm.run["allocator"] == "jemalloc"
+    assert all("unoptimized-alloc-jemalloc" not in b for b in plan.blocks)
+    assert "NOT AVAILABLE" in S.format_plan(plan)
+
+
+def test_randomized_order_is_reproducible_from_its_seed() -> None:
+    a, b = S.build_plan("smoke", seed=7), S.build_plan("smoke", seed=7)
+    assert a.blocks == b.blocks and a.tasks() == b.tasks()
+    c = S.build_plan("smoke", seed=8)
+    assert c.blocks != a.blocks
+    labels = sorted(x.label for x in a.arms if x.available)
+    for block in a.blocks:  # every block: every available arm exactly once
+        assert sorted(block) == labels
+    assert a.blocks[0] != a.blocks[1]  # shuffled per block
+    d = S.StudyPlan.from_dict(json.loads(json.dumps(a.to_dict())))
+    assert d.blocks == a.blocks and d.to_dict() == a.to_dict()
+
+
+def test_plan_rejects_bad_input() -> None:
+    with pytest.raises(ParameterError):
+        S.build_plan("huge")
+    with pytest.raises(ParameterError):
+        S.build_plan("smoke", repeats=0)
+    with pytest.raises(ParameterError):
+        S.build_plan("smoke", arms=["no-such-arm"])
+
+
+def test_command_arms_take_placeholders(tmp_path: Path) -> None:
+    arm = S.Arm("ctl", "control", "a control", command=("{python}", "-m", "x", "--out", "{out}",
+                                                        "--trace", "{trace}"))
+    argv = arm.argv(tmp_path / "r", tmp_path / "t.csv")
+    assert argv[0] == sys.executable and argv[4] == str(tmp_path / "r")
+    with pytest.raises(ParameterError):
+        S.Arm("bad__label", "x", "y", run={})
+
+
+# ------------------------------------------------------------------------ cycle replay
+def test_cycle_replay_gives_every_sample_of_a_cycle_the_recorded_value(tmp_path: Path) -> None:
+    trace = tmp_path / "metrics_trace.csv"
+    _write_trace(trace, {"OFF-OFF": 5, "ON-ON": 5})
+    src = CycleReplaySource(trace)
+    reality = Reality(src, sampling="per_call", condition="ON-ON")
+    assert [reality.baseline().cpu_percent, reality.sample().cpu_percent,
+            reality.sample().cpu_percent] == [0.0, 1.0, 1.0]
+    for cycle in range(5):
+        reality.begin_cycle(cycle)
+        assert {reality.sample().cpu_percent for _ in range(7)} == {float(cycle + 2)}
+    reality.begin_cycle(5)
+    with pytest.raises(NrmError, match="no sample for condition"):
+        reality.sample()
+    with pytest.raises(NrmError, match="no samples recorded"):
+        Reality(src, condition="OFF-ON")
+
+
+def test_arms_that_sample_differently_see_the_same_values(tmp_path: Path) -> None:
+    from nrm.runner import RunSpec, run_experiment
+
+    trace = tmp_path / "metrics_trace.csv"
+    conds = {c: 8 for c in ("OFF-OFF", "ON-OFF", "OFF-ON", "ON-ON")}
+    _write_trace(trace, conds)
+    seen = {}
+    for variant in ("unoptimized", "optimized"):
+        spec = RunSpec("C256", variant=variant, cycles=8, max_agents=5, cpu_interval=0.0,
+                       metrics=f"cycle-replay:{trace}")
+        run_experiment(spec, tmp_path / variant, progress=False,
+                       context={"note": "test"})
+        rows = (tmp_path / variant / "metrics_trace.csv").read_text().splitlines()[1:]
+        seen[variant] = sorted({(r.split(",")[1], r.split(",")[2]) for r in rows})
+    counts = {v: len((tmp_path / v / "metrics_trace.csv").read_text().splitlines())
+              for v in seen}
+    assert counts["unoptimized"] > counts["optimized"]  # per call: more samples
+    assert seen["unoptimized"] == seen["optimized"]  # ... of the same recorded values
+
+
+# ------------------------------------------------------------------------------ sweeps
+@pytest.fixture(scope="module")
+def smoke_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[S.StudyPlan, Path, dict]:
+    """Every arm of the smoke study once (repeats=1) through a real LocalCluster."""
+    out = tmp_path_factory.mktemp("study") / "smoke"
+    plan = S.build_plan("smoke", repeats=1, seed=3)
+    summary = S.run_study(plan, out, workers=1, progress=False)
+    return plan, out, summary
+
+
+@pytest.mark.slow
+def test_smoke_study_through_a_local_cluster_produces_every_arm(smoke_study) -> None:
+    plan, out, summary = smoke_study
+    available = [a for a in plan.arms if a.available]
+    assert summary["runs_complete"] == summary["runs_planned"] == len(available)
+    for a in available:
+        meta = json.loads((out / "runs" / S.run_name(a.label, 0) / "run.json").read_text())
+        assert meta["status"] == "complete", a.label
+    recs = {r["name"]: r for r in S.load_records(out)}
+    for t in plan.tasks():  # what every run records about its circumstances
+        r = recs[t.name]
+        assert r["block"] == 0 and r["position"] == t.position and r["host"]
+        assert len(r["load_before"]) == 3 and len(r["load_after"]) == 3
+        assert r["concurrent_before"] == 0  # one single-threaded worker: runs never overlap
+        assert r["started_at"] and r["exit_code"] == 0
+    order = sorted(recs.values(), key=lambda r: r["t_start"])
+    assert [r["position"] for r in order] == list(range(len(order)))  # ran in the plan's order
+    assert (out / "runs.csv").is_file() and (out / "study.json").is_file()
+
+
+@pytest.mark.slow
+def test_arms_share_one_metrics_trace(smoke_study) -> None:
+    plan, out, _ = smoke_study
+    trace = out / "trace" / "metrics_trace.csv"
+    recorded = {}
+    for line in trace.read_text().splitlines()[1:]:
+        f = line.split(",")
+        recorded.setdefault(f[1], set()).add(tuple(f[2:]))
+    for a in plan.arms:
+        if not a.available or a.run is None:
+            continue
+        run = out / "runs" / S.run_name(a.label, 0)
+        meta = json.loads((run / "run.json").read_text())
+        assert meta["metrics"]["spec"] == f"cycle-replay:{trace}", a.label
+        for line in (run / "metrics_trace.csv").read_text().splitlines()[1:]:
+            f = line.split(",")
+            assert tuple(f[2:]) in recorded[f[1]], (a.label, line)
+
+
+@pytest.mark.slow
+def test_allocator_arm_proves_from_inside_the_run_its_allocator(smoke_study) -> None:
+    plan, out, _ = smoke_study
+    for a in plan.arms:
+        if a.group != "allocator" or not a.available:
+            continue
+        meta = json.loads((out / "runs" / S.run_name(a.label, 0) / "run.json").read_text())
+        alloc = meta["context"]["allocator"]  # nrm.allocator.in_force(), read in the run
+        want = a.run["allocator"]
+        assert alloc["requested"] == want and alloc["matches_request"] is True, alloc
+        assert alloc["name"] == want
+        assert alloc["pymalloc"] is (want == "pymalloc")
+        if want in ("jemalloc", "mimalloc"):
+            assert want in (alloc["malloc_library"] or "")
+
+
+@pytest.mark.slow
+def test_gc_arm_records_its_mode(smoke_study) -> None:
+    _plan, out, _ = smoke_study
+    meta = json.loads((out / "runs" / S.run_name("lean-gc-freeze", 0) / "run.json").read_text())
+    assert meta["gc"]["mode"] == "freeze" and meta["gc"]["frozen"] > 0
+    meta = json.loads((out / "runs" / S.run_name("lean-gc-disable", 0) / "run.json").read_text())
+    assert meta["gc"]["mode"] == "disable" and meta["gc"]["enabled"] is False
+
+
+@pytest.mark.slow
+def test_restarted_sweep_runs_only_the_missing_runs(tmp_path: Path) -> None:
+    out = tmp_path / "st"
+    plan = S.build_plan("smoke", repeats=2, arms=["lean-on-sampling"])
+    S.run_study(plan, out, progress=False)
+    tasks = plan.tasks()
+    assert len(tasks) == 6  # the arm, its base and its A/A arm, twice
+    started = {t.name: json.loads((out / "runs" / t.name / "run.json").read_text())["started_at"]
+               for t in tasks}
+    mtimes = {t.name: (out / "records" / f"{t.name}.json").stat().st_mtime_ns for t in tasks}
+    # stopped half-way: two runs never started, one left half-written
+    gone = [tasks[3].name, tasks[5].name]
+    for name in gone:
+        (out / "runs" / name).rename(tmp_path / name)
+    half = tasks[4].name
+    meta_path = out / "runs" / half / "run.json"
+    meta = json.loads(meta_path.read_text())
+    meta["status"] = "running"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(S.StudyError):  # another plan in the same folder is refused
+        S.run_study(S.build_plan("smoke", repeats=3, arms=["lean-on-sampling"]), out,
+                    progress=False)
+    summary = S.run_study(plan, out, progress=False)
+    assert summary["ran_this_sweep"] == 3 and summary["runs_complete"] == 6
+    for t in tasks:
+        rec = out / "records" / f"{t.name}.json"
+        if t.name in [*gone, half]:
+            assert rec.stat().st_mtime_ns > mtimes[t.name]
+        else:  # untouched: not run again
+            assert rec.stat().st_mtime_ns == mtimes[t.name]
+            assert json.loads((out / "runs" / t.name / "run.json").read_text())[
+                "started_at"] == started[t.name]
+    moved = list((out / "runs" / ".superseded").iterdir())
+    assert [m.name.startswith(half) for m in moved] == [True]  # moved aside, not deleted
+    summary = S.run_study(plan, out, progress=False)  # nothing left to do
+    assert summary["ran_this_sweep"] == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_sweep_on_a_real_scheduler_survives_a_killed_worker(tmp_path: Path) -> None:
+    port = _free_port()
+    addr = f"tcp://127.0.0.1:{port}"
+    procs: list[subprocess.Popen] = []
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+
+    def start(argv: list[str]) -> subprocess.Popen:
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True, env=env)
+        procs.append(p)
+        return p
+
+    out = tmp_path / "st"
+    try:
+        start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+               "--no-dashboard"])
+        workers = [start([str(BIN / "dask"), "worker", addr, "--nthreads", "1",
+                          "--host", "127.0.0.1", "--no-dashboard"]) for _ in range(2)]
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "nrm.cli", "study", "run", "--scale", "smoke", "--repeats",
+             "3", "--arm", "lean-on-sampling", "--scheduler", addr, "--out", str(out),
+             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # kill the worker running a study run as soon as one is under way (after >= 1 done)
+        killed = None
+        deadline = time.monotonic() + 240
+        while killed is None and time.monotonic() < deadline and driver.poll() is None:
+            done = list((out / "records").glob("*.json")) if (out / "records").exists() else []
+            claims = list((out / "claims").glob("*.json")) if (out / "claims").exists() else []
+            for c in claims if done else []:
+                try:
+                    pid = json.loads(c.read_text())["pid"]
+                except (OSError, ValueError, KeyError):
+                    continue
+                for w in workers:
+                    try:
+                        if os.getpgid(pid) == w.pid:
+                            os.killpg(w.pid, signal.SIGKILL)
+                            killed = c.stem
+                    except ProcessLookupError:
+                        pass
+            time.sleep(0.05)
+        assert killed is not None, "no run was under way to kill its worker"
+        output, _ = driver.communicate(timeout=300)
+        assert driver.returncode == 0, output
+    finally:
+        for p in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    plan = S.load_plan(out)
+    names = [t.name for t in plan.tasks()]
+    complete = [p.parent.name for p in (out / "runs").glob("*/run.json")
+                if S.run_complete(p.parent)]
+    assert sorted(complete) == sorted(names)  # every run exactly once
+    superseded = out / "runs" / ".superseded"
+    retired = list(superseded.iterdir()) if superseded.exists() else []
+    assert all(not S.run_complete(r) for r in retired)  # no second complete copy
+    assert all(r.name.startswith(killed) for r in retired)
+    recs = S.load_records(out)
+    assert sorted(r["name"] for r in recs) == sorted(names)
+    assert len({r["worker"] for r in recs}) >= 1
