@@ -3,12 +3,35 @@
 from __future__ import annotations
 
 import contextlib
+import errno as errno_mod
 import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+from .exceptions import StorageError
+
+
+def storage_error(path: str | Path, exc: BaseException, action: str = "write") -> StorageError:
+    """One line naming the file and the cause of a failed write (``exc``: an OSError or a
+    :mod:`sqlite3` error); a :class:`StorageError` passes through unchanged."""
+    if isinstance(exc, StorageError):
+        return exc
+    code = getattr(exc, "errno", None)
+    if isinstance(exc, OSError):
+        cause = exc.strerror or str(exc)
+        if code in errno_mod.errorcode:
+            cause += f" ({errno_mod.errorcode[code]})"
+    else:  # sqlite3.OperationalError and friends: the message is the cause
+        cause = f"{exc} ({type(exc).__name__})"
+        low = str(exc).lower()
+        if "full" in low:
+            code = errno_mod.ENOSPC
+        elif "readonly" in low or "read-only" in low:
+            code = errno_mod.EROFS
+    return StorageError(f"cannot {action} {path}: {cause}", code, str(path))
 
 
 def _umask() -> int:
@@ -31,12 +54,15 @@ def atomic_write(
     new file keeps the mode of the one it replaces, or gets the umask's mode if there was none.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = _NEW_FILE_MODE
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = _NEW_FILE_MODE
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise storage_error(path, exc) from exc
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(fd, mode)
@@ -47,9 +73,11 @@ def atomic_write(
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise storage_error(path, exc) from exc
         raise
     return path
 

@@ -101,25 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _parse_cost(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise ParameterError(f"--cost takes SWITCH=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        k = k.strip().replace("-", "_")
-        low = v.strip().lower()
-        val: Any
-        if low in ("true", "on", "yes", "1"):
-            val = True
-        elif low in ("false", "off", "no", "0"):
-            val = False if k != "cpu_interval" else 0.0
-        else:
-            try:
-                val = float(v)
-            except ValueError:
-                val = v.strip()
-        out[k] = val
-    return out
+    from .costs import parse_cost_overrides
+
+    return parse_cost_overrides(items)
 
 
 def _cmd_experiments() -> int:

@@ -10,6 +10,8 @@ of the model as the original ran it), so ``lean`` is a different model, not a fa
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
@@ -17,6 +19,32 @@ from .exceptions import ParameterError, UnknownExperimentError
 
 Sampling = Literal["per_call", "per_cycle"]
 Resonance = Literal["pairwise", "vectorized"]
+
+#: Longest CPU sample accepted, in seconds. The original blocks 0.1 s; a run samples thousands
+#: of times a condition, so anything near this bound already means days of sleeping.
+CPU_INTERVAL_MAX = 10.0
+_BOOL_SWITCHES = ("sqlite", "recursive_evolution", "cumulative_registry")
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "sampling": ("per_call", "per_cycle"),
+    "resonance": ("pairwise", "vectorized"),
+}
+_TRUE = ("true", "on", "yes", "1")
+_FALSE = ("false", "off", "no", "0")
+
+
+def check_cpu_interval(value: object, name: str = "cpu_interval") -> float:
+    """``value`` as seconds if it is a finite number within 0..CPU_INTERVAL_MAX, else a
+    :class:`ParameterError` naming it."""
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or not 0 <= value <= CPU_INTERVAL_MAX
+    ):
+        raise ParameterError(
+            f"{name} must be a number of seconds from 0 to {CPU_INTERVAL_MAX:g}, got {value!r}"
+        )
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -46,10 +74,12 @@ class CostSwitches:
             raise ParameterError(
                 f"resonance must be 'pairwise' or 'vectorized', got {self.resonance!r}"
             )
-        if not (isinstance(self.cpu_interval, int | float) and self.cpu_interval >= 0):
-            raise ParameterError(
-                f"cpu_interval must be a number >= 0 seconds, got {self.cpu_interval!r}"
-            )
+        object.__setattr__(self, "cpu_interval", check_cpu_interval(self.cpu_interval))
+        for name in _BOOL_SWITCHES:
+            if not isinstance(getattr(self, name), bool):
+                raise ParameterError(
+                    f"cost switch {name} must be true or false, got {getattr(self, name)!r}"
+                )
         if self.sqlite and self.resonance == "vectorized":
             raise ParameterError(
                 "resonance='vectorized' cannot persist one row per tested pair; "
@@ -96,3 +126,48 @@ def preset(name: str) -> CostSwitches:
         raise UnknownExperimentError(
             f"unknown variant {name!r}; valid: {', '.join(PRESETS)}"
         ) from None
+
+
+def parse_switch(name: str, text: str) -> Any:
+    """Parse one ``SWITCH=VALUE`` value strictly by the switch's type: ``true/false``
+    (also on/off, yes/no, 1/0) for the on/off switches, a number of seconds for
+    ``cpu_interval``, one of the named choices for ``sampling`` and ``resonance``."""
+    key = name.strip().replace("-", "_")
+    valid = [f.name for f in fields(CostSwitches)]
+    if key not in valid:
+        raise ParameterError(f"unknown cost switch {name!r}; valid: {', '.join(valid)}")
+    value = text.strip()
+    low = value.lower()
+    if key in _BOOL_SWITCHES:
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ParameterError(f"--cost {key}={text!r}: expected true or false (on/off, yes/no, 1/0)")
+    if key == "cpu_interval":
+        try:
+            seconds = float(value)
+        except ValueError:
+            raise ParameterError(
+                f"--cost cpu_interval={text!r}: expected a number of seconds"
+            ) from None
+        return check_cpu_interval(seconds, "--cost cpu_interval")
+    if low not in _CHOICES[key]:
+        raise ParameterError(f"--cost {key}={text!r}: expected one of {', '.join(_CHOICES[key])}")
+    return low
+
+
+def parse_cost_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``["sqlite=false", "cpu_interval=0.05"]`` -> ``{"sqlite": False, "cpu_interval": 0.05}``
+    (each value parsed by :func:`parse_switch`; a switch given twice is an error)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ParameterError(f"--cost takes SWITCH=VALUE, got {item!r}")
+        name, text = item.split("=", 1)
+        key = name.strip().replace("-", "_")
+        value = parse_switch(key, text)
+        if key in out:
+            raise ParameterError(f"--cost {key} is given twice")
+        out[key] = value
+    return out

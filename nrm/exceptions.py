@@ -42,3 +42,37 @@ class CheckpointError(NrmError):
 
 class StudyError(NrmError):
     """A causal-study folder, plan or trace cannot be used as asked (nrm.study)."""
+
+
+class RunLockedError(NrmError):
+    """Another live process is writing this run folder (names its PID and host)."""
+
+
+class StorageError(NrmError, OSError):
+    """Writing a file failed (disk full, permission denied, read-only file system, ...).
+
+    The message names the file and the cause; ``errno`` and ``filename`` are set as on the
+    :class:`OSError` it replaces.
+    """
+
+    def __init__(self, message: str, errno: int | None = None, filename: str | None = None):
+        OSError.__init__(self, message)
+        self.errno = errno
+        self.filename = filename
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class RunFailedError(NrmError):
+    """A run stopped on an error after its folder was created; run.json says ``failed`` and
+    holds the same message. ``exit_status`` is the one run.json records."""
+
+    def __init__(self, message: str, exit_status: int = 1) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
+class RunInterruptedError(RunFailedError):
+    """A run stopped on SIGINT or SIGTERM (after a checkpoint where one could be taken);
+    ``exit_status`` is 128 + the signal number, as run.json records."""

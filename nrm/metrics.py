@@ -9,12 +9,16 @@ with ``repr`` so they round-trip exactly.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
+import math
+import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
+from .atomic import storage_error
 from .exceptions import ParameterError, TraceError
 
 
@@ -106,7 +110,7 @@ class ReplaySource:
     def __init__(self, path: str | Path, cpu_interval: float = 0.0, start: int = 0) -> None:
         self.path = Path(path)
         self.cpu_interval = float(cpu_interval)
-        self.rows: list[tuple[str, Metrics]] = list(_read_trace(self.path))
+        self.rows: list[tuple[str, Metrics]] = _read_trace(self.path)
         self.pos = start
         self.expected_condition: str | None = None
 
@@ -210,16 +214,48 @@ class CycleReplaySource:
         }
 
 
-def _read_trace(path: Path) -> Iterator[tuple[str, Metrics]]:
+#: Columns of a trace holding a percentage (0-100) and a count (an integer >= 0).
+PERCENT_FIELDS = ("cpu_percent", "mem_percent", "disk_percent")
+COUNT_FIELDS = ("net_sent", "net_recv", "n_pids")
+
+
+def _read_trace(path: Path) -> list[tuple[str, Metrics]]:
+    """Read and check a whole trace: UTF-8 text, the header, then on every line a sequence
+    number that counts from 0, a known condition, finite percentages within 0-100 and counts
+    that are integers >= 0. Any problem is a :class:`TraceError` naming ``file:line``."""
+    from .experiments import CONDITIONS
+
     if not path.is_file():
         raise TraceError(
             f"{path}: no such metrics trace (expected a run's {path.name or 'metrics_trace.csv'})"
         )
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TraceError(f"{path}: cannot read the metrics trace ({exc.strerror})") from None
+    nl = b"\n"
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise TraceError(
+            f"{path}:{data.count(nl, 0, nul) + 1}: binary data (a NUL byte); a metrics trace "
+            "is the CSV text file metrics_trace.csv that nrm run writes"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TraceError(
+            f"{path}:{data.count(nl, 0, exc.start) + 1}: not UTF-8 text (byte "
+            f"0x{data[exc.start]:02x}); a metrics trace is the CSV text file that nrm run writes"
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
         header = next(reader, None)
         if header is None or tuple(header) != TRACE_FIELDS:
-            raise TraceError(f"{path}:1: bad header {header!r}; expected {','.join(TRACE_FIELDS)}")
+            shown = header if header is None else ",".join(header)[:80]
+            raise TraceError(f"{path}:1: bad header {shown!r}; expected {','.join(TRACE_FIELDS)}")
+        rows: list[tuple[str, Metrics]] = []
+        conditions = frozenset(CONDITIONS)
+        isfinite = math.isfinite
         for lineno, row in enumerate(reader, start=2):
             if len(row) != len(TRACE_FIELDS):
                 raise TraceError(
@@ -240,20 +276,92 @@ def _read_trace(path: Path) -> Iterator[tuple[str, Metrics]]:
                 raise TraceError(f"{path}:{lineno}: not a number ({exc})") from None
             if seq != lineno - 2:
                 raise TraceError(f"{path}:{lineno}: sequence number {seq}, expected {lineno - 2}")
-            yield row[1], m
+            if row[1] not in conditions:
+                raise TraceError(
+                    f"{path}:{lineno}: unknown condition {row[1][:40]!r}; expected one of "
+                    + ", ".join(CONDITIONS)
+                )
+            for name, value in zip(PERCENT_FIELDS, m[:3], strict=True):
+                if not (isfinite(value) and 0.0 <= value <= 100.0):
+                    raise TraceError(
+                        f"{path}:{lineno}: {name} {value!r} is not a percentage (0-100)"
+                    )
+            for name, count in zip(COUNT_FIELDS, m[3:], strict=True):
+                if count < 0:
+                    raise TraceError(f"{path}:{lineno}: {name} {count} is negative")
+            rows.append((row[1], m))
+    except csv.Error as exc:
+        raise TraceError(f"{path}:{reader.line_num}: not a CSV line ({exc})") from None
+    if not rows:
+        raise TraceError(f"{path}: holds no samples (only a header)")
+    return rows
+
+
+def check_trace_plan(
+    path: str | Path,
+    rows: list[tuple[str, Metrics]],
+    *,
+    conditions: tuple[str, ...],
+    cycles: int,
+    sampling: str,
+) -> None:
+    """Check, before a run starts, that a trace can feed every planned cycle.
+
+    The trace must hold the run's conditions, in the run's order, one block each. With
+    ``per_cycle`` sampling a condition takes exactly 2 samples at set-up and one a cycle, so
+    each block must hold ``cycles + 2``; with ``per_call`` the number depends on the dynamics,
+    so only the minimum (3) is checked here and a trace that runs out later stops the run with
+    a :class:`TraceError`.
+    """
+    blocks: list[tuple[str, int, int]] = []  # condition, samples, first line
+    for i, (cond, _) in enumerate(rows):
+        if blocks and blocks[-1][0] == cond:
+            blocks[-1] = (cond, blocks[-1][1] + 1, blocks[-1][2])
+        else:
+            blocks.append((cond, 1, i + 2))
+    planned = list(conditions)
+    recorded = [b[0] for b in blocks]
+    if recorded != planned:
+        raise TraceError(
+            f"{path}: recorded for conditions {recorded} (in that order), but this run plans "
+            f"{planned}; replay a trace recorded with the same conditions"
+        )
+    for cond, n, line in blocks:
+        if sampling == "per_cycle":
+            need = cycles + 2
+            if n != need:
+                what = "too short for" if n < need else "longer than"
+                raise TraceError(
+                    f"{path}:{line}: {n} samples for {cond}, {what} the {cycles} planned cycles "
+                    f"(per_cycle sampling takes {need}: 2 at set-up, 1 a cycle); it was "
+                    "recorded with other cycles or another variant"
+                )
+        elif n < 3:
+            raise TraceError(
+                f"{path}:{line}: {n} samples for {cond}; a condition takes at least 3 (2 at "
+                "set-up, 1 in its first cycle)"
+            )
 
 
 class TraceWriter:
-    """Appends every sample fed to the model to ``metrics_trace.csv`` (flushed on demand)."""
+    """Appends every sample fed to the model to ``metrics_trace.csv`` (flushed on demand).
+
+    Like :class:`~nrm.runlog.CycleLog`, each flush is one append; a failed write is cut back
+    to the last whole line and raised as a :class:`StorageError` naming the file.
+    """
 
     def __init__(self, path: str | Path, start: int = 0) -> None:
         self.path = Path(path)
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        self._fh = self.path.open("a", newline="", encoding="utf-8")
-        if new:
-            self._fh.write(",".join(TRACE_FIELDS) + "\n")
+        try:
+            self._fd: int | None = os.open(
+                self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
+            )
+        except OSError as exc:
+            raise storage_error(self.path, exc) from exc
         self.seq = start
         self._buf: list[str] = []
+        if os.fstat(self._fd).st_size == 0:
+            self._append((",".join(TRACE_FIELDS) + "\n").encode())
 
     def write(self, condition: str, m: Metrics) -> None:
         self._buf.append(
@@ -262,16 +370,39 @@ class TraceWriter:
         )
         self.seq += 1
 
+    def _append(self, data: bytes) -> None:
+        fd = self._fd
+        assert fd is not None
+        start = os.lseek(fd, 0, os.SEEK_END)
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            raise storage_error(self.path, exc) from exc
+
     def flush(self) -> None:
-        if self._buf:
-            self._fh.write("".join(self._buf))
+        if self._buf and self._fd is not None:
+            self._append("".join(self._buf).encode())
             self._buf.clear()
-        self._fh.flush()
 
     def close(self) -> None:
-        if not self._fh.closed:
-            self.flush()
-            self._fh.close()
+        if self._fd is not None:
+            try:
+                self.flush()
+            finally:
+                os.close(self._fd)
+                self._fd = None
+
+    def abort(self) -> None:
+        """Close without writing the buffered samples (never raises)."""
+        self._buf.clear()
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
 
 
 def truncate_trace(path: str | Path, keep: int) -> None:

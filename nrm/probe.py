@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import operator
 import os
 import resource
 import statistics
@@ -91,6 +92,10 @@ CPU_SENSORS: tuple[str, ...] = (
     "soc_thermal",
     "acpitz",
 )
+
+
+#: ``Probe()`` without a log (rows are only returned), told apart from ``Probe(None)``.
+_NO_LOG: Any = object()
 
 
 class ProbeError(NrmError):
@@ -333,7 +338,7 @@ class Probe:
 
     def __init__(
         self,
-        log: CycleLog | None = None,
+        log: CycleLog | None = _NO_LOG,  # type: ignore[assignment]
         *,
         arena_every: int = 1000,
         system_every_s: float = 1.0,
@@ -349,6 +354,19 @@ class Probe:
         ):
             if not value >= 0:
                 raise ProbeError(f"{name} must be >= 0 (0 = every time or off), got {value!r}")
+        if log is _NO_LOG:
+            log = None
+        elif log is None:
+            raise ProbeError(
+                "Probe(None): the log is missing, so rows would go nowhere; pass a CycleLog, "
+                "or call Probe() without a log to only get the rows back"
+            )
+        elif not callable(getattr(log, "append_deferred", None)):
+            raise ProbeError(
+                f"Probe(log): expected a nrm.runlog.CycleLog, got {type(log).__name__}"
+            )
+        elif getattr(log, "closed", False):
+            raise ProbeError(f"Probe(log): {log!r} is closed; rows could not be written")
         self.log = log
         self.arena_every = int(arena_every)
         self.system_every_s = float(system_every_s)
@@ -362,6 +380,8 @@ class Probe:
         self.periodic_s = 0.0
         self._started = False
         self._in_cycle = False
+        # the last row's step, condition and cycle: each row's must follow them
+        self._last: tuple[int, Any, int] = (-1, _NO_LOG, -1)
         # cumulative [gen0, gen1, gen2, pause_s], updated by the gc callback
         self._gc: list[Any] = [0, 0, 0, 0.0]
         self._gc_callback: Callable[[str, dict[str, Any]], None] | None = None
@@ -452,6 +472,7 @@ class Probe:
         self.cycles = 0
         self.periodic_readings = 0
         self.periodic_s = 0.0
+        self._last = (-1, _NO_LOG, -1)
         self._started = True
         return self
 
@@ -523,9 +544,20 @@ class Probe:
             raise ProbeError("end_cycle() without begin_cycle()")
         self._in_cycle = False
         self._io0 = None
+        n = self.cycles
+        get = fields.get
+        step, cond, cycle = get("step", n), get("condition"), get("cycle", n)
+        last_step, last_cond, last_cycle = self._last
+        if (
+            type(step) is not int
+            or type(cycle) is not int
+            or step <= last_step
+            or (cycle <= last_cycle and cond == last_cond)
+        ):
+            self._refuse(step, cond, cycle)
+        self._last = (step, cond, cycle)
         mem = _pread(self._statm_fd, 4096, 0) if self._statm_fd >= 0 else self._rss_fallback()
         unix = _unix()
-        n = self.cycles
         extra: Row | None = None
         if w1 >= self._next_system or (self.arena_every and n % self.arena_every == 0):
             extra = self._periodic(w1, n)
@@ -538,6 +570,30 @@ class Probe:
         if self.log is not None:
             self.log.append_deferred(row, fields)
         return row
+
+    def _refuse(self, step: Any, cond: Any, cycle: Any) -> None:
+        """Raise the ProbeError for a row whose step or cycle would make the log ambiguous
+        (returns for integer types other than ``int`` that are in order, e.g. numpy's)."""
+        last_step, _, last_cycle = self._last
+        for name, value in (("step", step), ("cycle", cycle)):
+            try:
+                if isinstance(value, bool):
+                    raise TypeError
+                operator.index(value)
+            except TypeError:
+                raise ProbeError(
+                    f"end_cycle({name}={value!r}): {name} must be an integer"
+                ) from None
+        if step <= last_step:
+            raise ProbeError(
+                f"end_cycle(step={step}) after step {last_step}: steps must increase, or rows "
+                "of the log would repeat or go back"
+            )
+        if cycle <= last_cycle and cond == self._last[1]:
+            raise ProbeError(
+                f"end_cycle(cycle={cycle}) after cycle {last_cycle} of condition {cond!r}: "
+                "cycle numbers must increase within a condition"
+            )
 
     def _rss_fallback(self) -> int | None:
         if self._psutil_process is not None:
@@ -653,7 +709,7 @@ def measure_overhead(
     ) -> tuple[float, float]:
         cycle_log = CycleLog(folder / "cycles.csv") if (probed and with_log) else None
         if probed:
-            with Probe(cycle_log, **options) as probe:
+            with Probe(*([cycle_log] if cycle_log is not None else []), **options) as probe:
                 w0, c0 = _perf(), time.process_time()
                 for i in range(n):
                     probe.begin_cycle()

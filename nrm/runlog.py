@@ -3,8 +3,10 @@
 ``cycles.csv`` (columns: ``nrm/columns.py`` plus any declared extras) is appended in chunks:
 rows are kept in memory and written every ``flush_every`` rows (or ``flush_every_s`` seconds),
 each chunk with a single ``write`` call on a file opened for appending, so a process killed at
-any moment leaves the header and whole rows up to the last flush (at worst a torn last line if
-the disk fills mid-write, which :meth:`CycleLog.truncate` drops). Rows reach the kernel on each
+any moment leaves the header and whole rows up to the last flush. A write that fails (disk
+full, I/O error) is cut back to the last whole row and raised as a
+:class:`~nrm.exceptions.StorageError` naming the file; a torn last line that still gets through
+(a machine crash mid-write) is dropped by :meth:`CycleLog.truncate`. Rows reach the kernel on each
 flush; ``fsync`` happens on :meth:`CycleLog.close` (and on every flush with ``fsync=True``).
 Lines are made by :class:`nrm.rowformat.RowFormatter` (what :mod:`csv` writes, with the time
 columns at fixed decimals); the probe's rows are worked out only then (:meth:`append_deferred`).
@@ -16,6 +18,7 @@ run stays visibly incomplete.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -28,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from nrm import paths
-from nrm.atomic import atomic_write_json, atomic_write_text
+from nrm.atomic import atomic_write_json, atomic_write_text, storage_error
 from nrm.columns import BY_NAME, NAMES
 from nrm.exceptions import LogError
 from nrm.rowformat import DeferredRow, RowFormatter
@@ -92,8 +95,11 @@ class CycleLog:
         self._deadline = self._next_deadline()
         self.rows_written = 0
         self._fd: int | None = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise storage_error(self.path, exc) from exc
         try:
             self._check_existing()
             self._fd = fd
@@ -176,15 +182,31 @@ class CycleLog:
             self.rows_written += len(self._pending)
             self._pending.clear()
             if self._fsync:
-                os.fsync(self._fd)
+                self._sync()
         self._deadline = self._next_deadline()
 
-    def _write(self, data: bytes) -> None:
+    def _sync(self) -> None:
         assert self._fd is not None
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise storage_error(self.path, exc) from exc
+
+    def _write(self, data: bytes) -> None:
+        """Append ``data``; on a failed write (disk full, I/O error) cut the file back to where
+        it was, so it never ends in a torn row, and raise a :class:`StorageError` naming it."""
+        fd = self._fd
+        assert fd is not None
+        start = os.lseek(fd, 0, os.SEEK_END)
         view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
+        try:
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # ftruncate needs no free space
+                os.ftruncate(fd, start)
+            raise storage_error(self.path, exc) from exc
 
     @property
     def pending(self) -> int:
@@ -201,10 +223,22 @@ class CycleLog:
             return
         try:
             self.flush()
-            os.fsync(self._fd)
+            self._sync()
         finally:
             os.close(self._fd)
             self._fd = None
+
+    def abort(self) -> int:
+        """Close without writing the queued rows (after a failed write, or when the run stops
+        on an error and the rows past the last checkpoint would be dropped on resume anyway).
+        Returns the number of rows dropped. Never raises."""
+        dropped = len(self._pending)
+        self._pending.clear()
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+        return dropped
 
     def __enter__(self) -> CycleLog:
         return self

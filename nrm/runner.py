@@ -25,6 +25,7 @@ from .metrics import ReplaySource, TraceWriter, make_source, parse_source_spec, 
 from .model import DEFAULT_CYCLES, ModelParams, Reality, Simulation
 from .persistence import NullPersistence, SqlitePersistence
 from .probe import Probe
+from .runchecks import check_replay, check_run_values
 from .runlog import CycleLog
 
 FORMAT = "nrm-run/1"
@@ -81,6 +82,7 @@ class RunSpec:
             raise ParameterError(
                 f"gc_mode must be one of {', '.join(GC_MODES)}, got {self.gc_mode!r}"
             )
+        check_run_values(self)
         parse_source_spec(self.metrics)
         self.cost_switches()  # validates variant, overrides and cpu_interval
         ModelParams(self.max_agents, float(self.root_energy), self.cooldown)
@@ -160,7 +162,7 @@ def run_experiment(
     """
     out = Path(out) if out is not None else paths.RUNS / default_run_name(spec)
     # validate the metrics source before creating the folder (a bad trace is a clear error)
-    _make_source(spec, out, condition=spec.conditions[0], start=0)
+    check_replay(spec, _make_source(spec, out, condition=spec.conditions[0], start=0))
     run_dir = prepare_run_dir(out)
     return _execute(run_dir, _State(spec), progress=progress, context=context, resumed=False)
 

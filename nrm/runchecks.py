@@ -1,0 +1,93 @@
+"""Checks of a run's values that no single field's type can make: finite numbers within range,
+strict types (a bool is not a number, a string is not a switch), relations between flags.
+
+:func:`check_run_values` is called when a :class:`~nrm.runner.RunSpec` is built, so every door
+(CLI, notebooks, scales, a spec read from JSON) refuses a bad value with one
+:class:`~nrm.exceptions.ParameterError` before any run folder exists. :func:`check_replay`
+reads a replay trace in full and checks it against the planned run, also before the folder.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .costs import check_cpu_interval
+from .exceptions import ParameterError
+
+if TYPE_CHECKING:
+    from .runner import RunSpec
+
+#: Upper bound of the periodic cadences and of the flush size (rows held in memory).
+MAX_EVERY = 1_000_000
+#: Upper bound of the time-based checkpoint interval (a week-long run must checkpoint).
+MAX_CHECKPOINT_INTERVAL_S = 24 * 3600.0
+#: Upper bound of the seed (what random.Random and numpy both take without surprise).
+MAX_SEED = 2**63 - 1
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _int_in(name: str, v: object, lo: int, hi: int) -> None:
+    if not _is_int(v) or not lo <= v <= hi:  # type: ignore[operator]
+        raise ParameterError(f"{name} must be an integer from {lo} to {hi}, got {v!r}")
+
+
+def _finite(name: str, v: object, lo: float, hi: float, *, lo_open: bool = False) -> float:
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    if ok:
+        ok = (lo < v if lo_open else lo <= v) and v <= hi  # type: ignore[operator]
+    if not ok:
+        low = f"above {lo:g}" if lo_open else f"from {lo:g}"
+        raise ParameterError(f"{name} must be a finite number {low} to {hi:g}, got {v!r}")
+    return float(v)  # type: ignore[arg-type]
+
+
+def check_run_values(spec: RunSpec) -> None:
+    """Every numeric and flag field of ``spec`` (see the module docstring)."""
+    _int_in("flush_every", spec.flush_every, 1, MAX_EVERY)
+    _int_in("arena_every", spec.arena_every, 1, MAX_EVERY)
+    _int_in("io_calls_every", spec.io_calls_every, 0, MAX_EVERY)
+    _int_in("seed", spec.seed, -MAX_SEED, MAX_SEED)
+    _finite("root_energy", spec.root_energy, 0.0, 1e12, lo_open=True)
+    if spec.cpu_interval is not None:
+        check_cpu_interval(spec.cpu_interval)
+    if spec.checkpoint_every is not None:
+        _int_in("checkpoint_every", spec.checkpoint_every, 1, 10**12)
+        if spec.checkpoint_every % spec.flush_every:
+            raise ParameterError(
+                f"checkpoint_every ({spec.checkpoint_every}) must be a multiple of flush_every "
+                f"({spec.flush_every}): a checkpoint is taken when the logs are flushed"
+            )
+    _finite(
+        "checkpoint_interval_s", spec.checkpoint_interval_s, 0.0, MAX_CHECKPOINT_INTERVAL_S,
+        lo_open=True,
+    )
+    for name in ("tracemalloc", "uss"):
+        if not isinstance(getattr(spec, name), bool):
+            raise ParameterError(f"{name} must be true or false, got {getattr(spec, name)!r}")
+    if not isinstance(spec.metrics, str):
+        raise ParameterError(f"metrics must be live, fixed or replay:PATH, got {spec.metrics!r}")
+    if not isinstance(spec.costs, dict) or not all(isinstance(k, str) for k in spec.costs):
+        raise ParameterError(f"costs must map switch names to values, got {spec.costs!r}")
+    if spec.allocator is not None and not isinstance(spec.allocator, str):
+        raise ParameterError(f"allocator must be a name, got {spec.allocator!r}")
+
+
+def check_replay(spec: RunSpec, source: Any) -> None:
+    """If ``source`` replays a trace, check it can feed every planned cycle of ``spec``
+    (:func:`nrm.metrics.check_trace_plan`); the trace itself was checked line by line when
+    the source read it."""
+    from .metrics import ReplaySource, check_trace_plan
+
+    if isinstance(source, ReplaySource):
+        check_trace_plan(
+            Path(source.path),
+            source.rows,
+            conditions=spec.conditions,
+            cycles=spec.cycles,
+            sampling=spec.cost_switches().sampling,
+        )
