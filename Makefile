@@ -62,7 +62,7 @@ lint: setup
 	$(BIN)/ruff check nrm tests scripts
 
 bench: setup
-	$(BIN)/python scripts/bench.py
+	$(BIN)/nrm bench
 
 # make study [SCALE=smoke|default|full] [OUT=DIR] [WORKERS=N | SCHEDULER=tcp://host:8786]
 # The causal study (nrm/study.py; plan: nrm study plan --scale SCALE): its runs go to
@@ -74,7 +74,7 @@ study: setup
 	  $(if $(SCHEDULER),--scheduler $(SCHEDULER),--workers $(or $(WORKERS),1))
 
 # ------------------------------------------------------------------------------- the paper
-# make paper [SCALE=smoke|default|full] [OUT=DIR]   (presets: python -m nrm.scales show)
+# make paper [SCALE=smoke|default|full] [OUT=DIR]   (presets: nrm scales show)
 # Everything it writes is under OUT (default: this folder):
 #   data/runs/SCALE/<exp>-<variant>/   one run folder per planned run (nrm/scales.py)
 #   data/executed/SCALE/*.ipynb        executed notebooks; make's targets: a notebook appears
@@ -99,7 +99,7 @@ ifneq ($(filter paper-build,$(MAKECMDGOALS)),)
 .NOTPARALLEL:
 .DELETE_ON_ERROR:
 OUT_ABS := $(abspath $(OUT))
-PLAN := $(shell $(BIN)/python -m nrm.scales names $(SCALE))
+PLAN := $(shell $(BIN)/nrm scales names $(SCALE))
 ifeq ($(PLAN),)
 $(error SCALE=$(SCALE) has no planned runs; valid: smoke, default, full)
 endif
@@ -109,11 +109,10 @@ ANALYSIS_DIR := $(OUT_ABS)/data/analysis/$(SCALE)
 FIG_DIR := $(OUT_ABS)/figures
 PAPER_DIR := $(OUT_ABS)/paper
 MARK := $(OUT_ABS)/.make/scale
-NB := $(BIN)/python -m nrm.notebooks
-# what each step reads (a change re-runs that step and everything after it)
-SIM_SRC := $(wildcard nrm/__init__.py nrm/model.py nrm/costs.py nrm/metrics.py nrm/persistence.py \
-  nrm/experiments.py nrm/runner.py nrm/probe.py nrm/runlog.py nrm/sysinfo.py nrm/arenas.py \
-  nrm/allocator.py nrm/cli.py nrm/columns.py nrm/atomic.py nrm/scales.py nrm/notebooks.py)
+NB := $(BIN)/nrm notebook
+# what each step reads (a change re-runs that step and everything after it); the run step's
+# sources are derived from the imports of what it executes (nrm/deps.py)
+SIM_SRC := $(shell $(BIN)/nrm deps nrm.notebooks nrm.runner nrm.commands.run)
 STATS_SRC := $(wildcard nrm/reader.py nrm/stats/*.py nrm/render/results.py)
 RENDER_SRC := $(wildcard nrm/render/*.py nrm/claims/*.py data/reference/*)
 RUN_NBS := $(foreach r,$(PLAN),$(EXEC_DIR)/run-$(r).ipynb)
@@ -124,7 +123,7 @@ paper-build: $(PAPER_DIR)/paper.html
 	@echo "paper ($(SCALE)): $(PAPER_DIR)/paper.html"
 
 $(EXEC_DIR)/run-%.ipynb: notebooks/run_experiment.ipynb $(SIM_SRC)
-	$(BIN)/python -m nrm.scales retire $(RUNS_DIR)/$*
+	$(BIN)/nrm scales retire $(RUNS_DIR)/$*
 	$(NB) run_experiment $@ -p experiment $(firstword $(subst -, ,$*)) \
 	  -p variant $(lastword $(subst -, ,$*)) -p scale $(SCALE) -p output $(RUNS_DIR)/$*
 

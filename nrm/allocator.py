@@ -143,17 +143,35 @@ def available() -> dict[str, bool]:
     return {name: name not in _SONAMES or find_library(name) is not None for name in ALLOCATORS}
 
 
-def run_in_child(argv: list[str], allocator: str, env: Mapping[str, str] | None = None) -> int:
+def run_in_child(
+    argv: list[str],
+    allocator: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    stdin: str | None = None,
+) -> int:
     """Run ``python -m nrm.cli *argv`` under ``allocator`` and return its exit code.
 
     ``argv`` is passed as given (the caller adds whatever flag stops the child from spawning
-    again). A child killed by signal N returns 128 + N, as a shell would report it. Ctrl-C
+    again); ``stdin``, when given, is written to the child's standard input (then closed).
+    A child killed by signal N returns 128 + N, as a shell would report it. Ctrl-C
     reaches the child too (same process group) and we wait for it to mark its run interrupted;
     a second Ctrl-C sends it SIGTERM, a third SIGKILL. A SIGTERM sent to this process alone
     (``kill PID``) is passed on to the child, which marks its run interrupted and exits.
     """
     child = child_env(allocator, env)
-    proc = subprocess.Popen([sys.executable, "-m", "nrm.cli", *argv], env=child)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nrm.cli", *argv],
+        env=child,
+        stdin=subprocess.PIPE if stdin is not None else None,
+        text=stdin is not None,
+    )
+    if stdin is not None and proc.stdin is not None:
+        try:
+            proc.stdin.write(stdin)
+            proc.stdin.close()
+        except BrokenPipeError:  # the child died before reading; its exit code tells why
+            pass
     escalate = [signal.SIGTERM, signal.SIGKILL]
     first = True
     forward = hasattr(signal, "SIGTERM") and threading.current_thread() is threading.main_thread()

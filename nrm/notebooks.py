@@ -4,7 +4,7 @@ Papermill only warns about a parameter the notebook does not declare; a misspelt
 would silently run the default and give a wrong paper. Here it is an error, raised before
 anything is written, on both paths into a notebook:
 
-- :func:`execute` (used by ``make paper`` and ``python -m nrm.notebooks``) checks the names
+- :func:`execute` (used by ``make paper`` and ``nrm notebook``) checks the names
   against the notebook's ``parameters`` cell and the values against ``nrm`` *before* papermill
   starts, then executes into a temporary file that is renamed to ``output`` only on success
   (a failed execution is kept as ``<output stem>.failed.ipynb``).
@@ -20,7 +20,6 @@ The declarations below (:data:`NOTEBOOKS`) mirror each notebook's ``parameters``
 
 from __future__ import annotations
 
-import argparse
 import ast
 import difflib
 import os
@@ -29,10 +28,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import paths
 from .exceptions import NrmError, ParameterError, RunExistsError
+
+if TYPE_CHECKING:
+    from .spec import RunSpec
 
 __all__ = [
     "KERNEL",
@@ -124,7 +126,7 @@ _RUNS_DIR = _s("runs_dir", None, "folder holding the scale's run folders "
 class RunRequest:
     """A validated request to run one experiment (what the run_experiment notebook does)."""
 
-    spec: Any  # nrm.runner.RunSpec
+    spec: RunSpec
     out: Path
     allocator: str | None
     progress: bool
@@ -132,55 +134,30 @@ class RunRequest:
 
     def describe(self) -> str:
         s = self.spec
-        cpu = "the variant's own" if s.cpu_interval is None else f"{s.cpu_interval:g} s"
+        custom = s.custom_switches()
+        changed = (", custom switches: " + ", ".join(f"{k}={v['value']}" for k, v in custom.items())
+                   if custom else "")
         return (f"{s.experiment} {s.variant} (scale {self.scale}): {s.cycles} cycles x "
                 f"{len(s.conditions)} conditions, at most {s.max_agents} agents, metrics "
-                f"{s.metrics}, CPU sample blocking {cpu}, seed {s.seed}, allocator "
-                f"{self.allocator or 'default'}\n-> {self.out}")
-
-    def cli_argv(self) -> list[str]:
-        """``nrm run`` arguments for the same run (used when an allocator is requested)."""
-        s = self.spec
-        argv = ["run", s.experiment, "--variant", s.variant, "--cycles", str(s.cycles),
-                "--max-agents", str(s.max_agents), "--metrics", s.metrics, "--seed", str(s.seed),
-                "--out", str(self.out)]
-        if s.cpu_interval is not None:
-            argv += ["--cpu-interval", repr(float(s.cpu_interval))]
-        if self.allocator is not None:
-            argv += ["--allocator", self.allocator]
-        if not self.progress:
-            argv.append("--no-progress")
-        return argv
+                f"{s.metrics}, CPU sample blocking {s.cpu_interval:g} s, seed {s.seed}, "
+                f"allocator {self.allocator or 'default'}{changed}\n-> {self.out}")
 
 
 def _resolve_run(v: dict[str, Any]) -> RunRequest:
-    from .experiments import get_experiment
-    from .runner import RunSpec, default_run_name
-    from .scales import get_scale
+    from .runner import default_run_name
+    from .spec import RunSpec
 
-    scale = get_scale(v["scale"])
-    exp = get_experiment(v["experiment"]).id
-    from .costs import preset
-
-    preset(v["variant"])  # a clear error for an unknown variant
-    base = scale.base(exp, v["variant"])
-    kw = base.spec_kwargs()
-    for name in ("cycles", "max_agents", "metrics", "cpu_interval", "seed"):
-        if v[name] is not None:
-            kw[name] = v[name]
-    if isinstance(kw["cpu_interval"], int):
-        kw["cpu_interval"] = float(kw["cpu_interval"])
-    spec = RunSpec(**kw, allocator=v["allocator"])  # raises ParameterError on a bad value
-    if v["allocator"] is not None:
-        from .allocator import ALLOCATORS, DEBIAN_PACKAGES, available
+    # None means "the scale's value": RunSpec resolves it (the same way `nrm run` does)
+    spec = RunSpec(v["experiment"], v["variant"], scale=v["scale"], cycles=v["cycles"],
+                   max_agents=v["max_agents"], metrics=v["metrics"],
+                   cpu_interval=v["cpu_interval"], seed=v["seed"], allocator=v["allocator"])
+    if spec.allocator is not None:
+        from .allocator import DEBIAN_PACKAGES, available
         from .exceptions import AllocatorError
 
-        if v["allocator"] not in ALLOCATORS:
-            raise ParameterError(f"unknown allocator {v['allocator']!r}; valid: "
-                                 f"{', '.join(ALLOCATORS)} (or None for the default)")
-        if not available().get(v["allocator"], False):
-            pkg = DEBIAN_PACKAGES.get(v["allocator"], "")
-            raise AllocatorError(f"allocator {v['allocator']!r} is not installed on this machine; "
+        if not available().get(spec.allocator, False):
+            pkg = DEBIAN_PACKAGES.get(spec.allocator, "")
+            raise AllocatorError(f"allocator {spec.allocator!r} is not installed on this machine; "
                                  f"install it with `make allocators` (Debian package {pkg}) or "
                                  "choose allocator None")
     out = Path(v["output"]) if v["output"] else paths.RUNS / default_run_name(spec)
@@ -188,7 +165,7 @@ def _resolve_run(v: dict[str, Any]) -> RunRequest:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise RunExistsError(f"output {out} already exists and is not empty; runs never overwrite "
                              "earlier runs: choose another output folder")
-    return RunRequest(spec, out, v["allocator"], bool(v["progress"]), scale.name)
+    return RunRequest(spec, out, spec.allocator, bool(v["progress"]), v["scale"])
 
 
 @dataclass(frozen=True)
@@ -493,16 +470,17 @@ def execute(notebook: str | Path, output: str | Path, parameters: Mapping[str, A
 def run(request: RunRequest) -> dict[str, Any]:
     """Carry out a validated :class:`RunRequest`; returns the run's run.json content.
 
-    With an allocator the run happens in a child process (``nrm run --allocator``); otherwise
-    in this process.
+    With an allocator the run happens in a child process that receives the spec as JSON
+    (:mod:`nrm.child`); otherwise in this process.
     """
     if request.allocator is not None:
-        from .cli import main as cli_main
+        from .child import run_in_child
         from .runlog import read_run_json
 
-        code = cli_main(request.cli_argv())
+        code = run_in_child(request.spec, request.out, progress=request.progress)
         if code != 0:
-            raise NotebookError(f"nrm {' '.join(request.cli_argv())} exited with status {code}")
+            raise NotebookError(f"the {request.allocator} child running {request.spec.experiment} "
+                                f"into {request.out} exited with status {code}")
         return read_run_json(request.out)
     from .runner import run_experiment
 
@@ -512,7 +490,7 @@ def run(request: RunRequest) -> dict[str, Any]:
 # --------------------------------------------------------------------------- command line
 
 
-def _parse_value(text: str) -> Any:
+def parse_value(text: str) -> Any:
     """A ``-p NAME VALUE`` value, read the way papermill's CLI reads it."""
     low = text.strip()
     if low in ("None", "none", "null"):
@@ -529,24 +507,14 @@ def _parse_value(text: str) -> Any:
     return text
 
 
+_parse_value = parse_value
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m nrm.notebooks NOTEBOOK OUTPUT [-p NAME VALUE ...]``: validated papermill."""
-    p = argparse.ArgumentParser(prog="python -m nrm.notebooks",
-                                description="execute a notebook with validated parameters")
-    p.add_argument("notebook", help=f"{' | '.join(NOTEBOOKS)} or a path to an .ipynb")
-    p.add_argument("output", help="executed copy (under data/executed/ or paper/)")
-    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
-                   metavar=("NAME", "VALUE"))
-    p.add_argument("--log-output", action="store_true", help="echo cell output")
-    args = p.parse_args(argv)
-    params = {k: _parse_value(v) for k, v in args.parameter}
-    try:
-        out = execute(args.notebook, args.output, params, log_output=args.log_output)
-    except NrmError as exc:
-        print(f"nrm.notebooks: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"executed {args.notebook} -> {out}")
-    return 0
+    """``python -m nrm.notebooks ...`` is ``nrm notebook ...`` (kept for old habits)."""
+    from .cli import main as cli_main
+
+    return cli_main(["notebook", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -682,7 +682,7 @@ def measure_overhead(
     breakdown: bool = True,
     **probe_options: Any,
 ) -> dict[str, Any]:
-    """Measure what the probe adds per cycle (for ``scripts/bench.py``; nothing is asserted).
+    """Measure what the probe adds per cycle (for ``nrm bench``; nothing is asserted).
 
     Each number is the median of ``repeat`` runs, in wall time (``*_us``) and in process CPU
     time (``*_cpu_us``, which other processes on the machine disturb less):

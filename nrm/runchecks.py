@@ -1,7 +1,7 @@
 """Checks of a run's values that no single field's type can make: finite numbers within range,
 strict types (a bool is not a number, a string is not a switch), relations between flags.
 
-:func:`check_run_values` is called when a :class:`~nrm.runner.RunSpec` is built, so every door
+:func:`check_run_values` is called when a :class:`~nrm.spec.RunSpec` is built, so every door
 (CLI, notebooks, scales, a spec read from JSON) refuses a bad value with one
 :class:`~nrm.exceptions.ParameterError` before any run folder exists. :func:`check_replay`
 reads a replay trace in full and checks it against the planned run, also before the folder.
@@ -17,7 +17,7 @@ from .costs import check_cpu_interval
 from .exceptions import ParameterError
 
 if TYPE_CHECKING:
-    from .runner import RunSpec
+    from .spec import RunSpec
 
 #: Upper bound of the periodic cadences and of the flush size (rows held in memory).
 MAX_EVERY = 1_000_000
@@ -53,8 +53,7 @@ def check_run_values(spec: RunSpec) -> None:
     _int_in("io_calls_every", spec.io_calls_every, 0, MAX_EVERY)
     _int_in("seed", spec.seed, -MAX_SEED, MAX_SEED)
     _finite("root_energy", spec.root_energy, 0.0, 1e12, lo_open=True)
-    if spec.cpu_interval is not None:
-        check_cpu_interval(spec.cpu_interval)
+    check_cpu_interval(spec.cpu_interval)
     if spec.checkpoint_every is not None:
         _int_in("checkpoint_every", spec.checkpoint_every, 1, 10**12)
         if spec.checkpoint_every % spec.flush_every:
@@ -71,8 +70,6 @@ def check_run_values(spec: RunSpec) -> None:
             raise ParameterError(f"{name} must be true or false, got {getattr(spec, name)!r}")
     if not isinstance(spec.metrics, str):
         raise ParameterError(f"metrics must be live, fixed or replay:PATH, got {spec.metrics!r}")
-    if not isinstance(spec.costs, dict) or not all(isinstance(k, str) for k in spec.costs):
-        raise ParameterError(f"costs must map switch names to values, got {spec.costs!r}")
     if spec.allocator is not None and not isinstance(spec.allocator, str):
         raise ParameterError(f"allocator must be a name, got {spec.allocator!r}")
 

@@ -11,101 +11,25 @@ import gc
 import pickle
 import signal
 import time
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from . import paths
 from .atomic import atomic_write_bytes, atomic_write_json
-from .costs import CostSwitches, preset
-from .exceptions import CheckpointError, ParameterError, RunExistsError
-from .experiments import CONDITIONS, check_condition, get_experiment, population_summary, synergy
+from .exceptions import CheckpointError, RunExistsError
+from .experiments import get_experiment, population_summary, synergy
 from .metrics import ReplaySource, TraceWriter, make_source, parse_source_spec, truncate_trace
-from .model import DEFAULT_CYCLES, ModelParams, Reality, Simulation
+from .model import Reality, Simulation
 from .persistence import NullPersistence, SqlitePersistence
 from .probe import Probe
-from .runchecks import check_replay, check_run_values
+from .runchecks import check_replay
 from .runlog import CycleLog
+from .spec import GC_MODES, RunSpec
+
+__all__ = ["GC_MODES", "RunSpec", "default_run_name", "resume_run", "run_experiment"]
 
 FORMAT = "nrm-run/1"
-
-#: What the cyclic garbage collector does once the run is set up (imports, folder, logs, probe;
-#: before the first condition):
-#: ``default`` leaves it alone, ``disable`` calls ``gc.disable()``, ``freeze`` ``gc.freeze()``.
-GC_MODES: tuple[str, ...] = ("default", "disable", "freeze")
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """Everything that defines a run (recorded in run.json, validated on construction)."""
-
-    experiment: str
-    variant: str = "unoptimized"
-    cycles: int = DEFAULT_CYCLES
-    max_agents: int = ModelParams.max_agents
-    root_energy: float = ModelParams.root_energy
-    cooldown: int = ModelParams.cooldown
-    conditions: tuple[str, ...] = CONDITIONS
-    seed: int = 0
-    metrics: str = "live"
-    cpu_interval: float | None = None  # None: the variant's own
-    costs: dict[str, Any] = field(default_factory=dict)  # overrides of single switches
-    flush_every: int = 50
-    arena_every: int = 100  # the probe's arena and syscall-count cadences for runs (the
-    io_calls_every: int = 10  # Probe's own defaults are sparser: 1000 and 100)
-    checkpoint_every: int | None = None  # cycles; None: time-based (checkpoint_interval_s)
-    checkpoint_interval_s: float = 30.0
-    tracemalloc: bool = False
-    uss: bool = False
-    allocator: str | None = None  # requested allocator (recorded; the CLI spawns the child)
-    gc_mode: str = "default"  # GC_MODES: what the garbage collector does after set-up
-
-    def __post_init__(self) -> None:
-        exp = get_experiment(self.experiment)
-        object.__setattr__(self, "experiment", exp.id)
-        conds = tuple(check_condition(c) for c in self.conditions)
-        if not conds:
-            raise ParameterError("conditions must name at least one of " + ", ".join(CONDITIONS))
-        if len(set(conds)) != len(conds):
-            raise ParameterError(f"conditions repeat: {list(conds)}")
-        object.__setattr__(self, "conditions", tuple(c for c in CONDITIONS if c in conds))
-        for name in ("cycles", "max_agents", "flush_every", "arena_every"):
-            _positive_int(name, getattr(self, name))
-        if self.checkpoint_every is not None:
-            _positive_int("checkpoint_every", self.checkpoint_every)
-        if not isinstance(self.cooldown, int) or self.cooldown < 0:
-            raise ParameterError(f"cooldown must be an integer >= 0, got {self.cooldown!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ParameterError(f"seed must be an integer, got {self.seed!r}")
-        if self.gc_mode not in GC_MODES:
-            raise ParameterError(
-                f"gc_mode must be one of {', '.join(GC_MODES)}, got {self.gc_mode!r}"
-            )
-        check_run_values(self)
-        parse_source_spec(self.metrics)
-        self.cost_switches()  # validates variant, overrides and cpu_interval
-        ModelParams(self.max_agents, float(self.root_energy), self.cooldown)
-
-    def cost_switches(self) -> CostSwitches:
-        costs = preset(self.variant).with_(**self.costs) if self.costs else preset(self.variant)
-        if self.cpu_interval is not None:
-            costs = costs.with_(cpu_interval=float(self.cpu_interval))
-        return costs
-
-    def model_params(self) -> ModelParams:
-        return ModelParams(self.max_agents, float(self.root_energy), self.cooldown)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["conditions"] = list(self.conditions)
-        return d
-
-
-def _positive_int(name: str, v: object) -> None:
-    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-        raise ParameterError(f"{name} must be a positive integer, got {v!r}")
-
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -194,7 +118,7 @@ def resume_run(
 
 
 def _make_source(spec: RunSpec, run_dir: Path, *, condition: str, start: int) -> Any:
-    costs = spec.cost_switches()
+    costs = spec.costs
     src = make_source(spec.metrics, cpu_interval=costs.cpu_interval, disk_path=run_dir)
     if isinstance(src, ReplaySource):
         src.pos = start
@@ -214,7 +138,7 @@ def _execute(
     from .sysinfo import collect_context
 
     spec = state.spec
-    costs = spec.cost_switches()
+    costs = spec.costs
     exp = get_experiment(spec.experiment)
     meta = dict(meta or {})
     if not resumed:
@@ -228,9 +152,11 @@ def _execute(
             "experiment": exp.id,
             "mechanisms": list(exp.mechanisms),
             "experiment_note": exp.note,
-            "variant": spec.variant if not spec.costs else "custom",
+            "variant": spec.variant_label,
             "preset": spec.variant,
+            "scale": spec.scale,
             "costs": costs.to_dict(),
+            "custom_switches": spec.custom_switches(),
             "parameters": spec.to_dict(),
             "seed": spec.seed,
             "metrics": {"source": parse_source_spec(spec.metrics)[0], "spec": spec.metrics},

@@ -17,14 +17,14 @@ off) give a same-experiment comparison the paper's design lacks.
 Run folders live in ``data/runs/<scale>/<experiment>-<variant>/`` (:func:`run_dir`), so the
 scale is part of every run's path.
 
-``python -m nrm.scales names SCALE`` prints the planned run names (the Makefile reads them);
-``python -m nrm.scales show [SCALE]`` prints the presets; ``python -m nrm.scales retire DIR``
-moves an out-of-date run folder aside (the Makefile calls it before re-running).
+``nrm scales names SCALE`` prints the planned run names (the Makefile reads them);
+``nrm scales show [SCALE]`` prints the presets; ``nrm scales retire DIR`` moves an out-of-date
+run folder aside (the Makefile calls it before re-running). ``nrm run --scale NAME`` and the run
+notebook's ``scale`` take their unset values from here (:func:`nrm.spec.scale_defaults`).
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,12 +32,14 @@ from typing import Any
 
 from . import paths
 from .exceptions import ParameterError
+from .model import DEFAULT_CYCLES, ModelParams
 
 __all__ = [
     "SCALES",
     "SUPERSEDED",
     "PlannedRun",
     "Scale",
+    "describe",
     "get_scale",
     "retire",
     "run_dir",
@@ -49,7 +51,7 @@ SUPERSEDED = ".superseded"
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One run of a scale: what :class:`nrm.runner.RunSpec` gets."""
+    """One run of a scale: what :class:`nrm.spec.RunSpec` gets."""
 
     experiment: str
     variant: str
@@ -65,7 +67,7 @@ class PlannedRun:
         return f"{self.experiment}-{self.variant}"
 
     def spec_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :class:`nrm.runner.RunSpec` for this run."""
+        """Keyword arguments of :class:`nrm.spec.RunSpec` for this run."""
         return {
             "experiment": self.experiment,
             "variant": self.variant,
@@ -148,7 +150,8 @@ SCALES: dict[str, Scale] = {
                "original kept", cycles=200, max_agents=25, metrics="live", cpu_interval=0.002),
         _scale("full", "the paper's parameters: 3000 cycles per condition, 100 agents, live "
                "metrics, the blocking 0.1 s CPU sample (unoptimized runs take days)",
-               cycles=3000, max_agents=100, metrics="live", cpu_interval=None),
+               cycles=DEFAULT_CYCLES, max_agents=ModelParams.max_agents, metrics="live",
+               cpu_interval=None),
     )
 }
 
@@ -190,7 +193,8 @@ def retire(folder: str | Path) -> Path | None:
     return dest
 
 
-def _show(scale: Scale) -> str:
+def describe(scale: Scale) -> str:
+    """The scale's planned runs, one a line (``nrm scales show``)."""
     lines = [f"{scale.name}: {scale.description}"]
     for r in scale.runs:
         cpu = "variant's own" if r.cpu_interval is None else f"{r.cpu_interval:g} s"
@@ -200,27 +204,13 @@ def _show(scale: Scale) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    usage = "usage: python -m nrm.scales names SCALE | show [SCALE] | retire RUN_DIR"
-    try:
-        if len(argv) == 2 and argv[0] == "names":
-            print(" ".join(get_scale(argv[1]).names()))
-            return 0
-        if argv[:1] == ["show"] and len(argv) <= 2:
-            chosen = [get_scale(argv[1])] if len(argv) == 2 else list(SCALES.values())
-            print("\n".join(_show(s) for s in chosen))
-            return 0
-        if len(argv) == 2 and argv[0] == "retire":
-            moved = retire(argv[1])
-            if moved is not None:
-                print(f"moved out-of-date run {argv[1]} to {moved}")
-            return 0
-    except ParameterError as exc:
-        print(f"nrm.scales: error: {exc}", file=sys.stderr)
-        return 2
-    print(usage, file=sys.stderr)
-    return 2
+    """``python -m nrm.scales ...`` is ``nrm scales ...`` (kept for old habits)."""
+    import sys
+
+    from .cli import main as cli_main
+
+    return cli_main(["scales", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -143,8 +143,9 @@ class Arm:
                       "seed": str(seed)}
             return [a.format(**values) for a in self.command]
         r = dict(self.run or {})
+        # --scale full: unset values are the model's own (the paper's), not a scale's
         argv = [sys.executable, "-m", "nrm.cli", "run", r.get("experiment", EXPERIMENT),
-                "--variant", r.get("variant", "unoptimized")]
+                "--scale", "full", "--variant", r.get("variant", "unoptimized")]
         if self.cycles is not None:
             argv += ["--cycles", str(self.cycles)]
         if self.max_agents is not None:
@@ -618,7 +619,8 @@ def ensure_trace(plan: StudyPlan, out: Path, *, trace: str | None = None) -> Pat
         if not run_complete(folder):
             if folder.exists():
                 _retire(folder)
-            argv = [sys.executable, "-m", "nrm.cli", "run", EXPERIMENT, "--variant", "lean",
+            argv = [sys.executable, "-m", "nrm.cli", "run", EXPERIMENT, "--scale", "full",
+                    "--variant", "lean",
                     "--metrics", "live", "--cycles", str(plan.trace_cycles), "--max-agents",
                     str(plan.trace_agents), "--out", str(folder), "--no-progress"]
             proc = subprocess.run(argv, capture_output=True, text=True, check=False)

@@ -83,8 +83,10 @@ def test_resolution_takes_the_scale_then_the_explicit_values(tmp_path: Path) -> 
     assert (req.spec.cycles, req.spec.max_agents, req.spec.metrics) == (7, 8, "fixed")
     assert req.spec.cpu_interval == 0.0 and isinstance(req.spec.cpu_interval, float)
     assert req.out == (tmp_path / "r").resolve()
-    argv = req.cli_argv()
-    assert argv[:2] == ["run", "C256"] and argv[argv.index("--cycles") + 1] == "7"
+    # an allocator child receives the spec as JSON (it replaced RunRequest.cli_argv)
+    sent = json.loads(req.spec.to_json())
+    assert sent["experiment"] == "C256" and sent["cycles"] == 7
+    assert type(req.spec).from_dict(sent) == req.spec
 
 
 def test_kernel_namespace_only_papermills_injected_names_count() -> None:

@@ -780,7 +780,7 @@ def _reproducibility(inp: PaperInputs) -> str:
     return (
         _h("9. Reproducibility")
         + f"\nRebuild this paper: `make paper SCALE={inp.scale}` (a second `make paper` with "
-        "nothing changed does nothing). Presets: `python -m nrm.scales show`. Re-run one "
+        "nothing changed does nothing). Presets: `nrm scales show`. Re-run one "
         "experiment with other parameters:\n\n"
         "```\n.venv/bin/papermill notebooks/run_experiment.ipynb data/executed/C256-5000.ipynb "
         "-p experiment C256 -p cycles 5000 -p output data/runs/custom/C256-5000\n```\n\n"
