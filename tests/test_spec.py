@@ -42,7 +42,7 @@ def test_every_variant_round_trips_through_json(variant: str, scale: str | None)
         {"costs": {"sqlite": False, "resonance": "vectorized"}},
         {"costs": {"recursive_evolution": False}, "cpu_interval": 0.25},
         {"cpu_interval": 0},
-        {"conditions": ("ON-ON", "OFF-OFF"), "seed": 7, "checkpoint_every": 10,
+        {"conditions": ("ON-ON", "OFF-OFF"), "seed": 7, "checkpoint_every": 100,
          "checkpoint_interval_s": 5, "io_calls_every": 3, "root_energy": 99, "cooldown": 0},
     ],
 )
