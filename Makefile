@@ -68,10 +68,15 @@ bench: setup
 # The causal study (nrm/study.py; plan: nrm study plan --scale SCALE): its runs go to
 # OUT/data/study/SCALE/ on Dask (one single-threaded worker unless WORKERS/SCHEDULER say
 # otherwise). Restartable: the same command runs only the runs without a complete run.json.
-STUDY_DIR = $(OUT)/data/study/$(SCALE)
+# Then notebooks/study.ipynb writes OUT/data/analysis/SCALE/study/ (tables, figures), which
+# the paper's section 10 reads.
+STUDY_DIR = $(abspath $(OUT))/data/study/$(SCALE)
 study: setup
 	$(BIN)/nrm study run --scale $(SCALE) --out $(STUDY_DIR) \
 	  $(if $(SCHEDULER),--scheduler $(SCHEDULER),--workers $(or $(WORKERS),1))
+	$(BIN)/python -m nrm.notebooks study $(abspath $(OUT))/data/executed/$(SCALE)/study.ipynb \
+	  -p scale $(SCALE) -p study_dir $(STUDY_DIR) \
+	  -p output_dir $(abspath $(OUT))/data/analysis/$(SCALE)/study
 
 # ------------------------------------------------------------------------------- the paper
 # make paper [SCALE=smoke|default|full] [OUT=DIR]   (presets: nrm scales show)

@@ -218,6 +218,22 @@ def _resolve_render(v: dict[str, Any]) -> AnalysisRequest:
     return AnalysisRequest(scale, runs, dirs, {})
 
 
+def _resolve_study(v: dict[str, Any]) -> AnalysisRequest:
+    from .study import PLAN_JSON, get_study_scale
+
+    scale = get_study_scale(v["scale"]).name
+    study = _dir(v["study_dir"], paths.DATA / "study" / scale)
+    if not (study / PLAN_JSON).is_file():
+        raise ParameterError(f"notebook study needs a study folder with {PLAN_JSON}; {study} has "
+                             f"none. Run it first: nrm study run --scale {scale} --out {study} "
+                             f"(or make study SCALE={scale})")
+    if not isinstance(v["n_boot"], int) or v["n_boot"] < 100:
+        raise ParameterError(f"n_boot must be an integer >= 100, got {v['n_boot']!r}")
+    out = _dir(v["output_dir"], paths.DATA / "analysis" / scale / "study")
+    return AnalysisRequest(scale, {}, {"study": study, "analysis": out},
+                           {"n_boot": v["n_boot"]})
+
+
 NOTEBOOKS: dict[str, NotebookSpec] = {
     nb.name: nb
     for nb in (
@@ -271,6 +287,17 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
              _s("executed_dir", None, "executed notebooks, cited in the paper "
                 "(default data/executed/<scale>)", optional=True)),
             _resolve_render,
+        ),
+        NotebookSpec(
+            "study",
+            "the causal study: effects with A/A noise band, cost shares, H1-H5 verdicts",
+            (_s("scale", "default", "one of smoke, default, full (nrm/study.py)"),
+             _s("study_dir", None, "the study folder (default data/study/<scale>)",
+                optional=True),
+             _s("output_dir", None, "tables and figures (default data/analysis/<scale>/study)",
+                optional=True),
+             _i("n_boot", 2000, "bootstrap resamples (>= 100)")),
+            _resolve_study,
         ),
     )
 }

@@ -322,3 +322,43 @@ def test_sweep_on_a_real_scheduler_survives_a_killed_worker(tmp_path: Path) -> N
     recs = S.load_records(out)
     assert sorted(r["name"] for r in recs) == sorted(names)
     assert len({r["worker"] for r in recs}) >= 1
+
+
+# ------------------------------------------------------------------------ paper section
+def test_paper_section_says_so_when_there_is_no_study(tmp_path: Path) -> None:
+    from nrm.render.study_section import section
+
+    md, figs = section(tmp_path / "study", tmp_path / "paper")
+    assert figs == {} and "No causal study has been analysed" in md and "make study" in md
+
+
+@pytest.mark.slow
+def test_study_notebook_and_paper_section_from_the_smoke_study(smoke_study,
+                                                               tmp_path: Path) -> None:
+    import pandas as pd
+
+    from nrm import notebooks as N
+    from nrm.render.study_section import section
+
+    plan, out, _ = smoke_study
+    analysis = tmp_path / "analysis"
+    N.execute("study", tmp_path / "executed" / "study.ipynb",
+              {"scale": "smoke", "study_dir": str(out), "output_dir": str(analysis),
+               "n_boot": 200})
+    for name in ("arms", "effects", "shares", "dynamics", "verdicts"):
+        assert (analysis / f"{name}.csv").is_file(), name
+    for stem in ("study_forest", "study_per_cycle"):
+        assert (analysis / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
+    effects = pd.read_csv(analysis / "effects.csv")
+    assert set(effects["arm"]) == {a.label for a in plan.arms if a.base and a.available}
+    verdicts = pd.read_csv(analysis / "verdicts.csv")
+    assert list(verdicts["hypothesis"]) == ["H1", "H2", "H3", "H4", "H5"]
+    # one block: no effect can be read against the noise, and the verdicts say so
+    assert set(effects.loc[effects["verdict"] != "A/A", "verdict"]) == {"not testable here"}
+    dyn = pd.read_csv(analysis / "dynamics.csv")
+    assert not dyn["unexpected"].any()  # same trace, same seed: same populations
+    md, figs = section(analysis, tmp_path / "paper", first_figure=6)
+    assert len(figs) == 2 and "![Figure 6]" in md and "![Figure 7]" in md
+    assert "*Table [[study_effects]].*" in md and "*Table [[study_verdicts]].*" in md
+    assert f"{len(plan.tasks())} runs in all" in md
+    assert "no effect can be read against the noise" in md

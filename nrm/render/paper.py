@@ -266,8 +266,10 @@ def _fig(stem: str, rel: Mapping[str, str], n: int, caption: str) -> str:
     return f"![Figure {n}]({rel[stem]})\n\n*Figure {n}.* {caption}\n"
 
 
-def compose(inp: PaperInputs, fig_paths: Mapping[str, Path], paper_dir: str | Path) -> str:
-    """The paper as Markdown (figures referenced relative to ``paper_dir``)."""
+def compose(inp: PaperInputs, fig_paths: Mapping[str, Path], paper_dir: str | Path,
+            extra: tuple[str, ...] = ()) -> str:
+    """The paper as Markdown (figures referenced relative to ``paper_dir``); ``extra``
+    sections (e.g. the causal study's) go at the end."""
     rel = {k: os.path.relpath(v, paper_dir) for k, v in fig_paths.items()}
     parts = [
         _title(inp),
@@ -281,6 +283,7 @@ def compose(inp: PaperInputs, fig_paths: Mapping[str, Path], paper_dir: str | Pa
         _verdict(inp),
         _limitations(inp),
         _reproducibility(inp),
+        *extra,
     ]
     return _number_tables("\n".join(p.rstrip() + "\n" for p in parts))
 
@@ -841,9 +844,14 @@ def build(request: Any) -> dict[str, Any]:
     inp = load_inputs(request)
     fig_paths = draw_figures(inp, request.dirs["figures"])
     paper_dir = Path(request.dirs["paper"])
-    md = compose(inp, fig_paths, paper_dir)
+    from .study_section import section as study_section  # says so when there is no study
+
+    study_md, study_images = study_section(
+        Path(request.dirs["analysis"]) / "study", paper_dir, first_figure=len(fig_paths) + 1,
+        heading=_h("10. The causal study: one factor at a time, repeated").strip())
+    md = compose(inp, fig_paths, paper_dir, extra=(study_md,))
     md_path = atomic_write_text(paper_dir / "paper.md", md)
-    images = {os.path.relpath(p, paper_dir): p for p in fig_paths.values()}
+    images = {os.path.relpath(p, paper_dir): p for p in fig_paths.values()} | study_images
     html = to_html(md, images, title=f"NRM runtime variance, re-measured ({inp.scale})")
     html_path = atomic_write_text(paper_dir / "paper.html", html)
     return {"figures": fig_paths, "markdown": md_path, "html": html_path}

@@ -1,0 +1,248 @@
+"""The causal study in the paper: its figures (for the study notebook) and its section.
+
+:func:`write_figures` draws the forest plot of effects with the A/A noise band and the per-cycle
+time per arm into the study's analysis folder (``data/analysis/<scale>/study/``, written by
+``notebooks/study.ipynb``). :func:`section` reads that folder and returns the paper's section
+(Markdown) and its figures; when no study was analysed at this scale it says so and returns
+no figure. Every number in the text comes from the tables; the words around a number are chosen
+from the number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .text import num, table
+
+__all__ = ["FIGURES", "forest_plot", "per_cycle_plot", "section", "write_figures"]
+
+FIGURES = ("study_forest", "study_per_cycle")
+
+
+# --------------------------------------------------------------------------- figures
+def forest_plot(effects: pd.DataFrame, *, growth: bool = False) -> Any:
+    """Each arm's ratio to its base (95 % CI) on a log axis, the A/A noise band shaded per row."""
+    import matplotlib.pyplot as plt
+
+    p = "g_" if growth else ""
+    eff = effects[effects[f"{p}verdict"] != "A/A"].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.28 * len(eff) + 1)))
+    colours = {"faster": "tab:green", "slower": "tab:red", "less growth": "tab:green",
+               "more growth": "tab:red", "within noise": "tab:gray"}
+    for i, r in eff.iterrows():
+        y = len(eff) - 1 - i
+        if np.isfinite(r[f"{p}band_lo"]) and np.isfinite(r[f"{p}band_hi"]):
+            ax.fill_betweenx([y - 0.4, y + 0.4], r[f"{p}band_lo"], r[f"{p}band_hi"],
+                             color="0.85", lw=0)
+        c = colours.get(r[f"{p}verdict"], "tab:blue")
+        if np.isfinite(r[f"{p}ratio"]):
+            lo = r[f"{p}lo"] if np.isfinite(r[f"{p}lo"]) else r[f"{p}ratio"]
+            hi = r[f"{p}hi"] if np.isfinite(r[f"{p}hi"]) else r[f"{p}ratio"]
+            ax.errorbar(r[f"{p}ratio"], y, xerr=[[r[f"{p}ratio"] - lo], [hi - r[f"{p}ratio"]]],
+                        fmt="o", color=c, ms=4, capsize=2)
+    ax.axvline(1.0, color="k", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(eff)))
+    ax.set_yticklabels([f"{a} (n={n})" for a, n in zip(eff["arm"][::-1], eff["n"][::-1],
+                                                       strict=True)], fontsize=7)
+    what = "growth of the per-cycle time (late / early half)" if growth else "cycle time"
+    ax.set_xlabel(f"ratio to the arm's base: {what} (log scale); grey: A/A noise band")
+    fig.tight_layout()
+    return fig
+
+
+def per_cycle_plot(cycles: dict[str, pd.DataFrame], runs: pd.DataFrame) -> Any:
+    """Median per-cycle wall time (over an arm's runs and conditions) against the cycle."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=False)
+    for ax, family in zip(axes, ("unoptimized", "lean"), strict=True):
+        for arm, grp in runs.groupby("arm"):
+            arm = str(arm)
+            fam = "lean" if "lean" in arm else "unoptimized"
+            if fam != family:
+                continue
+            frames = [cycles[n] for n in grp["name"] if n in cycles]
+            if not frames:
+                continue
+            per = pd.concat(frames).groupby("cycle")["wall_s"].median()
+            if len(per) > 200:
+                per = per.rolling(max(1, len(per) // 100), min_periods=1).median()
+            style = "-" if arm.startswith(("base-", "aa-")) else "--"
+            ax.plot(per.index, per.to_numpy() * 1e3, style, lw=1, label=arm)
+        ax.set_yscale("log")
+        ax.set_xlabel("cycle (within a condition)")
+        ax.set_ylabel("median wall time per cycle (ms)")
+        ax.set_title(f"arms from {family}" if family == "lean" else
+                     "arms from unoptimized and the headline runs")
+        ax.legend(fontsize=5, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def write_figures(res: Any, folder: str | Path) -> dict[str, Path]:
+    """Draw the study's figures for ``res`` (:class:`nrm.study_analysis.StudyResults`)."""
+    import matplotlib.pyplot as plt
+
+    from .figures import save_png
+
+    folder = Path(folder)
+    out = {}
+    figs = {"study_forest": forest_plot(res.effects),
+            "study_forest_growth": forest_plot(res.effects, growth=True),
+            "study_per_cycle": per_cycle_plot(res.data.cycles, res.data.runs)}
+    for stem, fig in figs.items():
+        out[stem] = save_png(fig, folder / f"{stem}.png")
+        plt.close(fig)
+    return out
+
+
+# --------------------------------------------------------------------------- the section
+def _read(folder: Path, name: str) -> pd.DataFrame:
+    path = folder / f"{name}.csv"
+    if not path.is_file() or path.stat().st_size == 0:
+        return pd.DataFrame()
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
+def _ci(lo: Any, hi: Any) -> str:
+    if lo is None or hi is None or (isinstance(lo, float) and math.isnan(lo)):
+        return "—"
+    return f"[{num(lo)}, {num(hi)}]"
+
+
+def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
+            heading: str = "## The causal study: one factor at a time, repeated"
+            ) -> tuple[str, dict[str, Path]]:
+    """The study's section of the paper and its figures (link relative to ``paper_dir`` ->
+    PNG). Without an analysed study in ``folder`` the section says so and has no figure."""
+    folder = Path(folder)
+    summary_path = folder / "study_summary.json"
+    if not summary_path.is_file():
+        return (f"{heading}\n\nNo causal study has been analysed for this build (nothing in "
+                f"`{folder.name}/` of the analysis folder). `make study SCALE=<scale>` runs it "
+                "and its notebook (`notebooks/study.ipynb`) writes the tables and figures this "
+                "section shows.\n", {})
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    effects, verdicts = _read(folder, "effects"), _read(folder, "verdicts")
+    shares, dynamics = _read(folder, "shares"), _read(folder, "dynamics")
+    arms = summary.get("arms", [])
+    n_runs = summary.get("runs", 0)
+    parts = [heading, ""]
+    parts.append(
+        f"Every verdict above rests on one run per experiment. This section repeats the "
+        f"question with a design that can tell an effect from this machine's own noise: "
+        f"{len([a for a in arms if a['available']])} arms over C256 (scale "
+        f"`{summary['scale']}`), each a single change to a base run (`unoptimized` with every "
+        f"original cost, or `lean` with none), run {summary['repeats']} times in fresh "
+        f"processes in randomized blocks (one run of every arm per block, shuffled with seed "
+        f"{summary['seed']}); {n_runs} runs in all. Every arm replays the same recorded metrics "
+        "trace, one value per cycle, so arms differ only in the factor under test. The A/A arms "
+        "(each base run again under a second label) measure how far two identical arms drift "
+        "apart; an effect whose 95 % interval overlaps that A/A band is reported as within "
+        "noise.")
+    parts.append("")
+    design = pd.DataFrame([{"arm": a["label"], "against": a["base"] or "—",
+                            "change": a["factor"],
+                            "scale vs the paper": a["scale_note"],
+                            "status": "run" if a["available"] else a["note"]} for a in arms])
+    parts += [table(design), "", "*Table [[study_design]].* The arms of the study, what each "
+              "changes, and how its run length relates to the paper's."]
+    if summary.get("skipped"):
+        parts.append("")
+        parts.append("Not run: " + "; ".join(f"`{s['label']}` ({s['reason']})"
+                                             for s in summary["skipped"]) + ".")
+    parts.append("")
+    if not effects.empty:
+        shown = effects[effects["verdict"] != "A/A"]
+        tab = pd.DataFrame({
+            "arm": shown["arm"], "vs": shown["base"], "n": shown["n"],
+            "cycle-time ratio": shown["ratio"], "95 % CI": [
+                _ci(lo, hi) for lo, hi in zip(shown["lo"], shown["hi"], strict=True)],
+            "A/A band": [_ci(lo, hi) for lo, hi in zip(shown["band_lo"], shown["band_hi"],
+                                                       strict=True)],
+            "verdict": shown["verdict"], "growth ratio": shown["g_ratio"],
+            "growth CI": [_ci(lo, hi) for lo, hi in zip(shown["g_lo"], shown["g_hi"],
+                                                        strict=True)],
+            "growth verdict": shown["g_verdict"]})
+        parts += [table(tab), "", "*Table [[study_effects]].* Each arm against its base: the "
+                  "ratio of the time spent in cycles over the cycles both runs have (geometric "
+                  "mean of the per-block ratios, 95 % bootstrap interval over blocks) and the "
+                  "ratio of the growth of the per-cycle time (second half over first half), "
+                  "each read against the A/A band of the same base.", ""]
+        aa = effects[effects["verdict"] == "A/A"]
+        for _, r in aa.iterrows():
+            parts.append(f"The A/A arm `{r['arm']}` ran at {num(r['ratio'])} times its base "
+                         f"(95 % CI {_ci(r['lo'], r['hi'])}, n = {r['n']}), so identical arms "
+                         f"differ by up to {_ci(r['band_lo'], r['band_hi'])} here.")
+        beyond = shown[shown["verdict"].isin(["faster", "slower"])]
+        untestable = shown[shown["verdict"] == "not testable here"]
+        if len(untestable) == len(shown):
+            parts.append(f"With {int(shown['n'].max())} blocks no effect can be read against "
+                         "the noise (a verdict needs at least 3); this build shows the "
+                         "design, not a result.")
+        elif beyond.empty:
+            parts.append("No arm differs from its base beyond the A/A noise.")
+        else:
+            parts.append("Beyond the A/A noise: " + "; ".join(
+                f"`{r['arm']}` {r['verdict']} ({num(r['ratio'])}, CI {_ci(r['lo'], r['hi'])}, "
+                f"n = {r['n']})" for _, r in beyond.iterrows()) + ". Every other arm is "
+                "within noise or not testable.")
+        parts.append("")
+    rel: dict[str, Path] = {}
+    n_fig = first_figure
+    for stem, caption in (
+            ("study_forest", "Effects of every arm on the cycle time, as ratios to the arm's "
+             "base with 95 % intervals (log scale); grey: the A/A noise band of the base."),
+            ("study_per_cycle", "Median wall time per cycle of each arm (over its runs and "
+             "conditions); solid lines: the bases and their A/A copies.")):
+        png = folder / f"{stem}.png"
+        if png.is_file():
+            link = os.path.relpath(png, paper_dir)
+            rel[link] = png
+            parts += [f"![Figure {n_fig}]({link})", "", f"*Figure {n_fig}.* {caption}", ""]
+            n_fig += 1
+    if not shares.empty:
+        tab = shares.rename(columns={"share": "share of the cycle time"})
+        tab["95 % CI"] = [_ci(lo, hi) for lo, hi in zip(shares["lo"], shares["hi"], strict=True)]
+        parts += [table(tab.drop(columns=["lo", "hi"])), "", "*Table [[study_shares]].* "
+                  "Share of the unoptimized run's cycle time each cost accounts for (one "
+                  "minus the ratio of its switch-off arm); the leftover is what the sum of the "
+                  "single switches leaves of the whole gap to `lean` (interactions, and the "
+                  "pair-test switch that cannot be turned off alone).", ""]
+    if not dynamics.empty:
+        odd = dynamics[dynamics["unexpected"].astype(bool)]
+        changed = dynamics[dynamics["changes_dynamics"].astype(bool)]
+        text = (f"{len(odd)} arm(s) that should not change the model's dynamics produced "
+                "population histories different from their base's: "
+                + ", ".join(f"`{a}`" for a in odd["arm"]) + ".") if len(odd) else (
+            "Every arm that should not change the model's dynamics reproduced its base's "
+            "population histories exactly.")
+        if len(changed):
+            text += " Arms that change the dynamics: " + "; ".join(
+                f"`{r['arm']}` mean population {num(r['mean_population_arm'])} vs "
+                f"{num(r['mean_population_base'])} ({r['identical_histories']} of "
+                f"{r['pairs']} histories identical)" for _, r in changed.iterrows()) + "."
+        parts += [text, ""]
+    if not verdicts.empty:
+        tab = verdicts[["hypothesis", "name", "verdict", "statistic", "n", "ci",
+                        "deciding_arms"]].rename(columns={"ci": "95 % CI",
+                                                          "deciding_arms": "deciding arms"})
+        parts += [table(tab), "", "*Table [[study_verdicts]].* The paper's runtime hypotheses "
+                  "H1-H5 decided by the study's arms (rules in `nrm/study_analysis.py`, "
+                  "`VERDICT_RULES`).", ""]
+        parts.append("In plain words: " + "; ".join(
+            f"{r['hypothesis']} ({r['name']}) is {r['verdict']}"
+            + (f" (n = {r['n']})" if str(r["n"]) not in ("0", "nan") else "")
+            for _, r in verdicts.iterrows()) + ".")
+    return "\n".join(parts).rstrip() + "\n", rel
