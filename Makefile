@@ -92,8 +92,15 @@ study: setup
 # runs would compete for the cores and fake a resource-contention effect.
 OUT ?= .
 
+# PLAN=1: list the planned runs with an estimate for this machine (nrm plan), run nothing.
+# Otherwise build, then print the time each run took.
 paper: setup
+ifneq ($(filter-out 0,$(PLAN)),)
+	@$(BIN)/nrm plan --scale $(SCALE) --out $(OUT)
+else
 	@$(MAKE) --no-print-directory paper-build SCALE=$(SCALE) OUT=$(OUT)
+	@$(BIN)/nrm plan --scale $(SCALE) --summary $(OUT)/data/runs/$(SCALE)
+endif
 
 clean-paper:
 	rm -rf $(OUT)/paper/paper.md $(OUT)/paper/paper.html $(OUT)/figures/*.png \
@@ -104,8 +111,8 @@ ifneq ($(filter paper-build,$(MAKECMDGOALS)),)
 .NOTPARALLEL:
 .DELETE_ON_ERROR:
 OUT_ABS := $(abspath $(OUT))
-PLAN := $(shell $(BIN)/nrm scales names $(SCALE))
-ifeq ($(PLAN),)
+RUN_NAMES := $(shell $(BIN)/nrm scales names $(SCALE))
+ifeq ($(RUN_NAMES),)
 $(error SCALE=$(SCALE) has no planned runs; valid: smoke, default, full)
 endif
 RUNS_DIR := $(OUT_ABS)/data/runs/$(SCALE)
@@ -120,7 +127,7 @@ NB := $(BIN)/nrm notebook
 SIM_SRC := $(shell $(BIN)/nrm deps nrm.notebooks nrm.runner nrm.commands.run)
 STATS_SRC := $(wildcard nrm/reader.py nrm/stats/*.py nrm/render/results.py)
 RENDER_SRC := $(wildcard nrm/render/*.py nrm/claims/*.py data/reference/*)
-RUN_NBS := $(foreach r,$(PLAN),$(EXEC_DIR)/run-$(r).ipynb)
+RUN_NBS := $(foreach r,$(RUN_NAMES),$(EXEC_DIR)/run-$(r).ipynb)
 # the paper and figures are shared by all scales: rebuild them when SCALE changes
 $(shell mkdir -p $(dir $(MARK)); test "`cat $(MARK) 2>/dev/null`" = "$(SCALE)" || echo "$(SCALE)" > $(MARK))
 

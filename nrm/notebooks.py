@@ -21,14 +21,17 @@ The declarations below (:data:`NOTEBOOKS`) mirror each notebook's ``parameters``
 from __future__ import annotations
 
 import ast
+import contextlib
 import difflib
+import io
 import os
 import sys
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from . import paths
 from .exceptions import NrmError, ParameterError, RunExistsError
@@ -458,8 +461,7 @@ def execute(notebook: str | Path, output: str | Path, parameters: Mapping[str, A
     if unknown:
         raise ParameterError(_unknown_message(src.stem, unknown, list(declared)))
     name = _registered_name(src)
-    if name is not None:
-        check_parameters(name, None, **params)
+    request = check_parameters(name, None, **params) if name is not None else None
     out = Path(output).expanduser().resolve()
     if out.suffix != ".ipynb":
         raise ParameterError(f"output {out} must be an .ipynb file")
@@ -471,12 +473,18 @@ def execute(notebook: str | Path, output: str | Path, parameters: Mapping[str, A
     failed = out.with_name(f"{out.stem}.failed.ipynb")
     for stale in (partial, failed):
         stale.unlink(missing_ok=True)
+    console = isinstance(request, RunRequest) and _console_progress_wanted()
+    if console:
+        _announce(request)
+    t0 = time.perf_counter()
     try:
-        pm.execute_notebook(
-            str(src), str(partial), parameters=params, kernel_name=kernel_name,
-            cwd=str(cwd if cwd is not None else paths.ROOT), progress_bar=False,
-            log_output=log_output, execution_timeout=timeout,
-        )
+        with _kernel_env(NRM_CONSOLE_PROGRESS="1" if console else None):
+            pm.execute_notebook(
+                str(src), str(partial), parameters=params, kernel_name=kernel_name,
+                cwd=str(cwd if cwd is not None else paths.ROOT), progress_bar=False,
+                log_output=log_output, execution_timeout=timeout,
+                extra_arguments=list(KERNEL_ARGS),
+            )
     except pm.PapermillExecutionError as exc:
         os.replace(partial, failed)
         raise NotebookError(
@@ -488,7 +496,92 @@ def execute(notebook: str | Path, output: str | Path, parameters: Mapping[str, A
             os.replace(partial, failed)
         raise
     os.replace(partial, out)
+    if console:
+        _done(request, time.perf_counter() - t0)
     return out
+
+
+# --------------------------------------------------------------------------- console progress
+
+#: Kernel options: the kernel's own log ("Kernel is running over TCP without encryption" for a
+#: kernel papermill binds to localhost, "KeyboardInterrupt caught" at its shutdown) is noise on
+#: a build's console; a failing cell still fails the notebook with its error.
+KERNEL_ARGS = ("--IPKernelApp.log_level=CRITICAL",)
+
+#: Environment switch: ``NRM_PROGRESS=0`` turns the console lines and bars off.
+PROGRESS_ENV = "NRM_PROGRESS"
+
+
+def _console_progress_wanted() -> bool:
+    return os.environ.get(PROGRESS_ENV, "1") not in ("0", "false", "no", "off")
+
+
+@contextlib.contextmanager
+def _kernel_env(**values: str | None) -> Iterator[None]:
+    """Set environment variables for the kernel papermill starts (it inherits them)."""
+    old = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _plan_position(request: RunRequest) -> str:
+    from .scales import get_scale
+
+    names = get_scale(request.scale).names()
+    name = f"{request.spec.experiment}-{request.spec.variant}"
+    if name in names and request.out.name == name:
+        return f"run {names.index(name) + 1}/{len(names)}"
+    return "run"
+
+
+def _announce(request: RunRequest) -> None:
+    s = request.spec
+    print(f"{_plan_position(request)}: {s.experiment} {s.variant} (scale {request.scale}, "
+          f"{s.cycles} cycles x {len(s.conditions)} conditions, at most {s.max_agents} agents, "
+          f"metrics {s.metrics}) -> {request.out}", file=sys.stderr, flush=True)
+
+
+def _done(request: RunRequest, seconds: float) -> None:
+    from .runlog import read_run_json
+
+    try:
+        meta = read_run_json(request.out)
+        ran = f"{float(meta['totals']['runtime_s']):.1f} s in the run, "
+    except (NrmError, OSError, KeyError, TypeError, ValueError):
+        ran = ""
+    print(f"{_plan_position(request)} done: {request.spec.experiment} {request.spec.variant} "
+          f"took {seconds:.1f} s ({ran}the rest starting the notebook)", file=sys.stderr,
+          flush=True)
+
+
+def _console_stream() -> IO[str] | None:
+    """A text stream to the terminal papermill was started from, when running in its kernel.
+
+    ipykernel replaces fd 2 by a pipe into the notebook, but ``sys.stderr.fileno()`` returns
+    its copy of the original fd, which the kernel inherited from ``make``: writing there
+    reaches the console and leaves the executed notebook clean.
+    """
+    if os.environ.get("NRM_CONSOLE_PROGRESS") != "1":
+        return None
+    # without fd capture (ipykernel skips it under pytest) fd 2 itself is still the console
+    for stream in (sys.stderr, sys.__stderr__):
+        try:
+            fd = os.dup(stream.fileno())  # type: ignore[union-attr]
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            continue
+        return open(fd, "w", buffering=1, encoding="utf-8", errors="replace", closefd=True)
+    return None
 
 
 # --------------------------------------------------------------------------- the run notebook
@@ -511,7 +604,11 @@ def run(request: RunRequest) -> dict[str, Any]:
         return read_run_json(request.out)
     from .runner import run_experiment
 
-    return run_experiment(request.spec, request.out, progress=request.progress)
+    console = None if request.progress else _console_stream()
+    if console is None:
+        return run_experiment(request.spec, request.out, progress=request.progress)
+    with console, contextlib.redirect_stderr(console):  # the run's tqdm bar goes to the console
+        return run_experiment(request.spec, request.out, progress=True)
 
 
 # --------------------------------------------------------------------------- command line

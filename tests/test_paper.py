@@ -35,6 +35,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("paper-smoke")
     res = _make(out, "paper")
     assert res.returncode == 0, (res.stdout[-3000:], res.stderr[-3000:])
+    (out / "make.console").write_text(res.stdout + res.stderr, encoding="utf-8")  # for the tests
     return out
 
 
@@ -160,3 +161,110 @@ def test_bad_scale_fails_and_writes_nothing(tmp_path: Path) -> None:
     assert res.returncode != 0
     assert "unknown scale 'huge'" in res.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_console_shows_a_line_and_a_progress_bar_per_run_and_a_summary(built: Path) -> None:
+    console = (built / "make.console").read_text(encoding="utf-8").replace("\r", "\n")
+    names = get_scale("smoke").names()
+    for i, name in enumerate(names, 1):
+        exp, variant = name.split("-")
+        start = f"run {i}/{len(names)}: {exp} {variant} (scale smoke"
+        assert start in console, f"no start line for {name}"
+        # tqdm's bar for this run's cycles, finished, with elapsed time and rate
+        assert re.search(rf"{exp} {variant}: 100%\|[^|]*\| 80/80 \[\d\d:\d\d<", console), name
+        assert f"run {i}/{len(names)} done: {exp} {variant} took" in console
+        assert re.search(rf"run {i}/{len(names)}  {name} +\d+ s  complete", console), name
+    assert "total time in the runs:" in console
+    assert "without encryption" not in console  # Jupyter's transport warning is silenced
+    # the bars went to the console, not into the executed notebooks
+    nb = (built / "data" / "executed" / "smoke" / "run-C256-unoptimized.ipynb").read_text()
+    assert "cycle/s" not in nb
+
+
+def test_plan_runs_nothing_and_lists_every_run_with_an_estimate(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    res = _make(out, "paper", "PLAN=1")
+    assert res.returncode == 0, res.stderr
+    names = get_scale("smoke").names()
+    for i, name in enumerate(names, 1):
+        assert re.search(rf"^run {i}/{len(names)}  {name} +~ *\d+(\.\d)? (s|min|h) ",
+                         res.stdout, flags=re.M), (name, res.stdout)
+    assert re.search(r"estimated time of the runs: ~\d", res.stdout)
+    assert "SQLite row commit" in res.stdout and "Nothing was run" in res.stdout
+    assert "nrm.notebooks" not in res.stdout
+    assert list(out.iterdir()) == []  # nothing written (the calibration folder is removed)
+
+
+def test_paper_names_no_absolute_path_of_the_build_machine(built: Path) -> None:
+    md = (built / "paper" / "paper.md").read_text(encoding="utf-8")
+    html = (built / "paper" / "paper.html").read_text(encoding="utf-8")
+    for text in (md, html):
+        assert str(built) not in text
+        assert str(paths.ROOT) not in text
+    assert not re.search(r"`/(tmp|home|root|work|Users|var)/", md)
+    # the run folders are listed relative to the build folder
+    for name in get_scale("smoke").names():
+        assert f"`data/runs/smoke/{name}`" in md
+
+
+def test_every_figure_names_its_colours_and_every_item_its_source(built: Path) -> None:
+    md = (built / "paper" / "paper.md").read_text(encoding="utf-8")
+    captions = re.findall(r"^\*Figure (\d+)\.\* (.*)$", md, flags=re.M)
+    assert len(captions) == len(FIGURES)
+    by_n = dict(captions)
+    # Figure 3 encodes the cost preset by colour: its caption names every colour ...
+    for word in ("red unoptimized", "blue optimized", "green lean"):
+        assert word in by_n["3"], by_n["3"]
+    # ... and the figure carries a legend of them
+    from nrm.reader import load_run
+    from nrm.render import figures as F
+
+    runs = [load_run(built / "data" / "runs" / "smoke" / n) for n in get_scale("smoke").names()]
+    fig = F.optimization_impact(runs)
+    labels = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    assert labels == ["unoptimized", "optimized", "lean"]
+    for n, caption in captions:
+        if n != "5":  # Figure 5 is drawn from the paper's archive (data/reference/)
+            assert "colour" in caption or "legend" in caption, (n, caption)
+        assert "Data: `" in caption, (n, caption)
+    tables = re.findall(r"^\*Table \d+\. (.*)\*$", md, flags=re.M)
+    assert len(tables) >= 13
+    for caption in tables:
+        assert "Source: `" in caption, caption
+
+
+def test_h5_panel_draws_the_whole_run_fit_its_verdict_tests(built: Path) -> None:
+    from nrm.reader import load_run
+    from nrm.render import figures as F
+    from nrm.stats._regression import fit_line
+
+    run = load_run(built / "data" / "runs" / "smoke" / "C256-unoptimized")
+    fig = F.hypothesis_panels(run)
+    h5 = [ax for ax in fig.axes if ax.get_title() == "H5 emergent complexity"][0]
+    fits = [ln for ln in h5.get_lines() if "fit" in str(ln.get_label())]
+    assert len(fits) == 1 and "whole-run" in fits[0].get_label()
+    wall_ms = pd.to_numeric(run.cycles["wall_s"]).to_numpy() * 1e3
+    steps = pd.to_numeric(run.cycles["step"]).to_numpy(dtype=float)
+    x, y = fits[0].get_data()
+    drawn = (y[-1] - y[0]) / (x[-1] - x[0])
+    assert drawn == pytest.approx(fit_line(steps, wall_ms).slope, rel=1e-6)
+
+
+def test_table_headers_are_words_with_units_not_code_names(built: Path) -> None:
+    md = (built / "paper" / "paper.md").read_text(encoding="utf-8")
+    headers = [ln for i, ln in enumerate(md.splitlines()[:-1])
+               if ln.startswith("|") and re.match(r"^\|[:\- |]+\|$", md.splitlines()[i + 1])]
+    assert headers
+    for line in headers:
+        for cell in line.strip("|").split("|"):
+            assert not re.search(r"\b[a-z0-9]+_[a-z0-9_]+\b", cell), cell
+    for raw in ("hac_maxlags", "cycles_used", "predicted_s"):
+        assert raw not in md
+
+
+def test_rates_per_hour_of_a_short_run_are_shown_as_meaningless(built: Path) -> None:
+    md = (built / "paper" / "paper.md").read_text(encoding="utf-8")
+    assert "not meaningful (run of" in md
+    assert "Rates per hour are not given" in md
+    assert not re.search(r"increment rate (rises|falls)", md)

@@ -124,6 +124,9 @@ Measured = Mapping[str, tuple[float, str, str]]
 
 def _measured_cell(entry: tuple[float, str, str]) -> str:
     value, unit, note = entry
+    if (value is None or (isinstance(value, float) and math.isnan(value))) and note.startswith(
+            "not meaningful"):
+        return f"{EMPTY} ({note})"  # measured, but meaningless at this scale
     if value is None or (isinstance(value, float) and math.isnan(value)):
         text = f"{EMPTY} (not measured in this run)"
     else:

@@ -272,11 +272,13 @@ def hypothesis_panels(run: RunData) -> Figure:
     a5.set_xlabel("wall-clock time (min)")
     a5.set_title("H4 thermal throttling")
 
-    # H5: per-cycle time vs cycle
+    # H5: per-cycle time vs cycle, with the one whole-run line the H5 test fits (its slope)
     a6.plot(f["step"], f["wall_ms"], color="C0", lw=0.5, alpha=0.6, label="per-cycle time")
-    for i, (_, part) in enumerate(f.groupby("condition", sort=False)):
-        _fit_lines(a6, part["step"].to_numpy(), part["wall_ms"].to_numpy(),
-                   label="linear fit per condition" if i == 0 else None)
+    x6, y6 = f["step"].to_numpy(), f["wall_ms"].to_numpy()
+    ok6 = np.isfinite(x6) & np.isfinite(y6)
+    if ok6.sum() >= 3 and np.ptp(x6[ok6]) > 0:
+        slope = float(np.polyfit(x6[ok6], y6[ok6], 1)[0])
+        _fit_lines(a6, x6, y6, label=f"whole-run linear fit ({slope:.3g} ms/cycle)")
     _condition_edges(a6, f)
     a6.set_xlabel("cycle of the run")
     a6.set_ylabel("wall-clock time per cycle (ms)")
@@ -313,6 +315,12 @@ def optimization_impact(runs: Sequence[RunData], speedups: pd.DataFrame | None =
     })
     sns.barplot(data=totals, y="run", x="runtime_s", hue="run", palette=pal, order=order,
                 ax=axes[1], legend=False)
+    # the colours encode the cost preset: say so in a legend of the figure
+    from matplotlib.patches import Patch
+
+    variants = list(dict.fromkeys(r.split(" ")[-1] for r in order))
+    fig.legend(handles=[Patch(color=palette.get(v, "C7"), label=v) for v in variants],
+               title="cost preset", loc="outside lower center", ncol=len(variants), fontsize=8)
     axes[1].set_xscale("log")
     axes[1].set_xlabel("total cycle time of the run (s, log scale)")
     axes[1].set_ylabel("")

@@ -27,9 +27,11 @@ from ..atomic import atomic_write_text
 from ..exceptions import LogError
 from ..reader import RunData
 from ..scales import get_scale
+from ..stats.verdict import VERDICTS, threshold_verdict
 from . import figures as F
 from . import results as R
 from .text import duration, num, pct, table
+from .wording import RULE_LABELS, human, rate_meaningful, trend
 
 __all__ = ["FIGURES", "PaperInputs", "build", "compose", "draw_figures", "load_inputs",
            "measured_claims", "to_html"]
@@ -48,6 +50,24 @@ class PaperInputs:
     manifests: dict[str, Any]
     claims: Any  # nrm.claims module (its functions read data/reference/)
     executed_dir: Path
+    analysis_dir: Path | None = None  # the Phase 1A/1B tables (named in captions)
+    root: Path | None = None  # the build folder (make's OUT); paths in the paper are relative
+
+    def rel(self, path: str | Path) -> str:
+        """``path`` relative to the build folder (never the build machine's absolute path)."""
+        base = self.root if self.root is not None else Path.cwd()
+        return Path(os.path.relpath(Path(path).resolve(), Path(base).resolve())).as_posix()
+
+    def source(self, *files: str) -> str:
+        """'Source: `data/analysis/<scale>/phase1a/x.csv`' for tables of the analysis folder
+        (``phase/table`` names) or any other file of the build."""
+        shown = []
+        for f in files:
+            if "/" in f and not f.startswith(("data/", "../")) and self.analysis_dir is not None:
+                shown.append(self.rel(Path(self.analysis_dir) / f"{f}.csv"))
+            else:
+                shown.append(f)
+        return "Source: " + ", ".join(f"`{x}`" for x in shown) + "."
 
     @property
     def slow(self) -> RunData:
@@ -74,7 +94,8 @@ def load_inputs(request: Any) -> PaperInputs:
             raise LogError(f"{request.dirs['analysis']}/{phase} was computed from runs "
                            f"{sorted(used)}, not this scale's; re-run the analysis notebooks")
     return PaperInputs(request.scale, runs, res["phase1a"], res["phase1b"], res["manifests"],
-                       claims, request.dirs["executed"])
+                       claims, request.dirs["executed"], Path(request.dirs["analysis"]),
+                       Path(request.dirs["paper"]).parent)
 
 
 # --------------------------------------------------------------------------- figures
@@ -170,6 +191,8 @@ def measured_claims(inp: PaperInputs) -> dict[str, tuple[float, str, str]]:
     cpu = ctx.get("cpu") or {}
     mem = ctx.get("memory_total_bytes")
     lean = inp.run_row("C256-lean")
+    rates_ok = rate_meaningful(float(s["expected_s"]))
+    short = _too_short(float(s["expected_s"]))
     values: dict[str, tuple[float, str, str]] = {
         "T1.c255_20h": (*rt_base, f"C255 unoptimized, completed, wall clock, {sc}"),
         "T1.c256_34h": (float(slow["cpu_s"]), "s",
@@ -178,11 +201,12 @@ def measured_claims(inp: PaperInputs) -> dict[str, tuple[float, str, str]]:
         "T1.var_72": (float(s["variance_pct"]), "%", f"C256 over C255, wall clock, {sc}"),
         "abs.var73": (float(s["variance_pct"]), "%", "same measurement as T1.var_72"),
         "s3.1.excess_14h": (float(s["variance_s"]), "s", f"C256 minus C255, {sc}"),
-        "T1.accel_356": (float(paper_rate.iloc[-1]) if len(paper_rate) else math.nan, "%/h",
-                         "the paper's ratio at the end of C256"),
-        "s3.1.accel_nonlinear": (float(inc.iloc[-1]) if len(inc) else math.nan, "%/h",
-                                 "last increment between milestones; all: "
-                                 + ", ".join(num(x) for x in inc)),
+        "T1.accel_356": (float(paper_rate.iloc[-1]) if len(paper_rate) and rates_ok
+                         else math.nan, "%/h",
+                         "the paper's ratio at the end of C256" if rates_ok else short),
+        "s3.1.accel_nonlinear": (float(inc.iloc[-1]) if len(inc) and rates_ok else math.nan,
+                                 "%/h", "last increment between milestones; all: "
+                                 + ", ".join(num(x) for x in inc) if rates_ok else short),
         "abs.duration_34h": (*rt_slow, f"C256 unoptimized, wall clock, {sc}"),
         "s3.3.runtime_2070": (float(slow["runtime_s"]) / 60, "min",
                               f"C256 unoptimized, wall clock, {sc}"),
@@ -262,6 +286,19 @@ def _h(text: str, level: int = 2) -> str:
     return f"{'#' * level} {text}\n"
 
 
+def _too_short(seconds: float) -> str:
+    return f"not meaningful (run of {duration(seconds)})"
+
+
+def _runs_source(inp: PaperInputs, names: list[str]) -> str:
+    """'Data: `data/runs/<scale>/<run>/cycles.csv`' for the runs a figure draws."""
+    paths_ = [inp.rel(Path(inp.runs[n].path) / "cycles.csv") for n in names if n in inp.runs]
+    if len(paths_) > 2:
+        folder = inp.rel(Path(inp.runs[names[0]].path).parent)
+        return f"Data: `{folder}/*/cycles.csv` ({len(paths_)} runs)."
+    return "Data: " + ", ".join(f"`{x}`" for x in paths_) + "."
+
+
 def _fig(stem: str, rel: Mapping[str, str], n: int, caption: str) -> str:
     return f"![Figure {n}]({rel[stem]})\n\n*Figure {n}.* {caption}\n"
 
@@ -327,7 +364,9 @@ def _summary(inp: PaperInputs) -> str:
     v = inp.phase1a["hypotheses"].set_index("hypothesis")["verdict"]
     direction = "longer" if float(s["variance_pct"]) > 0 else "shorter"
     verdicts = "; ".join(f"{h} {v[h]}" for h in v.index)
-    held = "held" if bool(same["prediction_holds"]) else "did not hold"
+    held = {"holds": "held", "does not hold": "did not hold",
+            "undecided": "is undecided (its 95 % interval contains the threshold)"}[
+        _prediction_verdict(same)]
     k = inp.claims.key_numbers()
     return (
         _h("Summary")
@@ -348,7 +387,8 @@ def _summary(inp: PaperInputs) -> str:
         f"paper's design, C256 against C257–C260, gives {num(design['speedup'])}×. The paper's "
         f"falsifiable prediction ({_prediction_label(inp).split(': ', 1)[-1]}) {held} "
         f"for the same-experiment comparison (reduction {pct(same['variance_reduction_pct'])}, "
-        f"Levene p {_p(same['levene_p'])}).\n"
+        f"95 % CI {num(same['variance_reduction_ci_low'])} to "
+        f"{num(same['variance_reduction_ci_high'])} %, Levene p {_p(same['levene_p'])}).\n"
         "* The paper's runtime figures trace back to mis-read `ps` snapshots and estimates, and "
         "its figures were mock-ups generated without data (Section 6).\n"
     )
@@ -392,7 +432,9 @@ def _methods(inp: PaperInputs) -> str:
         "commits": "SQLite commits", "mean_population": "mean population",
     }
     tab = runs[list(cols)].rename(columns=cols)
-    rules = inp.phase1a["rules"]
+    rules = inp.phase1a["rules"].copy()
+    if "rule" in rules:
+        rules["rule"] = [RULE_LABELS.get(str(r), str(r).replace("_", " ")) for r in rules["rule"]]
     crashed = runs[runs["crashed_conditions"] > 0] if "crashed_conditions" in runs else runs[:0]
     crash_note = (
         "In no condition of these runs did every member of a registry cluster die, so none "
@@ -421,12 +463,14 @@ def _methods(inp: PaperInputs) -> str:
         f"Scale `{inp.scale}` ({get_scale(inp.scale).description}). Each run is a separate "
         "process-level run, executed one after another so that no two runs compete for the "
         "cores. The paper's own parameters are shown beside ours (labelled *paper*).\n\n"
-        f"*Table [[runs]]. The runs of this build.*\n\n{table(tab)}\n\n"
+        f"*Table [[runs]]. The runs of this build. {inp.source('phase1a/runs')}*\n\n"
+        f"{table(tab)}\n\n"
         f"{_machine(inp)}\n\n{crash_note}\n\n"
         "The runtime hypotheses are tested under one declared rule set (the paper's scripts "
         "carry five mutually inconsistent ones); p-values are autocorrelation-robust where the "
         "rule says so:\n\n"
-        f"*Table [[rules]]. The rule set for H1–H5.*\n\n{table(rules)}\n"
+        f"*Table [[rules]]. The rule set for H1–H5. {inp.source('phase1a/rules')}*\n\n"
+        f"{table(rules)}\n"
     )
 
 
@@ -454,17 +498,22 @@ def _variance(inp: PaperInputs, rel: Mapping[str, str]) -> str:
             "ps_reading": "ps reading behind it", "cpu_min": "CPU-minutes (recomputed)",
             "wall_h": "implied wall time, h (recomputed)",
             "elapsed_vs_c255_pct": "elapsed vs C255, % (recomputed)", "note": "note"})
-    mt = ms.rename(columns={
-        "fraction": "fraction of run", "cycles": "cycles", "elapsed_s": "elapsed (s)",
-        "expected_s": "expected from C255 (s)", "variance_pct": "variance (%)",
-        "accel_paper_pct_per_h": "paper-style rate (%/h)",
-        "increment_pct_per_h": "increment rate (%/h)",
-    })
-    mt["increment rate (%/h)"] = [
-        num(v) if pd.notna(v) else "— (no earlier milestone)" for v in mt["increment rate (%/h)"]
-    ]
+    mt = human(ms, {"fraction": "fraction of run"})
     inc = ms["increment_pct_per_h"].dropna()
-    trend = ("rises" if len(inc) >= 2 and inc.iloc[-1] > inc.iloc[0] else "does not rise")
+    meaningful = rate_meaningful(float(s["expected_s"]))
+    if meaningful:
+        mt["increment rate (%/h)"] = [num(v) if pd.notna(v) else "— (no earlier milestone)"
+                                      for v in mt["increment rate (%/h)"]]
+        rates = (f"Between milestones the increment rate {trend(list(inc))} "
+                 f"({', '.join(num(x) for x in inc)} %/h).")
+    else:
+        short = _too_short(float(s["expected_s"]))
+        for col in ("paper-style rate (%/h)", "increment rate (%/h)"):
+            mt[col] = short
+        rates = (f"Rates per hour are not given: the baseline run lasted "
+                 f"{duration(s['expected_s'])}, and a change of a few per cent in seconds, "
+                 "scaled up to an hour, says nothing about how a run of hours behaves; the "
+                 "variance at each milestone is in Table [[milestones]].")
     best = pred.loc[pred["error_pct"].abs().idxmin()]
     return (
         _h("2. Runtime variance")
@@ -476,30 +525,33 @@ def _variance(inp: PaperInputs, rel: Mapping[str, str]) -> str:
         "share one table.\n\n"
         f"On this machine C256 took {num(s['actual_s'])} s against an expected "
         f"{num(s['expected_s'])} s ({s['expected_from']}): variance "
-        f"{pct(s['variance_pct'])}. Between milestones the increment rate {trend} "
-        f"({', '.join(num(x) for x in inc)} %/h).\n\n"
+        f"{pct(s['variance_pct'])}. {rates}\n\n"
         "*Table [[variance]]. Runtime variance: the paper's reported value, the same value "
         "recomputed from the paper's own sources (`data/reference/`), and this machine's "
-        "measurement.*\n\n"
+        "measurement. "
+        f"{inp.source('data/reference/paper_claims.csv', 'phase1a/summary')}*\n\n"
         f"{table(head)}\n\n"
         "*Table [[milestones]]. Runtime variance at milestones of C256, this machine "
-        "(measured).*\n\n"
+        f"(measured). {inp.source('phase1a/milestones')}*\n\n"
         f"{table(mt)}\n\n"
         "*Table [[table1]]. The paper's Table 1 (reported), with the `ps` reading behind each "
-        "number read in its real unit (CPU minutes) and the wall time it implies (recomputed).*\n\n"
-        f"{table(paper)}\n\n"
+        "number read in its real unit (CPU minutes) and the wall time it implies (recomputed). "
+        f"{inp.source('data/reference/paper_table1.csv', 'data/reference/ps_snapshots.csv')}*"
+        f"\n\n{table(paper)}\n\n"
         f"The paper suggests that the {led.loc['s4.2.early_phase', 'paper_value']} of a run "
         "predicts its variance (it fitted no model). The best early prediction here "
         f"({best['method']}, from "
         f"{num(100 * best['fraction'])} % of the cycles) misses C256's total by "
         f"{pct(best['error_pct'])}.\n\n"
-        "*Table [[prediction]]. Early prediction of C256's total runtime (measured).*\n\n"
-        f"{table(pred)}\n\n"
+        "*Table [[prediction]]. Early prediction of C256's total runtime (measured). "
+        f"{inp.source('phase1a/prediction')}*\n\n"
+        f"{table(human(pred))}\n\n"
         + _fig("runtime_timeline", rel, 1,
                "Runtime of every run of this build. (a) Wall-clock time since the start of the "
                "run against the cycle, log scale. (b) Per-cycle wall time of C255 and C256 "
-               "unoptimized, every cycle (thin) and a rolling mean (thick); dotted lines mark "
-               "the start of each condition.")
+               "unoptimized, every cycle (thin) and a rolling mean (thick), one colour per run "
+               "as in the legend; dotted lines mark the start of each condition. "
+               + _runs_source(inp, list(inp.runs)))
     )
 
 
@@ -526,17 +578,20 @@ def _hypotheses(inp: PaperInputs, rel: Mapping[str, str]) -> str:
         "expose the quantity (for example a CPU temperature sensor in a virtual machine) or "
         "the run is too short for the test.\n\n"
         "*Table [[hypotheses]]. H1–H5 on C256 unoptimized: the paper's claim beside this "
-        f"machine's verdict.*\n\n{table(t)}\n\n"
+        f"machine's verdict. {inp.source('phase1a/hypotheses')}*\n\n{table(t)}\n\n"
         "*Table [[byrun]]. H1–H5 verdicts on every run of this build (first row: the paper's "
-        f"claim).*\n\n{table(byrun)}\n\n"
+        f"claim). {inp.source('phase1a/verdicts_by_run')}*\n\n{table(byrun)}\n\n"
         + _fig("hypothesis_tests", rel, 2,
                "The quantity behind each runtime hypothesis on C256 unoptimized. H1: load "
                "average and system CPU utilisation against time; H2: resident set size and the "
                "unused share of pymalloc arena memory against the cycle, with linear and "
                "quadratic least-squares fits; H3: time per metrics sample against the "
                "cumulative number of samples; H4: CPU frequency (and temperature where a "
-               "sensor exists) against time; H5: per-cycle wall time with a linear fit per "
-               "condition.")
+               "sensor exists) against time; H5: per-cycle wall time (blue) with the one "
+               "whole-run least-squares line that the H5 test fits (red, its slope in the "
+               "legend). Fitted lines: linear red, quadratic green dashed; on twin axes each "
+               "axis label has its series' colour. "
+               + _runs_source(inp, [R.SLOW]))
     )
 
 
@@ -578,7 +633,8 @@ def _optimization(inp: PaperInputs, rel: Mapping[str, str]) -> str:
         "moving-block bootstrap intervals over consecutive cycles; the t and Levene p-values "
         "treat cycles as independent.\n\n"
         "*Table [[optimization]]. Optimization impact: the paper's prediction beside this "
-        f"machine's measurements.*\n\n{table(t)}\n\n"
+        f"machine's measurements. {inp.source('phase1b/summary', 'phase1a/runs')}*\n\n"
+        f"{table(t)}\n\n"
         f"Same experiment: speedup {num(same['speedup'])}×, variance reduction "
         f"{pct(same['variance_reduction_pct'])} (95 % interval "
         f"{num(same['variance_reduction_ci_low'])} to {num(same['variance_reduction_ci_high'])}"
@@ -587,13 +643,18 @@ def _optimization(inp: PaperInputs, rel: Mapping[str, str]) -> str:
         f"{num(abs(same['cv_reduction_pct']))} %. A smaller variance after a speedup is "
         "expected from the change of scale alone; the coefficient of variation shows whether "
         "the spread *relative to the mean* shrank.\n\n"
-        f"*Table [[comparison]]. Every statistic of the same-experiment comparison (measured).*\n\n"
-        f"{table(detail)}\n\n"
+        "*Table [[comparison]]. Every statistic of the same-experiment comparison (measured). "
+        f"{inp.source('phase1b/same_experiment')}*\n\n"
+        f"{table(human(detail))}\n\n"
         + _fig("optimization_impact", rel, 3,
-               "Optimization impact. (a) Distribution of per-cycle wall time of every run, log "
-               "scale. (b) Total cycle time per run, log scale. (c) Speedup of the mean "
-               "per-cycle time, unoptimized over optimized, with 95 % block-bootstrap "
-               "intervals.")
+               "Optimization impact. Colours mark the cost preset (legend): red unoptimized, "
+               "blue optimized, green lean. (a) Distribution of per-cycle wall time of every "
+               "run, log scale (box: quartiles, whiskers: 1.5 × IQR, dots: cycles beyond). "
+               "(b) Total cycle time per run, log scale. (c) Speedup of the mean per-cycle "
+               "time, unoptimized over optimized (dot), with 95 % block-bootstrap intervals "
+               "(bars); the dotted line is no speedup. "
+               + _runs_source(inp, list(inp.runs)) + " "
+               + inp.source("phase1b/summary"))
     )
 
 
@@ -608,15 +669,30 @@ def _dash(v: Any, fmt: Any = None) -> str:
     return "—" if math.isnan(x) else fmt(x)
 
 
+#: The paper's prediction: variance reduction above this many per cent (§2.4).
+PREDICTION_THRESHOLD = 80.0
+
+
 def _prediction_label(inp: PaperInputs) -> str:
     row = R.stat(inp.phase1b["same_experiment"], "paper's prediction")
     return str(row["statistic"]).replace("paper's prediction: ", "prediction: ")
 
 
+def _prediction_verdict(row: pd.Series) -> str:
+    """holds / does not hold / undecided (decided by the variance reduction's 95 % CI)."""
+    v = row.get("prediction_verdict")
+    if isinstance(v, str) and v in VERDICTS:
+        return v
+    return threshold_verdict(float(row["variance_reduction_pct"]),
+                             float(row["variance_reduction_ci_low"]),
+                             float(row["variance_reduction_ci_high"]), PREDICTION_THRESHOLD,
+                             p=float(row["levene_p"]))
+
+
 def _prediction_cell(row: pd.Series) -> str:
-    verdict = "holds" if bool(row["prediction_holds"]) else "does not hold"
-    return (f"{verdict}: reduction {pct(row['variance_reduction_pct'])}, Levene p "
-            f"{_p(row['levene_p'])}")
+    return (f"{_prediction_verdict(row)}: reduction {pct(row['variance_reduction_pct'])} "
+            f"(95 % CI {num(row['variance_reduction_ci_low'])} to "
+            f"{num(row['variance_reduction_ci_high'])} %), Levene p {_p(row['levene_p'])}")
 
 
 def _population(inp: PaperInputs, rel: Mapping[str, str]) -> str:
@@ -636,13 +712,15 @@ def _population(inp: PaperInputs, rel: Mapping[str, str]) -> str:
         "call samples the system and writes a row, and recursive evolution makes the number of "
         f"calls grow with every child ever spawned. {lead}\n\n"
         "*Table [[drivers]]. Spearman correlation of per-cycle wall time with per-cycle "
-        "quantities, C256 unoptimized (measured; the paper reports none).*\n\n"
-        f"{table(slow[['per-cycle quantity', 'n', 'Spearman ρ', 'p']])}\n\n"
+        "quantities, C256 unoptimized (measured; the paper reports none). "
+        f"{inp.source('phase1a/cost_drivers')}*\n\n"
+        f"{table(human(slow[['per-cycle quantity', 'n', 'Spearman ρ', 'p']]))}\n\n"
         + _fig("population_cost", rel, 4,
-               "Population and per-cycle cost of C256 unoptimized. (a) Agents alive (left "
-               "axis) and per-cycle wall time (right axis; thin every cycle, thick a rolling "
-               "mean) against the cycle. (b) Per-cycle wall time against the number of agent "
-               "evolve calls in the cycle, by condition.")
+               "Population and per-cycle cost of C256 unoptimized. (a) Agents alive (green, "
+               "left axis) and per-cycle wall time (blue, right axis; thin every cycle, thick a "
+               "rolling mean) against the cycle. (b) Per-cycle wall time against the number of "
+               "agent evolve calls in the cycle, one colour per condition (legend). "
+               + _runs_source(inp, [R.SLOW]))
     )
 
 
@@ -684,10 +762,14 @@ def _ledger(inp: PaperInputs, rel: Mapping[str, str]) -> str:
         "and seeded random numbers and labelled them as simulated data awaiting C256's "
         "completion. We do not reproduce them or treat them as evidence; every "
         "figure here is drawn from logged data.\n\n"
-        f"*Table [[ledger]]. Claims ledger.*\n\n{table(shown)}\n\n"
+        "*Table [[ledger]]. Claims ledger; the last column from this build's analysis tables. "
+        f"{inp.source('data/reference/paper_claims.csv', 'data/reference/archive_values.csv')}"
+        f"*\n\n{table(shown)}\n\n"
         "*Table [[snapshots]]. The `ps` snapshots of the original runs recorded in the paper's "
-        f"archive (paper's data), read in their real units (recomputed).*\n\n{table(snaps)}\n\n"
-        + _fig("claims_snapshots", rel, 5, _snapshot_caption())
+        "archive (paper's data), read in their real units (recomputed). "
+        f"{inp.source('data/reference/ps_snapshots.csv')}*\n\n{table(snaps)}\n\n"
+        + _fig("claims_snapshots", rel, 5, _snapshot_caption().rstrip()
+               + " Data: `data/reference/ps_snapshots.csv`.")
         + f"\n**What the original evidence can and cannot support.** {c.evidence_statement()}"
         "\n\nIn short: the archive shows that C256 ran for many hours, mostly asleep or waiting "
         "for I/O, and never finished. It does not contain a completed runtime, a variance, an "
@@ -705,6 +787,7 @@ def _verdict(inp: PaperInputs) -> str:
     k = inp.claims.key_numbers()
     supported: list[str] = []
     contradicted: list[str] = []
+    undecided: list[str] = []
     (supported if float(s["variance_pct"]) > 0 else contradicted).append(
         f"that C256 takes longer than C255 (the paper: {pct(k.get('var_cutoff'))}): here "
         f"{pct(s['variance_pct'])}; note that C255 and C256 are different experiments")
@@ -726,16 +809,26 @@ def _verdict(inp: PaperInputs) -> str:
         f"a {num(lo)}–{num(hi)}× speedup: {num(sp)}× here; a speedup from caching grows with the "
         f"samples per cycle ({num(slow['samples_per_cycle'])} here, with at most "
         f"{int(slow['max_agents'])} agents) and with the cost of one sample")
-    (supported if bool(same["prediction_holds"]) else contradicted).append(
-        f"the paper's falsifiable prediction ({_prediction_label(inp).split(': ', 1)[-1]}): "
-        f"{pct(same['variance_reduction_pct'])}, p {_p(same['levene_p'])}")
+    pred_verdict = _prediction_verdict(same)
+    pred_text = (f"the paper's falsifiable prediction ({_prediction_label(inp).split(': ', 1)[-1]}"
+                 f"): {pct(same['variance_reduction_pct'])} (95 % CI "
+                 f"{num(same['variance_reduction_ci_low'])} to "
+                 f"{num(same['variance_reduction_ci_high'])} %), p {_p(same['levene_p'])}")
+    if pred_verdict == "holds":
+        supported.append(pred_text)
+    elif pred_verdict == "does not hold":
+        contradicted.append(pred_text)
+    else:
+        undecided.append(pred_text + "; the interval contains the threshold")
     untestable = [h for h in v.index if str(v[h]) == "not testable"]
     out = (_h("7. What this machine's runs support and contradict")
            + f"\nAt scale `{inp.scale}`, on this machine.\n\n"
            + "**Consistent with the paper here:**\n\n"
            + ("".join(f"* {x}\n" for x in supported) or "* nothing\n")
            + "\n**Not supported or contradicted here:**\n\n"
-           + ("".join(f"* {x}\n" for x in contradicted) or "* nothing\n"))
+           + ("".join(f"* {x}\n" for x in contradicted) or "* nothing\n")
+           + ("\n**Undecided here** (the 95 % interval contains the threshold):\n\n"
+              + "".join(f"* {x}\n" for x in undecided) if undecided else ""))
     if untestable:
         out += ("\n**Not testable on this machine:** " + ", ".join(untestable)
                 + " (the quantity is not exposed here, or the run is too short; see Table "
@@ -774,7 +867,7 @@ def _limitations(inp: PaperInputs) -> str:
 
 def _reproducibility(inp: PaperInputs) -> str:
     git = (inp.slow.meta.get("context") or {}).get("git") or {}
-    runs = "\n".join(f"* `{n}`: `{r.path}` (status {r.meta.get('status')}, started "
+    runs = "\n".join(f"* `{n}`: `{inp.rel(r.path)}` (status {r.meta.get('status')}, started "
                      f"{r.meta.get('started_at')})" for n, r in inp.runs.items())
     executed = sorted(p.name for p in Path(inp.executed_dir).glob("*.ipynb")
                       if not p.name.startswith(".") and not p.name.endswith(".failed.ipynb"))
@@ -789,7 +882,8 @@ def _reproducibility(inp: PaperInputs) -> str:
         "-p experiment C256 -p cycles 5000 -p output data/runs/custom/C256-5000\n```\n\n"
         f"Code: git commit `{git.get('commit', 'unknown')}`"
         f"{' with uncommitted changes' if git.get('dirty') else ''}. Run folders:\n\n{runs}\n\n"
-        f"Executed notebooks (`{inp.executed_dir}`): "
+        f"Run folders and notebooks are named relative to the build folder (`make paper`'s "
+        f"`OUT`). Executed notebooks (`{inp.rel(inp.executed_dir)}`): "
         + (", ".join(f"`{e}`" for e in executed) if executed else "none yet") + ".\n"
     )
 

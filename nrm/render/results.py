@@ -29,6 +29,7 @@ from .. import stats
 from ..atomic import atomic_write_json, atomic_write_text
 from ..exceptions import LogError
 from ..reader import RunData, load_run
+from ..stats.verdict import VERDICTS
 
 __all__ = [
     "BASELINE",
@@ -214,6 +215,8 @@ def comparison_summary(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
             "welch_p": float(stat(t, "Welch t")["p_value"]),
             "sample_call_reduction": float(stat(t, "sample-call reduction")["value"]),
             "prediction_holds": str(pred["note"]).startswith("holds"),
+            "prediction_verdict": next((v for v in VERDICTS if str(pred["note"]).startswith(v)),
+                                       "undecided"),
         })
     return pd.DataFrame(rows)
 

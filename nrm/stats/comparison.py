@@ -39,6 +39,7 @@ from nrm.stats._correlation import lag1
 from nrm.stats._data import as_cycles, column
 from nrm.stats._regression import fit_line
 from nrm.stats.tables import format_p
+from nrm.stats.verdict import threshold_verdict
 
 __all__ = [
     "block_bootstrap_sums",
@@ -261,16 +262,19 @@ def compare_times(
     else:
         rows.append(_row("sample-call reduction (ratio)", math.nan, note="samples column missing"))
 
-    holds = vr > min_variance_reduction_pct and lev.pvalue < alpha
+    # decided by the interval: a 95 % CI that contains the threshold is "undecided"
+    verdict = threshold_verdict(vr, lo, hi, min_variance_reduction_pct, p=float(lev.pvalue),
+                                alpha=alpha)
     rows.append(_row(
         f"paper's prediction: variance reduction > {min_variance_reduction_pct:g} % and "
         f"Levene p < {alpha:g}",
-        float(vr), p=float(lev.pvalue),
-        note=("holds" if holds else "does not hold")
-        + f" (variance reduction {vr:.1f} %, Levene p {format_p(float(lev.pvalue))})",
+        float(vr), lo, hi, p=float(lev.pvalue),
+        note=f"{verdict} (variance reduction {vr:.1f} %, 95 % CI {lo:.1f} to {hi:.1f} %, "
+        f"Levene p {format_p(float(lev.pvalue))})",
     ))
     out = pd.DataFrame(rows)
-    out.attrs["prediction_holds"] = bool(holds)
+    out.attrs["prediction_holds"] = verdict == "holds"
+    out.attrs["prediction_verdict"] = verdict
     return out
 
 

@@ -1,0 +1,274 @@
+"""What ``make paper`` will run and how long it should take on this machine, before it runs.
+
+``nrm plan [--scale S]`` (and ``make paper PLAN=1``) lists the planned runs of a scale with an
+estimated time for each, from a few seconds of calibration on this machine:
+
+- the latency of one SQLite row commit (a new connection, an insert, a commit, as the
+  faithful model does it), measured on the file system that will hold the run folders;
+- the cost of one live metrics sample beyond its blocking interval (``psutil``);
+- the model's own work: each planned run's first cycles of every condition, executed with the
+  run's cost preset but with the database and the metrics sample replaced by counters, give
+  the CPU time per cycle and the commits and samples per cycle. Their trend over those
+  cycles is extended linearly to the run's length (the work per cycle grows as the model
+  accumulates children and clusters).
+
+estimate = Σ conditions (model CPU + commits × commit latency + samples × sample time)
++ a notebook's start-up. Nothing is written outside a temporary folder, which is removed.
+The estimate is a guide, not a promise: on a shared machine the commit latency changes by
+the hour; the summary ``make paper`` prints at the end puts the measured times beside it.
+
+``nrm plan --summary RUNS_DIR`` prints the time each planned run took, from its run.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import paths
+from .exceptions import NrmError
+from .persistence import NullPersistence
+
+__all__ = ["Calibration", "RunEstimate", "calibrate", "estimate_run", "register", "summary"]
+
+#: Seconds a run notebook needs besides the run: starting its kernel, importing nrm, writing
+#: its executed copy (measured at smoke scale on a 2-vCPU VM shared with other jobs: 6-11 s).
+NOTEBOOK_START_S = 7.0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    commit_s: float  # median seconds per SQLite row commit
+    commits_measured: int
+    sample_overhead_s: float  # a live sample's cost beyond its blocking interval
+    folder: str  # where the commits were timed
+
+    def describe(self) -> str:
+        return (f"calibration: one SQLite row commit {self.commit_s * 1e3:.2f} ms (median of "
+                f"{self.commits_measured}, in {self.folder}); a live metrics sample "
+                f"{self.sample_overhead_s * 1e3:.2f} ms plus its blocking interval")
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    name: str
+    description: str
+    cycles: int  # all conditions
+    commits: float
+    samples: float
+    cpu_s: float
+    seconds: float
+    extrapolated: bool  # True when only a prefix of each condition was executed
+
+
+class _CountingPersistence(NullPersistence):
+    """Stands in for SqlitePersistence: counts the rows the model would commit."""
+
+    def sample(self, m: Any) -> None:
+        self.commits += 1
+
+    def phase(self, agent_id: str, phases: Any, magnitude: float, m: Any) -> None:
+        self.commits += 1
+
+    def resonance(self, a: str, b: str, similarity: float, resonant: bool) -> None:
+        self.commits += 1
+
+
+def _existing(folder: Path) -> Path:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def calibrate(runs_dir: str | Path | None = None, *, seconds: float = 1.5) -> Calibration:
+    """Time SQLite row commits in a temporary folder beside ``runs_dir`` (same file system)
+    and a live metrics sample."""
+    from .metrics import FixedSource, LiveSource
+    from .persistence import SqlitePersistence
+
+    base = _existing(Path(runs_dir) if runs_dir is not None else paths.RUNS)
+    tmp = Path(tempfile.mkdtemp(prefix=".nrm-plan-", dir=base))
+    try:
+        db = SqlitePersistence(tmp)
+        m = FixedSource().sample()
+        times: list[float] = []
+        t_end = time.perf_counter() + seconds
+        while (time.perf_counter() < t_end and len(times) < 2000) or len(times) < 20:
+            c0 = db.commit_s
+            db.phase("a", (0.1, 0.2, 0.3), 1.0, m) if len(times) % 2 else db.sample(m)
+            times.append(db.commit_s - c0)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    live = LiveSource(cpu_interval=0.0, disk_path=base)
+    live.sample()  # psutil's first cpu_percent call primes its counters
+    t0 = time.perf_counter()
+    n = 20
+    for _ in range(n):
+        live.sample()
+    sample_s = (time.perf_counter() - t0) / n
+    return Calibration(statistics.median(times), len(times), sample_s, str(base))
+
+
+def _condition_work(planned: Any, condition: str, budget_s: float) -> dict[str, float]:
+    """Run the first cycles of one condition with counters instead of costs; extend the
+    per-cycle trend to the full length."""
+    from .experiments import get_experiment
+    from .metrics import FixedSource
+    from .model import Reality, Simulation
+    from .runner import RunSpec
+
+    spec = RunSpec(**planned.spec_kwargs())
+    costs = spec.cost_switches()
+    persistence = _CountingPersistence()
+    reality = Reality(FixedSource(cpu_interval=0.0), sampling=costs.sampling,
+                      persistence=persistence)
+    exp = get_experiment(spec.experiment)
+    sim = Simulation(exp.mechanisms_for(condition), spec.model_params(), costs, reality,
+                     seed=spec.seed)
+    c0 = time.process_time()
+    sim.setup()
+    setup = {"cpu": time.process_time() - c0, "commits": persistence.commits,
+             "samples": reality.samples}
+    cpu, commits, samples = [], [], []
+    t_end = time.perf_counter() + budget_s
+    while sim.cycle < spec.cycles and (time.perf_counter() < t_end or sim.cycle < 3):
+        k0, s0, c0 = persistence.commits, reality.samples, time.process_time()
+        sim.step()
+        cpu.append(time.process_time() - c0)
+        commits.append(persistence.commits - k0)
+        samples.append(reality.samples - s0)
+    done = len(cpu)
+    out = {"cpu": setup["cpu"], "commits": float(setup["commits"]),
+           "samples": float(setup["samples"]), "extrapolated": float(done < spec.cycles)}
+    for key, series in (("cpu", cpu), ("commits", commits), ("samples", samples)):
+        out[key] += _extend(np.asarray(series, dtype=float), spec.cycles)
+    return out
+
+
+def _extend(series: np.ndarray, total: int) -> float:
+    """Sum of a per-cycle series over ``total`` cycles: measured where measured, the linear
+    trend of the measured part (never below its mean) beyond."""
+    done = len(series)
+    if done >= total:
+        return float(series[:total].sum())
+    rest = np.arange(done, total, dtype=float)
+    if done >= 5:
+        slope, icpt = np.polyfit(np.arange(done, dtype=float), series, 1)
+        tail = np.maximum(icpt + slope * rest, series.mean())
+    else:
+        tail = np.full(len(rest), series.mean())
+    return float(series.sum() + tail.sum())
+
+
+def estimate_run(planned: Any, cal: Calibration, *, budget_s: float = 0.6) -> RunEstimate:
+    """Estimated wall time of one planned run (``nrm.scales.PlannedRun``)."""
+    from .experiments import CONDITIONS
+    from .runner import RunSpec
+
+    spec = RunSpec(**planned.spec_kwargs())
+    costs = spec.cost_switches()
+    totals = {"cpu": 0.0, "commits": 0.0, "samples": 0.0, "extrapolated": 0.0}
+    for cond in CONDITIONS:
+        work = _condition_work(planned, cond, budget_s / len(CONDITIONS))
+        for k in totals:
+            totals[k] += work[k]
+    live = spec.metrics == "live"
+    per_sample = costs.cpu_interval + (cal.sample_overhead_s if live else 0.0)
+    commit = cal.commit_s if costs.sqlite else 0.0
+    seconds = (totals["cpu"] + totals["commits"] * commit + totals["samples"] * per_sample
+               + NOTEBOOK_START_S)
+    cycles = spec.cycles * len(CONDITIONS)
+    what = (f"{spec.experiment} {spec.variant}: {spec.cycles} cycles x {len(CONDITIONS)} "
+            f"conditions, at most {spec.max_agents} agents, metrics {spec.metrics}")
+    return RunEstimate(planned.name, what, cycles, totals["commits"] if costs.sqlite else 0.0,
+                       totals["samples"], totals["cpu"], seconds, totals["extrapolated"] > 0)
+
+
+def _fmt_s(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def plan_text(scale_name: str, runs_dir: str | Path | None = None, *,
+              budget_s: float = 0.6) -> str:
+    """The plan of a scale with an estimate per run (runs the calibration)."""
+    from .scales import get_scale
+
+    scale = get_scale(scale_name)
+    cal = calibrate(runs_dir)
+    lines = [f"make paper SCALE={scale.name}: {len(scale.runs)} runs, one after another, then "
+             "the two analyses and the paper", cal.describe(), ""]
+    total = 0.0
+    for i, planned in enumerate(scale.runs, 1):
+        est = estimate_run(planned, cal, budget_s=budget_s)
+        total += est.seconds
+        how = "extrapolated from the first cycles" if est.extrapolated else "all cycles timed"
+        lines.append(f"run {i}/{len(scale.runs)}  {est.name:<18} ~{_fmt_s(est.seconds):>9}   "
+                     f"{est.description}; {est.commits:,.0f} SQLite commits, "
+                     f"{est.samples:,.0f} metrics samples, model CPU {est.cpu_s:.2f} s ({how})")
+    lines += ["", f"estimated time of the runs: ~{_fmt_s(total)} on this machine now (plus the "
+              "analyses and the paper, one to two minutes). Longer when the disk's commits slow "
+              "down or other jobs share the cores. Nothing was run."]
+    return "\n".join(lines)
+
+
+def summary(scale_name: str, runs_dir: str | Path) -> str:
+    """The time each planned run took (from its run.json), for the end of ``make paper``."""
+    from .scales import get_scale
+
+    scale = get_scale(scale_name)
+    lines = [f"runs of scale {scale.name} in {runs_dir}:"]
+    total = 0.0
+    for i, planned in enumerate(scale.runs, 1):
+        meta_path = Path(runs_dir) / planned.name / paths.RUN_JSON
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            lines.append(f"  run {i}/{len(scale.runs)}  {planned.name:<18}  (no run.json)")
+            continue
+        took = float((meta.get("totals") or {}).get("runtime_s") or 0.0)
+        total += took
+        lines.append(f"  run {i}/{len(scale.runs)}  {planned.name:<18} {_fmt_s(took):>9}  "
+                     f"{meta.get('status')}, started {meta.get('started_at')}")
+    lines.append(f"  total time in the runs: {_fmt_s(total)}")
+    return "\n".join(lines)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    if args.summary is not None:
+        print(summary(args.scale, args.summary))
+        return 0
+    if args.budget <= 0:
+        raise NrmError(f"--budget must be > 0 seconds, got {args.budget}")
+    runs_dir = args.runs_dir
+    if runs_dir is None and args.out is not None:
+        runs_dir = str(Path(args.out) / "data" / "runs" / args.scale)
+    print(plan_text(args.scale, runs_dir, budget_s=args.budget), flush=True)
+    return 0
+
+
+def register(sub: Any) -> None:
+    """``nrm plan [--scale S] [--out DIR | --runs-dir DIR] [--summary RUNS_DIR]``."""
+    p = sub.add_parser("plan", help="list make paper's planned runs with an estimated time for "
+                       "this machine (nothing is run)")
+    p.add_argument("--scale", default="default", help="smoke | default | full")
+    p.add_argument("--out", default=None, help="make paper's OUT (the commit latency is "
+                   "measured on its file system)")
+    p.add_argument("--runs-dir", default=None, help="folder that will hold the run folders")
+    p.add_argument("--budget", type=float, default=0.6,
+                   help="seconds of model execution per planned run for the calibration")
+    p.add_argument("--summary", metavar="RUNS_DIR", default=None,
+                   help="instead: the time each planned run in RUNS_DIR took")
+    p.set_defaults(handler=_cmd_plan)
