@@ -241,7 +241,7 @@ def test_h5_panel_draws_the_whole_run_fit_its_verdict_tests(built: Path) -> None
 
     run = load_run(built / "data" / "runs" / "smoke" / "C256-unoptimized")
     fig = F.hypothesis_panels(run)
-    h5 = [ax for ax in fig.axes if ax.get_title() == "H5 emergent complexity"][0]
+    h5 = next(ax for ax in fig.axes if ax.get_title() == "H5 emergent complexity")
     fits = [ln for ln in h5.get_lines() if "fit" in str(ln.get_label())]
     assert len(fits) == 1 and "whole-run" in fits[0].get_label()
     wall_ms = pd.to_numeric(run.cycles["wall_s"]).to_numpy() * 1e3
