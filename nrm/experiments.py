@@ -23,6 +23,10 @@ class Experiment:
     max_agents: int = ModelParams.max_agents
     root_energy: float = ModelParams.root_energy
     cooldown: int = ModelParams.cooldown
+    #: "as designed" (what the paper describes) or "as run" (what the original script did)
+    design: str = "as designed"
+    #: for a variant of an experiment (e.g. C259-as-run): the experiment it is a variant of
+    variant_of: str | None = None
 
     def mechanisms_for(self, condition: str) -> Mechanisms:
         condition = check_condition(condition)
@@ -55,21 +59,46 @@ EXPERIMENTS: dict[str, Experiment] = {
             "optimized",
             note="built as designed (sources x recovery); the original C259 script had no "
             "sources step and its first flag switched on pooling, so as run it was a second "
-            "pooling x recovery",
+            "pooling x recovery (select it as C259-as-run)",
         ),
         Experiment("C260", ("throttling", "recovery"), "optimized", "optimized"),
     )
 }
 
 
+#: Named variants of the six experiments, selectable like them (``nrm run C259-as-run``,
+#: the notebooks' ``experiment`` parameter). Not in :data:`EXPERIMENTS`, which stays the
+#: paper's design.
+AS_RUN: dict[str, Experiment] = {
+    e.id: e
+    for e in (
+        Experiment(
+            "C259-as-run",
+            ("pooling", "recovery"),
+            "optimized",
+            "C259 as the original script ran it",
+            note="the original C259 script had no sources step and its first flag switched "
+            "on pooling, so it ran pooling x recovery (the mechanisms of C257), not the "
+            "designed sources x recovery (experiment C259)",
+            design="as run",
+            variant_of="C259",
+        ),
+    )
+}
+
+#: Every selectable experiment: the paper's six, then the named variants.
+ALL_EXPERIMENTS: dict[str, Experiment] = {**EXPERIMENTS, **AS_RUN}
+_BY_KEY: dict[str, Experiment] = {k.upper(): e for k, e in ALL_EXPERIMENTS.items()}
+
+
 def get_experiment(exp_id: str) -> Experiment:
     key = exp_id.strip().upper()
-    if key not in EXPERIMENTS:
+    if key not in _BY_KEY:
         raise UnknownExperimentError(
-            f"unknown experiment {exp_id!r}; valid: {', '.join(EXPERIMENTS)} "
+            f"unknown experiment {exp_id!r}; valid: {', '.join(ALL_EXPERIMENTS)} "
             "(see `nrm experiments`)"
         )
-    return EXPERIMENTS[key]
+    return _BY_KEY[key]
 
 
 def check_condition(condition: str) -> str:

@@ -244,7 +244,7 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
             "run_experiment",
             "run one experiment into a new run folder",
             (
-                _s("experiment", "C256", "one of C255 ... C260"),
+                _s("experiment", "C256", "one of C255 ... C260, or C259-as-run"),
                 _s("variant", "unoptimized", "unoptimized, optimized or lean (nrm/costs.py)"),
                 _SCALE,
                 _i("cycles", None, "cycles per condition (None: the scale's)", optional=True),

@@ -152,6 +152,8 @@ def _execute(
             "experiment": exp.id,
             "mechanisms": list(exp.mechanisms),
             "experiment_note": exp.note,
+            "design": exp.design,
+            "variant_of": exp.variant_of,
             "variant": spec.variant_label,
             "preset": spec.variant,
             "scale": spec.scale,

@@ -4,7 +4,8 @@ A scale lists planned runs. Each planned run fixes everything that differs betwe
 experiment, cost preset (variant), cycles per condition, agent cap, metrics source and the
 seconds the CPU sample blocks. The six experiments run as the paper ran them (C255 and C256
 unoptimized, C257-C260 optimized); two extra runs of C256 (optimized, and lean with every cost
-off) give a same-experiment comparison the paper's design lacks.
+off) give a same-experiment comparison the paper's design lacks, and C259-as-run is C259 as the
+original script ran it (pooling x recovery), shown next to C259 as designed.
 
 - ``smoke``: seconds; for the test suite (fixed metrics, nothing blocks).
 - ``default``: a laptop-sized replication; the whole ``make paper`` fits in 20 minutes on two
@@ -128,6 +129,7 @@ _PLAN: tuple[tuple[str, str, str], ...] = (
     ("C260", "optimized", "paper"),
     ("C256", "optimized", "extra"),
     ("C256", "lean", "extra"),
+    ("C259-as-run", "optimized", "extra"),
 )
 
 

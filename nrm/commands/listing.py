@@ -14,13 +14,13 @@ def register(sub: Any) -> None:
 
 
 def experiments(args: argparse.Namespace) -> int:
-    from ..experiments import EXPERIMENTS
+    from ..experiments import ALL_EXPERIMENTS, EXPERIMENTS
 
-    print(f"{'id':<6}{'mechanisms':<24}{'paper ran it':<14}role")
-    for e in EXPERIMENTS.values():
-        print(f"{e.id:<6}{' x '.join(e.mechanisms):<24}{e.paper_variant:<14}{e.role}")
+    print(f"{'id':<13}{'mechanisms':<24}{'paper ran it':<14}role")
+    for e in ALL_EXPERIMENTS.values():
+        print(f"{e.id:<13}{' x '.join(e.mechanisms):<24}{e.paper_variant:<14}{e.role}")
         if e.note:
-            print(f"{'':<6}note: {e.note}")
+            print(f"{'':<13}note: {e.note}")
     d = EXPERIMENTS["C255"]  # every experiment has the paper's defaults
     print(f"defaults: {d.cycles} cycles per condition, {d.max_agents} agents, "
           f"root energy {d.root_energy:g}, cooldown {d.cooldown}")

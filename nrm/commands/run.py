@@ -23,7 +23,9 @@ _SPEC_FLAGS = ("experiment", "scale", "variant", "cycles", "max_agents", "condit
 
 def register(sub: Any) -> None:
     r = sub.add_parser("run", help="run an experiment into a new run folder")
-    r.add_argument("experiment", nargs="?", help="C255 ... C260")
+    r.add_argument(
+        "experiment", nargs="?", help="C255 ... C260, or C259-as-run (see nrm experiments)"
+    )
     r.add_argument("--spec", metavar="FILE.json", default=None,
                    help="the whole run specification as JSON ('-': standard input)")
     r.add_argument("--scale", default=None,
