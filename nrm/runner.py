@@ -176,6 +176,10 @@ def _execute(
     persistence: SqlitePersistence | NullPersistence = (
         SqlitePersistence(run_dir) if costs.sqlite else NullPersistence()
     )
+    if not resumed and spec.pregrow_db_mb:
+        from .dbgrow import pregrow
+
+        meta["db_pregrow"] = pregrow(run_dir, spec.pregrow_db_mb, seed=spec.seed)
     trace = TraceWriter(run_dir / paths.TRACE_CSV, start=state.trace_seq)
     log = CycleLog(
         run_dir / paths.CYCLES_CSV,

@@ -66,6 +66,7 @@ class RunSpec:
     uss: bool
     allocator: str | None  # requested allocator (recorded; the CLI spawns the child)
     gc_mode: str  # GC_MODES: what the garbage collector does after set-up
+    pregrow_db_mb: float  # MiB of rows put into the run's databases first (nrm.dbgrow)
 
     def __init__(
         self,
@@ -91,6 +92,7 @@ class RunSpec:
         uss: bool = False,
         allocator: str | None = None,
         gc_mode: str = "default",
+        pregrow_db_mb: float = 0.0,
     ) -> None:
         """``None`` means "the scale's value" (or the model's, without a scale)."""
         exp = get_experiment(experiment)
@@ -117,6 +119,7 @@ class RunSpec:
             "uss": uss,
             "allocator": allocator,
             "gc_mode": gc_mode,
+            "pregrow_db_mb": pregrow_db_mb,
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)
@@ -142,6 +145,14 @@ class RunSpec:
                 raise ParameterError(
                     f"unknown allocator {self.allocator!r}; valid: {', '.join(ALLOCATORS)}"
                 )
+        from .dbgrow import check_megabytes
+
+        object.__setattr__(self, "pregrow_db_mb", check_megabytes(self.pregrow_db_mb))
+        if self.pregrow_db_mb and not self.costs.sqlite:
+            raise ParameterError(
+                f"pregrow_db_mb={self.pregrow_db_mb:g} needs the SQLite persistence, which the "
+                f"{self.variant!r} preset (or a --cost override) switches off"
+            )
         ModelParams(self.max_agents, self.root_energy, self.cooldown)
 
     # ------------------------------------------------------------------ derived views

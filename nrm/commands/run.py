@@ -18,7 +18,8 @@ from .argtypes import nonneg_float, positive_int
 #: Flags that build the spec (they cannot be combined with --spec).
 _SPEC_FLAGS = ("experiment", "scale", "variant", "cycles", "max_agents", "condition",
                "cpu_interval", "metrics", "seed", "cost", "allocator", "flush_every",
-               "arena_every", "checkpoint_every", "tracemalloc", "uss", "gc_mode")
+               "arena_every", "checkpoint_every", "tracemalloc", "uss", "gc_mode",
+               "pregrow_db_mb")
 
 
 def register(sub: Any) -> None:
@@ -47,6 +48,9 @@ def register(sub: Any) -> None:
     r.add_argument("--allocator", default=None, help="pymalloc | malloc | jemalloc | mimalloc")
     r.add_argument("--gc-mode", default=None, choices=("default", "disable", "freeze"),
                    help="garbage collector after set-up: leave it, gc.disable() or gc.freeze()")
+    r.add_argument("--pregrow-db", dest="pregrow_db_mb", type=float, default=None,
+                   metavar="MB",
+                   help="first fill the run's SQLite databases with MB MiB of model-shaped rows")
     r.add_argument("--flush-every", type=positive_int, default=None,
                    help="flush logs every K cycles (50)")
     r.add_argument("--arena-every", type=positive_int, default=None,
@@ -107,7 +111,7 @@ def spec_from_args(args: argparse.Namespace) -> Any:
     kw: dict[str, Any] = {"scale": args.scale or DEFAULT_SCALE}
     for name in ("variant", "cycles", "max_agents", "cpu_interval", "metrics", "seed",
                  "allocator", "flush_every", "arena_every", "checkpoint_every", "tracemalloc",
-                 "uss", "gc_mode"):
+                 "uss", "gc_mode", "pregrow_db_mb"):
         value = getattr(args, name)
         if value is not None:
             kw[name] = value
