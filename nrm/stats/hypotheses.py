@@ -210,7 +210,10 @@ class _Scope:
             # growth: memory ends higher (quadratic fit) and the linear trend is upward with
             # p < alpha (the same p flavour as the verdict), so noise on a hump is not growth
             lin_p = self._p(q.linear.p_ols, q.linear.p_hac)
-            grows = bool(q.rise > 0 and q.linear.slope > 0 and lin_p < r.alpha)
+            finite = values[np.isfinite(values)]
+            level0 = float(np.mean(finite[: max(1, finite.size // 10)]))
+            material = q.rise > r.h2_min_rel_rise * abs(level0)
+            grows = bool(q.rise > 0 and material and q.linear.slope > 0 and lin_p < r.alpha)
             meets = bool(
                 q.delta_r2 > r.h2_min_delta_r2 and p < r.alpha
                 and (grows or not r.h2_require_growth)
@@ -220,6 +223,10 @@ class _Scope:
             )
             notes = [f"curvature {shape}", f"net change over the run {_fmt(q.rise)}",
                      f"linear trend {_fmt(q.linear.slope)} per cycle (p {_fmt(lin_p)})"]
+            if r.h2_min_rel_rise > 0:
+                rel = q.rise / abs(level0) if level0 else math.nan
+                notes.append(f"net rise {_fmt(100 * rel)} % of the starting level "
+                             f"(floor {100 * r.h2_min_rel_rise:g} %)")
             if r.h2_require_growth and not grows:
                 notes.append("no significant net rise of memory over the run: not growth")
             ac = self._autocorr_note(

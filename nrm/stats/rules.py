@@ -56,6 +56,12 @@ class HypothesisRules:
     #: linear trend with p < alpha. The paper predicts RSS *increasing* non-linearly; a
     #: rise-then-fall hump bends (large ΔR²) but is not fragmentation growth.
     h2_require_growth: bool = True
+    #: H2 growth must also be material: a net rise above this fraction of the memory's level
+    #: at the start (mean of the first tenth of its values). 0 = any rise counts (the
+    #: default, as the paper). The H2 controls (nrm/controls.py) show why a reader may want
+    #: one: a process's RSS creeps by ~0.3 MB while its probe and log warm up, and that
+    #: creep alone can pass the other H2 conditions.
+    h2_min_rel_rise: float = 0.0
     #: H3: (call count column, total call time column) pairs.
     h3_calls: tuple[tuple[str, str], ...] = (("samples", "sample_s"), ("commits", "commit_s"))
     h3_min_slope_ms_per_1000_calls: float = 0.001
@@ -85,6 +91,8 @@ class HypothesisRules:
             raise bad("rho_threshold", "a value in [0, 1)")
         if not 0 <= self.h2_min_delta_r2 < 1:
             raise bad("h2_min_delta_r2", "a value in [0, 1)")
+        if not (math.isfinite(self.h2_min_rel_rise) and self.h2_min_rel_rise >= 0):
+            raise bad("h2_min_rel_rise", "a fraction >= 0")
         if self.h3_min_r2 is not None and not 0 <= self.h3_min_r2 < 1:
             raise bad("h3_min_r2", "None or a value in [0, 1)")
         if not 0 <= self.h5_min_r2 < 1:
@@ -107,8 +115,12 @@ class HypothesisRules:
         """The criterion of each hypothesis in words, with this rule set's numbers."""
         a, r, p = self.alpha, self.rho_threshold, self.p_label
         h3_r2 = f" and R² > {self.h3_min_r2:g}" if self.h3_min_r2 is not None else ""
+        floor = (
+            f" above {self.h2_min_rel_rise:.0%} of its starting level"
+            if self.h2_min_rel_rise > 0 else ""
+        )
         growth = (
-            f", and memory growing (net rise, upward trend with p < {a:g})"
+            f", and memory growing (net rise{floor}, upward trend with p < {a:g})"
             if self.h2_require_growth else ""
         )
         return {
