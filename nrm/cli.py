@@ -11,7 +11,7 @@ import sys
 
 from . import __version__, controls, lockfile, plan, study_cli
 from .commands import bench, deps, listing, notebook, run, scales
-from .exceptions import NrmError
+from .exceptions import NrmError, RunInterruptedError
 
 #: The subcommand modules, in the order ``nrm --help`` lists them.
 COMMANDS = (listing, run, notebook, scales, deps, bench, lockfile, plan, controls, study_cli)
@@ -37,8 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.handler(args)
         return code
     except NrmError as exc:
-        print(f"nrm: error: {exc}", file=sys.stderr)
-        return 2
+        kind = "stopped" if isinstance(exc, RunInterruptedError) else "error"
+        print(f"nrm: {kind}: {exc}", file=sys.stderr)
+        # 2: refused before anything ran; a run that stopped: the status its run.json records
+        return int(getattr(exc, "exit_status", 2))
     except KeyboardInterrupt:
         print("nrm: interrupted; resume with `nrm run --resume RUN_DIR`", file=sys.stderr)
         return 130

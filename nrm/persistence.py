@@ -14,6 +14,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from .atomic import storage_error
 from .metrics import Metrics
 
 _WORKSPACE_SCHEMA = (
@@ -74,24 +75,30 @@ class SqlitePersistence:
         self.workspace = folder / "workspace.db"
         self.bridge = folder / "bridge.db"
         for db, schema in ((self.workspace, _WORKSPACE_SCHEMA), (self.bridge, _BRIDGE_SCHEMA)):
-            con = sqlite3.connect(db)
             try:
-                for stmt in schema:
-                    con.execute(stmt)
-                con.commit()
-            finally:
-                con.close()
+                con = sqlite3.connect(db)
+                try:
+                    for stmt in schema:
+                        con.execute(stmt)
+                    con.commit()
+                finally:
+                    con.close()
+            except sqlite3.OperationalError as exc:  # full disk, read-only, no permission
+                raise storage_error(db, exc) from exc
         self.commits = 0
         self.commit_s = 0.0
 
     def _commit_row(self, db: Path, sql: str, params: tuple[object, ...]) -> None:
         t0 = time.perf_counter()
-        con = sqlite3.connect(db)
         try:
-            con.execute(sql, params)
-            con.commit()
-        finally:
-            con.close()
+            con = sqlite3.connect(db)
+            try:
+                con.execute(sql, params)
+                con.commit()
+            finally:
+                con.close()
+        except sqlite3.OperationalError as exc:  # full disk, read-only, no permission
+            raise storage_error(db, exc) from exc
         self.commit_s += time.perf_counter() - t0
         self.commits += 1
 
@@ -160,16 +167,19 @@ class SqlitePersistence:
         """Drop rows written after a checkpoint (resume): keep the first ``counts[table]`` rows."""
         for table, keep in counts.items():
             db = self.workspace if TABLES[table] == "workspace" else self.bridge
-            con = sqlite3.connect(db)
             try:
-                con.execute(
-                    f"DELETE FROM {table} WHERE id NOT IN "
-                    f"(SELECT id FROM {table} ORDER BY id LIMIT ?)",
-                    (keep,),
-                )
-                con.commit()
-            finally:
-                con.close()
+                con = sqlite3.connect(db)
+                try:
+                    con.execute(
+                        f"DELETE FROM {table} WHERE id NOT IN "
+                        f"(SELECT id FROM {table} ORDER BY id LIMIT ?)",
+                        (keep,),
+                    )
+                    con.commit()
+                finally:
+                    con.close()
+            except sqlite3.OperationalError as exc:
+                raise storage_error(db, exc) from exc
 
     def __getstate__(self) -> dict[str, object]:
         return self.__dict__.copy()

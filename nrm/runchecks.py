@@ -80,11 +80,44 @@ def check_replay(spec: RunSpec, source: Any) -> None:
     the source read it."""
     from .metrics import ReplaySource, check_trace_plan
 
-    if isinstance(source, ReplaySource):
-        check_trace_plan(
-            Path(source.path),
-            source.rows,
-            conditions=spec.conditions,
-            cycles=spec.cycles,
-            sampling=spec.cost_switches().sampling,
+    if not isinstance(source, ReplaySource):
+        return
+    path = Path(source.path)
+    sampling = spec.cost_switches().sampling
+    check_trace_plan(
+        path, source.rows, conditions=spec.conditions, cycles=spec.cycles, sampling=sampling
+    )
+    if sampling == "per_call":
+        _check_recorded_run(spec, path)
+
+
+#: What decides how many samples a ``per_call`` run takes (with the same metrics values).
+_SAMPLE_COUNT_PARAMETERS = ("experiment", "cycles", "max_agents", "root_energy", "cooldown",
+                            "seed")
+_SAMPLE_COUNT_SWITCHES = ("sampling", "recursive_evolution", "cumulative_registry", "resonance")
+
+
+def _check_recorded_run(spec: RunSpec, trace: Path) -> None:
+    """A ``per_call`` run takes as many samples as its dynamics ask for, so it can replay only
+    a trace recorded with the same settings; where the recording run's run.json is beside the
+    trace, compare them (without it, a mismatch shows when the trace runs out)."""
+    import json
+
+    from .exceptions import TraceError
+
+    try:
+        recorded = json.loads((trace.parent / "run.json").read_text(encoding="utf-8"))
+        params, costs = recorded["parameters"], recorded["costs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    mine, my_costs = spec.to_dict(), spec.cost_switches().to_dict()
+    diffs = [f"{k} {params.get(k)!r} (this run: {mine[k]!r})"
+             for k in _SAMPLE_COUNT_PARAMETERS if params.get(k) != mine[k]]
+    diffs += [f"{k} {costs.get(k)!r} (this run: {my_costs[k]!r})"
+              for k in _SAMPLE_COUNT_SWITCHES if costs.get(k) != my_costs[k]]
+    if diffs:
+        raise TraceError(
+            f"{trace}: recorded with {', '.join(diffs)}; a run that samples per call replays "
+            "only a trace recorded with the same settings (it takes as many samples as its "
+            "dynamics ask for)"
         )

@@ -7,6 +7,7 @@ both call :func:`run_experiment` / :func:`resume_run`.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import pickle
 import signal
@@ -16,15 +17,31 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
-from .atomic import atomic_write_bytes, atomic_write_json
-from .exceptions import CheckpointError, RunExistsError
+from .atomic import atomic_write_bytes, atomic_write_json, storage_error
+from .exceptions import (
+    CheckpointError,
+    NrmError,
+    RunExistsError,
+    RunFailedError,
+    RunInterruptedError,
+)
 from .experiments import get_experiment, population_summary, synergy
 from .metrics import ReplaySource, TraceWriter, make_source, parse_source_spec, truncate_trace
 from .model import Reality, Simulation
 from .persistence import NullPersistence, SqlitePersistence
 from .probe import Probe
 from .runchecks import check_replay
+from .runlock import LOCK_NAME, RunLock, check_not_locked
 from .runlog import CycleLog
+from .runsafety import (
+    StopRequested,
+    StopSignals,
+    describe_failure,
+    drop_reserve,
+    make_reserve,
+    reserve_bytes,
+    signal_name,
+)
 from .spec import GC_MODES, RunSpec
 
 __all__ = ["GC_MODES", "RunSpec", "default_run_name", "resume_run", "run_experiment"]
@@ -35,16 +52,47 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def prepare_run_dir(out: str | Path) -> Path:
-    """Create ``out`` for a new run; refuse a folder that already holds anything."""
+def _holds_data(folder: Path) -> bool:
+    """Whether ``folder`` holds anything of a run: any entry but the lock file and the temp
+    files of an atomic write that a kill cut short (a run killed that early wrote nothing)."""
+    return any(
+        p.name != LOCK_NAME and not (p.name.startswith(".") and p.name.endswith(".tmp"))
+        for p in folder.iterdir()
+    )
+
+
+def claim_run_dir(out: str | Path) -> tuple[Path, RunLock]:
+    """Create ``out`` for a new run and take its lock; refuse a folder that holds a run
+    (naming the live writer if there is one). The caller releases the lock."""
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and not out.is_dir():
+        raise RunExistsError(f"{out} exists and is not a folder; choose another --out")
+    if out.is_dir() and _holds_data(out):
+        check_not_locked(out)
         raise RunExistsError(
             f"{out} already exists and is not empty; runs never overwrite earlier runs. "
             "Choose another --out, or resume it with `nrm run --resume " + str(out) + "`"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(out, exc, "create") from exc
+    try:
+        lock = RunLock(out).acquire()
+    except OSError as exc:
+        raise storage_error(out / LOCK_NAME, exc) from exc
+    if _holds_data(out):  # another writer took the folder and finished in between
+        lock.release()
+        raise RunExistsError(f"{out} was filled by another run meanwhile; choose another --out")
+    return out, lock
+
+
+def prepare_run_dir(out: str | Path) -> Path:
+    """Create ``out`` for a new run; refuse a folder that already holds anything.
+    (:func:`claim_run_dir` also keeps the folder's lock; this releases it at once.)"""
+    run_dir, lock = claim_run_dir(out)
+    lock.release()
+    return run_dir
 
 
 def default_run_name(spec: RunSpec) -> str:
@@ -69,10 +117,6 @@ class _State:
         self.counters: dict[str, float] = {}
 
 
-class _Interrupted(Exception):
-    pass
-
-
 def run_experiment(
     spec: RunSpec,
     out: str | Path | None = None,
@@ -82,13 +126,23 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Run ``spec`` into a new folder ``out`` (default ``data/runs/<exp>-<variant>-<time>``).
 
-    Returns the final run.json content. Raises before writing anything on bad input.
+    Returns the final run.json content. Raises before writing anything on bad input. The
+    folder is locked for the whole run (:mod:`nrm.runlock`) and resumable from its first
+    moment: a checkpoint is written before anything else, and again right after each
+    condition's set-up. A run that stops on an error or a signal raises
+    :class:`~nrm.exceptions.RunFailedError` / :class:`~nrm.exceptions.RunInterruptedError`
+    after recording the same status and message in run.json.
     """
     out = Path(out) if out is not None else paths.RUNS / default_run_name(spec)
     # validate the metrics source before creating the folder (a bad trace is a clear error)
     check_replay(spec, _make_source(spec, out, condition=spec.conditions[0], start=0))
-    run_dir = prepare_run_dir(out)
-    return _execute(run_dir, _State(spec), progress=progress, context=context, resumed=False)
+    run_dir, lock = claim_run_dir(out)
+    try:
+        state = _State(spec)
+        _write_checkpoint(run_dir, state)  # from here on, `nrm run --resume` can finish it
+        return _execute(run_dir, state, progress=progress, context=context, resumed=False)
+    finally:
+        lock.release()
 
 
 def resume_run(
@@ -98,23 +152,74 @@ def resume_run(
     from .runlog import read_run_json
 
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: no such run folder")
+    check_not_locked(run_dir)  # a live writer: say so before anything else
     ck = run_dir / paths.CHECKPOINT
     if not ck.is_file():
+        if not _holds_data(run_dir):
+            raise CheckpointError(
+                f"{run_dir}: the run was stopped before it wrote anything; start it again "
+                "with the same --out (the folder is free)"
+            )
         raise CheckpointError(f"{run_dir}: no {paths.CHECKPOINT}; this run cannot be resumed")
-    meta = read_run_json(run_dir)
-    if meta.get("status") == "complete":
-        raise CheckpointError(f"{run_dir}: run is already complete; nothing to resume")
     try:
-        with ck.open("rb") as fh:
-            state: _State = pickle.load(fh)
-    except Exception as exc:  # corrupt pickle
-        raise CheckpointError(f"{ck}: unreadable checkpoint ({exc})") from None
-    # drop whatever was written after the checkpoint
-    CycleLog.truncate(run_dir / paths.CYCLES_CSV, state.step)
-    truncate_trace(run_dir / paths.TRACE_CSV, state.trace_seq)
-    if state.db_rows:
-        SqlitePersistence(run_dir).truncate(state.db_rows)
-    return _execute(run_dir, state, progress=progress, context=context, resumed=True, meta=meta)
+        lock = RunLock(run_dir).acquire()
+    except OSError as exc:
+        raise storage_error(run_dir / LOCK_NAME, exc) from exc
+    try:
+        meta: dict[str, Any] | None = None
+        if (run_dir / paths.RUN_JSON).exists():
+            meta = read_run_json(run_dir)
+            if meta.get("status") == "complete":
+                raise CheckpointError(f"{run_dir}: run is already complete; nothing to resume")
+        try:
+            with ck.open("rb") as fh:
+                state: _State = pickle.load(fh)
+        except Exception as exc:  # corrupt pickle
+            raise CheckpointError(f"{ck}: unreadable checkpoint ({exc})") from None
+        if _at_start(state):
+            # the checkpoint written before anything else: all the run wrote came after it
+            for name in _DATA_FILES:
+                with contextlib.suppress(FileNotFoundError):
+                    (run_dir / name).unlink()
+        else:  # drop whatever was written after the checkpoint (and a torn last line)
+            for name, keep, cut in (
+                (paths.CYCLES_CSV, state.step, CycleLog.truncate),
+                (paths.TRACE_CSV, state.trace_seq, truncate_trace),
+            ):
+                if (run_dir / name).exists():
+                    cut(run_dir / name, keep)
+                elif keep:
+                    raise CheckpointError(
+                        f"{run_dir / name}: missing; the checkpoint needs {keep}"
+                    )
+            if state.db_rows:
+                SqlitePersistence(run_dir).truncate(state.db_rows)
+        if meta is None:  # killed before its first run.json: start it as new
+            return _execute(run_dir, state, progress=progress, context=context, resumed=False)
+        return _execute(
+            run_dir, state, progress=progress, context=context, resumed=True, meta=meta
+        )
+    finally:
+        lock.release()
+
+
+#: What a run writes besides run.json and its checkpoint (removed when a run is resumed from
+#: the checkpoint it wrote before anything else).
+_DATA_FILES = (
+    paths.CYCLES_CSV,
+    paths.TRACE_CSV,
+    paths.WORKSPACE_DB,
+    paths.WORKSPACE_DB + "-journal",
+    paths.BRIDGE_DB,
+    paths.BRIDGE_DB + "-journal",
+)
+
+
+def _at_start(state: _State) -> bool:
+    """Whether ``state`` is the checkpoint a run writes before anything else."""
+    return state.step == 0 and state.condition_index == 0 and state.sim is None
 
 
 def _make_source(spec: RunSpec, run_dir: Path, *, condition: str, start: int) -> Any:
@@ -170,186 +275,282 @@ def _execute(
     else:
         meta["status"] = "running"
         meta["exit_status"] = None
+        meta["error"] = None
         meta.setdefault("resumes", []).append({"at": _now(), "from_step": state.step})
-    atomic_write_json(run_dir / paths.RUN_JSON, meta)
 
-    persistence: SqlitePersistence | NullPersistence = (
-        SqlitePersistence(run_dir) if costs.sqlite else NullPersistence()
-    )
-    if not resumed and spec.pregrow_db_mb:
-        from .dbgrow import pregrow
-
-        meta["db_pregrow"] = pregrow(run_dir, spec.pregrow_db_mb, seed=spec.seed)
-    trace = TraceWriter(run_dir / paths.TRACE_CSV, start=state.trace_seq)
-    log = CycleLog(
-        run_dir / paths.CYCLES_CSV,
-        flush_every=spec.flush_every,
-        extra_columns=("spawns", "deaths", "pairs_tested"),
-    )
-    probe = Probe(
-        log,
-        arena_every=spec.arena_every,
-        io_calls_every=spec.io_calls_every,
-        tracemalloc=spec.tracemalloc,
-        uss=spec.uss,
-        elapsed_offset_s=state.elapsed_s,
-    )
-    meta["probe"] = probe.settings()
     total_cycles = spec.cycles * len(spec.conditions)
-    bar = _progress_bar(progress, total_cycles, state.step, f"{exp.id} {spec.variant}")
-    old_handler = signal.getsignal(signal.SIGTERM)
+    stop = StopSignals()
+    log: CycleLog | None = None
+    trace: TraceWriter | None = None
+    probe: Probe | None = None
+    bar: Any = None
+    status, exit_status, error = "complete", 0, None
+    failure: BaseException | None = None
+    bug = False
+    gc_was_enabled = gc.isenabled()
+    with stop:
+        try:
+            make_reserve(run_dir, reserve_bytes(spec.cycles, len(spec.conditions),
+                                                spec.max_agents))
+            atomic_write_json(run_dir / paths.RUN_JSON, meta)
+            persistence: SqlitePersistence | NullPersistence = (
+                SqlitePersistence(run_dir) if costs.sqlite else NullPersistence()
+            )
+            if spec.pregrow_db_mb and _at_start(state):  # a new run, or resumed from its start
+                from .dbgrow import pregrow
 
-    def _on_term(signum: int, frame: Any) -> None:
-        raise _Interrupted()
+                meta["db_pregrow"] = pregrow(run_dir, spec.pregrow_db_mb, seed=spec.seed)
+            trace = TraceWriter(run_dir / paths.TRACE_CSV, start=state.trace_seq)
+            log = CycleLog(
+                run_dir / paths.CYCLES_CSV,
+                flush_every=spec.flush_every,
+                extra_columns=("spawns", "deaths", "pairs_tested"),
+            )
+            probe = Probe(
+                log,
+                arena_every=spec.arena_every,
+                io_calls_every=spec.io_calls_every,
+                tracemalloc=spec.tracemalloc,
+                uss=spec.uss,
+                elapsed_offset_s=state.elapsed_s,
+            )
+            meta["probe"] = probe.settings()
+            bar = _progress_bar(progress, total_cycles, state.step, f"{exp.id} {spec.variant}")
+            _run_conditions(run_dir, state, meta, persistence, trace, log, probe, bar, stop)
+        except StopRequested as exc:
+            status, exit_status = "interrupted", 128 + exc.signum
+            error = (
+                f"interrupted by {signal_name(exc.signum)} at step {state.step} of "
+                f"{total_cycles}; checkpoint written"
+            )
+        except KeyboardInterrupt as exc:  # a second signal, or Ctrl-C outside the main thread
+            signum = getattr(exc, "signum", signal.SIGINT)
+            status, exit_status = "interrupted", 128 + signum
+            error = (
+                f"interrupted by {signal_name(signum)} at step {state.step} of {total_cycles}, "
+                "without a new checkpoint (a resume continues from the last one)"
+            )
+        except BaseException as exc:
+            error, expected = describe_failure(exc, run_dir)
+            status, exit_status, failure, bug = "failed", 1, exc, not expected
+        finally:
+            stop.disarm()  # from here on a signal is only noted: run.json must be written
+            _restore_gc(spec.gc_mode, meta, gc_was_enabled)
+        recorded = _finish(run_dir, state, meta, status, exit_status, error, log, trace, probe)
+        if bar is not None:
+            bar.close()
+    status = meta["status"]
+    if status == "complete":
+        return meta
+    if bug and failure is not None:
+        raise failure  # a bug: its traceback (run.json says failed, with the message)
+    where = "" if recorded is None else f" (run.json could not be updated: {recorded})"
+    resume = f"resume with `nrm run --resume {run_dir}`"
+    if status == "interrupted":
+        raise RunInterruptedError(f"{meta['error']}{where}; {resume}", meta["exit_status"])
+    raise RunFailedError(
+        f"{meta['error']}; the run stopped at step {state.step} (run.json: failed){where}; "
+        f"{resume} once that is fixed",
+        meta["exit_status"],
+    ) from failure
 
-    if hasattr(signal, "SIGTERM") and _main_thread():
-        signal.signal(signal.SIGTERM, _on_term)
+
+def _run_conditions(
+    run_dir: Path,
+    state: _State,
+    meta: dict[str, Any],
+    persistence: SqlitePersistence | NullPersistence,
+    trace: TraceWriter,
+    log: CycleLog,
+    probe: Probe,
+    bar: Any,
+    stop: StopSignals,
+) -> None:
+    """The condition loop: set-up (then a checkpoint), cycles (checkpoints at the cadence),
+    results; a stop signal is answered at the next cycle boundary with a checkpoint."""
+    spec = state.spec
+    costs = spec.costs
+    exp = get_experiment(spec.experiment)
     run_t0 = time.perf_counter() - state.elapsed_s
     last_ck = time.perf_counter()
-    status, exit_status, error = "complete", 0, None
-    gc_was_enabled = gc.isenabled()
-    try:
-        probe.start()
-        meta["gc"] = _apply_gc_mode(spec.gc_mode)
-        for ci in range(state.condition_index, len(spec.conditions)):
-            cond = spec.conditions[ci]
-            state.condition_index = ci
-            source = _make_source(spec, run_dir, condition=cond, start=trace.seq)
-            reality = Reality(
-                source,
-                sampling=costs.sampling,
-                persistence=persistence,
-                trace=trace,
-                condition=cond,
+    probe.start()
+    meta["gc"] = _apply_gc_mode(spec.gc_mode)
+    for ci in range(state.condition_index, len(spec.conditions)):
+        if stop.signum is not None:  # the previous condition ended with a checkpoint
+            raise StopRequested(stop.signum)
+        cond = spec.conditions[ci]
+        state.condition_index = ci
+        source = _make_source(spec, run_dir, condition=cond, start=trace.seq)
+        reality = Reality(
+            source,
+            sampling=costs.sampling,
+            persistence=persistence,
+            trace=trace,
+            condition=cond,
+        )
+        if state.sim is None:
+            state.condition_wall_s = 0.0
+            state.condition_cpu_s = 0.0
+            sim = Simulation(
+                exp.mechanisms_for(cond), spec.model_params(), costs, reality, seed=spec.seed
             )
-            if state.sim is None:
-                state.condition_wall_s = 0.0
-                state.condition_cpu_s = 0.0
-                sim = Simulation(
-                    exp.mechanisms_for(cond), spec.model_params(), costs, reality, seed=spec.seed
-                )
-                w0, c0 = time.perf_counter(), time.process_time()
-                commits0 = persistence.commits
-                sim.setup()
-                state.condition_wall_s += time.perf_counter() - w0
-                state.condition_cpu_s += time.process_time() - c0
-                state.counters = {
-                    "setup_samples": reality.samples,
-                    "setup_commits": persistence.commits - commits0,
-                }
-                state.sim = sim
-            else:
-                sim = state.sim
-                sim.reality = reality
+            w0, c0 = time.perf_counter(), time.process_time()
+            commits0 = persistence.commits
+            sim.setup()
+            state.condition_wall_s += time.perf_counter() - w0
+            state.condition_cpu_s += time.process_time() - c0
+            state.counters = {
+                "setup_samples": reality.samples,
+                "setup_commits": persistence.commits - commits0,
+            }
+            state.sim = sim
+            # resumable from the first cycle of every condition
+            log.flush()
+            trace.flush()
+            state.elapsed_s = time.perf_counter() - run_t0
+            _checkpoint(run_dir, state, trace, persistence)
+            last_ck = time.perf_counter()
+            if stop.signum is not None:
+                raise StopRequested(stop.signum)
+        else:
+            sim = state.sim
+            sim.reality = reality
+        prev_samples, prev_sample_s = reality.samples, reality.sample_s
+        prev_commits, prev_commit_s = persistence.commits, persistence.commit_s
+        seg_w0, seg_c0 = time.perf_counter(), time.process_time()
+        wall_before, cpu_before = state.condition_wall_s, state.condition_cpu_s
+        while sim.cycle < spec.cycles:
+            cycle = sim.cycle
+            probe.begin_cycle()
+            st = sim.step()
+            samples, sample_s = reality.samples - prev_samples, reality.sample_s - prev_sample_s
+            commits, commit_s = (
+                persistence.commits - prev_commits,
+                persistence.commit_s - prev_commit_s,
+            )
             prev_samples, prev_sample_s = reality.samples, reality.sample_s
             prev_commits, prev_commit_s = persistence.commits, persistence.commit_s
-            seg_w0, seg_c0 = time.perf_counter(), time.process_time()
-            wall_before, cpu_before = state.condition_wall_s, state.condition_cpu_s
-            while sim.cycle < spec.cycles:
-                cycle = sim.cycle
-                probe.begin_cycle()
-                st = sim.step()
-                samples, sample_s = reality.samples - prev_samples, reality.sample_s - prev_sample_s
-                commits, commit_s = (
-                    persistence.commits - prev_commits,
-                    persistence.commit_s - prev_commit_s,
-                )
-                prev_samples, prev_sample_s = reality.samples, reality.sample_s
-                prev_commits, prev_commit_s = persistence.commits, persistence.commit_s
-                probe.end_cycle(
-                    step=state.step,
-                    condition=cond,
-                    cycle=cycle,
-                    population=st.population,
-                    evolve_calls=st.evolve_calls,
-                    registry_size=st.registry_size,
-                    samples=samples,
-                    sample_s=sample_s,
-                    commits=commits,
-                    commit_s=commit_s,
-                    db_bytes=persistence.db_bytes() if persistence.enabled else None,
-                    spawns=st.spawns,
-                    deaths=st.deaths,
-                    pairs_tested=st.pairs_tested,
-                )
-                state.step += 1
-                for k, v in (
-                    ("samples", samples),
-                    ("commits", commits),
-                    ("evolve_calls", st.evolve_calls),
-                ):
-                    state.counters[k] = state.counters.get(k, 0) + v
-                if bar is not None:
-                    bar.update(1)
-                    if state.step % 25 == 0:
-                        bar.set_postfix(cond=cond, pop=st.population, refresh=False)
-                if state.step % spec.flush_every == 0:
-                    log.flush()
-                    trace.flush()
-                    due = (
+            probe.end_cycle(
+                step=state.step,
+                condition=cond,
+                cycle=cycle,
+                population=st.population,
+                evolve_calls=st.evolve_calls,
+                registry_size=st.registry_size,
+                samples=samples,
+                sample_s=sample_s,
+                commits=commits,
+                commit_s=commit_s,
+                db_bytes=persistence.db_bytes() if persistence.enabled else None,
+                spawns=st.spawns,
+                deaths=st.deaths,
+                pairs_tested=st.pairs_tested,
+            )
+            state.step += 1
+            for k, v in (
+                ("samples", samples),
+                ("commits", commits),
+                ("evolve_calls", st.evolve_calls),
+            ):
+                state.counters[k] = state.counters.get(k, 0) + v
+            if bar is not None:
+                bar.update(1)
+                if state.step % 25 == 0:
+                    bar.set_postfix(cond=cond, pop=st.population, refresh=False)
+            stopping = stop.signum is not None
+            if stopping or state.step % spec.flush_every == 0:
+                log.flush()
+                trace.flush()
+                due = stopping or (
+                    (
                         spec.checkpoint_every is not None
                         and state.step % spec.checkpoint_every == 0
-                    ) or (
+                    )
+                    or (
                         spec.checkpoint_every is None
                         and time.perf_counter() - last_ck >= spec.checkpoint_interval_s
                     )
-                    if due and sim.cycle < spec.cycles:
-                        state.condition_wall_s = wall_before + time.perf_counter() - seg_w0
-                        state.condition_cpu_s = cpu_before + time.process_time() - seg_c0
-                        state.elapsed_s = time.perf_counter() - run_t0
-                        _checkpoint(run_dir, state, trace, persistence)
-                        last_ck = time.perf_counter()
-            state.condition_wall_s = wall_before + time.perf_counter() - seg_w0
-            state.condition_cpu_s = cpu_before + time.process_time() - seg_c0
-            state.results[cond] = _condition_result(sim, state, persistence)
-            state.sim = None
-            state.condition_index = ci + 1
-            log.flush()
-            trace.flush()
-            meta["conditions"] = state.results
-            atomic_write_json(run_dir / paths.RUN_JSON, meta)
-            state.elapsed_s = time.perf_counter() - run_t0
-            _checkpoint(run_dir, state, trace, persistence)
-    except (KeyboardInterrupt, _Interrupted):
-        status, exit_status, error = "interrupted", 130, "interrupted by signal"
-        raise
-    except BaseException as exc:
-        status, exit_status, error = "failed", 1, f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        if spec.gc_mode != "default":
-            meta["gc"]["at_end"] = {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
-            if spec.gc_mode == "freeze":
-                gc.unfreeze()
-            if gc_was_enabled:
-                gc.enable()
+                )
+                if due and sim.cycle < spec.cycles:
+                    state.condition_wall_s = wall_before + time.perf_counter() - seg_w0
+                    state.condition_cpu_s = cpu_before + time.process_time() - seg_c0
+                    state.elapsed_s = time.perf_counter() - run_t0
+                    _checkpoint(run_dir, state, trace, persistence)
+                    last_ck = time.perf_counter()
+                    if stopping:
+                        raise StopRequested(stop.signum)  # type: ignore[arg-type]
+        state.condition_wall_s = wall_before + time.perf_counter() - seg_w0
+        state.condition_cpu_s = cpu_before + time.process_time() - seg_c0
+        state.results[cond] = _condition_result(sim, state, persistence)
+        state.sim = None
+        state.condition_index = ci + 1
+        log.flush()
+        trace.flush()
+        meta["conditions"] = state.results
+        atomic_write_json(run_dir / paths.RUN_JSON, meta)
+        state.elapsed_s = time.perf_counter() - run_t0
+        _checkpoint(run_dir, state, trace, persistence)
+        last_ck = time.perf_counter()
+
+
+def _finish(
+    run_dir: Path,
+    state: _State,
+    meta: dict[str, Any],
+    status: str,
+    exit_status: int,
+    error: str | None,
+    log: CycleLog | None,
+    trace: TraceWriter | None,
+    probe: Probe | None,
+) -> str | None:
+    """Close the logs and write the final run.json. After a failure the queued rows are
+    dropped, not written (the disk may be full; a resume drops them anyway) and the reserved
+    space is given back first, so that run.json can still say ``failed``. Returns ``None``
+    when run.json was written, else why not."""
+    if status == "failed":
+        for w in (log, trace):
+            if w is not None:
+                w.abort()
+        drop_reserve(run_dir)
+    if probe is not None:
         probe.stop()
-        log.close()
+    if status != "failed":
+        try:
+            for w in (log, trace):
+                if w is not None:
+                    w.close()
+        except (OSError, NrmError) as exc:  # the last flush failed: the run did not complete
+            error, _ = describe_failure(exc, run_dir)
+            status, exit_status = "failed", 1
+            for w in (log, trace):
+                if w is not None:
+                    w.abort()
+    if probe is not None:
         cost = meta.setdefault("probe_cost", {})
         for key, value in probe.own_cost().items():  # summed over resumed segments
             cost[key] = cost.get(key, 0) + value
-        trace.close()
-        if bar is not None:
-            bar.close()
-        if _main_thread():
-            signal.signal(signal.SIGTERM, old_handler)
-        meta["conditions"] = state.results
-        if status == "complete":
-            means = {c: r["mean"] for c, r in state.results.items()}
-            meta["synergy"] = synergy(means)
-            meta["totals"] = {
-                "runtime_s": sum(r["runtime_s"] for r in state.results.values()),
-                "cpu_s": sum(r["cpu_s"] for r in state.results.values()),
-                "samples": sum(r["samples"] for r in state.results.values()),
-                "commits": sum(r["commits"] for r in state.results.values()),
-                "cycles": sum(r["cycles"] for r in state.results.values()),
-            }
-        meta["status"] = status
-        meta["exit_status"] = exit_status
-        meta["error"] = error
-        meta["ended_at"] = _now()
+    meta["conditions"] = state.results
+    if status == "complete":
+        means = {c: r["mean"] for c, r in state.results.items()}
+        meta["synergy"] = synergy(means)
+        meta["totals"] = {
+            "runtime_s": sum(r["runtime_s"] for r in state.results.values()),
+            "cpu_s": sum(r["cpu_s"] for r in state.results.values()),
+            "samples": sum(r["samples"] for r in state.results.values()),
+            "commits": sum(r["commits"] for r in state.results.values()),
+            "cycles": sum(r["cycles"] for r in state.results.values()),
+        }
+    meta["status"] = status
+    meta["exit_status"] = exit_status
+    meta["error"] = error
+    meta["ended_at"] = _now()
+    drop_reserve(run_dir)
+    try:
         atomic_write_json(run_dir / paths.RUN_JSON, meta)
-    return meta
+    except OSError as exc:
+        return str(exc)
+    return None
 
 
 def _apply_gc_mode(mode: str) -> dict[str, Any]:
@@ -362,10 +563,16 @@ def _apply_gc_mode(mode: str) -> dict[str, Any]:
     return {"mode": mode, "enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
 
 
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
+def _restore_gc(mode: str, meta: dict[str, Any], was_enabled: bool) -> None:
+    """Undo :func:`_apply_gc_mode` at the end of a segment (recording what was in force)."""
+    if mode == "default":
+        return
+    if isinstance(meta.get("gc"), dict):
+        meta["gc"]["at_end"] = {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
+    if mode == "freeze":
+        gc.unfreeze()
+    if was_enabled:
+        gc.enable()
 
 
 def _checkpoint(
@@ -376,6 +583,10 @@ def _checkpoint(
 ) -> None:
     state.trace_seq = trace.seq
     state.db_rows = persistence.row_counts() if persistence.enabled else {}
+    _write_checkpoint(run_dir, state)
+
+
+def _write_checkpoint(run_dir: Path, state: _State) -> None:
     atomic_write_bytes(
         run_dir / paths.CHECKPOINT, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
     )
