@@ -31,7 +31,7 @@ CYCLES = 30
 TINY = dict(variant="optimized", cycles=CYCLES, max_agents=6, cpu_interval=0.0, flush_every=5,
             metrics="fixed")
 TINY_ARGS = ["C256", "--variant", "optimized", "--cycles", str(CYCLES), "--max-agents", "6",
-             "--metrics", "fixed", "--flush-every", "5", "--no-progress"]
+             "--metrics", "fixed", "--flush-every", "5", "--cpu-interval", "0", "--no-progress"]
 
 # Runs the nrm command with a pause at a chosen moment, so a test can kill it exactly there.
 HOOKED = r"""
