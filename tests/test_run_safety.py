@@ -190,6 +190,24 @@ def test_kill_during_set_up_resumes_to_the_uninterrupted_result(
     _assert_same_result(out, reference)
 
 
+def test_kill_after_a_database_pregrow_resumes_to_the_same_databases(
+    tmp_path: Path
+) -> None:
+    """A run killed between the pre-grow (nrm.dbgrow) and its first cycle starts over from the
+    checkpoint written before anything else: the same rows, not the pre-grown ones twice."""
+    ref = tmp_path / "ref"
+    run_experiment(RunSpec("C256", **TINY, pregrow_db_mb=0.2), ref, progress=False)  # type: ignore[arg-type]
+    out, mark = tmp_path / "k", tmp_path / "mark"
+    proc = _hooked(["run", *TINY_ARGS, "--pregrow-db", "0.2", "--out", str(out)], "setup-end",
+                   mark)
+    try:
+        _wait_for(mark.exists, "the run to reach the end of its set-up")
+    finally:
+        _kill(proc)
+    resume_run(out, progress=False)
+    _assert_same_result(out, ref)
+
+
 def test_kill_before_anything_was_written_frees_the_folder(
     tmp_path: Path, reference: Path
 ) -> None:
