@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import pickle
 import signal
 import time
@@ -259,6 +260,7 @@ def _execute(
             "experiment_note": exp.note,
             "design": exp.design,
             "variant_of": exp.variant_of,
+            "pid": os.getpid(),
             "variant": spec.variant_label,
             "preset": spec.variant,
             "scale": spec.scale,
