@@ -90,10 +90,12 @@ STUDY_SCALES: dict[str, StudyScale] = {
         StudyScale("smoke", 2, 6, 3, 40, 0.001,
                    "seconds per run, for the test suite: 2 blocks, 6 agents, 3 or 40 cycles "
                    "per condition, the CPU sample blocking 1 ms"),
-        StudyScale("default", 5, 12, 12, 1000, 0.002,
-                   "the budget of 15 min on 2 cores (an estimate from the smoke study's "
-                   "per-cycle costs): 5 blocks, 12 agents, 12 cycles per condition for the "
-                   "faithful arms, 1000 for the cheap ones, the CPU sample blocking 2 ms"),
+        StudyScale("default", 5, 10, 10, 1000, 0.002,
+                   "5 blocks, 10 agents, 10 cycles per condition for the arms with per-row "
+                   "SQLite commits, recursive evolution or the cumulative registry (the level "
+                   "of their costs, not their long-run growth), 1000 for the cheap ones, the "
+                   "CPU sample blocking 2 ms; budgeted at 15 min on 2 quiet cores (an estimate: "
+                   "nrm study plan --estimate-from A_SMOKE_STUDY)"),
         StudyScale("full", 5, PAPER_AGENTS, PAPER_CYCLES, PAPER_CYCLES, PAPER_CPU_INTERVAL,
                    "the paper's parameters for every arm (3000 cycles per condition, 100 "
                    "agents, 0.1 s blocking CPU sample): a cluster job, see README"),
@@ -150,8 +152,10 @@ class Arm:
             argv += ["--cycles", str(self.cycles)]
         if self.max_agents is not None:
             argv += ["--max-agents", str(self.max_agents)]
-        if r.get("cpu_interval") is not None:
-            argv += ["--cpu-interval", repr(float(r["cpu_interval"]))]
+        costs = self.cost_switches()
+        assert costs is not None
+        # always explicit: flags left out would take `nrm run`'s default scale's values
+        argv += ["--cpu-interval", repr(float(costs.cpu_interval))]
         for k, v in sorted((r.get("costs") or {}).items()):
             argv += ["--cost", f"{k}={str(v).lower() if isinstance(v, bool) else v}"]
         if r.get("allocator"):
@@ -535,6 +539,17 @@ def execute(task: dict[str, Any], study_dir: str, argv: list[str]) -> dict[str, 
     run_dir = root / RUNS / name
     host = socket.gethostname()
     if run_complete(run_dir):
+        record_path = root / RECORDS / f"{name}.json"
+        if not record_path.is_file():  # the worker died between the run's end and its record
+            meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+            rec = {**task, "host": (meta.get("context") or {}).get("host", {}).get("hostname")
+                   if isinstance((meta.get("context") or {}).get("host"), dict) else None,
+                   "worker": _worker_address(), "started_at": meta.get("started_at"),
+                   "ended_at": meta.get("ended_at"), "exit_code": 0, "complete": True,
+                   "status": "complete",
+                   "recovered": "the worker died after the run ended and before its record "
+                                "was written; load and concurrency readings are lost"}
+            atomic_write_json(record_path, rec)
         return {"name": name, "status": "already complete", "host": host}
     claims = root / CLAIMS
     claims.mkdir(parents=True, exist_ok=True)

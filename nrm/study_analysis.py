@@ -594,3 +594,43 @@ def format_verdicts(res: StudyResults) -> str:
         lines.append(f"  {r['hypothesis']} {r['name']}: {r['verdict']} ({r['statistic']}; "
                      f"n {r['n']}; CI {r['ci']})")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ budget
+def estimate_budget(data: StudyData, target: Any) -> pd.DataFrame:
+    """Estimated run time of every run of the plan ``target`` from a measured study ``data``
+    (normally the smoke study): per arm, the measured start-up (process time minus cycle time)
+    plus the measured time per cycle scaled to the target's cycles and agents (by the square of
+    the agent ratio for arms that test and commit every pair, linearly otherwise). The per-cycle
+    time is taken as constant, so arms whose cycles grow costlier are underestimated. An
+    estimate, never a measurement."""
+    runs = data.runs
+    if runs.empty or "cycles" not in runs:
+        raise StudyError(f"{data.out}: no complete run with a cycle log to estimate from")
+    rows = []
+    for arm in target.arms:
+        if not arm.available:
+            continue
+        got = runs[runs["arm"] == arm.label]
+        try:
+            measured_arm = data.plan.arm(arm.label)
+        except Exception:
+            measured_arm = None
+        if got.empty or measured_arm is None:
+            rows.append({"arm": arm.label, "runs": target.repeats, "estimate_s": math.nan,
+                         "basis": "not in the measured study"})
+            continue
+        conds = 4
+        per_cycle = float((got["cycle_time_s"] / (got["cycles"] * conds)).median())
+        startup = float((got["process_wall_s"] - got["cycle_time_s"]).clip(lower=0).median())
+        costs = arm.cost_switches()
+        pairwise = costs is not None and costs.resonance == "pairwise"
+        m_agents = measured_arm.max_agents or 1
+        k = (arm.max_agents or m_agents) / m_agents
+        scale = k * k if pairwise else k
+        one = startup + per_cycle * scale * (arm.cycles or 0) * conds
+        rows.append({"arm": arm.label, "runs": target.repeats, "per_run_s": one,
+                     "estimate_s": one * target.repeats,
+                     "basis": f"{len(got)} measured runs, {int(got['cycles'].iloc[0])} cycles, "
+                              f"{m_agents} agents; agent factor {scale:.2f}"})
+    return pd.DataFrame(rows)

@@ -39,6 +39,9 @@ def register(sub: Any) -> None:
     q = ssub.add_parser("plan", help="print the plan (arms, scale, order) without running")
     common(q)
     q.add_argument("--json", action="store_true", help="the plan as JSON")
+    q.add_argument("--estimate-from", metavar="STUDY_DIR", default=None,
+                   help="estimate this plan's run time from a measured study (e.g. the smoke "
+                        "study's folder)")
     q.set_defaults(handler=_cmd_plan)
 
     q = ssub.add_parser("run", help="run the missing runs of a study (restartable)")
@@ -74,6 +77,18 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
     plan = _plan(args)
     print(json.dumps(plan.to_dict(), indent=1) if args.json else format_plan(plan))
+    if args.estimate_from:
+        from .study_analysis import estimate_budget, load_study
+
+        est = estimate_budget(load_study(args.estimate_from), plan)
+        total = float(est["estimate_s"].sum())
+        missing = est[est["estimate_s"].isna()]["arm"].tolist()
+        print(f"ESTIMATE (not a measurement) from {args.estimate_from}: {len(plan.tasks())} runs "
+              f"in about {total / 60:.1f} min on one worker, at the measured study's machine "
+              "load; per-cycle times taken as constant (growing arms are underestimated)"
+              + (f"; no basis for {', '.join(missing)}" if missing else ""))
+        for _, r in est.sort_values("estimate_s", ascending=False).head(8).iterrows():
+            print(f"  {r['arm']:<36} {r['estimate_s']:8.1f} s  ({r['basis']})")
     return 0
 
 
