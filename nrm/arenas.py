@@ -22,7 +22,7 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass
 
-from nrm.exceptions import NrmError
+from nrm.exceptions import ArenaStatsError
 
 #: First line of the pymalloc section; absent when pymalloc is not the object allocator.
 PYMALLOC_HEADER = "Small block threshold"
@@ -48,10 +48,6 @@ _LABELS: dict[str, str] = {
     "# bytes lost to quantization": "quantization_bytes",
     "# bytes lost to arena alignment": "alignment_bytes",
 }
-
-
-class ArenaStatsError(NrmError):
-    """``sys._debugmallocstats()`` output is not in the format this parser knows."""
 
 
 @dataclass(frozen=True)

@@ -28,24 +28,20 @@ from .atomic import atomic_write_text
 from .costs import PRESETS, CostSwitches
 from .experiments import CONDITIONS, get_experiment
 from .metrics import FixedSource
-from .model import ModelParams, Reality, Simulation
-from .persistence import NullPersistence, SqlitePersistence
+from .model import ModelParams, Simulation
 from .probe import Probe
 from .runlog import CycleLog
 from .spec import RunSpec
+from .wiring import new_reality, new_simulation, open_persistence
 
 
 def make_sim(
     costs: CostSwitches, condition: str, folder: Path, max_agents: int = 100
 ) -> Simulation:
-    exp = get_experiment("C256")
-    persistence = SqlitePersistence(folder) if costs.sqlite else NullPersistence()
-    reality = Reality(
-        FixedSource(cpu_interval=0.0), sampling=costs.sampling, persistence=persistence
-    )
-    sim = Simulation(
-        exp.mechanisms_for(condition), ModelParams(max_agents=max_agents), costs, reality, seed=0
-    )
+    """C256 in ``condition``, wired as the runner wires it (nrm/wiring.py), set up."""
+    reality = new_reality(FixedSource(cpu_interval=0.0), open_persistence(costs, folder))
+    sim = new_simulation(get_experiment("C256"), condition, ModelParams(max_agents=max_agents),
+                         costs, reality, seed=0)
     sim.setup()
     return sim
 

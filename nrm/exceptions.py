@@ -76,3 +76,19 @@ class RunFailedError(NrmError):
 class RunInterruptedError(RunFailedError):
     """A run stopped on SIGINT or SIGTERM (after a checkpoint where one could be taken);
     ``exit_status`` is 128 + the signal number, as run.json records."""
+
+
+class NotebookError(NrmError):
+    """A notebook cannot be executed (missing, no parameters cell, or it failed in a cell)."""
+
+
+class ArenaStatsError(NrmError):
+    """``sys._debugmallocstats()`` output is not in the format this parser knows."""
+
+
+class ProbeError(NrmError):
+    """The probe was used out of order (e.g. ``end_cycle`` without ``begin_cycle``)."""
+
+
+class LockError(NrmError):
+    """requirements.lock is missing, malformed, or out of step with pyproject.toml."""

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
-from .exceptions import NrmError
+from .exceptions import LockError
 
 __all__ = [
     "LOCK",
@@ -51,10 +51,6 @@ PROJECT = "nrm-compendium"
 #: The extras the lock covers (``make lock`` passes ``--extra`` for each).
 EXTRAS = ("dev",)
 FIX = "run `make lock` to refresh requirements.lock, then `make setup`"
-
-
-class LockError(NrmError):
-    """requirements.lock is missing, malformed, or out of step with pyproject.toml."""
 
 
 def normalize(name: str) -> str:

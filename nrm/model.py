@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .costs import CostSwitches
+from .costs import CostSwitches, Sampling
 from .exceptions import ParameterError
 from .metrics import Metrics, MetricsSource, TraceWriter
 from .persistence import NullPersistence, SqlitePersistence
@@ -173,20 +173,21 @@ class Reality:
     """The model's window on the machine: metrics samples (counted, timed, traced) and persistence.
 
     With ``sampling='per_cycle'`` one sample is taken at the start of each cycle and serves every
-    consumer in that cycle; with ``'per_call'`` every consumer takes its own.
+    consumer in that cycle; with ``'per_call'`` (the default) every consumer takes its own. The
+    :class:`Simulation` using it sets ``sampling`` from its cost switches (the one way a switch
+    reaches the model).
     """
 
     def __init__(
         self,
         source: MetricsSource,
         *,
-        sampling: str = "per_call",
         persistence: SqlitePersistence | NullPersistence | None = None,
         trace: TraceWriter | None = None,
         condition: str = "",
     ) -> None:
         self.source = source
-        self.sampling = sampling
+        self.sampling: Sampling = "per_call"
         self.persistence = persistence if persistence is not None else NullPersistence()
         self.trace = trace
         self.condition = condition
@@ -218,6 +219,10 @@ class Reality:
             at_cycle(cycle)
         if self.sampling == "per_cycle":
             self._cached = self._take()
+
+    def end_cycle(self) -> None:
+        """Forget the cycle's cached sample (``per_cycle``)."""
+        self._cached = None
 
     def sample(self) -> Metrics:
         if self._cached is not None:
@@ -257,7 +262,7 @@ class Simulation:
         self.mechanisms = mechanisms
         self.params = params
         self.costs = costs
-        self.reality = reality
+        self.reality = reality  # takes its sampling from these costs (see the property)
         self.rng = random.Random(seed)
         self.bridge = Bridge(params.resonance_threshold)
         self.registry: dict[str, set[str]] = {}
@@ -272,8 +277,18 @@ class Simulation:
     # -- state that does not pickle (I/O) is re-attached by the runner on resume --------------
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["reality"] = None
+        state["_reality"] = None
         return state
+
+    @property
+    def reality(self) -> Reality:
+        return self._reality
+
+    @reality.setter
+    def reality(self, reality: Reality) -> None:
+        """Attach ``reality`` (also on resume), sampling as this run's costs say."""
+        reality.sampling = self.costs.sampling
+        self._reality = reality
 
     def setup(self) -> None:
         """Baseline sample (not persisted), then the root from one persisted sample."""
@@ -314,7 +329,7 @@ class Simulation:
         self.agents = [ag for ag in self.agents if ag.energy >= DEATH_THRESHOLD]
         deaths = before - len(self.agents)
         self.population_history.append(len(self.agents))
-        self.reality._cached = None
+        self.reality.end_cycle()
         self.cycle += 1
         return StepStats(
             population=len(self.agents),

@@ -34,7 +34,7 @@ from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any
 
 from . import paths
-from .exceptions import NrmError, ParameterError, RunExistsError
+from .exceptions import NotebookError, NrmError, ParameterError, RunExistsError
 
 if TYPE_CHECKING:
     from .spec import RunSpec
@@ -55,10 +55,6 @@ __all__ = [
 
 #: The kernel every notebook runs in: the ipykernel of the interpreter running nrm (the venv's).
 KERNEL = "python3"
-
-
-class NotebookError(NrmError):
-    """A notebook cannot be executed (missing, no parameters cell, or it failed in a cell)."""
 
 
 # --------------------------------------------------------------------------- declarations

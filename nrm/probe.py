@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nrm.arenas import read_arena_stats
-from nrm.exceptions import NrmError
+from nrm.exceptions import ProbeError
 
 if TYPE_CHECKING:
     from nrm.runlog import CycleLog
@@ -96,10 +96,6 @@ CPU_SENSORS: tuple[str, ...] = (
 
 #: ``Probe()`` without a log (rows are only returned), told apart from ``Probe(None)``.
 _NO_LOG: Any = object()
-
-
-class ProbeError(NrmError):
-    """The probe was used out of order (e.g. ``end_cycle`` without ``begin_cycle``)."""
 
 
 # --- slow, periodic readings (module functions so tests can call and patch them) -------------

@@ -28,7 +28,7 @@ from .exceptions import (
 )
 from .experiments import get_experiment, population_summary, synergy
 from .metrics import ReplaySource, TraceWriter, make_source, parse_source_spec, truncate_trace
-from .model import Reality, Simulation
+from .model import Simulation
 from .persistence import NullPersistence, SqlitePersistence
 from .probe import Probe
 from .runchecks import check_replay
@@ -44,6 +44,7 @@ from .runsafety import (
     signal_name,
 )
 from .spec import GC_MODES, RunSpec
+from .wiring import new_reality, new_simulation, open_persistence
 
 __all__ = ["GC_MODES", "RunSpec", "default_run_name", "resume_run", "run_experiment"]
 
@@ -232,21 +233,20 @@ def _make_source(spec: RunSpec, run_dir: Path, *, condition: str, start: int) ->
     return src
 
 
-def _execute(
+def _start_meta(
     run_dir: Path,
     state: _State,
+    meta: dict[str, Any],
     *,
-    progress: bool,
     context: dict[str, Any] | None,
     resumed: bool,
-    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """run.json as a run (or a resumed segment) starts."""
     from .sysinfo import collect_context
 
     spec = state.spec
     costs = spec.costs
     exp = get_experiment(spec.experiment)
-    meta = dict(meta or {})
     if not resumed:
         meta = {
             "format": FORMAT,
@@ -279,6 +279,22 @@ def _execute(
         meta["exit_status"] = None
         meta["error"] = None
         meta.setdefault("resumes", []).append({"at": _now(), "from_step": state.step})
+    return meta
+
+
+def _execute(
+    run_dir: Path,
+    state: _State,
+    *,
+    progress: bool,
+    context: dict[str, Any] | None,
+    resumed: bool,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Set up (run.json, logs, probe), run the conditions still to do, finish (always)."""
+    spec = state.spec
+    exp = get_experiment(spec.experiment)
+    meta = _start_meta(run_dir, state, dict(meta or {}), context=context, resumed=resumed)
 
     total_cycles = spec.cycles * len(spec.conditions)
     stop = StopSignals()
@@ -295,9 +311,7 @@ def _execute(
             make_reserve(run_dir, reserve_bytes(spec.cycles, len(spec.conditions),
                                                 spec.max_agents))
             atomic_write_json(run_dir / paths.RUN_JSON, meta)
-            persistence: SqlitePersistence | NullPersistence = (
-                SqlitePersistence(run_dir) if costs.sqlite else NullPersistence()
-            )
+            persistence = open_persistence(spec.costs, run_dir)
             if spec.pregrow_db_mb and _at_start(state):  # a new run, or resumed from its start
                 from .dbgrow import pregrow
 
@@ -371,7 +385,6 @@ def _run_conditions(
     """The condition loop: set-up (then a checkpoint), cycles (checkpoints at the cadence),
     results; a stop signal is answered at the next cycle boundary with a checkpoint."""
     spec = state.spec
-    costs = spec.costs
     exp = get_experiment(spec.experiment)
     run_t0 = time.perf_counter() - state.elapsed_s
     last_ck = time.perf_counter()
@@ -383,19 +396,12 @@ def _run_conditions(
         cond = spec.conditions[ci]
         state.condition_index = ci
         source = _make_source(spec, run_dir, condition=cond, start=trace.seq)
-        reality = Reality(
-            source,
-            sampling=costs.sampling,
-            persistence=persistence,
-            trace=trace,
-            condition=cond,
-        )
+        reality = new_reality(source, persistence, trace=trace, condition=cond)
         if state.sim is None:
             state.condition_wall_s = 0.0
             state.condition_cpu_s = 0.0
-            sim = Simulation(
-                exp.mechanisms_for(cond), spec.model_params(), costs, reality, seed=spec.seed
-            )
+            sim = new_simulation(exp, cond, spec.model_params(), spec.costs, reality,
+                                 seed=spec.seed)
             w0, c0 = time.perf_counter(), time.process_time()
             commits0 = persistence.commits
             sim.setup()

@@ -36,7 +36,7 @@ def make_sim(
 ) -> Simulation:
     costs = costs or PRESETS["lean"]
     mech = mech or Mechanisms()
-    reality = Reality(FixedSource(metrics), sampling=costs.sampling)
+    reality = Reality(FixedSource(metrics))  # the Simulation sets its sampling
     return Simulation(mech, params or ModelParams(), costs, reality, seed=1)
 
 

@@ -150,10 +150,41 @@ def test_numbers_in_the_text_come_from_the_analysis_files(built: Path) -> None:
     assert not re.search(r"\{[^}]*\}", md), "an f-string placeholder was not filled in"
 
 
+def test_paper_renders_with_statistic_labels_reworded(built: Path, tmp_path: Path) -> None:
+    """The paper finds statistics by key: reworded labels and notes change only their text."""
+    from nrm.render import paper as P
+    from nrm.render import results as R
+
+    req = N.check_parameters(
+        "render_paper", None, scale="smoke", runs_dir=str(built / "data" / "runs" / "smoke"),
+        analysis_dir=str(built / "data" / "analysis" / "smoke"),
+        figures_dir=str(built / "figures"), paper_dir=str(tmp_path),
+        executed_dir=str(built / "data" / "executed" / "smoke"))
+    inp = P.load_inputs(req)
+    figs = {name: built / "figures" / f"{name}.png" for name in FIGURES}
+    claims, md = P.measured_claims(inp), P.compose(inp, figs, tmp_path)
+    comparisons = [k for k in inp.phase1b if k != "summary"]
+    summary = R.comparison_summary({k: inp.phase1b[k] for k in comparisons})
+    for k in comparisons:
+        t = inp.phase1b[k]
+        t["statistic"] = "Reworded " + t["statistic"].astype(str).str.upper()
+        t["note"] = "reworded note"
+    tests = inp.phase1a["hypothesis_tests"]
+    tests["y"] = "reworded " + tests["y"].astype(str)
+    assert P.measured_claims(inp) == claims
+    pd.testing.assert_frame_equal(
+        R.comparison_summary({k: inp.phase1b[k] for k in comparisons}), summary)
+    reworded = P.compose(inp, figs, tmp_path)
+    assert "Reworded " in reworded and "Reworded " not in md
+    # only the lines that print a label or a note changed
+    changed = [a for a, b in zip(md.splitlines(), reworded.splitlines(), strict=True) if a != b]
+    assert changed and all("|" in line or "prediction" in line for line in changed)
+
+
 def test_second_make_does_no_work(built: Path) -> None:
     res = _make(built, "-n", "paper")
     assert res.returncode == 0, res.stderr
-    assert "nrm.notebooks" not in res.stdout and "nrm.scales retire" not in res.stdout
+    assert "nrm notebook" not in res.stdout and "nrm scales retire" not in res.stdout
 
 
 def test_bad_scale_fails_and_writes_nothing(tmp_path: Path) -> None:

@@ -109,7 +109,7 @@ def test_cycle_replay_gives_every_sample_of_a_cycle_the_recorded_value(tmp_path:
     trace = tmp_path / "metrics_trace.csv"
     _write_trace(trace, {"OFF-OFF": 5, "ON-ON": 5})
     src = CycleReplaySource(trace)
-    reality = Reality(src, sampling="per_call", condition="ON-ON")
+    reality = Reality(src, condition="ON-ON")  # per_call unless a Simulation says
     assert [reality.baseline().cpu_percent, reality.sample().cpu_percent,
             reality.sample().cpu_percent] == [0.0, 1.0, 1.0]
     for cycle in range(5):

@@ -134,11 +134,12 @@ def _comparison_label(name: str) -> str:
 # --------------------------------------------------------------------------- measured values
 
 
-def _test_estimate(inp: PaperInputs, hyp: str, y_prefix: str, column: str = "estimate") -> float:
-    """A whole-run criterion test's value from Phase 1A (NaN when the test was not possible)."""
+def _test_estimate(inp: PaperInputs, hyp: str, variable: str, column: str = "estimate") -> float:
+    """A whole-run criterion test's value from Phase 1A (NaN when the test was not possible),
+    found by the log column it tests (``variable``), not by its label."""
     t = inp.phase1a["hypothesis_tests"]
     hit = t[(t["hypothesis"] == hyp) & (t["role"] == "criterion") & (t["scope"] == "whole run")
-            & t["y"].astype(str).str.startswith(y_prefix)]
+            & (t["variable"] == variable)]
     return float(hit[column].iloc[0]) if len(hit) else math.nan
 
 
@@ -674,7 +675,7 @@ PREDICTION_THRESHOLD = 80.0
 
 
 def _prediction_label(inp: PaperInputs) -> str:
-    row = R.stat(inp.phase1b["same_experiment"], "paper's prediction")
+    row = R.stat(inp.phase1b["same_experiment"], "prediction")
     return str(row["statistic"]).replace("paper's prediction: ", "prediction: ")
 
 

@@ -179,13 +179,28 @@ def phase1a(runs: Mapping[str, str | Path], out_dir: str | Path, *, slow: str = 
     return tables
 
 
-def stat(table: pd.DataFrame, prefix: str) -> pd.Series:
-    """The row of a comparison table whose ``statistic`` starts with ``prefix``."""
-    hit = table[table["statistic"].astype(str).str.startswith(prefix)]
-    if hit.empty:
-        raise LogError(f"comparison table has no statistic starting with {prefix!r}; it has: "
-                       + ", ".join(table["statistic"].astype(str)))
-    return hit.iloc[0]
+def stat(table: pd.DataFrame, key: str) -> pd.Series:
+    """The row of a comparison table with stable ``key`` (labels and notes are for readers)."""
+    from ..stats.comparison import stat_row
+
+    return stat_row(table, key)
+
+
+def _flag(value: Any) -> bool:
+    """A verdict flag as read back from CSV (True/False, or the strings pandas may leave)."""
+    if isinstance(value, str):
+        if value.strip().lower() not in ("true", "false"):
+            raise LogError(f"a verdict flag must be True or False, got {value!r}")
+        return value.strip().lower() == "true"
+    return bool(value)
+
+
+def _verdict(value: Any) -> str:
+    """A prediction's verdict as stored in its row (one of VERDICTS)."""
+    if value not in VERDICTS:
+        raise LogError(f"a prediction's verdict must be one of {', '.join(VERDICTS)}, got "
+                       f"{value!r}")
+    return str(value)
 
 
 def comparison_summary(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -193,10 +208,10 @@ def comparison_summary(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     rows = []
     for name, t in tables.items():
         unopt, opt, what = COMPARISONS.get(name, ((), (), name))
-        sp = stat(t, "speedup, mean per-cycle time")
-        vr = stat(t, "variance reduction")
-        lev = stat(t, "Levene W")
-        pred = stat(t, "paper's prediction")
+        sp = stat(t, "speedup_mean")
+        vr = stat(t, "variance_reduction_pct")
+        lev = stat(t, "levene_w")
+        pred = stat(t, "prediction")
         rows.append({
             "comparison": name,
             "description": what,
@@ -205,18 +220,17 @@ def comparison_summary(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
             "speedup": float(sp["value"]),
             "ci_low": float(sp["ci_low"]),
             "ci_high": float(sp["ci_high"]),
-            "total_speedup": float(stat(t, "speedup, total time")["value"]),
+            "total_speedup": float(stat(t, "speedup_total")["value"]),
             "variance_reduction_pct": float(vr["value"]),
             "variance_reduction_ci_low": float(vr["ci_low"]),
             "variance_reduction_ci_high": float(vr["ci_high"]),
             "levene_p": float(lev["p_value"]),
-            "cv_reduction_pct": float(stat(t, "CV reduction")["value"]),
-            "cohens_d": float(stat(t, "Cohen's d")["value"]),
-            "welch_p": float(stat(t, "Welch t")["p_value"]),
-            "sample_call_reduction": float(stat(t, "sample-call reduction")["value"]),
-            "prediction_holds": str(pred["note"]).startswith("holds"),
-            "prediction_verdict": next((v for v in VERDICTS if str(pred["note"]).startswith(v)),
-                                       "undecided"),
+            "cv_reduction_pct": float(stat(t, "cv_reduction_pct")["value"]),
+            "cohens_d": float(stat(t, "cohens_d")["value"]),
+            "welch_p": float(stat(t, "welch_t")["p_value"]),
+            "sample_call_reduction": float(stat(t, "sample_call_reduction")["value"]),
+            "prediction_holds": _flag(pred["holds"]),
+            "prediction_verdict": _verdict(pred["verdict"]),
         })
     return pd.DataFrame(rows)
 

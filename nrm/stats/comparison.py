@@ -135,10 +135,24 @@ def cohens_d(a: np.ndarray, b: np.ndarray) -> float:
     return float((a.mean() - b.mean()) / sp) if sp > 0 else math.nan
 
 
-def _row(stat: str, value: float, lo: float = math.nan, hi: float = math.nan,
-         p: float = math.nan, note: str = "") -> dict[str, object]:
-    return {"statistic": stat, "value": value, "ci_low": lo, "ci_high": hi, "p_value": p,
-            "note": note}
+def _row(key: str, stat: str, value: float, lo: float = math.nan, hi: float = math.nan,
+         p: float = math.nan, note: str = "", verdict: str | None = None) -> dict[str, object]:
+    """One statistic. ``key`` is its stable name (code reads rows by it: :func:`stat_row`);
+    ``stat`` and ``note`` are for readers and may be reworded freely. A row that tests a
+    prediction has a ``verdict`` (one of :data:`~nrm.stats.verdict.VERDICTS`) and the flag
+    ``holds``; other rows have None in both."""
+    return {"key": key, "statistic": stat, "value": value, "ci_low": lo, "ci_high": hi,
+            "p_value": p, "note": note, "verdict": verdict,
+            "holds": None if verdict is None else verdict == "holds"}
+
+
+def stat_row(table: pd.DataFrame, key: str) -> pd.Series:
+    """The row of a :func:`compare_times` table with stable ``key`` (e.g. ``speedup_mean``)."""
+    hit = table[table["key"] == key]
+    if hit.empty:
+        raise LogError(f"comparison table has no statistic {key!r}; it has: "
+                       + ", ".join(table["key"].astype(str)))
+    return hit.iloc[0]
 
 
 def _as_runs(x: np.ndarray | Sequence[np.ndarray], what: str) -> list[np.ndarray]:
@@ -182,13 +196,17 @@ def compare_times(
     rows: list[dict[str, object]] = []
 
     for label, runs, x in (("unoptimized", u_runs, u), ("optimized", o_runs, o)):
-        rows.append(_row(f"runs, {label}", float(len(runs))))
-        rows.append(_row(f"cycles, {label}", float(x.size)))
+        rows.append(_row(f"runs_{label}", f"runs, {label}", float(len(runs))))
+        rows.append(_row(f"cycles_{label}", f"cycles, {label}", float(x.size)))
         per_run = float(np.mean([r.sum() for r in runs]) / 1000)
-        rows.append(_row(f"total time per run, {label} (s)", per_run))
-        rows.append(_row(f"mean per-cycle time, {label} (ms)", float(x.mean())))
-        rows.append(_row(f"SD per-cycle time, {label} (ms)", float(x.std(ddof=1))))
-        rows.append(_row(f"CV per-cycle time, {label}", float(x.std(ddof=1) / x.mean())))
+        rows.append(_row(f"total_time_per_run_s_{label}", f"total time per run, {label} (s)",
+                         per_run))
+        rows.append(_row(f"mean_cycle_ms_{label}", f"mean per-cycle time, {label} (ms)",
+                         float(x.mean())))
+        rows.append(_row(f"sd_cycle_ms_{label}", f"SD per-cycle time, {label} (ms)",
+                         float(x.std(ddof=1))))
+        rows.append(_row(f"cv_cycle_{label}", f"CV per-cycle time, {label}",
+                         float(x.std(ddof=1) / x.mean())))
 
     rng = np.random.default_rng(seed)
     u_mean, u_var, u_L = _group_boot(u_runs, n_boot, rng, block)
@@ -200,9 +218,10 @@ def compare_times(
     )
     speed = u.mean() / o.mean()
     lo, hi = _percentiles(u_mean / np.where(o_mean > 0, o_mean, np.nan), q)
-    rows.append(_row("speedup, mean per-cycle time (ratio)", float(speed), lo, hi, note=boot_note))
+    rows.append(_row("speedup_mean", "speedup, mean per-cycle time (ratio)", float(speed), lo, hi,
+                     note=boot_note))
     tot = np.mean([r.sum() for r in u_runs]) / np.mean([r.sum() for r in o_runs])
-    rows.append(_row("speedup, total time per run (ratio)", float(tot),
+    rows.append(_row("speedup_total", "speedup, total time per run (ratio)", float(tot),
                      note="cycle time only; set-up between cycles not included"))
 
     indep = (
@@ -213,33 +232,37 @@ def compare_times(
     )
     w = stats.ttest_ind(u, o, equal_var=False)
     ci = w.confidence_interval(level)
-    rows.append(_row("Welch t", float(w.statistic), p=float(w.pvalue),
+    rows.append(_row("welch_t", "Welch t", float(w.statistic), p=float(w.pvalue),
                      note=f"df = {w.df:.1f}; {indep}"))
-    rows.append(_row("mean difference (ms)", float(u.mean() - o.mean()), float(ci.low),
+    rows.append(_row("mean_difference_ms", "mean difference (ms)", float(u.mean() - o.mean()),
+                     float(ci.low),
                      float(ci.high), p=float(w.pvalue), note="Welch interval"))
     d = cohens_d(u, o)
     na, nb = u.size, o.size
     se_d = math.sqrt((na + nb) / (na * nb) + d**2 / (2 * (na + nb)))
     z = stats.norm.ppf(0.5 + level / 2)
-    rows.append(_row("Cohen's d (pooled SD)", d, d - z * se_d, d + z * se_d,
+    rows.append(_row("cohens_d", "Cohen's d (pooled SD)", d, d - z * se_d, d + z * se_d,
                      note="Hedges-Olkin large-sample interval"))
 
     lev = stats.levene(u, o, center="mean")
     bf = stats.levene(u, o, center="median")
     rows.append(
-        _row("Levene W (center = mean)", float(lev.statistic), p=float(lev.pvalue), note=indep)
+        _row("levene_w", "Levene W (center = mean)", float(lev.statistic), p=float(lev.pvalue),
+             note=indep)
     )
-    rows.append(_row("Brown-Forsythe W (center = median)", float(bf.statistic),
+    rows.append(_row("brown_forsythe_w", "Brown-Forsythe W (center = median)", float(bf.statistic),
                      p=float(bf.pvalue), note=indep))
     vr = 100.0 * (1.0 - o.var(ddof=1) / u.var(ddof=1))
     lo, hi = _percentiles(100.0 * (1.0 - o_var / np.where(u_var > 0, u_var, np.nan)), q)
-    rows.append(_row("variance reduction (%)", float(vr), lo, hi, note=boot_note))
+    rows.append(_row("variance_reduction_pct", "variance reduction (%)", float(vr), lo, hi,
+                     note=boot_note))
     cv_u, cv_o = u.std(ddof=1) / u.mean(), o.std(ddof=1) / o.mean()
-    rows.append(_row("CV reduction (%)", float(100 * (1 - cv_o / cv_u)),
+    rows.append(_row("cv_reduction_pct", "CV reduction (%)", float(100 * (1 - cv_o / cv_u)),
                      note="scale-free: spread relative to the mean"))
     lu, lo_ = np.log(u), np.log(o)
     loglev = stats.levene(lu, lo_, center="median")
-    rows.append(_row("Brown-Forsythe W on log times", float(loglev.statistic),
+    rows.append(_row("brown_forsythe_w_log", "Brown-Forsythe W on log times",
+                     float(loglev.statistic),
                      p=float(loglev.pvalue), note="relative spread; " + indep))
 
     for label, runs in (("unoptimized", u_runs), ("optimized", o_runs)):
@@ -250,27 +273,32 @@ def compare_times(
         flo, fhi = f.ci(level)
         note = f"within-run OLS slope, Newey-West HAC ({f.hac_lags} lags)"
         rows.append(
-            _row(f"per-cycle trend, {label} (ms/cycle)", f.slope, flo, fhi, p=f.p_hac, note=note)
+            _row(f"trend_ms_per_cycle_{label}", f"per-cycle trend, {label} (ms/cycle)", f.slope,
+                 flo, fhi, p=f.p_hac, note=note)
         )
 
     if samples_unoptimized is not None and samples_optimized is not None:
         su = float(np.mean(samples_unoptimized))
         so = float(np.mean(samples_optimized))
-        rows.append(_row("sample calls per run, unoptimized", su))
-        rows.append(_row("sample calls per run, optimized", so))
-        rows.append(_row("sample-call reduction (ratio)", su / so if so > 0 else math.inf))
+        rows.append(_row("sample_calls_unoptimized", "sample calls per run, unoptimized", su))
+        rows.append(_row("sample_calls_optimized", "sample calls per run, optimized", so))
+        rows.append(_row("sample_call_reduction", "sample-call reduction (ratio)",
+                         su / so if so > 0 else math.inf))
     else:
-        rows.append(_row("sample-call reduction (ratio)", math.nan, note="samples column missing"))
+        rows.append(_row("sample_call_reduction", "sample-call reduction (ratio)", math.nan,
+                         note="samples column missing"))
 
     # decided by the interval: a 95 % CI that contains the threshold is "undecided"
     verdict = threshold_verdict(vr, lo, hi, min_variance_reduction_pct, p=float(lev.pvalue),
                                 alpha=alpha)
     rows.append(_row(
+        "prediction",
         f"paper's prediction: variance reduction > {min_variance_reduction_pct:g} % and "
         f"Levene p < {alpha:g}",
         float(vr), lo, hi, p=float(lev.pvalue),
         note=f"{verdict} (variance reduction {vr:.1f} %, 95 % CI {lo:.1f} to {hi:.1f} %, "
         f"Levene p {format_p(float(lev.pvalue))})",
+        verdict=verdict,
     ))
     out = pd.DataFrame(rows)
     out.attrs["prediction_holds"] = verdict == "holds"

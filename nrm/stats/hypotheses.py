@@ -35,9 +35,9 @@ from nrm.stats.rules import (
 __all__ = ["TEST_COLUMNS", "VERDICT_COLUMNS", "HypothesisResults", "evaluate_hypotheses"]
 
 TEST_COLUMNS = (
-    "hypothesis", "role", "scope", "y", "x", "n", "statistic", "estimate", "ci_low", "ci_high",
-    "p", "p_robust", "robust_method", "r2", "delta_r2", "f_stat", "quad_coef", "durbin_watson",
-    "resid_lag1", "excess_s", "excess_at_threshold_s", "meets", "note",
+    "hypothesis", "role", "scope", "variable", "y", "x", "n", "statistic", "estimate", "ci_low",
+    "ci_high", "p", "p_robust", "robust_method", "r2", "delta_r2", "f_stat", "quad_coef",
+    "durbin_watson", "resid_lag1", "excess_s", "excess_at_threshold_s", "meets", "note",
 )
 VERDICT_COLUMNS = (
     "hypothesis", "name", "verdict", "criterion", "evidence", "conditions_meeting",
@@ -91,7 +91,8 @@ class _Scope:
     # ---- helpers -------------------------------------------------------------------------
     def _row(self, hyp: str, y: str, x: str, **kw: Any) -> dict[str, Any]:
         row: dict[str, Any] = dict.fromkeys(TEST_COLUMNS, math.nan)
-        row.update(hypothesis=hyp, role="criterion", scope=self.label, y=y, x=x, n=0,
+        # variable: the log column tested (a stable key; ``y`` is its label for readers)
+        row.update(hypothesis=hyp, role="criterion", scope=self.label, variable=y, y=y, x=x, n=0,
                    statistic="", robust_method="", meets=None, note="")
         row.update(kw)
         return row
@@ -266,7 +267,8 @@ class _Scope:
             missing = [c for c in (count_col, time_col) if c not in self.df]
             if missing:
                 why = f"{' and '.join(missing)} not in the log"
-                rows.append(self._untestable("H3", y_name, x_name, why, stat))
+                rows.append(self._untestable("H3", y_name, x_name, why, stat)
+                            | {"variable": time_col})
                 continue
             # Cumulative calls over the whole run (the process's history), restricted to the
             # scope's rows: the databases and samplers persist across conditions.
@@ -279,12 +281,14 @@ class _Scope:
                 lat = np.where(counts > 0, t / counts * 1000.0, np.nan)
             if not np.isfinite(lat).any():
                 why = f"{count_col} is 0 or missing on every cycle: no calls to time"
-                rows.append(self._untestable("H3", y_name, x_name, why, stat))
+                rows.append(self._untestable("H3", y_name, x_name, why, stat)
+                            | {"variable": time_col})
                 continue
             row, f = self._line_row(
                 "H3", y_name, x_name, cum, lat, statistic=stat,
                 min_slope=r.h3_min_slope_ms_per_1000_calls, min_r2=r.h3_min_r2,
             )
+            row["variable"] = time_col
             if f is not None:
                 # latency rises b ms per 1000 calls: a call made after k calls costs b·k/1000 ms
                 # more than the first one; summed over this scope's calls.
@@ -315,6 +319,7 @@ class _Scope:
             "H5", "wall_s (ms)", self.x_name, self.x, y, statistic="slope (ms/cycle)",
             min_slope=r.h5_min_slope_ms_per_cycle, min_r2=r.h5_min_r2,
         )
+        row["variable"] = "wall_s"
         if f is not None:
             # per-cycle time rising b ms a cycle adds b·(x − x0) ms to cycle x: b·n²/2 in all.
             span = float(np.clip(self.x - np.nanmin(self.x), 0, None).sum())
