@@ -123,17 +123,14 @@ def _condition_work(planned: Any, condition: str, budget_s: float) -> dict[str, 
     per-cycle trend to the full length."""
     from .experiments import get_experiment
     from .metrics import FixedSource
-    from .model import Reality, Simulation
-    from .runner import RunSpec
+    from .spec import RunSpec
+    from .wiring import new_reality, new_simulation
 
     spec = RunSpec(**planned.spec_kwargs())
-    costs = spec.cost_switches()
     persistence = _CountingPersistence()
-    reality = Reality(FixedSource(cpu_interval=0.0), sampling=costs.sampling,
-                      persistence=persistence)
-    exp = get_experiment(spec.experiment)
-    sim = Simulation(exp.mechanisms_for(condition), spec.model_params(), costs, reality,
-                     seed=spec.seed)
+    reality = new_reality(FixedSource(cpu_interval=0.0), persistence)  # type: ignore[arg-type]
+    sim = new_simulation(get_experiment(spec.experiment), condition, spec.model_params(),
+                         spec.costs, reality, seed=spec.seed)
     c0 = time.process_time()
     sim.setup()
     setup = {"cpu": time.process_time() - c0, "commits": persistence.commits,

@@ -23,7 +23,7 @@ BUSY = DEFAULT_FIXED._replace(cpu_percent=97.0, mem_percent=97.0)
 
 def _sim(mechanisms: Mechanisms) -> Simulation:
     costs = preset("lean")
-    reality = Reality(FixedSource(BUSY, cpu_interval=0.0), sampling=costs.sampling)
+    reality = Reality(FixedSource(BUSY, cpu_interval=0.0))  # the Simulation sets its sampling
     return Simulation(mechanisms, PARAMS, costs, reality, seed=0)
 
 
