@@ -290,7 +290,8 @@ class CycleLog:
 
 FORMAT = "nrm-run/1"
 STATUSES: tuple[str, ...] = ("running", "complete", "failed", "interrupted")
-#: Exit status that goes with each status (docs/run-folder.md).
+#: Exit status that goes with each status (docs/run-folder.md); the runner records 128 + the
+#: signal's number for an interrupted run (130 SIGINT, 143 SIGTERM).
 EXIT_STATUS: dict[str, int | None] = {
     "running": None,
     "complete": 0,

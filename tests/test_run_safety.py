@@ -25,7 +25,7 @@ from nrm.exceptions import CheckpointError, RunLockedError
 from nrm.metrics import TRACE_FIELDS
 from nrm.runner import RunSpec, resume_run, run_experiment
 
-pytestmark = pytest.mark.xdist_group("run_safety")
+pytestmark = pytest.mark.slow  # real processes, a few seconds each
 
 CYCLES = 30
 TINY = dict(variant="optimized", cycles=CYCLES, max_agents=6, cpu_interval=0.0, flush_every=5,
