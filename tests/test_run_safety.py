@@ -190,6 +190,26 @@ def test_kill_during_set_up_resumes_to_the_uninterrupted_result(
     _assert_same_result(out, reference)
 
 
+def test_kill_during_a_resume_then_resume_again(tmp_path: Path, reference: Path) -> None:
+    out, mark = tmp_path / "k", tmp_path / "mark"
+    proc = _hooked(["run", *TINY_ARGS, "--out", str(out)], "setup-end", mark)
+    try:
+        _wait_for(mark.exists, "the run to reach the end of its set-up")
+    finally:
+        _kill(proc)
+    mark.unlink()
+    proc = _hooked(["run", "--resume", str(out), "--no-progress"], "setup-end", mark)
+    try:
+        _wait_for(mark.exists, "the resume to reach the end of its set-up")
+        with pytest.raises(RunLockedError, match=f"PID {proc.pid} "):
+            resume_run(out, progress=False)  # the live resume holds the folder
+    finally:
+        _kill(proc)
+    meta = resume_run(out, progress=False)
+    assert len(meta["resumes"]) == 2
+    _assert_same_result(out, reference)
+
+
 def test_kill_after_a_database_pregrow_resumes_to_the_same_databases(
     tmp_path: Path
 ) -> None:
