@@ -8,7 +8,6 @@ import contextlib
 import io
 import itertools
 import math
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,13 +25,17 @@ BASE = ["run", "C256", "--variant", "lean", "--cycles", str(CYCLES), "--max-agen
         "1", "--no-progress"]
 FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
-_ROOT = Path(tempfile.mkdtemp(prefix="nrm-fuzz-"))
 _N = itertools.count()
 
 
-def _nrm(argv: list[str]) -> tuple[int, str, Path]:
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fuzz")
+
+
+def _nrm(root: Path, argv: list[str]) -> tuple[int, str, Path]:
     """Run ``nrm`` in this process into a fresh --out; returns (exit, stderr, out)."""
-    out = _ROOT / f"run{next(_N)}"
+    out = root / f"run{next(_N)}"
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         rc = main([*argv, "--out", str(out)])  # any exception here fails the test
@@ -93,10 +96,10 @@ def traces(draw: st.DrawFn) -> bytes:
 
 @FUZZ
 @given(data=traces())
-def test_fuzzed_replay_traces(data: bytes) -> None:
-    path = _ROOT / f"trace{next(_N)}.csv"
+def test_fuzzed_replay_traces(root: Path, data: bytes) -> None:
+    path = root / f"trace{next(_N)}.csv"
     path.write_bytes(data)
-    rc, err, out = _nrm([*BASE, "--variant", "optimized", "--metrics", f"replay:{path}"])
+    rc, err, out = _nrm(root, [*BASE, "--variant", "optimized", "--metrics", f"replay:{path}"])
     _check(rc, err, out)
 
 
@@ -130,7 +133,7 @@ def _quick_if_valid(flag: str, value: str) -> bool:
 @FUZZ
 @given(picks=st.lists(st.tuples(st.sampled_from(_FLAGS), _value, st.sampled_from(_SWITCHES)),
                       min_size=1, max_size=3))
-def test_fuzzed_flag_values(picks: list[tuple[str, str, str]]) -> None:
+def test_fuzzed_flag_values(root: Path, picks: list[tuple[str, str, str]]) -> None:
     extra: list[str] = []
     for flag, value, switch in picks:
         if flag == "--cost":
@@ -139,5 +142,5 @@ def test_fuzzed_flag_values(picks: list[tuple[str, str, str]]) -> None:
                                                                value.split("=", 1)[1]))
         assume(_quick_if_valid(flag, value))
         extra.append(f"{flag}={value}")  # '=' so that a value like '-5' reaches the check
-    rc, err, out = _nrm([*BASE, *extra])
+    rc, err, out = _nrm(root, [*BASE, *extra])
     _check(rc, err, out)
