@@ -9,14 +9,17 @@ STAMP := $(VENV)/.installed-stamp
 LOCK := requirements.lock
 SCALE ?= default
 
-.PHONY: setup lock test lint bench paper paper-build clean-paper allocators lab study help
+.PHONY: setup lock test lint bench paper figure compare check-html clean-paper allocators lab study help
 
 help:
 	@echo "make help        this list"
 	@echo "make setup       create .venv and install exactly requirements.lock (+ nrm itself)"
 	@echo "make test        run the test suite (sets up first if needed)"
-	@echo "make paper       regenerate the paper (SCALE=smoke|default|full; PLAN=1: list only)"
+	@echo "make paper       regenerate the paper (SCALE=smoke|default|full; PLAN=1: list only; WHY=1: what would re-run, and why)"
 	@echo "make study       the causal study: repeated randomized arms with an A/A arm (SCALE=...)"
+	@echo "make figure ID=  re-make one table/figure and check it against its provenance stamp"
+	@echo "make compare A= B=  compare the tables of two builds"
+	@echo "make check-html  check paper.html in headless Chromium (screenshot beside the paper)"
 	@echo "make bench       speed and probe-overhead benchmarks"
 	@echo "make lint        ruff"
 	@echo "make lock        re-resolve requirements.lock from pyproject.toml (UPGRADE=1: newest)"
@@ -79,73 +82,55 @@ study: setup
 	  -p output_dir $(abspath $(OUT))/data/analysis/$(SCALE)/study
 
 # ------------------------------------------------------------------------------- the paper
-# make paper [SCALE=smoke|default|full] [OUT=DIR]   (presets: nrm scales show)
+# make paper [SCALE=smoke|default|full] [OUT=DIR] [SEED=N] [WHY=1] [PLAN=1]   (presets: nrm scales show)
+# The steps run on pydoit (dodo.py -> nrm/pipeline.py); make stays the command in front of it.
 # Everything it writes is under OUT (default: this folder):
 #   data/runs/SCALE/<exp>-<variant>/   one run folder per planned run (nrm/scales.py)
-#   data/executed/SCALE/*.ipynb        executed notebooks; make's targets: a notebook appears
-#                                      only when all its cells ran (nrm/notebooks.py)
+#   data/executed/SCALE/*.ipynb        executed notebooks (written only when all cells ran)
 #   data/analysis/SCALE/phase1a|1b/    the tables the paper reads
-#   figures/*.png, paper/paper.md, paper/paper.html   (the last SCALE built)
-# A run is redone when the run notebook or the simulator's sources change; its old folder is
-# moved to data/runs/SCALE/.superseded/ first (runs never overwrite runs; delete that folder
-# when you no longer need it). Runs execute one at a time (.NOTPARALLEL below): parallel
-# runs would compete for the cores and fake a resource-contention effect.
+#   figures/*.png, paper/paper.md, paper/paper.html, paper/provenance.json, paper/tables/*.csv
+#   .make/doit-state.json              doit's record of what each step last read (MD5s, config)
+# A step re-runs only when the content of what it reads changes (its notebook, the nrm sources
+# it imports, its inputs, its parameters, the package versions): never because of file times.
+# WHY=1 lists every step with "up to date" or the exact reason it would re-run, running nothing.
+# A re-run run's old folder is moved to data/runs/SCALE/.superseded/ first (runs never
+# overwrite runs). Runs execute one at a time: parallel runs would compete for the cores and
+# fake a resource-contention effect.
 OUT ?= .
+SEED ?=
+WHY ?=
+DOIT_VARS = scale=$(SCALE) out=$(abspath $(OUT)) seed=$(SEED)
 
 # PLAN=1: list the planned runs with an estimate for this machine (nrm plan), run nothing.
 # Otherwise build, then print the time each run took.
 paper: setup
+	@$(BIN)/nrm scales names $(SCALE) >/dev/null
 ifneq ($(filter-out 0,$(PLAN)),)
 	@$(BIN)/nrm plan --scale $(SCALE) --out $(OUT)
+else ifneq ($(WHY),)
+	@$(BIN)/python -m nrm.pipeline why --scale $(SCALE) --out $(abspath $(OUT)) --seed "$(SEED)"
 else
-	@$(MAKE) --no-print-directory paper-build SCALE=$(SCALE) OUT=$(OUT)
+	$(BIN)/doit -f dodo.py --dir . $(DOIT_VARS)
+	@echo "paper ($(SCALE)): $(abspath $(OUT))/paper/paper.html"
 	@$(BIN)/nrm plan --scale $(SCALE) --summary $(OUT)/data/runs/$(SCALE)
 endif
 
+# make figure ID=table:runs [OUT=DIR]: re-make one table or figure from its recorded inputs and
+# say whether it matches its provenance stamp (nrm reproduce)
+figure: setup
+	@test -n "$(ID)" || { echo "usage: make figure ID=table:runs|figure:runtime_timeline [OUT=DIR]"; exit 2; }
+	$(BIN)/nrm reproduce $(ID) --build $(abspath $(OUT))
+
+# make compare A=DIR B=DIR: compare the tables of two builds (nrm compare-builds)
+compare: setup
+	$(BIN)/nrm compare-builds $(A) $(B)
+
+# make check-html [OUT=DIR]: open paper.html in headless Chromium and check what a reader sees
+check-html: setup
+	$(BIN)/python -m nrm.htmlcheck $(abspath $(OUT))/paper/paper.html
+
 clean-paper:
-	rm -rf $(OUT)/paper/paper.md $(OUT)/paper/paper.html $(OUT)/figures/*.png \
+	rm -rf $(OUT)/paper/paper.md $(OUT)/paper/paper.html $(OUT)/paper/provenance.json \
+	  $(OUT)/paper/tables $(OUT)/figures/*.png \
 	  $(OUT)/data/analysis/$(SCALE) $(OUT)/data/executed/$(SCALE) $(OUT)/.make
 	@echo "kept the run folders in $(OUT)/data/runs/$(SCALE) (delete them by hand to re-run)"
-
-ifneq ($(filter paper-build,$(MAKECMDGOALS)),)
-.NOTPARALLEL:
-.DELETE_ON_ERROR:
-OUT_ABS := $(abspath $(OUT))
-RUN_NAMES := $(shell $(BIN)/nrm scales names $(SCALE))
-ifeq ($(RUN_NAMES),)
-$(error SCALE=$(SCALE) has no planned runs; valid: smoke, default, full)
-endif
-RUNS_DIR := $(OUT_ABS)/data/runs/$(SCALE)
-EXEC_DIR := $(OUT_ABS)/data/executed/$(SCALE)
-ANALYSIS_DIR := $(OUT_ABS)/data/analysis/$(SCALE)
-FIG_DIR := $(OUT_ABS)/figures
-PAPER_DIR := $(OUT_ABS)/paper
-MARK := $(OUT_ABS)/.make/scale
-NB := $(BIN)/nrm notebook
-# what each step reads (a change re-runs that step and everything after it); the run step's
-# sources are derived from the imports of what it executes (nrm/deps.py)
-SIM_SRC := $(shell $(BIN)/nrm deps nrm.notebooks nrm.runner nrm.commands.run)
-STATS_SRC := $(wildcard nrm/reader.py nrm/stats/*.py nrm/render/results.py)
-RENDER_SRC := $(wildcard nrm/render/*.py nrm/claims/*.py data/reference/*)
-RUN_NBS := $(foreach r,$(RUN_NAMES),$(EXEC_DIR)/run-$(r).ipynb)
-# the paper and figures are shared by all scales: rebuild them when SCALE changes
-$(shell mkdir -p $(dir $(MARK)); test "`cat $(MARK) 2>/dev/null`" = "$(SCALE)" || echo "$(SCALE)" > $(MARK))
-
-paper-build: $(PAPER_DIR)/paper.html
-	@echo "paper ($(SCALE)): $(PAPER_DIR)/paper.html"
-
-$(EXEC_DIR)/run-%.ipynb: notebooks/run_experiment.ipynb $(SIM_SRC)
-	$(BIN)/nrm scales retire $(RUNS_DIR)/$*
-	$(NB) run_experiment $@ -p experiment $(firstword $(subst -, ,$*)) \
-	  -p variant $(lastword $(subst -, ,$*)) -p scale $(SCALE) -p output $(RUNS_DIR)/$*
-
-$(EXEC_DIR)/variance_hypotheses.ipynb $(EXEC_DIR)/optimization.ipynb: \
-  $(EXEC_DIR)/%.ipynb: notebooks/%.ipynb $(RUN_NBS) $(STATS_SRC)
-	$(NB) $* $@ -p scale $(SCALE) -p runs_dir $(RUNS_DIR) -p output_dir $(ANALYSIS_DIR)
-
-$(PAPER_DIR)/paper.html: notebooks/render_paper.ipynb $(EXEC_DIR)/variance_hypotheses.ipynb \
-  $(EXEC_DIR)/optimization.ipynb $(RUN_NBS) $(RENDER_SRC) $(MARK)
-	$(NB) render_paper $(EXEC_DIR)/render_paper.ipynb -p scale $(SCALE) -p runs_dir $(RUNS_DIR) \
-	  -p analysis_dir $(ANALYSIS_DIR) -p figures_dir $(FIG_DIR) -p paper_dir $(PAPER_DIR) \
-	  -p executed_dir $(EXEC_DIR)
-endif

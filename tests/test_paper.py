@@ -15,28 +15,21 @@ import pandas as pd
 import pytest
 
 from nrm import notebooks as N
-from nrm import paths
 from nrm.render.paper import FIGURES
 from nrm.render.text import duration, num
 from nrm.scales import get_scale
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("make_paper")]
 
-STAMP = ".venv/.installed-stamp"  # never re-install from a test (make -o: treat as up to date)
-
-
 def _make(out: Path, *args: str, scale: str = "smoke") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["make", "-C", str(paths.ROOT), "-o", STAMP, *args, f"SCALE={scale}",
-                           f"OUT={out}"], capture_output=True, text=True, timeout=900)
+    from conftest import make_paper
+
+    return make_paper(out, *args, scale=scale)
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("paper-smoke")
-    res = _make(out, "paper")
-    assert res.returncode == 0, (res.stdout[-3000:], res.stderr[-3000:])
-    (out / "make.console").write_text(res.stdout + res.stderr, encoding="utf-8")  # for the tests
-    return out
+def built(smoke_build: Path) -> Path:
+    return smoke_build
 
 
 class _Tables(HTMLParser):
@@ -182,9 +175,10 @@ def test_paper_renders_with_statistic_labels_reworded(built: Path, tmp_path: Pat
 
 
 def test_second_make_does_no_work(built: Path) -> None:
-    res = _make(built, "-n", "paper")
+    res = _make(built, "paper", "WHY=1")
     assert res.returncode == 0, res.stderr
-    assert "nrm notebook" not in res.stdout and "nrm scales retire" not in res.stdout
+    assert "nothing to redo" in res.stdout, res.stdout
+    assert "would run" not in res.stdout
 
 
 def test_bad_scale_fails_and_writes_nothing(tmp_path: Path) -> None:

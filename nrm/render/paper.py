@@ -101,29 +101,50 @@ def load_inputs(request: Any) -> PaperInputs:
 # --------------------------------------------------------------------------- figures
 
 
-def draw_figures(inp: PaperInputs, figures_dir: str | Path) -> dict[str, Path]:
-    """Draw and save every figure; returns stem -> PNG path."""
-    from ..claims.figure import plot_snapshots
+def _order(inp: PaperInputs) -> list[str]:
+    return [n for n in get_scale(inp.scale).names() if n in inp.runs]
 
-    out = Path(figures_dir)
-    runs = inp.runs
-    order = [n for n in get_scale(inp.scale).names() if n in runs]
+
+def _speedups(inp: PaperInputs) -> pd.DataFrame:
     summary = inp.phase1b["summary"]
-    sp = pd.DataFrame({
+    return pd.DataFrame({
         "comparison": [_comparison_label(c) for c in summary["comparison"]],
         "speedup": summary["speedup"], "ci_low": summary["ci_low"],
         "ci_high": summary["ci_high"],
     })
-    figs = {
-        "runtime_timeline": F.runtime_timeline(
+
+
+def figure_data(inp: PaperInputs, stem: str) -> dict[str, pd.DataFrame]:
+    """The data frames figure ``stem`` plots (its provenance hashes them)."""
+    if stem == "claims_snapshots":
+        return {"snapshots": inp.claims.snapshot_table()}
+    names = _order(inp) if stem in ("runtime_timeline", "optimization_impact") else [R.SLOW]
+    frames = {n: inp.runs[n].cycles for n in names}
+    if stem == "optimization_impact":
+        frames["speedups"] = _speedups(inp)
+    return frames
+
+
+def draw_figures(inp: PaperInputs, figures_dir: str | Path,
+                 only: tuple[str, ...] | None = None) -> dict[str, Path]:
+    """Draw and save every figure (or those in ``only``); returns stem -> PNG path."""
+    from ..claims.figure import plot_snapshots
+
+    out = Path(figures_dir)
+    runs = inp.runs
+    order = _order(inp)
+    makers = {
+        "runtime_timeline": lambda: F.runtime_timeline(
             [runs[n] for n in order],
             highlight=[F.run_label(inp.baseline), F.run_label(inp.slow)]),
-        "hypothesis_tests": F.hypothesis_panels(inp.slow),
-        "optimization_impact": F.optimization_impact([runs[n] for n in order], sp),
-        "population_cost": F.population_cost(inp.slow),
-        "claims_snapshots": plot_snapshots(),
+        "hypothesis_tests": lambda: F.hypothesis_panels(inp.slow),
+        "optimization_impact": lambda: F.optimization_impact([runs[n] for n in order],
+                                                             _speedups(inp)),
+        "population_cost": lambda: F.population_cost(inp.slow),
+        "claims_snapshots": plot_snapshots,
     }
-    return {name: F.save_png(fig, out / f"{name}.png") for name, fig in figs.items()}
+    chosen = FIGURES if only is None else only
+    return {name: F.save_png(makers[name](), out / f"{name}.png") for name in chosen}
 
 
 def _comparison_label(name: str) -> str:
@@ -304,11 +325,108 @@ def _fig(stem: str, rel: Mapping[str, str], n: int, caption: str) -> str:
     return f"![Figure {n}]({rel[stem]})\n\n*Figure {n}.* {caption}\n"
 
 
+_STAMP = re.compile(r"<!--nrm-stamp:([a-z]+:[a-z0-9_\-]+)-->")
+_FIGURE = re.compile(r"!\[Figure \d+\]\(([^)\s]+)\)\n\n\*Figure \d+\.\*[^\n]*\n")
+_CAPTION = re.compile(r"\*Table \[\[([a-z0-9_]+)\]\]\.")
+
+
+def _stamp_figures(text: str) -> str:
+    """A stamp placeholder after every figure's caption (keyed by the image's file stem)."""
+    return _FIGURE.sub(lambda m: f"{m.group(0)}\n<!--nrm-stamp:figure:{Path(m.group(1)).stem}-->\n",
+                       text)
+_TABLE_MARK = re.compile(r"<!--nrm-table:(\d+)-->\n")
+
+
+@dataclass
+class Composed:
+    """The paper's Markdown with a placeholder where each stamp goes, and what it stamps."""
+
+    text: str
+    tables: dict[str, pd.DataFrame]  # "table:key" -> the values shown
+    items: list[tuple[str, int, str]]  # (id, number, caption) in page order
+
+    def render(self, stamps: Mapping[str, str]) -> str:
+        """The text with each placeholder replaced by ``stamps[id]``."""
+        return _STAMP.sub(lambda m: stamps[m.group(1)], self.text)
+
+
+def _attach_tables(text: str, frames: list[pd.DataFrame]) -> tuple[str, dict[str, pd.DataFrame]]:
+    """Swap each table marker for a stamp placeholder, keyed by the table's caption: the
+    paragraph right before the table or, when that is none, the one right after it (the stamp
+    then follows the caption)."""
+    tables: dict[str, pd.DataFrame] = {}
+    for m in reversed(list(_TABLE_MARK.finditer(text))):
+        end = text.find("\n\n", m.end())
+        end = len(text) if end < 0 else end
+        before = text[:m.start()].rstrip("\n").rsplit("\n\n", 1)[-1].lstrip("\n")
+        after_start = end + 2
+        after = text[after_start:].split("\n\n", 1)[0]
+        cap_before, cap_after = _CAPTION.match(before), _CAPTION.match(after)
+        if cap_before:
+            key, at = cap_before.group(1), end
+        elif cap_after:
+            key, at = cap_after.group(1), min(len(text), after_start + len(after))
+        else:
+            raise LogError("a table of the paper has no caption (*Table [[key]]. ...*) right "
+                           f"before or after it: {before[:80]!r}")
+        item = f"table:{key}"
+        if item in tables:
+            raise LogError(f"two tables share the caption key {key!r}")
+        tables[item] = frames[int(m.group(1))]
+        text = (text[:m.start()] + text[m.end():at] + f"\n\n<!--nrm-stamp:{item}-->"
+                + text[at:])
+    return text, tables
+
+
+def _items(text: str) -> list[tuple[str, int, str]]:
+    """(id, number, caption) of every stamped table and figure, in page order."""
+    out = []
+    for m in _STAMP.finditer(text):
+        item = m.group(1)
+        kind, key = item.split(":", 1)
+        word = "Table" if kind == "table" else "Figure"
+        caps = list(re.finditer(rf"\*{word} (\d+)\.\*? ?([^\n]*)", text[:m.start()]))
+        if caps:
+            number = int(caps[-1].group(1))
+            caption = caps[-1].group(2).strip().rstrip("*").strip()
+        else:
+            number, caption = 0, key
+        out.append((item, number, caption))
+    return out
+
+
 def compose(inp: PaperInputs, fig_paths: Mapping[str, Path], paper_dir: str | Path,
             extra: tuple[str, ...] = ()) -> str:
-    """The paper as Markdown (figures referenced relative to ``paper_dir``); ``extra``
-    sections (e.g. the causal study's) go at the end."""
+    """The paper as Markdown (figures referenced relative to ``paper_dir``), without stamps;
+    ``extra`` sections (e.g. the causal study's) go at the end."""
+    return _STAMP.sub("", compose_items(inp, fig_paths, paper_dir, extra).text)
+
+
+def compose_items(inp: PaperInputs, fig_paths: Mapping[str, Path], paper_dir: str | Path,
+                  extra: tuple[str, ...] = (), rec: Any = None) -> Composed:
+    """The paper as Markdown with stamp placeholders, and the values of every table.
+
+    ``rec``: an active :class:`nrm.provenance.Recorder` that already holds the tables of the
+    ``extra`` sections (their table markers index into it); None: one is opened here.
+    """
+    from ..provenance import recording
+
     rel = {k: os.path.relpath(v, paper_dir) for k, v in fig_paths.items()}
+    if rec is None:
+        with recording() as own:
+            text = _compose_text(inp, rel, extra)
+        frames = own.frames
+    else:
+        text = _compose_text(inp, rel, extra)
+        frames = rec.frames
+    text, tables = _attach_tables(_stamp_figures(text), frames)
+    text = _number_tables(text)
+    return Composed(text, tables, _items(text))
+
+
+def _compose_text(inp: PaperInputs, rel: Mapping[str, str], extra: tuple[str, ...] = ()) -> str:
+    from .reference_section import section as reference_section
+
     parts = [
         _title(inp),
         _summary(inp),
@@ -323,7 +441,9 @@ def compose(inp: PaperInputs, fig_paths: Mapping[str, Path], paper_dir: str | Pa
         _reproducibility(inp),
         *extra,
     ]
-    return _number_tables("\n".join(p.rstrip() + "\n" for p in parts))
+    numbers = [int(n) for p in parts for n in re.findall(r"(?m)^## (\d+)\.", p)]
+    parts.append(reference_section(inp, number=max(numbers, default=0) + 1))
+    return "\n".join(p.rstrip() + "\n" for p in parts)
 
 
 _TABLE_REF = re.compile(r"\[\[([a-z0-9_]+)\]\]")
@@ -928,26 +1048,101 @@ def to_html(markdown: str, images: Mapping[str, Path], *, title: str) -> str:
     exporter = HTMLExporter(template_name="lab", exclude_input_prompt=True,
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    return _REMOTE_SCRIPT.sub("", body)
+    return _REMOTE_SCRIPT.sub("", body).replace("</head>", PAGE_CSS + "</head>", 1)
+
+
+#: Reading on a narrow screen (tables scroll in their own box, images shrink), provenance
+#: stamps as small collapsed notes, and a print stylesheet (no chrome, stamps expanded, no
+#: figure or table split across pages).
+PAGE_CSS = """<style>
+details.provenance { font-size: 0.8em; color: #555; margin: 0.2em 0 1.2em 0; }
+details.provenance summary { cursor: pointer; }
+details.provenance ul { margin: 0.3em 0 0 1.2em; padding: 0; }
+.jp-RenderedHTMLCommon table { display: block; max-width: 100%; overflow-x: auto; }
+.jp-RenderedHTMLCommon img { max-width: 100%; height: auto; }
+@media (max-width: 700px) {
+  body, .jp-Notebook, .jp-Cell { padding: 0 !important; margin: 0 !important; }
+  .jp-RenderedHTMLCommon { font-size: 15px; padding: 0 6px; overflow-wrap: anywhere; }
+  .jp-RenderedHTMLCommon pre { white-space: pre-wrap; }
+}
+@media print {
+  @page { margin: 1.5cm; }
+  body { background: #fff; color: #000; }
+  .jp-InputPrompt, .jp-OutputPrompt, .jp-Collapser { display: none !important; }
+  .jp-RenderedHTMLCommon table { display: table; overflow: visible; font-size: 8pt; }
+  table, img, figure { break-inside: avoid; page-break-inside: avoid; }
+  h1, h2, h3 { break-after: avoid; page-break-after: avoid; }
+  details.provenance > *:not(summary) { display: block; }
+  a { color: #000; text-decoration: none; }
+}
+</style>
+"""
 
 
 # --------------------------------------------------------------------------- build
 
 
+def provenance_records(inp: PaperInputs, comp: Composed, paper_dir: Path,
+                       root: Path) -> dict[str, dict[str, Any]]:
+    """Write each table's values to ``paper/tables/<key>.csv`` and return the stamp records."""
+    from .. import paths
+    from .. import provenance as P
+    from ..sysinfo import git_info
+
+    values_files: dict[str, str] = {}
+    data: dict[str, str] = {}
+    for item, df in comp.tables.items():
+        path = paper_dir / "tables" / f"{item.split(':', 1)[1]}.csv"
+        atomic_write_text(path, P.frame_csv(df))
+        values_files[item] = os.path.relpath(path, root)
+        data[item] = P.data_hash(P.read_csv_text(P.frame_csv(df)))
+    for item, _, _ in comp.items:
+        if item.startswith("figure:"):
+            data[item] = P.data_hash(figure_data(inp, item.split(":", 1)[1]))
+    git = git_info(paths.ROOT) or {}
+    run_commits = sorted({str((r.meta.get("context") or {}).get("git", {}).get("commit"))
+                          for r in inp.runs.values()} - {"None"})
+    if run_commits:
+        git = {**git, "runs_commits": run_commits}
+    return P.build_records(
+        comp.items, runs=inp.runs, scale=inp.scale,
+        analysis_dir=inp.analysis_dir or paper_dir, executed_dir=Path(inp.executed_dir),
+        root=root, data=data, values_files=values_files, git=git)
+
+
 def build(request: Any) -> dict[str, Any]:
-    """Draw the figures and write paper.md and paper.html for a validated render request."""
+    """Draw the figures and write paper.md, paper.html and paper/provenance.json (with the
+    values of every table in paper/tables/) for a validated render request."""
+    from ..atomic import atomic_write_json
+    from ..provenance import html_stamp, markdown_stamp
+
     inp = load_inputs(request)
     fig_paths = draw_figures(inp, request.dirs["figures"])
     paper_dir = Path(request.dirs["paper"])
+    from ..provenance import recording
     from .study_section import section as study_section  # says so when there is no study
 
-    study_md, study_images = study_section(
-        Path(request.dirs["analysis"]) / "study", paper_dir, first_figure=len(fig_paths) + 1,
-        heading=_h("10. The causal study: one factor at a time, repeated").strip())
-    md = compose(inp, fig_paths, paper_dir, extra=(study_md,))
+    root = paper_dir.parent
+    with recording() as rec:
+        study_md, study_images = study_section(
+            Path(request.dirs["analysis"]) / "study", paper_dir, first_figure=len(fig_paths) + 1,
+            heading=_h("10. The causal study: one factor at a time, repeated").strip())
+        comp = compose_items(inp, fig_paths, paper_dir, extra=(study_md,), rec=rec)
+    records = provenance_records(inp, comp, paper_dir, root)
+    md = comp.render({k: markdown_stamp(r) for k, r in records.items()})
     md_path = atomic_write_text(paper_dir / "paper.md", md)
     images = {os.path.relpath(p, paper_dir): p for p in fig_paths.values()} | study_images
-    html = to_html(md, images, title=f"NRM runtime variance, re-measured ({inp.scale})")
+    html = to_html(comp.render({k: html_stamp(r) for k, r in records.items()}), images,
+                   title=f"NRM runtime variance, re-measured ({inp.scale})")
     html_path = atomic_write_text(paper_dir / "paper.html", html)
-    return {"figures": fig_paths, "markdown": md_path, "html": html_path}
-
+    first = next(iter(records.values()), {})
+    prov = atomic_write_json(paper_dir / "provenance.json", {
+        "schema": 1,
+        "scale": inp.scale,
+        "created_at": first.get("date"),
+        "git": first.get("git"),
+        "environment": first.get("environment"),
+        "analysis_dir": os.path.relpath(inp.analysis_dir, root) if inp.analysis_dir else None,
+        "items": records,
+    })
+    return {"figures": fig_paths, "markdown": md_path, "html": html_path, "provenance": prov}

@@ -83,4 +83,8 @@ def table(df: pd.DataFrame, *, digits: int = 4) -> str:
     numeric = [pd.api.types.is_numeric_dtype(df[c].dtype)
                and not pd.api.types.is_bool_dtype(df[c].dtype) for c in df.columns]
     align = ["right" if n else "left" for n in numeric]
-    return text.to_markdown(index=False, colalign=align)
+    md = text.to_markdown(index=False, colalign=align)
+    from ..provenance import active
+
+    rec = active()  # the paper records each table's values for its provenance stamp
+    return md if rec is None else f"{rec.add(df)}\n{md}"
