@@ -41,6 +41,10 @@ class Reproduction:
     rerun: list[str] = field(default_factory=list)
 
 
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
 def compare_frames(old: pd.DataFrame, new: pd.DataFrame, rtol: float,
                    atol: float) -> list[str]:
     """Differences between two tables (numbers within tolerance, text equal); [] when equal."""
@@ -63,8 +67,8 @@ def compare_frames(old: pd.DataFrame, new: pd.DataFrame, rtol: float,
                     continue
             elif str(a.iloc[i]) == str(b.iloc[i]):
                 continue
-            problems.append(f"row {i + 1}, column {col!r}: stamped {a.iloc[i]!r}, "
-                            f"re-made {b.iloc[i]!r}")
+            problems.append(f"row {i + 1}, column {col!r}: stamped {_plain(a.iloc[i])!r}, "
+                            f"re-made {_plain(b.iloc[i])!r}")
     return problems
 
 

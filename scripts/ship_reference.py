@@ -1,0 +1,111 @@
+"""Ship a finished default-scale build's tables as the reference build (data/reference/).
+
+    .venv/bin/python scripts/ship_reference.py BUILD_DIR [--dest data/reference/build-default]
+
+Copies ``BUILD_DIR/data/analysis/default/phase1a|phase1b/*.csv`` and their manifests (small
+CSV/JSON), the paper's own tables when the build wrote them (``paper/tables/*.csv``), and
+writes ``machine.json``: the machine the runs ran on, read from the runs' own ``run.json``
+context (nrm.sysinfo: CPU, cores, memory, Python, allocator, disk, git commit) and the dates
+of the runs. Refuses a build that is not default scale or has an incomplete run; writes
+nothing then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nrm.atomic import atomic_write_json  # noqa: E402
+from nrm.exceptions import NrmError, ParameterError  # noqa: E402
+from nrm.scales import get_scale  # noqa: E402
+
+SCALE = "default"
+
+
+def machine(build: Path) -> dict[str, Any]:
+    runs_dir = build / "data" / "runs" / SCALE
+    metas = {}
+    for name in get_scale(SCALE).names():
+        p = runs_dir / name / "run.json"
+        if not p.is_file():
+            raise ParameterError(f"{p} missing: the build is not complete")
+        meta = json.loads(p.read_text(encoding="utf-8"))
+        if meta.get("status") != "complete":
+            raise ParameterError(f"{p}: status {meta.get('status')!r}, not complete")
+        metas[name] = meta
+    ctx = metas["C256-unoptimized"].get("context") or {}
+    starts = sorted(str(m.get("started_at")) for m in metas.values())
+    ends = sorted(str(m.get("finished_at") or m.get("ended_at") or "") for m in metas.values())
+    return {
+        "what": "the machine that made the reference build (from the runs' run.json context)",
+        "hostname": ctx.get("hostname"),
+        "cpu": ctx.get("cpu"),
+        "memory_total_bytes": ctx.get("memory_total_bytes"),
+        "os": ctx.get("os"),
+        "cgroup": ctx.get("cgroup"),
+        "python": ctx.get("python"),
+        "allocator": ctx.get("allocator"),
+        "packages": ctx.get("packages"),
+        "storage": ctx.get("storage"),
+        "git": ctx.get("git"),
+        "load_avg_at_start": ctx.get("load_avg_at_start"),
+        "runs": {n: {"started_at": m.get("started_at"),
+                     "runtime_s": (m.get("totals") or {}).get("runtime_s"),
+                     "git": ((m.get("context") or {}).get("git"))} for n, m in metas.items()},
+        "first_run_started_at": starts[0],
+        "last_run_finished_at": ends[-1] or None,
+        "built_at": starts[0][:10],
+    }
+
+
+def ship(build: Path, dest: Path) -> list[Path]:
+    build = build.resolve()
+    tables = build / "data" / "analysis" / SCALE
+    if not (tables / "phase1a" / "manifest.json").is_file() or \
+            not (tables / "phase1b" / "manifest.json").is_file():
+        raise ParameterError(f"{tables} has no finished phase1a/phase1b tables")
+    desc = machine(build)
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    written = []
+    for phase in ("phase1a", "phase1b"):
+        (tmp / phase).mkdir(parents=True)
+        for f in sorted((tables / phase).glob("*")):
+            if f.suffix in (".csv", ".json"):
+                written.append(Path(shutil.copy2(f, tmp / phase / f.name)))
+    paper_tables = build / "paper" / "tables"
+    if paper_tables.is_dir():
+        (tmp / "paper_tables").mkdir()
+        for f in sorted(paper_tables.glob("*.csv")):
+            written.append(Path(shutil.copy2(f, tmp / "paper_tables" / f.name)))
+    atomic_write_json(tmp / "machine.json", desc)
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp.rename(dest)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("build", type=Path)
+    p.add_argument("--dest", type=Path, default=ROOT / "data" / "reference" / "build-default")
+    args = p.parse_args(argv)
+    try:
+        files = ship(args.build, args.dest)
+    except NrmError as exc:
+        print(f"ship_reference: error: {exc}", file=sys.stderr)
+        return 2
+    size = sum(f.stat().st_size for f in args.dest.rglob("*") if f.is_file())
+    print(f"shipped {len(files)} tables to {args.dest} ({size / 1024:.0f} KiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
