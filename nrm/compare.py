@@ -9,10 +9,11 @@ Tables are matched by file name, rows by their identifying columns (run, hypothe
 statistic, ...), and every numeric cell present in both is compared: the ratio B / A, and
 whether the two are equal (within 1e-9 relative). Verdict columns (``verdict``,
 ``prediction_holds``, ...) are compared for agreement. Whether a difference is *within noise*
-needs the spread between two identical arms (the study's A/A arm): when a build holds
-``study/noise.json`` with ``{"aa_log_ratio_halfwidth": h}`` (the half-width of the A/A
-interval of log(ratio)), a cell is within the combined noise when ``|log(B / A)| <=
-sqrt(h_A^2 + h_B^2)``; without it the noise floor is reported as unknown, never guessed.
+needs the spread between two identical arms (the study's A/A arm): when a build holds the
+study's tables (``study/effects.csv``, its A/A band of a cycle-time ratio) or
+``study/noise.json`` with ``{"aa_log_ratio_halfwidth": h}``, a cell is within the combined
+noise when ``|log(B / A)| <= sqrt(h_A^2 + h_B^2)``; without them the noise floor is reported as
+unknown, never guessed.
 """
 
 from __future__ import annotations
@@ -67,14 +68,33 @@ def _tables(folder: Path) -> dict[str, Path]:
 
 
 def noise_halfwidth(folder: Path) -> float | None:
-    """The A/A half-width of log(ratio) recorded by the study, or None (unknown)."""
-    for cand in (folder / "study" / "noise.json", folder.parent / "study" / "noise.json"):
+    """Half-width of the A/A noise of log(ratio) in a build, or None (unknown).
+
+    Read from ``study/noise.json`` (``{"aa_log_ratio_halfwidth": h}``) when present, else from
+    the causal study's ``study/effects.csv`` (nrm.study_analysis): the median over its arms of
+    ``max(|log band_lo|, |log band_hi|)``, the A/A band of a cycle-time ratio.
+    """
+    for base in (folder / "study", folder.parent / "study"):
+        cand = base / "noise.json"
         if cand.is_file():
             try:
                 h = json.loads(cand.read_text(encoding="utf-8")).get("aa_log_ratio_halfwidth")
             except (OSError, ValueError):
                 return None
             return float(h) if h is not None else None
+        eff = base / "effects.csv"
+        if eff.is_file():
+            try:
+                df = pd.read_csv(eff)
+                lo = pd.to_numeric(df["band_lo"], errors="coerce")
+                hi = pd.to_numeric(df["band_hi"], errors="coerce")
+            except (OSError, ValueError, KeyError):
+                return None
+            ok = (lo > 0) & (hi > 0)
+            if not ok.any():
+                return None
+            widths = np.maximum(np.abs(np.log(lo[ok])), np.abs(np.log(hi[ok])))
+            return float(np.median(widths))
     return None
 
 

@@ -14,7 +14,8 @@ the browser made of it:
 - at a 390 px wide viewport no text overflows the page sideways (tables scroll in their own
   box), and the page prints (``Page.printToPDF``) with a print stylesheet.
 
-A full-page screenshot is saved next to the paper (``paper.png``). ``python -m nrm.htmlcheck
+A full-page screenshot is saved next to the paper (``paper.png``), and the top of the page
+as a phone shows it (``paper-narrow.png``). ``python -m nrm.htmlcheck
 PAGE.html`` prints the problems and exits 1 if there are any; :func:`chromium` finds the
 browser (``NRM_CHROMIUM`` overrides), None when absent.
 """
@@ -107,6 +108,7 @@ class CheckResult:
     tables: int = 0
     console: list[str] = field(default_factory=list)
     screenshot: Path | None = None
+    narrow_screenshot: Path | None = None  # the top of the page at 390 px
 
     @property
     def ok(self) -> bool:
@@ -280,6 +282,9 @@ def _inspect(cdp: _Cdp, page: Path, shot: Path, res: CheckResult) -> None:
     ))["result"]["value"])
     if narrow["sw"] > narrow["iw"] + 2:
         res.problems.append(f"at 390 px the page is {narrow['sw']} px wide (sideways scrolling)")
+    phone = cdp.call("Page.captureScreenshot", format="png")["data"]
+    res.narrow_screenshot = atomic_write_bytes(shot.with_name(f"{shot.stem}-narrow.png"),
+                                               base64.b64decode(phone))
     pdf = cdp.call("Page.printToPDF", printBackground=False)["data"]
     if len(base64.b64decode(pdf)) < 1000:
         res.problems.append("printing gave an (almost) empty PDF")

@@ -116,3 +116,17 @@ def test_the_paper_section_compares_with_the_reference_build(
     monkeypatch.setattr(RS, "REFERENCE_BUILD", smoke_build / "no-such-folder")
     assert "No reference build is shipped" in RS.section(SimpleNamespace(analysis_dir=tables,
                                                                           scale="smoke"))
+
+
+def test_the_study_aa_band_gives_the_noise_floor(tmp_path: Path) -> None:
+    a = _build(tmp_path / "a", 20.0, "supported")
+    b = _build(tmp_path / "b", 20.0, "supported")
+    for root in (a, b):
+        (root / "study").mkdir()
+        pd.DataFrame({"arm": ["x", "y"], "band_lo": [0.9, 0.8], "band_hi": [1.1, 1.25]}).to_csv(
+            root / "study" / "effects.csv", index=False)
+    cmp = compare_builds(a, b)
+    import math
+
+    h = (math.log(1 / 0.9) + math.log(1.25)) / 2  # median of the two arms' half-widths
+    assert cmp.noise == pytest.approx(math.hypot(h, h))
