@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from nrm import notebooks as N
+from nrm import paths
 from nrm.render.paper import FIGURES
 from nrm.render.text import duration, num
 from nrm.scales import get_scale
