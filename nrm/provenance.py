@@ -89,6 +89,8 @@ ITEM_INPUTS: dict[str, ItemInputs] = {
 
 
 def item_inputs(item_id: str) -> ItemInputs:
+    if item_id not in ITEM_INPUTS and item_id.split(":", 1)[-1].startswith("study"):
+        return ItemInputs((), ("study/*",))  # the causal study's own runs (data/study/)
     return ITEM_INPUTS.get(item_id, ItemInputs(ALL_RUNS, declared=False))
 
 
@@ -187,6 +189,9 @@ class recording:
 
 def _runs_text(rec: Mapping[str, Any]) -> str:
     runs = rec.get("runs") or []
+    study = rec.get("study_runs")
+    if study:
+        return f"runs: the causal study's {study['n']} runs ({study['file']}, scale {rec['scale']})"
     if not runs:
         return "runs: none (" + ("the paper's archive, data/reference/" if rec.get("reference")
                                  else "declared rules") + ")"
@@ -299,7 +304,8 @@ def build_records(
                 analysis.append({"file": _rel(f, root), "sha256": file_sha256(f)})
         notebooks = []
         for nb in ("variance_hypotheses" if "phase1a" in phases else None,
-                   "optimization" if "phase1b" in phases else None, "render_paper"):
+                   "optimization" if "phase1b" in phases else None,
+                   "study" if "study" in phases else None, "render_paper"):
             if nb is not None:
                 params = nbs.get(nb) or ({"scale": scale} if nb == "render_paper" else {})
                 notebooks.append({"notebook": nb, "parameters": params})
@@ -322,6 +328,13 @@ def build_records(
             "date": date,
             "data_sha256": data.get(item_id),
         }
+        study_csv = analysis_dir / "study" / "runs.csv"
+        if "study/*" in spec.analysis and study_csv.is_file():
+            try:
+                n_study = len(pd.read_csv(study_csv))
+            except (OSError, ValueError):
+                n_study = 0
+            rec["study_runs"] = {"file": _rel(study_csv, root), "n": n_study}
         if item_id in values_files:
             rec["values_file"] = values_files[item_id]
             rec["tolerance"] = dict(TOLERANCE)

@@ -116,6 +116,9 @@ def reproduce(item_id: str, build: str | Path = ".") -> Reproduction:
         raise ParameterError(f"no item {item_id!r} in {root}/paper/provenance.json; items: "
                              + ", ".join(items))
     rec = items[item_id]
+    if item_id.split(":", 1)[1].startswith("study"):
+        raise ParameterError(f"{item_id} belongs to the causal study: `make study` re-makes its "
+                             "runs and tables; nrm reproduce re-makes the paper's own items")
     scale = str(rec["scale"])
     out = Reproduction(item_id, True)
     # every run of the build (the paper's inputs need them all); the item's own are stamped

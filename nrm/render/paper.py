@@ -118,6 +118,10 @@ def figure_data(inp: PaperInputs, stem: str) -> dict[str, pd.DataFrame]:
     """The data frames figure ``stem`` plots (its provenance hashes them)."""
     if stem == "claims_snapshots":
         return {"snapshots": inp.claims.snapshot_table()}
+    if stem.startswith("study") and inp.analysis_dir is not None:  # the causal study's tables
+        folder = Path(inp.analysis_dir) / "study"
+        return {p.stem: pd.read_csv(p) for p in sorted(folder.glob("*.csv"))
+                if p.stat().st_size > 0}
     names = _order(inp) if stem in ("runtime_timeline", "optimization_impact") else [R.SLOW]
     frames = {n: inp.runs[n].cycles for n in names}
     if stem == "optimization_impact":
