@@ -65,6 +65,34 @@ def machine(build: Path) -> dict[str, Any]:
     }
 
 
+def readme(desc: dict[str, Any]) -> str:
+    cpu = desc.get("cpu") or {}
+    mem = desc.get("memory_total_bytes")
+    py = desc.get("python") or {}
+    alloc = desc.get("allocator") or {}
+    disk = desc.get("storage") or {}
+    git = desc.get("git") or {}
+    ram = f"{mem / 2**30:.1f} GiB" if mem else "? GiB"
+    vm = "virtualised" if cpu.get("hypervisor") else "hypervisor not reported"
+    return f"""# data/reference/build-default: this compendium's reference build (measured, ours)
+
+Not the paper's numbers: the analysis tables of one `make paper` at scale `default` made by this
+compendium, shipped so that every new build can compare its numbers with them (the paper's last
+section, and `nrm compare-builds data/reference/build-default OTHER`). One build: n = 1 run per
+experiment and variant, so differences from it include run-to-run noise; the noise floor is
+known only when a build records the causal study's A/A arm.
+
+- `phase1a/`, `phase1b/`: the CSV tables and manifests of `data/analysis/default/`
+- `machine.json`: the machine, from the runs' own `run.json` context (nrm.sysinfo)
+
+Machine: {cpu.get("model", "?")}, {cpu.get("logical", "?")} logical cores
+({vm}), {ram} RAM; Python {py.get("version", "?")}, allocator {alloc.get("name", "?")};
+disk {disk.get("fs_type", "?")} on {disk.get("device", "?")}; code at git commit `{git.get("commit", "?")}`{" (dirty)" if git.get("dirty") else ""}; runs from {
+    desc.get("first_run_started_at")} to {desc.get("last_run_finished_at")}.
+Made with `scripts/ship_reference.py BUILD_DIR`.
+"""
+
+
 def ship(build: Path, dest: Path) -> list[Path]:
     build = build.resolve()
     tables = build / "data" / "analysis" / SCALE
@@ -86,6 +114,7 @@ def ship(build: Path, dest: Path) -> list[Path]:
         for f in sorted(paper_tables.glob("*.csv")):
             written.append(Path(shutil.copy2(f, tmp / "paper_tables" / f.name)))
     atomic_write_json(tmp / "machine.json", desc)
+    (tmp / "README.md").write_text(readme(desc), encoding="utf-8")
     if dest.exists():
         shutil.rmtree(dest)
     tmp.rename(dest)

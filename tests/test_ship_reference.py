@@ -1,0 +1,58 @@
+"""scripts/ship_reference.py: a finished default build's tables and its machine, or nothing."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from nrm import paths
+from nrm.exceptions import ParameterError
+from nrm.scales import get_scale
+
+_spec = importlib.util.spec_from_file_location("ship_reference",
+                                               paths.ROOT / "scripts" / "ship_reference.py")
+assert _spec and _spec.loader
+ship_reference = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ship_reference)
+
+
+def _build(root: Path, status: str = "complete") -> Path:
+    ctx = {"hostname": "ref-host", "cpu": {"model": "Test CPU", "logical": 2},
+           "memory_total_bytes": 8 * 2**30, "python": {"version": "3.11.7"},
+           "allocator": {"name": "pymalloc"}, "storage": {"fs_type": "ext4"},
+           "git": {"commit": "abc", "dirty": False}}
+    for i, name in enumerate(get_scale("default").names()):
+        d = root / "data" / "runs" / "default" / name
+        d.mkdir(parents=True)
+        (d / "run.json").write_text(json.dumps({
+            "status": status if i == 1 else "complete", "started_at": f"2026-01-0{1 + i % 8}",
+            "ended_at": "2026-01-09", "totals": {"runtime_s": 10.0}, "context": ctx}))
+    for phase in ("phase1a", "phase1b"):
+        d = root / "data" / "analysis" / "default" / phase
+        d.mkdir(parents=True)
+        (d / "summary.csv").write_text("a,b\n1,2\n")
+        (d / "manifest.json").write_text("{}")
+    return root
+
+
+def test_ships_the_tables_and_the_machine(tmp_path: Path) -> None:
+    build = _build(tmp_path / "build")
+    dest = tmp_path / "reference" / "build-default"
+    files = ship_reference.ship(build, dest)
+    assert {f.name for f in files} == {"summary.csv", "manifest.json"}
+    machine = json.loads((dest / "machine.json").read_text())
+    assert machine["cpu"]["model"] == "Test CPU" and machine["hostname"] == "ref-host"
+    assert machine["storage"]["fs_type"] == "ext4" and machine["git"]["commit"] == "abc"
+    assert machine["built_at"] == "2026-01-01"
+    assert (dest / "phase1b" / "summary.csv").read_text() == "a,b\n1,2\n"
+
+
+def test_an_incomplete_build_ships_nothing(tmp_path: Path) -> None:
+    build = _build(tmp_path / "build", status="running")
+    dest = tmp_path / "reference" / "build-default"
+    with pytest.raises(ParameterError, match="not complete"):
+        ship_reference.ship(build, dest)
+    assert not dest.exists() and not dest.with_name("build-default.partial").exists()
