@@ -74,6 +74,8 @@ def readme(desc: dict[str, Any]) -> str:
     git = desc.get("git") or {}
     ram = f"{mem / 2**30:.1f} GiB" if mem else "? GiB"
     vm = "virtualised" if cpu.get("hypervisor") else "hypervisor not reported"
+    dirty = " (dirty)" if git.get("dirty") else ""
+    first, last = desc.get("first_run_started_at"), desc.get("last_run_finished_at")
     return f"""# data/reference/build-default: this compendium's reference build (measured, ours)
 
 Not the paper's numbers: the analysis tables of one `make paper` at scale `default` made by this
@@ -87,8 +89,8 @@ known only when a build records the causal study's A/A arm.
 
 Machine: {cpu.get("model", "?")}, {cpu.get("logical", "?")} logical cores
 ({vm}), {ram} RAM; Python {py.get("version", "?")}, allocator {alloc.get("name", "?")};
-disk {disk.get("fs_type", "?")} on {disk.get("device", "?")}; code at git commit `{git.get("commit", "?")}`{" (dirty)" if git.get("dirty") else ""}; runs from {
-    desc.get("first_run_started_at")} to {desc.get("last_run_finished_at")}.
+disk {disk.get("fs_type", "?")} on {disk.get("device", "?")}; code at git commit
+`{git.get("commit", "?")}`{dirty}; runs from {first} to {last}.
 Made with `scripts/ship_reference.py BUILD_DIR`.
 """
 
