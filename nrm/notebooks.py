@@ -472,6 +472,8 @@ def execute(notebook: str | Path, output: str | Path, parameters: Mapping[str, A
     console = isinstance(request, RunRequest) and _console_progress_wanted()
     if console:
         _announce(request)
+    elif name is not None and _console_progress_wanted():  # an analysis: a line at each end
+        print(f"notebook {name}: {NOTEBOOKS[name].description} ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     try:
         with _kernel_env(NRM_CONSOLE_PROGRESS="1" if console else None):
@@ -494,6 +496,9 @@ def execute(notebook: str | Path, output: str | Path, parameters: Mapping[str, A
     os.replace(partial, out)
     if console:
         _done(request, time.perf_counter() - t0)
+    elif name is not None and _console_progress_wanted():
+        print(f"notebook {name} done in {time.perf_counter() - t0:.1f} s", file=sys.stderr,
+              flush=True)
     return out
 
 

@@ -201,6 +201,8 @@ def test_console_shows_a_line_and_a_progress_bar_per_run_and_a_summary(built: Pa
         assert f"run {i}/{len(names)} done: {exp} {variant} took" in console
         assert re.search(rf"run {i}/{len(names)}  {name} +\d+ s  complete", console), name
     assert "total time in the runs:" in console
+    for name in ("variance_hypotheses", "optimization", "render_paper"):
+        assert f"notebook {name} done in" in console, name
     assert "without encryption" not in console  # Jupyter's transport warning is silenced
     # the bars went to the console, not into the executed notebooks
     nb = (built / "data" / "executed" / "smoke" / "run-C256-unoptimized.ipynb").read_text()
