@@ -50,7 +50,7 @@ LOCK = paths.ROOT / "requirements.lock"
 PROJECT = "nrm-compendium"
 #: The extras the lock covers (``make lock`` passes ``--extra`` for each).
 EXTRAS = ("dev",)
-FIX = "run `make lock` to refresh requirements.lock, then `make setup`"
+FIX = "run make lock to refresh requirements.lock, then make setup"
 
 
 def normalize(name: str) -> str:

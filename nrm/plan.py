@@ -104,7 +104,10 @@ def calibrate(runs_dir: str | Path | None = None, *, seconds: float = 1.5) -> Ca
         t_end = time.perf_counter() + seconds
         while (time.perf_counter() < t_end and len(times) < 2000) or len(times) < 20:
             c0 = db.commit_s
-            db.phase("a", (0.1, 0.2, 0.3), 1.0, m) if len(times) % 2 else db.sample(m)
+            if len(times) % 2:  # both databases, as the model alternates between them
+                db.phase("a", (0.1, 0.2, 0.3), 1.0, m)
+            else:
+                db.sample(m)
             times.append(db.commit_s - c0)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -169,7 +172,7 @@ def _extend(series: np.ndarray, total: int) -> float:
 def estimate_run(planned: Any, cal: Calibration, *, budget_s: float = 0.6) -> RunEstimate:
     """Estimated wall time of one planned run (``nrm.scales.PlannedRun``)."""
     from .experiments import CONDITIONS
-    from .runner import RunSpec
+    from .spec import RunSpec
 
     spec = RunSpec(**planned.spec_kwargs())
     costs = spec.cost_switches()

@@ -14,7 +14,7 @@ from nrm import lockfile as L
 from nrm import paths
 
 ROOT = paths.ROOT
-FIX = "run `make lock`"
+FIX = "run make lock"
 
 
 def test_lock_is_in_step_with_pyproject() -> None:
@@ -75,7 +75,7 @@ def test_check_lock_error_says_run_make_lock(tmp_path: Path,
 
     assert main(["check-lock", "--pyproject", str(py), "--lock", str(lock)]) == 2
     err = capsys.readouterr().err
-    assert "numpy" in err and "make lock" in err and "\n" not in err.strip()
+    assert "numpy" in err and "run make lock" in err and "\n" not in err.strip()
 
 
 def test_environment_yml_installs_the_lock() -> None:
