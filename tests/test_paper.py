@@ -191,9 +191,10 @@ def test_bad_scale_fails_and_writes_nothing(tmp_path: Path) -> None:
 
 def test_console_shows_a_line_and_a_progress_bar_per_run_and_a_summary(built: Path) -> None:
     console = (built / "make.console").read_text(encoding="utf-8").replace("\r", "\n")
-    names = get_scale("smoke").names()
-    for i, name in enumerate(names, 1):
-        exp, variant = name.split("-")
+    planned = get_scale("smoke").runs
+    names = [r.name for r in planned]
+    for i, (name, run) in enumerate(zip(names, planned, strict=True), 1):
+        exp, variant = run.experiment, run.variant
         start = f"run {i}/{len(names)}: {exp} {variant} (scale smoke"
         assert start in console, f"no start line for {name}"
         # tqdm's bar for this run's cycles, finished, with elapsed time and rate

@@ -100,6 +100,7 @@ RULE_LABELS: dict[str, str] = {
     "h2_variables": "H2: columns tested",
     "h2_min_delta_r2": "H2: minimum R² gain, quadratic over linear",
     "h2_require_growth": "H2: memory must also grow",
+    "h2_min_rel_rise": "H2: smallest net rise, as a fraction of the start (0 = any rise)",
     "h3_calls": "H3: (call count, call time) columns",
     "h3_min_slope_ms_per_1000_calls": "H3: minimum slope (ms per 1000 calls)",
     "h3_min_r2": "H3: minimum R² (— = none)",
