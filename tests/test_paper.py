@@ -297,3 +297,11 @@ def test_rates_per_hour_of_a_short_run_are_shown_as_meaningless(built: Path) -> 
     assert "not meaningful (run of" in md
     assert "Rates per hour are not given" in md
     assert not re.search(r"increment rate (rises|falls)", md)
+
+
+def test_each_run_folder_holds_the_planned_experiment(built: Path) -> None:
+    import json
+
+    for run in get_scale("smoke").runs:  # C259-as-run-optimized is C259-as-run, not C259
+        meta = json.loads((built / "data" / "runs" / "smoke" / run.name / "run.json").read_text())
+        assert (meta["experiment"], meta["preset"]) == (run.experiment, run.variant), run.name
