@@ -701,6 +701,7 @@ def _sweep(client: Any, plan: StudyPlan, out: Path, pending: list[RunTask], trac
     stamp = f"{time.time():.0f}"
     ac = as_completed()
     in_flight = 0
+    names: dict[Any, str] = {}
 
     def fill() -> None:
         nonlocal in_flight
@@ -708,8 +709,10 @@ def _sweep(client: Any, plan: StudyPlan, out: Path, pending: list[RunTask], trac
         while todo and in_flight < window:
             t = todo.pop(0)
             argv = plan.arm(t.arm).argv(out / RUNS / t.name, trace_path, t.seed)
-            ac.add(client.submit(execute, t.to_dict(), str(out), argv,
-                                 key=f"nrm-study-{t.name}-{stamp}", retries=2, pure=False))
+            fut = client.submit(execute, t.to_dict(), str(out), argv,
+                                key=f"nrm-study-{t.name}-{stamp}", retries=2, pure=False)
+            names[fut.key] = t.name
+            ac.add(fut)
             in_flight += 1
 
     bar = None
@@ -723,7 +726,12 @@ def _sweep(client: Any, plan: StudyPlan, out: Path, pending: list[RunTask], trac
     try:
         for fut in ac:
             in_flight -= 1
-            rec = fut.result()
+            try:
+                rec = fut.result()
+            except Exception as exc:  # e.g. KilledWorker after repeated worker deaths
+                rec = {"name": names.get(fut.key, str(fut.key)),
+                       "status": f"task failed ({type(exc).__name__}: {exc}); run the same "
+                                 "command again to retry it"}
             results.append(rec)
             if bar is not None:
                 bar.update(1)

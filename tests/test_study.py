@@ -388,3 +388,20 @@ def test_every_run_arm_states_its_whole_spec(tmp_path: Path) -> None:
             assert got == 0.0
             spec = RunSpec("C256", "lean", cpu_interval=got, scale="default")
             assert spec.costs.cpu_interval == 0.0
+
+
+def test_execute_records_failures_and_moves_half_written_runs_aside(tmp_path: Path) -> None:
+    task = {"name": "x__b00", "arm": "x", "block": 0, "position": 0, "seed": 0}
+    rec = S.execute(task, str(tmp_path), [sys.executable, "-c", "import sys; sys.exit(3)"])
+    assert rec["exit_code"] == 3 and rec["complete"] is False
+    assert rec["status"] == "failed (exit 3)" and (tmp_path / "records" / "x__b00.json").is_file()
+    half = tmp_path / "runs" / "x__b00"
+    half.mkdir(parents=True)
+    (half / "run.json").write_text('{"status": "running"}')
+    script = ("import json, pathlib, sys; p = pathlib.Path(sys.argv[1]); p.mkdir(); "
+              "(p / 'run.json').write_text(json.dumps({'status': 'complete'}))")
+    rec = S.execute(task, str(tmp_path), [sys.executable, "-c", script, str(half)])
+    assert rec["complete"] and rec["exit_code"] == 0
+    assert json.loads((Path(rec["retired"]) / "run.json").read_text())["status"] == "running"
+    assert S.execute(task, str(tmp_path), ["false"])["status"] == "already complete"
+    assert not list((tmp_path / "claims").glob("*.json"))  # no claim left behind
