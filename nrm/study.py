@@ -542,8 +542,7 @@ def execute(task: dict[str, Any], study_dir: str, argv: list[str]) -> dict[str, 
         record_path = root / RECORDS / f"{name}.json"
         if not record_path.is_file():  # the worker died between the run's end and its record
             meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-            rec = {**task, "host": (meta.get("context") or {}).get("host", {}).get("hostname")
-                   if isinstance((meta.get("context") or {}).get("host"), dict) else None,
+            rec = {**task, "host": (meta.get("context") or {}).get("hostname"),
                    "worker": _worker_address(), "started_at": meta.get("started_at"),
                    "ended_at": meta.get("ended_at"), "exit_code": 0, "complete": True,
                    "status": "complete",
