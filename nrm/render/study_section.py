@@ -198,6 +198,13 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
                 f"`{r['arm']}` {r['verdict']} ({num(r['ratio'])}, CI {_ci(r['lo'], r['hi'])}, "
                 f"n = {r['n']})" for _, r in beyond.iterrows()) + ". Every other arm is "
                 "within noise or not testable.")
+        head = shown[shown["group"] == "headline"] if "group" in shown else shown.iloc[:0]
+        if len(head):
+            parts.append("")
+            parts.append("The paper's comparisons, repeated in the same design: " + "; ".join(
+                f"`{r['arm']}` vs `{r['base']}` cycle-time ratio {num(r['ratio'])} (95 % CI "
+                f"{_ci(r['lo'], r['hi'])}, n = {r['n']} blocks, {r['verdict']})"
+                for _, r in head.iterrows()) + ".")
         parts.append("")
     rel: dict[str, Path] = {}
     n_fig = first_figure
