@@ -153,6 +153,7 @@ def smoke_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[S.StudyPlan, 
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("study_smoke")  # one smoke study per test run
 def test_smoke_study_through_a_local_cluster_produces_every_arm(smoke_study) -> None:
     plan, out, summary = smoke_study
     available = [a for a in plan.arms if a.available]
@@ -173,6 +174,7 @@ def test_smoke_study_through_a_local_cluster_produces_every_arm(smoke_study) -> 
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("study_smoke")  # one smoke study per test run
 def test_arms_share_one_metrics_trace(smoke_study) -> None:
     plan, out, _ = smoke_study
     trace = out / "trace" / "metrics_trace.csv"
@@ -192,6 +194,7 @@ def test_arms_share_one_metrics_trace(smoke_study) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("study_smoke")  # one smoke study per test run
 def test_allocator_arm_proves_from_inside_the_run_its_allocator(smoke_study) -> None:
     plan, out, _ = smoke_study
     for a in plan.arms:
@@ -208,6 +211,7 @@ def test_allocator_arm_proves_from_inside_the_run_its_allocator(smoke_study) -> 
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("study_smoke")  # one smoke study per test run
 def test_gc_arm_records_its_mode(smoke_study) -> None:
     _plan, out, _ = smoke_study
     meta = json.loads((out / "runs" / S.run_name("lean-gc-freeze", 0) / "run.json").read_text())
@@ -338,6 +342,7 @@ def test_paper_section_says_so_when_there_is_no_study(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("study_smoke")  # one smoke study per test run
 def test_study_notebook_and_paper_section_from_the_smoke_study(smoke_study,
                                                                tmp_path: Path) -> None:
     import pandas as pd
