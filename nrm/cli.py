@@ -9,13 +9,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import __version__, compare, controls, lockfile, plan, reproduce, study_cli, workers
+from . import (
+    __version__,
+    compare,
+    controls,
+    dbgrow,
+    lockfile,
+    plan,
+    reproduce,
+    study_cli,
+    workers,
+)
 from .commands import bench, deps, listing, notebook, run, scales
 from .exceptions import NrmError, RunInterruptedError
 
 #: The subcommand modules, in the order ``nrm --help`` lists them.
 COMMANDS = (listing, run, notebook, scales, deps, bench, lockfile, plan, controls, workers,
-            study_cli, reproduce, compare)
+            dbgrow, study_cli, reproduce, compare)
 
 
 def build_parser() -> argparse.ArgumentParser:

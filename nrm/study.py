@@ -300,6 +300,9 @@ def build_arms(scale: StudyScale) -> tuple[list[Arm], list[Skipped]]:
             f"{exp} optimized (one sample per cycle) vs C256 unoptimized (the paper's speedup)",
             run={"experiment": exp, "variant": "optimized", "cpu_interval": scale.cpu_interval},
             changes_dynamics=exp != "C256", **uo))
+    from . import study_controls  # the arms of issue #15: H2 controls, workers, database growth
+
+    study_controls.register()
     for builder in _EXTRA_ARMS:
         arms.extend(builder(scale))
     labels = [a.label for a in arms]

@@ -207,14 +207,8 @@ def boundary_table(run: Any) -> Any:
 # --- CLI: nrm workers EXPERIMENT --out DIR [run flags] ----------------------------------------
 
 
-def register(sub: Any) -> None:
-    """``nrm workers``: the worker-process arm."""
-    p = sub.add_parser(
-        "workers",
-        help="run an experiment's conditions each in a fresh process (worker-process arm)",
-        description="Each condition of the experiment runs as its own 'nrm run --spec' "
-        "process, in the paper's order; the logs are merged into one run folder.",
-    )
+def add_run_flags(p: Any) -> None:
+    """The ``nrm run`` flags that build a spec (for commands that run specs their own way)."""
     p.add_argument("experiment", help="C255 ... C260 (C256 for the study)")
     p.add_argument("--out", required=True, help="new run folder")
     p.add_argument("--scale", default=None)
@@ -228,15 +222,16 @@ def register(sub: Any) -> None:
     p.add_argument("--allocator", default=None)
     p.add_argument("--condition", action="append", default=None)
     p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(handler=_cmd_workers)
 
 
-def _cmd_workers(args: argparse.Namespace) -> int:
+def spec_from_flags(args: argparse.Namespace, **extra: Any) -> Any:
+    """A :class:`nrm.spec.RunSpec` from :func:`add_run_flags`' flags (bad input raises)."""
     from .commands.run import parse_cost
     from .spec import DEFAULT_SCALE, RunSpec
 
     kw: dict[str, Any] = {"scale": args.scale or DEFAULT_SCALE}
-    for name in ("variant", "cycles", "max_agents", "cpu_interval", "metrics", "seed", "allocator"):
+    for name in ("variant", "cycles", "max_agents", "cpu_interval", "metrics", "seed",
+                 "allocator"):
         value = getattr(args, name)
         if value is not None:
             kw[name] = value
@@ -244,11 +239,25 @@ def _cmd_workers(args: argparse.Namespace) -> int:
         kw["costs"] = parse_cost(args.cost)
     if args.condition:
         kw["conditions"] = tuple(args.condition)
-    spec = RunSpec(args.experiment, **kw)  # bad input fails here, before anything is written
+    return RunSpec(args.experiment, **kw, **extra)
+
+
+def register(sub: Any) -> None:
+    """``nrm workers``: the worker-process arm."""
+    p = sub.add_parser(
+        "workers",
+        help="run an experiment's conditions each in a fresh process (worker-process arm)",
+        description="Each condition of the experiment runs as its own 'nrm run --spec' "
+        "process, in the paper's order; the logs are merged into one run folder.",
+    )
+    add_run_flags(p)
+    p.set_defaults(handler=_cmd_workers)
+
+
+def _cmd_workers(args: argparse.Namespace) -> int:
+    spec = spec_from_flags(args)  # bad input fails here, before anything is written
     meta = run_workers(spec, args.out, progress=not args.no_progress)
     pids = [w["pid"] for w in meta["workers"]]
-    print(
-        f"worker arm {meta['name']}: {meta['status']}, {len(pids)} processes (PIDs "
-        f"{', '.join(map(str, pids))}), {meta['totals']['runtime_s']:.2f} s in conditions"
-    )
+    print(f"worker arm {meta['name']}: {meta['status']}, {len(pids)} processes (PIDs "
+          f"{', '.join(map(str, pids))}), {meta['totals']['runtime_s']:.2f} s in conditions")
     return 0 if meta["status"] == "complete" else 1

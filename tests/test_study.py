@@ -362,7 +362,11 @@ def test_study_notebook_and_paper_section_from_the_smoke_study(smoke_study,
     effects = pd.read_csv(analysis / "effects.csv")
     assert set(effects["arm"]) == {a.label for a in plan.arms if a.base and a.available}
     verdicts = pd.read_csv(analysis / "verdicts.csv")
-    assert list(verdicts["hypothesis"]) == ["H1", "H2", "H3", "H4", "H5"]
+    assert list(verdicts["hypothesis"])[:5] == ["H1", "H2", "H3", "H4", "H5"]
+    # the controls of issue #15 follow: the instrument sees fragmentation where it is there
+    rows = verdicts.set_index("hypothesis")
+    assert rows.loc["H2 control +", "verdict"] == "instrument sees it"
+    assert rows.loc["H2 control -", "verdict"] == "no false alarm"
     # one block: no effect can be read against the noise, and the verdicts say so
     assert set(effects.loc[effects["verdict"] != "A/A", "verdict"]) == {"not testable here"}
     dyn = pd.read_csv(analysis / "dynamics.csv")

@@ -1127,15 +1127,22 @@ def build(request: Any) -> dict[str, Any]:
     from .study_section import section as study_section  # says so when there is no study
 
     root = paper_dir.parent
+    from .controls_section import section as controls_section  # issue #15
+
     with recording() as rec:
         study_md, study_images = study_section(
             Path(request.dirs["analysis"]) / "study", paper_dir, first_figure=len(fig_paths) + 1,
             heading=_h("10. The causal study: one factor at a time, repeated").strip())
-        comp = compose_items(inp, fig_paths, paper_dir, extra=(study_md,), rec=rec)
+        controls_md, controls_images = controls_section(
+            Path(request.dirs["analysis"]) / "study", paper_dir, runs=inp.runs,
+            first_figure=len(fig_paths) + len(study_images) + 1,
+            heading=_h("11. Controls: can the instruments see what they look for?").strip())
+        comp = compose_items(inp, fig_paths, paper_dir, extra=(study_md, controls_md), rec=rec)
     records = provenance_records(inp, comp, paper_dir, root)
     md = comp.render({k: markdown_stamp(r) for k, r in records.items()})
     md_path = atomic_write_text(paper_dir / "paper.md", md)
-    images = {os.path.relpath(p, paper_dir): p for p in fig_paths.values()} | study_images
+    images = ({os.path.relpath(p, paper_dir): p for p in fig_paths.values()} | study_images
+              | controls_images)
     html = to_html(comp.render({k: html_stamp(r) for k, r in records.items()}), images,
                    title=f"NRM runtime variance, re-measured ({inp.scale})")
     html_path = atomic_write_text(paper_dir / "paper.html", html)
