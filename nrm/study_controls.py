@@ -213,6 +213,15 @@ def write_tables(res: Any, folder: Path) -> None:
               "workers": workers_table(data)}
     for name, frame in tables.items():
         atomic_write_text(folder / f"{name}.csv", frame.to_csv(index=False))
+    from .atomic import atomic_write_json
+
+    share = explained_share(data, tables["dbgrow"])
+    atomic_write_json(folder / "dbgrow_summary.json", {
+        "explained_share": None if not math.isfinite(share) else share,
+        "note": "share of base-unoptimized's rise in per-cycle time that database growth "
+                "explains: latency slope on size (disk arms) x database growth over the run "
+                "x commits per cycle / observed rise (median over blocks)",
+    })
     fig = controls_figure(data)
     if fig is not None:
         from .render.figures import save_png

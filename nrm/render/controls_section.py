@@ -137,6 +137,17 @@ def section(folder: str | Path, paper_dir: str | Path, *, runs: Mapping[str, Any
         parts.append("*Table [[dbgrow]]. Per-commit latency against database size, disk "
                      "and RAM (measured; mean over runs).*\n")
         parts.append(table(t) + "\n")
+        summ = folder / "dbgrow_summary.json"
+        if summ.is_file():
+            import json
+
+            share = json.loads(summ.read_text(encoding="utf-8")).get("explained_share")
+            parts.append(
+                "Share of the single-process unoptimized run's rise in per-cycle time that "
+                "the growth of its databases explains (latency slope on size x growth x "
+                "commits per cycle, over the observed rise): "
+                + (f"{num(100 * share)} %." if share is not None else
+                   "not estimable from these runs (too few sizes or no rise).") + "\n")
     wk = _read(folder, "workers")
     if wk is not None:
         parts.append(
