@@ -205,7 +205,8 @@ def commit_latency(run: Any, *, bins: int = 10) -> dict[str, Any]:
 RAM_DIR = Path("/dev/shm")
 
 
-def run_arm(spec: Any, out: str | Path, *, where: str, progress: bool = False) -> dict[str, Any]:
+def run_arm(spec: Any, out: str | Path, *, where: str, progress: bool = False,
+            drop_db: bool = False) -> dict[str, Any]:
     """Run ``spec`` (with its ``pregrow_db_mb``) with the run folder on disk (``out``) or in
     RAM (a folder under /dev/shm; afterwards everything but the databases is copied to
     ``out`` and the RAM folder removed). run.json records ``storage_where`` and the
@@ -222,8 +223,12 @@ def run_arm(spec: Any, out: str | Path, *, where: str, progress: bool = False) -
     if where == "disk":
         meta = run_experiment(spec, out, progress=progress)
         dbs = {p.name: p.stat().st_size for p in Path(out).glob("*.db")}
-        return update_run_json(out, storage_where="disk", db_files=dbs) | {"status":
-                                                                            meta["status"]}
+        note = None
+        if drop_db and meta["status"] == "complete":  # the study keeps sizes, not gigabytes
+            for p in Path(out).glob("*.db"):
+                p.unlink()
+            note = "databases removed after the run (--drop-db); their sizes are in db_files"
+        return update_run_json(out, storage_where="disk", db_files=dbs, db_note=note)
     if not RAM_DIR.is_dir():
         raise ParameterError(f"{RAM_DIR} does not exist: no RAM-backed folder on this machine")
     final = prepare_run_dir(out)
@@ -253,6 +258,8 @@ def register(sub: Any) -> None:
     add_run_flags(p)
     p.add_argument("--pregrow-db", type=float, default=0.0, metavar="MB")
     p.add_argument("--where", choices=("disk", "ram"), default="disk")
+    p.add_argument("--drop-db", action="store_true",
+                   help="remove the databases after a complete run (sizes stay in run.json)")
     p.set_defaults(handler=_cmd_dbgrow)
 
 
@@ -260,7 +267,8 @@ def _cmd_dbgrow(args: Any) -> int:
     from .workers import spec_from_flags
 
     spec = spec_from_flags(args, pregrow_db_mb=args.pregrow_db)
-    meta = run_arm(spec, args.out, where=args.where, progress=not args.no_progress)
+    meta = run_arm(spec, args.out, where=args.where, progress=not args.no_progress,
+                   drop_db=args.drop_db)
     lat = commit_latency(args.out)
     print(f"dbgrow {args.where} {args.pregrow_db:g} MiB: {meta.get('status')}, "
           f"{lat['commits']} commits, {lat['mean_ms'] or float('nan'):.3f} ms per commit")

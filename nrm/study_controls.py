@@ -79,7 +79,7 @@ def build_arms(scale: Any) -> list[Any]:
                 label, "dbgrow", f"databases pre-grown to {mb:g} MiB, run folder in {where}",
                 base="dbgrow-0mb-disk" if label != "dbgrow-0mb-disk" else None,
                 command=("{python}", "-m", "nrm.cli", "dbgrow", *common, "--pregrow-db",
-                         f"{mb:g}", "--where", where),
+                         f"{mb:g}", "--where", where, "--drop-db"),
                 cycles=scale.short_cycles, max_agents=scale.max_agents))
     return arms
 

@@ -75,3 +75,25 @@ def test_run_over_a_pregrown_database(tmp_path: Path) -> None:
     assert lat["db_mb_start"] >= 2 * (1 - TOLERANCE)
     assert lat["pregrow"]["requested_bytes"] == 2 * 2**20
     assert all(p.parent == out for p in out.rglob("*.db"))
+
+
+@pytest.mark.parametrize("where", ["disk", "ram"])
+def test_dbgrow_arm_on_disk_and_in_ram(tmp_path: Path, where: str) -> None:
+    from nrm.dbgrow import RAM_DIR, run_arm
+
+    if where == "ram" and not RAM_DIR.is_dir():
+        pytest.skip("no /dev/shm on this machine")
+    before = set(RAM_DIR.glob("nrm-dbgrow-*")) if RAM_DIR.is_dir() else set()
+    spec = RunSpec(
+        "C256", variant="unoptimized", cycles=4, max_agents=4, metrics="fixed",
+        cpu_interval=0.0, conditions=("OFF-OFF",), pregrow_db_mb=1.0,
+    )  # fmt: skip
+    out = tmp_path / "run"
+    meta = run_arm(spec, out, where=where, drop_db=True)
+    assert meta["status"] == "complete" and meta["storage_where"] == where
+    assert sum(meta["db_files"].values()) >= (1 - TOLERANCE) * 2**20
+    assert not list(out.glob("*.db"))  # dropped (disk) or never copied (RAM)
+    assert (out / "cycles.csv").is_file()
+    assert commit_latency(out)["commits"] > 0
+    if RAM_DIR.is_dir():
+        assert set(RAM_DIR.glob("nrm-dbgrow-*")) - before == set()  # the RAM folder is gone
