@@ -112,3 +112,15 @@ def test_cli_runs_the_as_run_variant(tmp_path: Path) -> None:
     assert main(argv) == 0
     meta = json.loads((out / "run.json").read_text())
     assert meta["experiment"] == "C259-as-run" and meta["mechanisms"] == ["pooling", "recovery"]
+
+
+def test_the_run_notebook_accepts_the_as_run_variant(tmp_path: Path) -> None:
+    from nrm import notebooks
+
+    request = notebooks.check_parameters("run_experiment", {
+        "experiment": "C259-as-run", "variant": "optimized", "scale": "smoke", "cycles": None,
+        "max_agents": None, "metrics": None, "cpu_interval": None, "seed": None,
+        "allocator": None, "output": str(tmp_path / "out"), "progress": False,
+    })
+    assert request.spec.experiment == "C259-as-run"
+    assert request.describe().startswith("C259-as-run optimized")
