@@ -104,6 +104,9 @@ def control_table(data: Any) -> pd.DataFrame:
     from .controls import summarize
     from .study import RUNS
 
+    cached = getattr(data, "_control_table", None)
+    if cached is not None:
+        return cached
     rows = []
     for _, r in data.runs.iterrows():
         if not str(r["arm"]).startswith("ctrl-"):
@@ -111,7 +114,9 @@ def control_table(data: Any) -> pd.DataFrame:
         s = summarize(Path(data.out) / RUNS / r["name"])
         rows.append({"arm": r["arm"], "block": r["block"], **{k: v for k, v in s.items()
                                                               if k != "h2_evidence"}})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    data._control_table = table  # the H2 tests run once per run, not per table
+    return table
 
 
 def dbgrow_table(data: Any) -> pd.DataFrame:

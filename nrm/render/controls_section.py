@@ -54,11 +54,16 @@ def c259_table(runs: Mapping[str, Any]) -> pd.DataFrame | None:
 
 
 def section(folder: str | Path, paper_dir: str | Path, *, runs: Mapping[str, Any] | None = None,
-            first_figure: int = 1, heading: str = "## Controls: can the instruments see it?"
-            ) -> tuple[str, dict[str, Path]]:
+            first_figure: int = 1, heading: str = "## Controls: can the instruments see it?",
+            rel: Any = None) -> tuple[str, dict[str, Path]]:
     """Markdown of the controls section and its figures (link relative to ``paper_dir`` ->
-    PNG)."""
+    PNG). ``rel(path)`` shows a file relative to the build folder in the sources."""
     folder = Path(folder)
+
+    def src(*paths: Path) -> str:
+        shown = [rel(p) if rel is not None else p.name for p in paths]
+        return ", ".join(f"`{x}`" for x in shown)
+
     parts = [heading, ""]
     figs: dict[str, Path] = {}
     ctrl = _read(folder, "controls")
@@ -91,7 +96,8 @@ def section(folder: str | Path, paper_dir: str | Path, *, runs: Mapping[str, Any
         })
         parts.append("*Table [[controls]]. H2 controls: fragmentation ratio and RSS growth "
                      "(means over runs) and how often the H2 test called H2 supported, with "
-                     "the declared rule and with a floor of 5 % on the net rise (measured).*\n")
+                     "the declared rule and with a floor of 5 % on the net rise (measured). "
+                     f"Source: {src(folder / 'controls.csv')}.*\n")
         parts.append(table(summary) + "\n")
         pos = ctrl[ctrl["arm"] == "ctrl-fragmentation"]
         neg = ctrl[ctrl["arm"] == "ctrl-no-fragmentation"]
@@ -135,7 +141,8 @@ def section(folder: str | Path, paper_dir: str | Path, *, runs: Mapping[str, Any
             "\nDatabase growth: C256 unoptimized with its databases pre-grown by `nrm dbgrow` "
             "before the first cycle, its run folder on disk or in RAM (/dev/shm).\n")
         parts.append("*Table [[dbgrow]]. Per-commit latency against database size, disk "
-                     "and RAM (measured; mean over runs).*\n")
+                     "and RAM (measured; mean over runs). "
+                     f"Source: {src(folder / 'dbgrow.csv')}.*\n")
         parts.append(table(t) + "\n")
         summ = folder / "dbgrow_summary.json"
         if summ.is_file():
@@ -154,25 +161,31 @@ def section(folder: str | Path, paper_dir: str | Path, *, runs: Mapping[str, Any
             "\nWorker processes: C256 unoptimized with each condition in a fresh process "
             "against all four in one process (the study's base), same replayed metrics.\n")
         parts.append("*Table [[workers]]. Per-condition per-cycle time, its slope and RSS, "
-                     "one process per condition vs one process for all (measured).*\n")
+                     "one process per condition vs one process for all (measured). "
+                     f"Source: {src(folder / 'workers.csv')}.*\n")
         parts.append(table(wk) + "\n")
     png = folder / "controls.png"
     if png.is_file():
-        rel = os.path.relpath(png, paper_dir)
+        link = os.path.relpath(png, paper_dir)
         parts.append(
-            f"\n![Figure {first_figure}]({rel})\n\n*Figure {first_figure}.* (a) Arena "
-            "fragmentation ratio per cycle of the positive and negative controls; (b) RSS "
-            "growth of the positive control by allocator, and of the negative control; (c) "
-            "per-commit latency against database size, disk and RAM.\n")
-        figs[rel] = png
+            f"\n![Figure {first_figure}]({link})\n\n*Figure {first_figure}.* (a) Arena "
+            "fragmentation ratio per cycle of the positive (red) and negative (blue) "
+            "controls, first block; (b) RSS growth of the positive control by allocator (red) "
+            "and of the negative control (blue); (c) per-commit latency against database "
+            "size, disk and RAM (legend). Data: "
+            f"{src(folder / 'controls.csv', folder / 'dbgrow.csv')}.\n")
+        figs[link] = png
     if runs is not None:
         c259 = c259_table(runs)
         parts.append("\nC259 as designed and as run. The committed C259 script had no sources "
                      "step and its first flag switched on pooling: as run it repeated C257's "
                      "pooling x recovery. `nrm run C259-as-run` runs that variant.\n")
         if c259 is not None:
+            files = [Path(r.path) / "run.json" for n, r in runs.items()
+                     if n in ("C259-optimized", "C259-as-run-optimized", "C257-optimized")]
             parts.append("*Table [[c259]]. Mean population per condition, C259 as designed, "
-                         "as run, and C257 (measured in this build).*\n")
+                         "as run, and C257 (measured in this build). "
+                         f"Source: {src(*files)}.*\n")
             parts.append(table(c259) + "\n")
         else:
             parts.append("(This build has no C259-as-run run to show.)\n")

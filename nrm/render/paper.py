@@ -1134,7 +1134,7 @@ def build(request: Any) -> dict[str, Any]:
             Path(request.dirs["analysis"]) / "study", paper_dir, first_figure=len(fig_paths) + 1,
             heading=_h("10. The causal study: one factor at a time, repeated").strip())
         controls_md, controls_images = controls_section(
-            Path(request.dirs["analysis"]) / "study", paper_dir, runs=inp.runs,
+            Path(request.dirs["analysis"]) / "study", paper_dir, runs=inp.runs, rel=inp.rel,
             first_figure=len(fig_paths) + len(study_images) + 1,
             heading=_h("11. Controls: can the instruments see what they look for?").strip())
         comp = compose_items(inp, fig_paths, paper_dir, extra=(study_md, controls_md), rec=rec)
