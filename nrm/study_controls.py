@@ -62,7 +62,7 @@ def build_arms(scale: Any) -> list[Any]:
             f"ctrl-fragmentation-{alloc}", "control", f"H2 positive control under {alloc}",
             command=(*ctrl, "fragmentation", *size, "--allocator", alloc), available=ok,
             note="" if ok else f"not available: apt-get install {DEBIAN_PACKAGES.get(alloc)}"))
-    common = ("C256", "--variant", "unoptimized", "--cycles",
+    common = ("C256", "--scale", "full", "--variant", "unoptimized", "--cycles",
               str(scale.short_cycles), "--max-agents", str(scale.max_agents), "--cpu-interval",
               repr(float(scale.cpu_interval)), "--metrics", "cycle-replay:{trace}", "--seed",
               "{seed}", "--out", "{out}", "--no-progress")  # fmt: skip
