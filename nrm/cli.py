@@ -13,7 +13,7 @@ from . import (
     __version__,
     compare,
     controls,
-    dbgrow,
+    dbgrow_cli,
     lockfile,
     plan,
     reproduce,
@@ -25,7 +25,7 @@ from .exceptions import NrmError, RunInterruptedError
 
 #: The subcommand modules, in the order ``nrm --help`` lists them.
 COMMANDS = (listing, run, notebook, scales, deps, bench, lockfile, plan, controls, workers,
-            dbgrow, study_cli, reproduce, compare)
+            dbgrow_cli, study_cli, reproduce, compare)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -79,7 +79,7 @@ def test_run_over_a_pregrown_database(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("where", ["disk", "ram"])
 def test_dbgrow_arm_on_disk_and_in_ram(tmp_path: Path, where: str) -> None:
-    from nrm.dbgrow import RAM_DIR, run_arm
+    from nrm.dbgrow_cli import RAM_DIR, run_arm
 
     if where == "ram" and not RAM_DIR.is_dir():
         pytest.skip("no /dev/shm on this machine")
