@@ -126,7 +126,7 @@ def _paired_factorial(preset: str, cycles: int, agents: int, tmp: Path,
         a_dir, b_dir = Path(tempfile.mkdtemp(dir=tmp)), Path(tempfile.mkdtemp(dir=tmp))
         a = make_sim(costs, cond, a_dir, max_agents=agents)
         b = make_sim(costs, cond, b_dir, max_agents=agents)
-        log = CycleLog(b_dir / "cycles.csv", extra_columns=("spawns", "deaths", "pairs_tested"))
+        log = CycleLog(b_dir / paths.CYCLES_CSV, extra_columns=("spawns", "deaths", "pairs_tested"))
         probe = Probe(log, **(probe_options or {}))
         probe.start()
         for k, start in enumerate(range(0, cycles, block)):

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
+from . import paths
 from .atomic import storage_error
 from .exceptions import ParameterError, TraceError
 
@@ -437,7 +438,7 @@ def make_source(spec: str, *, cpu_interval: float, disk_path: str | Path) -> Met
     assert path is not None
     p = Path(path)
     if p.is_dir():
-        p = p / "metrics_trace.csv"
+        p = p / paths.TRACE_CSV
     if kind == "cycle-replay":
         return CycleReplaySource(p, cpu_interval=cpu_interval)
     return ReplaySource(p, cpu_interval=cpu_interval)

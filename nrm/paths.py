@@ -22,3 +22,6 @@ TRACE_CSV = "metrics_trace.csv"
 WORKSPACE_DB = "workspace.db"
 BRIDGE_DB = "bridge.db"
 CHECKPOINT = "checkpoint.pkl"
+
+# Name of the file listing an analysis folder's tables (nrm.render.results).
+MANIFEST_JSON = "manifest.json"

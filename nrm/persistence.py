@@ -14,6 +14,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from . import paths
 from .atomic import storage_error
 from .metrics import Metrics
 
@@ -72,8 +73,8 @@ class SqlitePersistence:
 
     def __init__(self, folder: str | Path) -> None:
         folder = Path(folder)
-        self.workspace = folder / "workspace.db"
-        self.bridge = folder / "bridge.db"
+        self.workspace = folder / paths.WORKSPACE_DB
+        self.bridge = folder / paths.BRIDGE_DB
         for db, schema in ((self.workspace, _WORKSPACE_SCHEMA), (self.bridge, _BRIDGE_SCHEMA)):
             try:
                 con = sqlite3.connect(db)

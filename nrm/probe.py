@@ -60,6 +60,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from nrm import paths
 from nrm.arenas import read_arena_stats
 from nrm.exceptions import ProbeError
 
@@ -703,7 +704,7 @@ def measure_overhead(
         with_log: bool = log,
         **options: Any,
     ) -> tuple[float, float]:
-        cycle_log = CycleLog(folder / "cycles.csv") if (probed and with_log) else None
+        cycle_log = CycleLog(folder / paths.CYCLES_CSV) if (probed and with_log) else None
         if probed:
             with Probe(*([cycle_log] if cycle_log is not None else []), **options) as probe:
                 w0, c0 = _perf(), time.process_time()
@@ -723,7 +724,7 @@ def measure_overhead(
             w1, c1 = _perf(), time.process_time()
         if cycle_log is not None:
             cycle_log.close()
-            (folder / "cycles.csv").unlink()
+            (folder / paths.CYCLES_CSV).unlink()
         return (w1 - w0) / n * 1e6, (c1 - c0) / n * 1e6
 
     def body() -> None:

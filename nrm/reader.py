@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,26 +123,10 @@ def load_run(path: str | Path) -> RunData:
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
-    """Parse run.json; a missing, unreadable or non-object file is a :class:`LogError`."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise LogError(f"{path}: missing; expected the run's {RUN_JSON}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LogError(f"{path}: cannot be read as UTF-8 text ({exc})") from exc
-    try:
-        meta = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LogError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            "the file is corrupt. Restore it, or analyse the bare cycles.csv instead"
-        ) from exc
-    if not isinstance(meta, dict):
-        raise LogError(
-            f"{path}: expected a JSON object at the top level, found {type(meta).__name__}"
-        )
-    return meta
+    """Parse run.json (:func:`nrm.runlog.read_run_json`, the one reader of run.json)."""
+    from nrm.runlog import read_run_json
+
+    return read_run_json(path)
 
 
 def read_cycles(

@@ -101,14 +101,13 @@ def _check_recorded_run(spec: RunSpec, trace: Path) -> None:
     """A ``per_call`` run takes as many samples as its dynamics ask for, so it can replay only
     a trace recorded with the same settings; where the recording run's run.json is beside the
     trace, compare them (without it, a mismatch shows when the trace runs out)."""
-    import json
-
-    from .exceptions import TraceError
+    from .exceptions import LogError, TraceError
+    from .runlog import read_run_json
 
     try:
-        recorded = json.loads((trace.parent / "run.json").read_text(encoding="utf-8"))
+        recorded = read_run_json(trace.parent)
         params, costs = recorded["parameters"], recorded["costs"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (LogError, KeyError, TypeError):
         return
     mine, my_costs = spec.to_dict(), spec.cost_switches().to_dict()
     diffs = [f"{k} {params.get(k)!r} (this run: {mine[k]!r})"

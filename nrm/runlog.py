@@ -316,21 +316,33 @@ def write_run_json(run_dir: str | Path, data: Mapping[str, Any]) -> Path:
 
 
 def read_run_json(run_dir: str | Path) -> dict[str, Any]:
-    """Read ``run.json``; :class:`LogError` when it is missing, corrupt or not an object."""
-    path = run_json_path(run_dir)
+    """Read a run's ``run.json`` (give the run folder or the file): the one reader of run.json.
+
+    A missing, unreadable, corrupt or non-object file is a :class:`LogError` naming the file.
+    """
+    path = Path(run_dir)
+    if path.name != paths.RUN_JSON or path.is_dir():
+        path = run_json_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise LogError(f"{path}: missing; not a run folder (expected run.json)") from None
+        raise LogError(
+            f"{path}: missing; not a run folder (expected the run's {paths.RUN_JSON})"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LogError(f"{path}: cannot be read as UTF-8 text ({exc})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise LogError(
-            f"{path}: corrupt JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); "
-            "run.json is written atomically, so this file was edited or damaged by hand"
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            f"corrupt JSON at line {exc.lineno}: run.json is written atomically, so the file was "
+            "edited or damaged by hand. Restore it, or analyse the bare cycles.csv instead"
         ) from None
     if not isinstance(data, dict):
-        raise LogError(f"{path}: expected a JSON object, found {type(data).__name__}")
+        raise LogError(
+            f"{path}: expected a JSON object at the top level, found {type(data).__name__}"
+        )
     return data
 
 

@@ -48,9 +48,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import paths
 from .atomic import atomic_write_json, atomic_write_text
 from .costs import PRESETS, CostSwitches
 from .exceptions import ParameterError, StudyError
+from .runlog import read_run_json
 
 FORMAT = "nrm-study/1"
 EXPERIMENT = "C256"
@@ -462,9 +464,11 @@ TRACE = "trace"
 
 
 def run_complete(run_dir: Path) -> bool:
+    from .exceptions import LogError
+
     try:
-        meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        meta = read_run_json(run_dir)
+    except LogError:
         return False
     return isinstance(meta, dict) and meta.get("status") == "complete"
 
@@ -544,7 +548,7 @@ def execute(task: dict[str, Any], study_dir: str, argv: list[str]) -> dict[str, 
     if run_complete(run_dir):
         record_path = root / RECORDS / f"{name}.json"
         if not record_path.is_file():  # the worker died between the run's end and its record
-            meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+            meta = read_run_json(run_dir)
             rec = {**task, "host": (meta.get("context") or {}).get("hostname"),
                    "worker": _worker_address(), "started_at": meta.get("started_at"),
                    "ended_at": meta.get("ended_at"), "exit_code": 0, "complete": True,
@@ -630,7 +634,7 @@ def ensure_trace(plan: StudyPlan, out: Path, *, trace: str | None = None) -> Pat
 
     if trace is not None:
         p = Path(trace)
-        src = CycleReplaySource(p / "metrics_trace.csv" if p.is_dir() else p)
+        src = CycleReplaySource(p / paths.TRACE_CSV if p.is_dir() else p)
     else:
         folder = out / TRACE
         if not run_complete(folder):
@@ -643,7 +647,7 @@ def ensure_trace(plan: StudyPlan, out: Path, *, trace: str | None = None) -> Pat
             proc = subprocess.run(argv, capture_output=True, text=True, check=False)
             if proc.returncode != 0 or not run_complete(folder):
                 raise StudyError(f"recording the metrics trace failed: {proc.stderr.strip()}")
-        src = CycleReplaySource(folder / "metrics_trace.csv")
+        src = CycleReplaySource(folder / paths.TRACE_CSV)
     short = {c: n for c, n in src.describe()["cycles"].items()  # type: ignore[union-attr]
              if n < plan.trace_cycles}
     if short or not src.by_condition:

@@ -24,7 +24,6 @@ Everything is computed from the study folder; DataFrames in, DataFrames out.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,8 +33,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import paths
 from .atomic import atomic_write_json, atomic_write_text
 from .exceptions import StudyError
+from .runlog import read_run_json
 
 SUPPORTED = "supported"
 REFUTED = "refuted"
@@ -94,7 +95,7 @@ def _slope(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def _cycles(run_dir: Path) -> pd.DataFrame | None:
-    path = run_dir / "cycles.csv"
+    path = run_dir / paths.CYCLES_CSV
     if not path.is_file():
         return None
     cols = ["condition", "cycle", "step", "wall_s", "cpu_s", "blocked_s", "rss_bytes",
@@ -128,7 +129,7 @@ def load_study(out: str | Path) -> StudyData:
         run_dir = out / RUNS / t.name
         if not run_complete(run_dir):
             continue
-        meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        meta = read_run_json(run_dir)
         rec = recs.get(t.name, {})
         row: dict[str, Any] = {
             "name": t.name, "arm": t.arm, "block": t.block, "position": t.position,

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import paths
 from ..atomic import atomic_write_text
 from ..exceptions import LogError
 from ..reader import RunData
@@ -318,7 +319,7 @@ def _too_short(seconds: float) -> str:
 
 def _runs_source(inp: PaperInputs, names: list[str]) -> str:
     """'Data: `data/runs/<scale>/<run>/cycles.csv`' for the runs a figure draws."""
-    paths_ = [inp.rel(Path(inp.runs[n].path) / "cycles.csv") for n in names if n in inp.runs]
+    paths_ = [inp.rel(Path(inp.runs[n].path) / paths.CYCLES_CSV) for n in names if n in inp.runs]
     if len(paths_) > 2:
         folder = inp.rel(Path(inp.runs[names[0]].path).parent)
         return f"Data: `{folder}/*/cycles.csv` ({len(paths_)} runs)."

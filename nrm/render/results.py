@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import stats
+from .. import paths, stats
 from ..atomic import atomic_write_json, atomic_write_text
 from ..exceptions import LogError
 from ..reader import RunData, load_run
@@ -82,7 +82,7 @@ def _save(df: pd.DataFrame, path: Path) -> Path:
 
 def _manifest(out_dir: Path, kind: str, runs: Mapping[str, RunData], tables: Sequence[str],
               extra: dict[str, Any] | None = None) -> None:
-    atomic_write_json(out_dir / "manifest.json", {
+    atomic_write_json(out_dir / paths.MANIFEST_JSON, {
         "kind": kind,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "runs": {n: {"path": str(r.path), "status": r.meta.get("status"),
@@ -261,7 +261,7 @@ def load_results(analysis_dir: str | Path) -> dict[str, Any]:
     out: dict[str, Any] = {"manifests": {}}
     for phase in ("phase1a", "phase1b"):
         folder = base / phase
-        manifest = folder / "manifest.json"
+        manifest = folder / paths.MANIFEST_JSON
         if not manifest.is_file():
             raise LogError(f"{manifest} missing; run the {phase} notebook first "
                            "(make paper does it)")
