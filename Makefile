@@ -77,7 +77,7 @@ STUDY_DIR = $(abspath $(OUT))/data/study/$(SCALE)
 study: setup
 	$(BIN)/nrm study run --scale $(SCALE) --out $(STUDY_DIR) \
 	  $(if $(SCHEDULER),--scheduler $(SCHEDULER),--workers $(or $(WORKERS),1))
-	$(BIN)/python -m nrm.notebooks study $(abspath $(OUT))/data/executed/$(SCALE)/study.ipynb \
+	$(BIN)/nrm notebook study $(abspath $(OUT))/data/executed/$(SCALE)/study.ipynb \
 	  -p scale $(SCALE) -p study_dir $(STUDY_DIR) \
 	  -p output_dir $(abspath $(OUT))/data/analysis/$(SCALE)/study
 
