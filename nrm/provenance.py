@@ -28,6 +28,8 @@ from typing import Any
 
 import pandas as pd
 
+from . import paths
+
 __all__ = [
     "ALL_RUNS",
     "ITEM_INPUTS",
@@ -269,7 +271,7 @@ def run_record(name: str, run: Any, root: Path) -> dict[str, Any]:
         "cycles_per_condition": params.get("cycles"),
         "seed": params.get("seed"),
         "host": ctx.get("hostname"),
-        "run_json_sha256": file_sha256(path / "run.json"),
+        "run_json_sha256": file_sha256(path / paths.RUN_JSON),
     }
 
 
