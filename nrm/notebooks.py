@@ -637,9 +637,11 @@ _parse_value = parse_value
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m nrm.notebooks ...`` is ``nrm notebook ...`` (kept for old habits)."""
-    from .cli import main as cli_main
+    import importlib
 
-    return cli_main(["notebook", *(sys.argv[1:] if argv is None else argv)])
+    # imported by name: this shim is not part of what a run imports (nrm deps would follow it)
+    cli = importlib.import_module("nrm.cli")
+    return int(cli.main(["notebook", *(sys.argv[1:] if argv is None else argv)]))
 
 
 if __name__ == "__main__":

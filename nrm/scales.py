@@ -207,11 +207,12 @@ def describe(scale: Scale) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m nrm.scales ...`` is ``nrm scales ...`` (kept for old habits)."""
+    import importlib
     import sys
 
-    from .cli import main as cli_main
-
-    return cli_main(["scales", *(sys.argv[1:] if argv is None else argv)])
+    # imported by name: this shim is not part of what a run imports (nrm deps would follow it)
+    cli = importlib.import_module("nrm.cli")
+    return int(cli.main(["scales", *(sys.argv[1:] if argv is None else argv)]))
 
 
 if __name__ == "__main__":
