@@ -82,7 +82,9 @@ Not the paper's numbers: the analysis tables of one `make paper` at scale `defau
 compendium, shipped so that every new build can compare its numbers with them (the paper's last
 section, and `nrm compare-builds data/reference/build-default OTHER`). One build: n = 1 run per
 experiment and variant, so differences from it include run-to-run noise; the noise floor is
-known only when a build records the causal study's A/A arm.
+known only when a build records the causal study's A/A arm. Tables are matched by file and
+rows by their labels (run, hypothesis, statistic, ...): rows that later code labels differently,
+and runs it adds, show up as "only in one build" rather than as differences.
 
 - `phase1a/`, `phase1b/`: the CSV tables and manifests of `data/analysis/default/`
 - `machine.json`: the machine, from the runs' own `run.json` context (nrm.sysinfo)

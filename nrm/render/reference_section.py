@@ -40,8 +40,10 @@ def section(inp: Any, number: int = 10) -> str:
     if inp.analysis_dir is None:
         return head + "\nThis build's tables were not located; nothing compared.\n"
     cmp = compare_builds(REFERENCE_BUILD, inp.analysis_dir)
-    t = cmp.summary[["table", "rows", "cells", "cells_differing", "median_ratio", "min_ratio",
-                     "max_ratio", "verdicts_agree", "within_noise"]].rename(columns={
+    t = cmp.summary[["table", "rows", "rows_only_in_one", "cells", "cells_differing",
+                     "median_ratio", "min_ratio", "max_ratio", "verdicts_agree",
+                     "within_noise"]].rename(columns={
+                         "rows": "rows in both", "rows_only_in_one": "rows in one build only",
                          "cells": "numeric cells", "cells_differing": "differing",
                          "median_ratio": "median ratio (this / reference)",
                          "min_ratio": "smallest ratio", "max_ratio": "largest ratio",
@@ -58,7 +60,8 @@ def section(inp: Any, number: int = 10) -> str:
     verdict_diff = cmp.cells[(cmp.cells["column"].isin(["verdict", "prediction_holds"]))
                              & cmp.cells["differs"]]
     vtxt = ("Every verdict agrees with the reference build." if verdict_diff.empty else
-            f"{len(verdict_diff)} verdict(s) differ from the reference build: "
+            f"{len(verdict_diff)} verdict(s) differ from the reference build"
+            + (" (the first 8)" if len(verdict_diff) > 8 else "") + ": "
             + "; ".join(f"{r.table} {r.row}: {r.a} there, {r.b} here"
                         for r in verdict_diff.head(8).itertuples()) + ".")
     return (
