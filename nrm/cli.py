@@ -16,11 +16,10 @@ from . import (
     dbgrow_cli,
     lockfile,
     plan,
-    reproduce,
     study_cli,
     workers,
 )
-from .commands import bench, deps, listing, notebook, run, scales
+from .commands import bench, deps, listing, notebook, reproduce, run, scales
 from .exceptions import NrmError, RunInterruptedError
 
 #: The subcommand modules, in the order ``nrm --help`` lists them.

@@ -30,7 +30,7 @@ import pandas as pd
 from . import paths
 from .exceptions import NrmError, ParameterError
 
-__all__ = ["Reproduction", "compare_frames", "register", "reproduce"]
+__all__ = ["Reproduction", "compare_frames", "handle", "reproduce"]
 
 
 @dataclass
@@ -191,17 +191,8 @@ def reproduce(item_id: str, build: str | Path = ".") -> Reproduction:
     return out
 
 
-def _handle(args: argparse.Namespace) -> int:
+def handle(args: argparse.Namespace) -> int:
+    """The ``nrm reproduce`` handler (registered by nrm/commands/reproduce.py)."""
     res = reproduce(args.id, args.build)
     print("\n".join(res.lines))
     return 0 if res.matches else 1
-
-
-def register(sub: Any) -> None:
-    """``nrm reproduce ID [--build DIR]``."""
-    p = sub.add_parser("reproduce", help="re-make one table or figure and check it against its "
-                       "provenance stamp")
-    p.add_argument("id", help="item id from paper/provenance.json, e.g. table:runs or "
-                   "figure:runtime_timeline")
-    p.add_argument("--build", default=".", help="the build folder (make paper's OUT; default .)")
-    p.set_defaults(handler=_handle)
