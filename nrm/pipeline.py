@@ -50,7 +50,9 @@ __all__ = ["RUN_CODE", "Build", "RecordedConfig", "tasks", "why"]
 RUN_CODE = ("nrm.notebooks", "nrm.runner", "nrm.allocator", "nrm.child", "nrm.commands.run")
 #: The walk does not enter nrm.cli: it only dispatches to the handler above, and it imports
 #: every other subcommand (the study, the paper, the statistics), which a run never executes.
-RUN_EXCLUDE = ("nrm.cli",)
+#: The H2 controls (nrm.controls, nrm.study_controls) are experiments of their own that the
+#: study module can launch; a paper run never executes them.
+RUN_EXCLUDE = ("nrm.cli", "nrm.controls", "nrm.study_controls")
 ANALYSES = {"variance_hypotheses": "phase1a", "optimization": "phase1b"}
 STATE = "doit-state.json"
 
