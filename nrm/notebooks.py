@@ -581,7 +581,9 @@ def _console_stream() -> IO[str] | None:
             fd = os.dup(stream.fileno())  # type: ignore[union-attr]
         except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
             continue
-        return open(fd, "w", buffering=1, encoding="utf-8", errors="replace", closefd=True)
+        # ASCII: a build tool that reads its commands' output a byte at a time (to show the
+        # bar's carriage-return updates live) never cuts a character in two; tqdm then draws #
+        return open(fd, "w", buffering=1, encoding="ascii", errors="replace", closefd=True)
     return None
 
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from doit.action import CmdAction
 from doit.tools import config_changed
 
 from . import paths
@@ -197,8 +198,11 @@ def tasks(b: Build) -> Iterator[dict[str, Any]]:
             "uptodate": [RecordedConfig({"parameters": {**planned.to_dict(), **params},
                                          "environment": env}),
                          (_complete, [files[0]], {})],
+            # read a byte at a time: the run's progress bar (ASCII) updates with carriage
+            # returns, which a line-buffered reader would hold until the run ends
             "actions": [_py("nrm.cli", "scales", "retire", str(out)),
-                        _nb("run_experiment", target, params)],
+                        CmdAction(_nb("run_experiment", target, params), shell=False,
+                                  buffering=1)],
             "verbosity": 2,
         }
         previous = [f"run:{b.scale}/{name}"]
