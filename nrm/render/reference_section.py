@@ -77,6 +77,8 @@ def section(inp: Any, number: int = 10) -> str:
            "not a disagreement.")
         + f" {noise} `nrm compare-builds A B` makes the same comparison for any two builds.\n\n"
         f"{vtxt}\n\n"
-        "*Table [[reference]]. This build against the reference build, table by table.*\n\n"
+        "*Table [[reference]]. This build against the reference build, table by table. "
+        + inp.source("data/reference/build-default/", f"data/analysis/{inp.scale}/")
+        + "*\n\n"
         f"{table(t)}\n"
     )
