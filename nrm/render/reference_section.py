@@ -78,7 +78,7 @@ def section(inp: Any, number: int = 10) -> str:
         + f" {noise} `nrm compare-builds A B` makes the same comparison for any two builds.\n\n"
         f"{vtxt}\n\n"
         "*Table [[reference]]. This build against the reference build, table by table. "
-        + inp.source("data/reference/build-default/", f"data/analysis/{inp.scale}/")
+        + f"Source: `data/reference/build-default/`, `data/analysis/{inp.scale}/`."
         + "*\n\n"
         f"{table(t)}\n"
     )
