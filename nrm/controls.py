@@ -65,6 +65,7 @@ from typing import Any
 
 from . import paths
 from .atomic import atomic_write_json
+from .commands.argtypes import positive_int as _positive
 from .exceptions import ParameterError
 
 FORMAT = "nrm-run/1"
@@ -400,16 +401,6 @@ def summarize(run: Any) -> dict[str, Any]:
 
 
 # --- CLI: nrm control {fragmentation,no-fragmentation} ---------------------------------------
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
 
 
 def register(sub: Any) -> None:

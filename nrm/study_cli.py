@@ -8,16 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
+from .commands.argtypes import positive_int as _positive
 
 
 def default_out(scale: str) -> Path:
