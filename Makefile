@@ -20,7 +20,7 @@ help:
 	@echo "make figure ID=  re-make one table/figure and check it against its provenance stamp"
 	@echo "make compare A= B=  compare the tables of two builds"
 	@echo "make check-html  check paper.html in headless Chromium (screenshot beside the paper)"
-	@echo "make bench       speed and probe-overhead benchmarks"
+	@echo "make bench       speed and probe-overhead benchmarks, then a timed build (BUDGET=smoke|default)"
 	@echo "make lint        ruff"
 	@echo "make lock        re-resolve requirements.lock from pyproject.toml (UPGRADE=1: newest)"
 	@echo "make lab         JupyterLab on the notebooks, in the project's kernel"
@@ -64,8 +64,12 @@ test: setup
 lint: setup
 	$(BIN)/ruff check nrm tests scripts
 
+# the speed and probe benchmarks, then a timed first make paper against its budget
+# (BUDGET=smoke by default; BUDGET=default times a whole default build, ~30 min)
+BUDGET ?= smoke
 bench: setup
 	$(BIN)/nrm bench
+	$(BIN)/nrm bench --budget $(BUDGET)
 
 # make study [SCALE=smoke|default|full] [OUT=DIR] [WORKERS=N | SCHEDULER=tcp://host:8786]
 # The causal study (nrm/study.py; plan: nrm study plan --scale SCALE): its runs go to
@@ -75,7 +79,7 @@ bench: setup
 # the paper's section 10 reads.
 STUDY_DIR = $(abspath $(OUT))/data/study/$(SCALE)
 study: setup
-	$(BIN)/nrm study run --scale $(SCALE) --out $(STUDY_DIR) \
+	$(BIN)/nrm study run --scale $(SCALE) --out $(STUDY_DIR) --retire-stale \
 	  $(if $(SCHEDULER),--scheduler $(SCHEDULER),--workers $(or $(WORKERS),1))
 	$(BIN)/nrm notebook study $(abspath $(OUT))/data/executed/$(SCALE)/study.ipynb \
 	  -p scale $(SCALE) -p study_dir $(STUDY_DIR) \

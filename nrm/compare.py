@@ -23,10 +23,10 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # imported where used: `nrm` commands start without pandas
+    import pandas as pd
 
 from .exceptions import ParameterError
 
@@ -74,6 +74,9 @@ def noise_halfwidth(folder: Path) -> float | None:
     the causal study's ``study/effects.csv`` (nrm.study_analysis): the median over its arms of
     ``max(|log band_lo|, |log band_hi|)``, the A/A band of a cycle-time ratio.
     """
+    import numpy as np
+    import pandas as pd
+
     for base in (folder / "study", folder.parent / "study"):
         cand = base / "noise.json"
         if cand.is_file():
@@ -123,6 +126,9 @@ def _keyed(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 
 
 def _numeric(s: pd.Series) -> pd.Series:
+    import numpy as np
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(s):
         return pd.Series(np.nan, index=s.index)
     return pd.to_numeric(s, errors="coerce")
@@ -159,6 +165,9 @@ class BuildComparison:
 
 def compare_builds(a: str | Path, b: str | Path, *, scale: str | None = None) -> BuildComparison:
     """Compare every analysis table of build ``a`` with build ``b``."""
+    import numpy as np
+    import pandas as pd
+
     fa, fb = resolve_build(a, scale), resolve_build(b, scale)
     ta, tb = _tables(fa), _tables(fb)
     ha, hb = noise_halfwidth(fa), noise_halfwidth(fb)

@@ -4,6 +4,10 @@
 
 - ``run:<scale>/<run>``: one planned run (nrm/scales.py) through the run notebook;
 - ``analysis:<scale>/<notebook>``: the Phase 1A / 1B notebooks over the scale's runs;
+- ``study:<scale>/sweep``: the causal study's runs (``nrm study run``, :mod:`nrm.study`), a
+  restartable Dask sweep that runs only the runs without a complete ``run.json``;
+- ``analysis:<scale>/study``: the study notebook (effects, CIs, verdicts, the repeated
+  headline comparisons) over the sweep;
 - ``render:paper``: figures, paper.md, paper.html and paper/provenance.json.
 
 A step is up to date when the MD5 of every file it reads (doit's ``file_dep``: the notebook,
@@ -43,7 +47,7 @@ from .deps import source_files as _source_files
 from .exceptions import NrmError, ParameterError
 from .scales import get_scale
 
-__all__ = ["RUN_CODE", "Build", "RecordedConfig", "tasks", "why"]
+__all__ = ["RUN_CODE", "Build", "RecordedConfig", "study_outputs", "tasks", "why"]
 
 #: The modules that make a run's data: the run notebook calls nrm.notebooks.run, which runs
 #: nrm.runner in the kernel or, with an allocator, ``nrm run`` in a child process
@@ -56,6 +60,12 @@ RUN_CODE = ("nrm.notebooks", "nrm.runner", "nrm.allocator", "nrm.child", "nrm.co
 RUN_EXCLUDE = ("nrm.cli", "nrm.controls", "nrm.study_controls")
 ANALYSES = {"variance_hypotheses": "phase1a", "optimization": "phase1b"}
 STATE = "doit-state.json"
+
+
+#: The study's analysis files the paper reads (written by notebooks/study.ipynb).
+STUDY_TABLES = ("arms", "effects", "shares", "dynamics", "verdicts", "headline", "runs",
+                "controls", "dbgrow", "workers")
+STUDY_PNGS = ("study_forest", "study_forest_growth", "study_per_cycle")
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,11 @@ class Build:
     @property
     def analysis_dir(self) -> Path:
         return self.out / "data" / "analysis" / self.scale
+
+    @property
+    def study_dir(self) -> Path:
+        """The causal study's runs (``nrm study run --out``)."""
+        return self.out / "data" / "study" / self.scale
 
     @property
     def figures_dir(self) -> Path:
@@ -163,10 +178,58 @@ def _reference_files() -> list[str]:
     return sorted(str(p.relative_to(paths.ROOT)) for p in ref.rglob("*") if p.is_file())
 
 
-def _study_files(b: Build) -> list[str]:
-    """The causal study's tables and figures (``make study``), which the paper's section reads."""
+def study_outputs(b: Build) -> list[str]:
+    """The causal study's tables and figures, which the paper's sections 7, 10 and 11 read."""
     folder = b.analysis_dir / "study"
-    return sorted(str(p) for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    return ([str(folder / "study_summary.json")]
+            + [str(folder / f"{t}.csv") for t in STUDY_TABLES]
+            + [str(folder / f"{f}.png") for f in STUDY_PNGS])
+
+
+def _study_done(study_json: str) -> bool:
+    """Whether the sweep's summary says every planned run is complete."""
+    try:
+        d = json.loads(Path(study_json).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(d.get("runs_planned")) and d.get("runs_complete") == d.get("runs_planned")
+
+
+def study_tasks(b: Build, env: Mapping[str, Any], after: list[str]) -> Iterator[dict[str, Any]]:
+    """The study's sweep and its analysis. The sweep re-runs when the code that makes the study's
+    data changes (:data:`nrm.study.STUDY_CODE`); ``--retire-stale`` then moves the old study to
+    ``data/study/.superseded/`` instead of mixing two versions of the code in one study. An
+    interrupted sweep continues where it stopped."""
+    from .study import STUDY_CODE, STUDY_EXCLUDE, STUDY_JSON, build_plan
+
+    plan = build_plan(b.scale)
+    study_json = str(b.study_dir / STUDY_JSON)
+    yield {
+        "basename": "study", "name": f"{b.scale}/sweep",
+        "doc": f"the causal study at scale {b.scale}: {len(plan.tasks())} runs on Dask",
+        "file_dep": source_files(STUDY_CODE, STUDY_EXCLUDE),
+        "targets": [study_json],
+        "task_dep": after,  # after the paper's runs: never two timed things at once
+        "uptodate": [RecordedConfig({"plan": plan.to_dict(), "environment": env}),
+                     (_study_done, [study_json], {})],
+        "actions": [CmdAction(_py("nrm.cli", "study", "run", "--scale", b.scale, "--out",
+                                  str(b.study_dir), "--workers", "1", "--retire-stale"),
+                              shell=False, buffering=1)],
+        "verbosity": 2,
+    }
+    src = "notebooks/study.ipynb"
+    target = b.exec_dir / "study.ipynb"
+    params = {"scale": b.scale, "study_dir": str(b.study_dir),
+              "output_dir": str(b.analysis_dir / "study")}
+    yield {
+        "basename": "analysis", "name": f"{b.scale}/study",
+        "doc": f"study notebook over the {b.scale} study's runs",
+        "file_dep": [src, *source_files(notebook_modules(paths.ROOT / src)), study_json],
+        "targets": [str(target), *study_outputs(b)],
+        "uptodate": [RecordedConfig({"parameters": params, "environment": env})],
+        "actions": [_nb("study", target, params)],
+        "verbosity": 2,
+    }
 
 
 def tasks(b: Build) -> Iterator[dict[str, Any]]:
@@ -206,6 +269,7 @@ def tasks(b: Build) -> Iterator[dict[str, Any]]:
             "verbosity": 2,
         }
         previous = [f"run:{b.scale}/{name}"]
+    yield from study_tasks(b, env, previous)
     manifests: list[str] = []
     analysis_nbs: list[str] = []
     for nb, phase in ANALYSES.items():
@@ -232,7 +296,7 @@ def tasks(b: Build) -> Iterator[dict[str, Any]]:
         "basename": "render", "name": "paper",
         "doc": "figures, paper.md, paper.html and paper/provenance.json",
         "file_dep": [src, *source_files(notebook_modules(paths.ROOT / src)), *all_run_files,
-                     *manifests, *analysis_nbs, *_reference_files(), *_study_files(b)],
+                     *manifests, *analysis_nbs, *_reference_files(), *study_outputs(b)],
         "targets": [str(b.paper_dir / f) for f in ("paper.md", "paper.html", "provenance.json")],
         "uptodate": [RecordedConfig({"parameters": params, "environment": env}),
                      (_paper_scale_is, [b], {})],
@@ -293,6 +357,9 @@ def why(b: Build) -> list[tuple[str, str, list[str]]]:
                             reasons.append("configuration changed")
                 elif utd is _complete:
                     reasons.append(f"run {Path(args[0]).parent} is missing or incomplete")
+                elif utd is _study_done:
+                    reasons.append(f"study {Path(args[0]).parent} has runs missing or "
+                                   "incomplete")
                 elif utd is _paper_scale_is:
                     reasons.append("paper/ holds another scale's build")
                 else:

@@ -17,6 +17,11 @@ estimate = Σ conditions (model CPU + commits × commit latency + samples × sam
 The estimate is a guide, not a promise: on a shared machine the commit latency changes by
 the hour; the summary ``make paper`` prints at the end puts the measured times beside it.
 
+The plan ends with the causal study that ``make paper`` runs after the paper's runs
+(:mod:`nrm.study`): its runs per kind, and an estimate for its ``nrm run`` arms (each arm's
+cycles estimated as above, plus the start-up of a fresh process, timed once with a one-cycle
+run). Its command arms (the H2 controls, the database-growth arm) are counted, not estimated.
+
 ``nrm plan --summary RUNS_DIR`` prints the time each planned run took, from its run.json.
 """
 
@@ -218,10 +223,78 @@ def plan_text(scale_name: str, runs_dir: str | Path | None = None, *,
         lines.append(f"run {i}/{len(scale.runs)}  {est.name:<18} ~{_fmt_s(est.seconds):>9}   "
                      f"{est.description}; {est.commits:,.0f} SQLite commits, "
                      f"{est.samples:,.0f} metrics samples, model CPU {est.cpu_s:.2f} s ({how})")
-    lines += ["", f"estimated time of the runs: ~{_fmt_s(total)} on this machine now (plus the "
-              "analyses and the paper, one to two minutes). Longer when the disk's commits slow "
-              "down or other jobs share the cores. Nothing was run."]
+    study, study_s = study_lines(scale.name, cal)
+    lines += ["", *study]
+    lines += ["", f"estimated time: ~{_fmt_s(total)} for the runs"
+              + (f", ~{_fmt_s(study_s)} for the study's nrm run arms" if study else "")
+              + " on this machine now (plus the analyses and the paper, one to two minutes). "
+              "Longer when the disk's commits slow down or other jobs share the cores. Nothing "
+              "was run."]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _ArmRun:
+    """A study arm as the estimator sees a planned run (:func:`estimate_run`)."""
+
+    name: str
+    kwargs: dict[str, Any]
+
+    def spec_kwargs(self) -> dict[str, Any]:
+        return self.kwargs
+
+
+def process_startup_s() -> float:
+    """Wall time of a fresh ``nrm run`` process that runs one cycle (the fixed cost of every
+    study run)."""
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory(prefix="nrm-plan-") as tmp:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "nrm.cli", "run", "C256", "--scale", "full",
+                        "--variant", "lean", "--cycles", "1", "--max-agents", "2",
+                        "--metrics", "fixed", "--out", str(Path(tmp) / "r"), "--no-progress"],
+                       capture_output=True, check=False)
+        return time.perf_counter() - t0  # the four conditions' set-up included
+
+
+def study_lines(scale_name: str, cal: Calibration, *, budget_s: float = 0.1
+                ) -> tuple[list[str], float]:
+    """The study's part of the plan, and the estimated seconds of its ``nrm run`` arms."""
+    from .study import STUDY_SCALES, build_plan
+
+    if scale_name not in STUDY_SCALES:
+        return [], 0.0
+    plan = build_plan(scale_name)
+    tasks = plan.tasks()
+    per_arm: dict[str, float] = {}
+    startup = process_startup_s()
+    n_command = 0
+    for arm in plan.arms:
+        if not arm.available:
+            continue
+        if arm.run is None:
+            n_command += 1
+            continue
+        r = arm.run
+        costs = arm.cost_switches()
+        assert costs is not None
+        kwargs = {"experiment": r.get("experiment", "C256"), "variant": r.get("variant"),
+                  "cycles": arm.cycles, "max_agents": arm.max_agents, "metrics": "fixed",
+                  "cpu_interval": costs.cpu_interval, "costs": r.get("costs") or None, "seed": 0}
+        est = estimate_run(_ArmRun(arm.label, kwargs), cal, budget_s=budget_s)
+        per_arm[arm.label] = est.seconds - NOTEBOOK_START_S + startup
+    est_s = sum(per_arm.get(t.arm, 0.0) for t in tasks)
+    n_est = sum(1 for t in tasks if t.arm in per_arm)
+    lines = [f"then the causal study (nrm study, scale {plan.scale.name}): {len(tasks)} runs = "
+             f"{len(plan.arms)} arms x {plan.repeats} randomized blocks, one at a time in fresh "
+             "processes on a one-worker Dask cluster",
+             f"  {n_est} runs of nrm run arms ~{_fmt_s(est_s)} (each arm estimated as above, "
+             f"plus {startup:.1f} s to start a fresh process); "
+             f"{len(tasks) - n_est} runs of {n_command} command arms (H2 controls, database "
+             "growth) and of unavailable arms not estimated"]
+    return lines, est_s
 
 
 def summary(scale_name: str, runs_dir: str | Path) -> str:

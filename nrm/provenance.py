@@ -76,6 +76,10 @@ ITEM_INPUTS: dict[str, ItemInputs] = {
     "table:optimization": ItemInputs((_U256, *_OPT), ("phase1b/summary", "phase1b/same_experiment",
                                                       "phase1a/runs"), reference=True),
     "table:comparison": ItemInputs((_U256, "C256-optimized"), ("phase1b/same_experiment",)),
+    # the headline comparisons: this build's single runs beside the causal study's repeats
+    "table:headline": ItemInputs((_U255, _U256, "C256-optimized", "C257-optimized"),
+                                 ("study/headline", "study/runs", "phase1a/summary",
+                                  "phase1b/summary"), reference=True),
     "table:drivers": ItemInputs((_U256,), ("phase1a/cost_drivers",)),
     "table:ledger": ItemInputs(ALL_RUNS, ("phase1a/summary", "phase1a/runs", "phase1a/milestones",
                                           "phase1a/prediction", "phase1a/hypothesis_tests",
@@ -193,7 +197,11 @@ def _runs_text(rec: Mapping[str, Any]) -> str:
     runs = rec.get("runs") or []
     study = rec.get("study_runs")
     if study:
-        return f"runs: the causal study's {study['n']} runs ({study['file']}, scale {rec['scale']})"
+        text = f"runs: the causal study's {study['n']} runs ({study['file']}, scale {rec['scale']})"
+        if runs:
+            ids = ", ".join(f"{r['name']} ({r.get('run_id') or '?'})" for r in runs)
+            text += f"; this build's runs (n = {len(runs)}): {ids}"
+        return text
     if not runs:
         return "runs: none (" + ("the paper's archive, data/reference/" if rec.get("reference")
                                  else "declared rules") + ")"
@@ -331,7 +339,7 @@ def build_records(
             "data_sha256": data.get(item_id),
         }
         study_csv = analysis_dir / "study" / "runs.csv"
-        if "study/*" in spec.analysis and study_csv.is_file():
+        if any(a.startswith("study/") for a in spec.analysis) and study_csv.is_file():
             try:
                 n_study = len(pd.read_csv(study_csv))
             except (OSError, ValueError):

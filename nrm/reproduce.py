@@ -148,6 +148,11 @@ def reproduce(item_id: str, build: str | Path = ".") -> Reproduction:
                 out.lines.append(f"recomputed {phase} from the run folders")
             else:
                 shutil.copytree(analysis_dir / phase, work / phase)
+        if (analysis_dir / "study").is_dir():  # the paper reads the study's tables too
+            shutil.copytree(analysis_dir / "study", work / "study")
+            if "study" in phases:
+                out.lines.append("the causal study's tables as the build left them (`make "
+                                 "study` re-makes them from its runs)")
         request = AnalysisRequest(scale, all_runs, {
             "analysis": work, "figures": t / "figures", "paper": t / "paper",
             "executed": root / "data" / "executed" / scale}, {})
@@ -166,7 +171,8 @@ def reproduce(item_id: str, build: str | Path = ".") -> Reproduction:
             out.matches = same and not out.rerun
         else:
             fig_paths = {s: t / "figures" / f"{s}.png" for s in paper_mod.FIGURES}
-            comp = paper_mod.compose_items(inp, fig_paths, t / "paper")
+            extra, _ = paper_mod.study_sections(inp, t / "paper", len(fig_paths))
+            comp = paper_mod.compose_items(inp, fig_paths, t / "paper", extra=extra)
             if item_id not in comp.tables:
                 raise NrmError(f"{item_id} is no longer a table of the paper")
             new = P.read_csv_text(P.frame_csv(comp.tables[item_id]))

@@ -147,9 +147,9 @@ SCALES: dict[str, Scale] = {
     for s in (
         _scale("smoke", "seconds, for the test suite: 20 cycles, 8 agents, fixed metrics, "
                "no blocking sample", cycles=20, max_agents=8, metrics="fixed", cpu_interval=0.0),
-        _scale("default", "laptop-sized: 200 cycles per condition, 25 agents, live metrics, "
+        _scale("default", "laptop-sized: 200 cycles per condition, 15 agents, live metrics, "
                "the blocking CPU sample scaled from 0.1 s to 2 ms; every other cost of the "
-               "original kept", cycles=200, max_agents=25, metrics="live", cpu_interval=0.002),
+               "original kept", cycles=200, max_agents=15, metrics="live", cpu_interval=0.002),
         _scale("full", "the paper's parameters: 3000 cycles per condition, 100 agents, live "
                "metrics, the blocking 0.1 s CPU sample (unoptimized runs take days)",
                cycles=DEFAULT_CYCLES, max_agents=ModelParams.max_agents, metrics="live",

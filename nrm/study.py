@@ -611,20 +611,91 @@ def execute(task: dict[str, Any], study_dir: str, argv: list[str]) -> dict[str, 
     return record
 
 
-def ensure_plan(plan: StudyPlan, out: Path) -> None:
-    """Write ``plan.json``, or check that the one already in ``out`` is the same plan."""
+#: The modules that make a study's data: the plan and the sweep, the commands its arms run
+#: (``nrm run``, the H2 controls, the database-growth arm) and what they import. The walk does
+#: not enter the CLI's dispatcher (it imports every subcommand), the statistics or the
+#: renderer: editing the analysis or the paper never invalidates a study's runs.
+STUDY_CODE = ("nrm.study", "nrm.study_controls", "nrm.commands.run", "nrm.runner",
+              "nrm.allocator", "nrm.child", "nrm.controls", "nrm.dbgrow", "nrm.dbgrow_cli")
+STUDY_EXCLUDE = ("nrm.cli", "nrm.stats", "nrm.render", "nrm.study_analysis")
+CODE_JSON = "code.json"
+
+
+def code_record() -> dict[str, Any]:
+    """MD5 of every source file that makes the study's data (:data:`STUDY_CODE`), and the
+    environment (Python, packages, allocator), as written to ``OUT/code.json``."""
+    import hashlib
+
+    from .deps import source_files
+    from .provenance import environment
+
+    files = {p.relative_to(paths.ROOT).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
+             for p in source_files(STUDY_CODE, STUDY_EXCLUDE)}
+    return {"files": files, "environment": environment()}
+
+
+def _code_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    of, nf = old.get("files") or {}, new.get("files") or {}
+    out = [f"{f} changed" for f in sorted(set(of) & set(nf)) if of[f] != nf[f]]
+    out += [f"{f} added" for f in sorted(set(nf) - set(of))]
+    out += [f"{f} removed" for f in sorted(set(of) - set(nf))]
+    oe, ne = old.get("environment") or {}, new.get("environment") or {}
+    for k in sorted(set(oe) | set(ne)):
+        if k == "packages":
+            op, np_ = oe.get(k) or {}, ne.get(k) or {}
+            out += [f"package {n}: {op.get(n)} -> {np_.get(n)}"
+                    for n in sorted(set(op) | set(np_)) if op.get(n) != np_.get(n)]
+        elif oe.get(k) != ne.get(k):
+            out.append(f"{k}: {oe.get(k)} -> {ne.get(k)}")
+    return out
+
+
+def stale_reasons(plan: StudyPlan, out: Path) -> list[str]:
+    """Why the study in ``out`` cannot be continued with ``plan`` and this code ([] if it can,
+    or if ``out`` holds no study yet)."""
+    reasons: list[str] = []
     path = out / PLAN_JSON
-    new = plan.to_dict()
     if path.is_file():
         old = json.loads(path.read_text(encoding="utf-8"))
-        if old != json.loads(json.dumps(new)):
+        new = json.loads(json.dumps(plan.to_dict()))
+        if old != new:
+            keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            reasons.append("another study plan (differs in: " + ", ".join(keys) + ")")
+    code = out / CODE_JSON
+    if code.is_file():
+        reasons += [f"code: {c}" for c in _code_changes(
+            json.loads(code.read_text(encoding="utf-8")), code_record())]
+    elif path.is_file():
+        reasons.append(f"no {CODE_JSON} (the study predates code records)")
+    return reasons
+
+
+def ensure_plan(plan: StudyPlan, out: Path, *, retire_stale: bool = False) -> None:
+    """Write ``plan.json`` and ``code.json``, or check that the study already in ``out`` has the
+    same plan and was made by the same code, so that a restarted sweep never mixes runs of two
+    plans or two versions of the simulator.
+
+    A study that differs is refused (:class:`StudyError` names what differs), or with
+    ``retire_stale`` moved whole to ``<out's parent>/.superseded/`` (never deleted) and begun
+    again.
+    """
+    reasons = stale_reasons(plan, out)
+    if reasons:
+        if not retire_stale:
             raise StudyError(
-                f"{out} holds another study plan ({path}); restart it with the same scale, "
-                "seed, repeats and arms, or choose another --out"
-            )
-        return
+                f"{out} holds a study that this one cannot continue: " + "; ".join(reasons[:8])
+                + (f" (and {len(reasons) - 8} more)" if len(reasons) > 8 else "")
+                + ". Restart it with the same scale, seed, repeats and arms and the same code, "
+                "use --retire-stale to move it aside and begin again, or choose another --out")
+        moved = _retire(out)
+        print(f"study {out}: moved aside to {moved} (" + "; ".join(reasons[:3])
+              + (" ..." if len(reasons) > 3 else "") + ")", file=sys.stderr)
+    path = out / PLAN_JSON
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, new)
+    if not path.is_file():
+        atomic_write_json(path, plan.to_dict())
+    if not (out / CODE_JSON).is_file():
+        atomic_write_json(out / CODE_JSON, code_record())
 
 
 def ensure_trace(plan: StudyPlan, out: Path, *, trace: str | None = None) -> Path:
@@ -668,16 +739,18 @@ def _client(workers: int, scheduler: str | None) -> Any:
 
 def run_study(plan: StudyPlan, out: str | Path, *, workers: int = 1,
               scheduler: str | None = None, trace: str | None = None,
-              progress: bool = True) -> dict[str, Any]:
+              progress: bool = True, retire_stale: bool = False) -> dict[str, Any]:
     """Execute every run of ``plan`` that has no complete ``run.json`` in ``out``.
 
     Restarting with the same plan runs only the missing runs; a half-written run folder is moved
-    to ``OUT/runs/.superseded/`` first. Returns the study summary (also ``OUT/study.json``).
+    to ``OUT/runs/.superseded/`` first. A study of another plan or other code is refused, or
+    moved aside with ``retire_stale`` (:func:`ensure_plan`). Returns the study summary (also
+    ``OUT/study.json``).
     """
     if not isinstance(workers, int) or workers < 1:
         raise ParameterError(f"workers must be a positive integer, got {workers!r}")
     out = Path(out).resolve()
-    ensure_plan(plan, out)
+    ensure_plan(plan, out, retire_stale=retire_stale)
     trace_path = ensure_trace(plan, out, trace=trace)
     tasks = plan.tasks()
     pending = [t for t in tasks if not run_complete(out / RUNS / t.name)]
@@ -726,7 +799,8 @@ def _sweep(client: Any, plan: StudyPlan, out: Path, pending: list[RunTask], trac
         from tqdm import tqdm
 
         bar = tqdm(total=total, initial=total - len(pending), unit="run",
-                   desc=f"study {plan.scale.name}", dynamic_ncols=True)
+                   desc=f"study {plan.scale.name}", dynamic_ncols=True,
+                   ascii=True)  # ASCII: doit reads it a byte at a time
     results = []
     fill()
     try:
@@ -824,6 +898,7 @@ __all__ = [
     "StudyScale",
     "build_arms",
     "build_plan",
+    "code_record",
     "execute",
     "format_plan",
     "load_plan",

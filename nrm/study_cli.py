@@ -48,6 +48,9 @@ def register(sub: Any) -> None:
                    help="replay this metrics trace (run folder or metrics_trace.csv) instead of "
                         "recording one")
     q.add_argument("--no-progress", action="store_true", help="no progress bar")
+    q.add_argument("--retire-stale", action="store_true",
+                   help="if OUT holds a study of another plan or made by other code, move it "
+                        "to OUT/../.superseded/ and begin again (default: refuse)")
     q.set_defaults(handler=_cmd_run)
 
     q = ssub.add_parser("analyse", help="effects, CIs and verdicts of a study folder")
@@ -89,7 +92,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     plan = _plan(args)
     out = Path(args.out) if args.out else default_out(args.scale)
     summary = run_study(plan, out, workers=args.workers, scheduler=args.scheduler,
-                        trace=args.trace, progress=not args.no_progress)
+                        trace=args.trace, progress=not args.no_progress,
+                        retire_stale=args.retire_stale)
     print(f"study {out}: {summary['runs_complete']}/{summary['runs_planned']} runs complete "
           f"({summary['ran_this_sweep']} run now, {summary['sweep_s']:.1f} s)")
     if summary["not_available"]:

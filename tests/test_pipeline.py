@@ -66,6 +66,27 @@ def test_every_step_lists_its_inputs_and_outputs(tmp_path: Path) -> None:
     assert not (tmp_path / ".make").exists()  # listing the steps writes nothing
 
 
+def test_make_paper_runs_the_study_after_the_runs_and_the_paper_reads_it(tmp_path: Path) -> None:
+    from nrm.pipeline import study_outputs
+
+    b = Build.from_vars("smoke", str(tmp_path))
+    steps = {f"{t['basename']}:{t['name']}": t for t in tasks(b)}
+    sweep = steps["study:smoke/sweep"]
+    last_run = [s for s in steps if s.startswith("run:")][-1]
+    assert sweep["task_dep"] == [last_run]  # never timed at the same time as a paper run
+    assert str(b.study_dir / "study.json") in sweep["targets"]
+    # the sweep's inputs: the code that makes the study's data, not the analysis or the paper
+    assert {"nrm/study.py", "nrm/runner.py", "nrm/model.py"} <= set(sweep["file_dep"])
+    assert not any(f.startswith(("nrm/stats/", "nrm/render/")) or f == "nrm/study_analysis.py"
+                   for f in sweep["file_dep"])
+    analysis = steps["analysis:smoke/study"]
+    assert str(b.study_dir / "study.json") in analysis["file_dep"]
+    assert "nrm/study_analysis.py" in analysis["file_dep"]
+    assert set(study_outputs(b)) <= set(analysis["targets"])
+    assert set(study_outputs(b)) <= set(steps["render:paper"]["file_dep"])
+    assert "--retire-stale" in sweep["actions"][0].action  # a study of older code moves aside
+
+
 def test_bad_seed_is_refused() -> None:
     with pytest.raises(ParameterError, match="SEED"):
         Build.from_vars("smoke", ".", "one")

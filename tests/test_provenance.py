@@ -75,6 +75,15 @@ def test_reproduce_a_table_gives_the_same_values(smoke_build: Path,
     code = cli.main(["reproduce", "table:comparison", "--build", str(smoke_build)])
     out = capsys.readouterr().out
     assert code == 0 and "recomputed phase1b" in out, out
+    # the headline table: single runs (recomputed) beside the study's repeats (its tables)
+    code = cli.main(["reproduce", "table:headline", "--build", str(smoke_build)])
+    out = capsys.readouterr().out
+    assert code == 0 and "causal study's tables as the build left them" in out, out
+    assert "MATCHES" in out
+    items = json.loads((smoke_build / "paper" / "provenance.json").read_text())["items"]
+    head = items["table:headline"]
+    assert head["study_runs"]["n"] > 0 and head["n_runs"] == 4
+    assert any(a["file"].endswith("study/headline.csv") for a in head["analysis"])
 
 
 @pytest.mark.slow

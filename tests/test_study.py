@@ -258,6 +258,34 @@ def test_restarted_sweep_runs_only_the_missing_runs(tmp_path: Path) -> None:
     assert summary["ran_this_sweep"] == 0
 
 
+def test_a_study_made_by_other_code_is_refused_or_moved_aside(tmp_path: Path) -> None:
+    out = tmp_path / "st"
+    plan = S.build_plan("smoke", repeats=2, arms=["lean-on-sampling"])
+    S.ensure_plan(plan, out)
+    code = json.loads((out / S.CODE_JSON).read_text())
+    assert "nrm/runner.py" in code["files"] and "nrm/study.py" in code["files"]
+    assert not any(f.startswith(("nrm/stats/", "nrm/render/")) for f in code["files"])
+    S.ensure_plan(plan, out)  # same plan, same code: continues
+    code["files"]["nrm/runner.py"] = "0" * 32  # as if the simulator had been edited since
+    (out / S.CODE_JSON).write_text(json.dumps(code))
+    (out / "runs").mkdir()
+    (out / "runs" / "keep-me").mkdir()
+    with pytest.raises(S.StudyError, match=r"nrm/runner\.py changed.*--retire-stale"):
+        S.ensure_plan(plan, out)
+    assert (out / "runs" / "keep-me").is_dir()  # refused: nothing touched
+    S.ensure_plan(plan, out, retire_stale=True)
+    moved = list((tmp_path / ".superseded").iterdir())
+    assert len(moved) == 1 and (moved[0] / "runs" / "keep-me").is_dir()  # moved, not deleted
+    assert not (out / "runs").exists() and S.stale_reasons(plan, out) == []
+
+
+def test_another_plan_is_named_in_the_refusal(tmp_path: Path) -> None:
+    out = tmp_path / "st"
+    S.ensure_plan(S.build_plan("smoke", repeats=2, arms=["lean-on-sampling"]), out)
+    with pytest.raises(S.StudyError, match=r"another study plan .*repeats"):
+        S.ensure_plan(S.build_plan("smoke", repeats=3, arms=["lean-on-sampling"]), out)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

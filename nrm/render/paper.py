@@ -12,6 +12,7 @@ way round.
 from __future__ import annotations
 
 import base64
+import functools
 import math
 import os
 import re
@@ -81,6 +82,33 @@ class PaperInputs:
     def run_row(self, name: str) -> pd.Series:
         t = self.phase1a["runs"]
         return t[t["run"] == name].iloc[0]
+
+    @property
+    def study_dir(self) -> Path | None:
+        """The causal study's analysis folder (``notebooks/study.ipynb`` writes it)."""
+        return None if self.analysis_dir is None else Path(self.analysis_dir) / "study"
+
+    @functools.cached_property
+    def study(self) -> dict[str, Any]:
+        """The headline comparisons as the study repeated them ({} without a study):
+        :func:`nrm.render.headline.load`."""
+        from .headline import load
+
+        return load(self.study_dir)
+
+    @functools.cached_property
+    def study_verdicts(self) -> pd.DataFrame:
+        """The study's H1-H5 verdicts (``verdicts.csv``; empty without a study)."""
+        path = None if self.study_dir is None else self.study_dir / "verdicts.csv"
+        if path is None or not path.is_file() or path.stat().st_size == 0:
+            return pd.DataFrame()
+        try:
+            v = pd.read_csv(path)
+        except (pd.errors.EmptyDataError, pd.errors.ParserError):
+            return pd.DataFrame()
+        if "hypothesis" not in v:
+            return pd.DataFrame()
+        return v[v["hypothesis"].isin(["H1", "H2", "H3", "H4", "H5"])].reset_index(drop=True)
 
 
 def load_inputs(request: Any) -> PaperInputs:
@@ -482,6 +510,28 @@ def _title(inp: PaperInputs) -> str:
     )
 
 
+def _study_h_text(inp: PaperInputs) -> str:
+    sv = inp.study_verdicts
+    return "; ".join(f"{r['hypothesis']} {r['verdict']} (n {r['n']})" for _, r in sv.iterrows())
+
+
+def _repeated_bullets(inp: PaperInputs) -> str:
+    """The Summary's lead: the headline comparisons and H1-H5 as the study repeated them."""
+    rep = inp.study
+    if not rep:
+        return ("*No causal study was analysed at this scale, so every number below rests on "
+                "one run per experiment (n = 1), like the paper's; `make paper` runs the study "
+                "(Section 10).*\n\n")
+    out = ("**Repeated** (the causal study, Section 10: each run in its own fresh process, in "
+           "randomized interleaved blocks, read against an A/A arm; n = paired blocks):\n\n")
+    for key in ("variance", "speedup_same", "speedup_design"):
+        if key in rep:
+            out += f"* {rep[key].label}: {rep[key].text()}.\n"
+    if not inp.study_verdicts.empty:
+        out += f"* The runtime hypotheses, tested by the study's arms: {_study_h_text(inp)}.\n"
+    return out + "\n**Single runs** (one run per experiment, n = 1, as in the paper):\n\n"
+
+
 def _summary(inp: PaperInputs) -> str:
     s = inp.phase1a["summary"].iloc[0]
     base, slow = inp.run_row(R.BASELINE), inp.run_row(R.SLOW)
@@ -503,21 +553,37 @@ def _summary(inp: PaperInputs) -> str:
         "system metrics. "
         "We rebuilt the simulator from its specification, re-ran all six experiments on this "
         "machine with a per-cycle probe (wall and CPU time, memory, arenas, garbage collector, "
-        "I/O, load, metrics samples, SQLite commits), and applied the paper's own tests.\n\n"
-        f"* C256 unoptimized ran {duration(slow['runtime_s'])} against "
+        "I/O, load, metrics samples, SQLite commits), applied the paper's own tests, and "
+        "repeated the comparisons that decide its claims in a randomized design calibrated "
+        "against the machine's own noise.\n\n"
+        + _repeated_bullets(inp)
+        + f"* C256 unoptimized ran {duration(slow['runtime_s'])} against "
         f"{duration(base['runtime_s'])} for C255: a runtime {pct(s['variance_pct'])} "
-        f"({direction}) relative to the C255 baseline.\n"
-        f"* The runtime hypotheses on C256 (rules in Table [[rules]]): {verdicts}.\n"
+        f"({direction}) relative to the C255 baseline (n = 1).\n"
+        f"* The runtime hypotheses on C256 (rules in Table [[rules]]; n = 1 run): {verdicts}.\n"
         f"* Caching the metrics (same experiment, C256) gave a speedup of "
-        f"{num(same['speedup'])}× (95 % CI {num(same['ci_low'])}–{num(same['ci_high'])}); the "
+        f"{num(same['speedup'])}× (n = 1 run per arm; 95 % CI over its cycles "
+        f"{num(same['ci_low'])}–{num(same['ci_high'])}); the "
         f"paper's design, C256 against C257–C260, gives {num(design['speedup'])}×. The paper's "
         f"falsifiable prediction ({_prediction_label(inp).split(': ', 1)[-1]}) {held} "
         f"for the same-experiment comparison (reduction {pct(same['variance_reduction_pct'])}, "
         f"95 % CI {num(same['variance_reduction_ci_low'])} to "
-        f"{num(same['variance_reduction_ci_high'])} %, Levene p {_p(same['levene_p'])}).\n"
+        f"{num(same['variance_reduction_ci_high'])} %, Levene p {_p(same['levene_p'])}; "
+        "n = 1 run per arm, its cycles the sample).\n"
         "* The paper's runtime figures trace back to mis-read `ps` snapshots and estimates, and "
         "its figures were mock-ups generated without data (Section 6).\n"
     )
+
+
+def _repeated_note(inp: PaperInputs, *keys: str) -> str:
+    """' Repeated in the causal study: ...' for the comparisons ``keys`` (or why not)."""
+    rep = inp.study
+    got = [rep[k] for k in keys if k in rep]
+    if not got:
+        return (" This is one run per arm (n = 1); no causal study was analysed at this scale "
+                "to repeat it.")
+    return (" That is one run per arm (n = 1). Repeated in the causal study (Section 10, Table "
+            "[[headline]]): " + "; ".join(f"{r.label}, {r.text()}" for r in got) + ".")
 
 
 def _machine(inp: PaperInputs) -> str:
@@ -651,7 +717,7 @@ def _variance(inp: PaperInputs, rel: Mapping[str, str]) -> str:
         "share one table.\n\n"
         f"On this machine C256 took {num(s['actual_s'])} s against an expected "
         f"{num(s['expected_s'])} s ({s['expected_from']}): variance "
-        f"{pct(s['variance_pct'])}. {rates}\n\n"
+        f"{pct(s['variance_pct'])}.{_repeated_note(inp, 'variance')} {rates}\n\n"
         "*Table [[variance]]. Runtime variance: the paper's reported value, the same value "
         "recomputed from the paper's own sources (`data/reference/`), and this machine's "
         "measurement. "
@@ -685,7 +751,7 @@ def _hypotheses(inp: PaperInputs, rel: Mapping[str, str]) -> str:
     hyp = inp.phase1a["hypotheses"].copy()
     hyp["paper's claim (paper)"] = [PAPER_STANCE.get(h, "—") for h in hyp["hypothesis"]]
     cols = ["hypothesis", "name", "paper's claim (paper)", "criterion", "verdict", "evidence"]
-    t = hyp[cols].rename(columns={"verdict": "verdict here (measured)"})
+    t = hyp[cols].rename(columns={"verdict": "verdict here (measured, one run: n = 1)"})
     byrun = inp.phase1a["verdicts_by_run"].pivot(index="run", columns="hypothesis",
                                                  values="verdict").reset_index()
     byrun = byrun[["run", *[h for h in ("H1", "H2", "H3", "H4", "H5") if h in byrun]]]
@@ -702,7 +768,9 @@ def _hypotheses(inp: PaperInputs, rel: Mapping[str, str]) -> str:
         "validated by a speedup it never measured. We test each on C256's per-cycle log with "
         "the rules of Table [[rules]]; a hypothesis is *not testable* when this machine does not "
         "expose the quantity (for example a CPU temperature sensor in a virtual machine) or "
-        "the run is too short for the test.\n\n"
+        "the run is too short for the test. These verdicts rest on one run (n = 1); the "
+        "causal study decides H1–H5 again from repeated arms (Section 10), and Section 7 "
+        "files each claim by the study's verdict where there is one.\n\n"
         "*Table [[hypotheses]]. H1–H5 on C256 unoptimized: the paper's claim beside this "
         f"machine's verdict. {inp.source('phase1a/hypotheses')}*\n\n{table(t)}\n\n"
         "*Table [[byrun]]. H1–H5 verdicts on every run of this build (first row: the paper's "
@@ -768,7 +836,8 @@ def _optimization(inp: PaperInputs, rel: Mapping[str, str]) -> str:
         f"{'reduced' if same['cv_reduction_pct'] > 0 else 'increased'} by "
         f"{num(abs(same['cv_reduction_pct']))} %. A smaller variance after a speedup is "
         "expected from the change of scale alone; the coefficient of variation shows whether "
-        "the spread *relative to the mean* shrank.\n\n"
+        "the spread *relative to the mean* shrank."
+        f"{_repeated_note(inp, 'speedup_same', 'speedup_design')}\n\n"
         "*Table [[comparison]]. Every statistic of the same-experiment comparison (measured). "
         f"{inp.source('phase1b/same_experiment')}*\n\n"
         f"{table(human(detail))}\n\n"
@@ -904,6 +973,42 @@ def _ledger(inp: PaperInputs, rel: Mapping[str, str]) -> str:
     )
 
 
+def _headline_table(inp: PaperInputs) -> str:
+    """Table [[headline]]: the paper's number, this build's single run, and the repeats."""
+    rep = inp.study
+    if not rep:
+        return ""
+    k = inp.claims.key_numbers()
+    s = inp.phase1a["summary"].iloc[0]
+    sm = inp.phase1b["summary"].set_index("comparison")
+    single = {"variance": f"{pct(s['variance_pct'])}",
+              "speedup_same": f"{num(sm.loc['same_experiment', 'speedup'])}×",
+              "speedup_design": f"{num(sm.loc['paper_design', 'speedup'])}×"}
+    paper = {"variance": f"{pct(k.get('var_cutoff'))}",
+             "speedup_same": f"{num(k.get('speedup_lo'))}–{num(k.get('speedup_hi'))}× "
+                             "(predicted)",
+             "speedup_design": f"{num(k.get('speedup_lo'))}–{num(k.get('speedup_hi'))}× "
+                               "(predicted)"}
+    rows = []
+    for key, r in rep.items():
+        ci = (f"{r.lo:+.1f} to {r.hi:+.1f} %" if r.kind == "variance"
+              else f"{num(r.lo)}–{num(r.hi)}×")
+        band = (f"{r.band_lo:+.1f} to {r.band_hi:+.1f} %" if r.kind == "variance"
+                else f"{num(r.band_lo)}–{num(r.band_hi)}×")
+        rows.append({"comparison": r.label, "paper (reported)": paper[key],
+                     "this build, one run (n = 1)": single[key],
+                     "repeated (measured)": f"{r.value:+.1f} %" if r.kind == "variance"
+                     else f"{num(r.value)}×",
+                     "n (blocks)": r.n, "95 % CI": ci, "A/A noise band": band,
+                     "verdict": r.finding})
+    src = inp.source(inp.rel(Path(inp.study_dir or ".") / "headline.csv"), "phase1a/summary",
+                     "phase1b/summary", "data/reference/paper_claims.csv")
+    return ("*Table [[headline]]. The paper's headline comparisons: the paper's number, this "
+            "build's single run, and the causal study's repeats (runs at the study's scale, "
+            "Table [[study_design]]; cycle time over the cycles both arms ran). "
+            f"{src}*\n\n{table(pd.DataFrame(rows))}\n\n")
+
+
 def _verdict(inp: PaperInputs) -> str:
     s = inp.phase1a["summary"].iloc[0]
     v = inp.phase1a["hypotheses"].set_index("hypothesis")["verdict"]
@@ -911,54 +1016,99 @@ def _verdict(inp: PaperInputs) -> str:
     same = sm.loc["same_experiment"]
     slow = inp.run_row(R.SLOW)
     k = inp.claims.key_numbers()
+    rep = inp.study
+    sv = (inp.study_verdicts.set_index("hypothesis") if not inp.study_verdicts.empty
+          else pd.DataFrame())
     supported: list[str] = []
     contradicted: list[str] = []
     undecided: list[str] = []
-    (supported if float(s["variance_pct"]) > 0 else contradicted).append(
-        f"that C256 takes longer than C255 (the paper: {pct(k.get('var_cutoff'))}): here "
-        f"{pct(s['variance_pct'])}; note that C255 and C256 are different experiments")
+    noise: list[str] = []
+    untestable: list[str] = []
+    var = rep.get("variance")
+    claim = f"that C256 takes longer than C255 (the paper: {pct(k.get('var_cutoff'))})"
+    if var is not None and var.testable:
+        text = (f"{claim}: repeated, {var.text()}; one run here: {pct(s['variance_pct'])} "
+                "(n = 1); C255 and C256 are different experiments")
+        (noise if var.within_noise else supported if var.value > 0 else contradicted).append(text)
+    else:
+        (supported if float(s["variance_pct"]) > 0 else contradicted).append(
+            f"{claim}: here {pct(s['variance_pct'])} (one run, n = 1; not repeated at this "
+            "scale); note that C255 and C256 are different experiments")
     for h, name in (("H2", "memory fragmentation (H2), the paper's primary mechanism"),
                     ("H3", "I/O accumulation (H3)"), ("H5", "emergent complexity (H5)"),
                     ("H1", "resource contention (H1)"), ("H4", "thermal throttling (H4)")):
-        verdict = str(v.get(h, "not testable"))
-        if verdict == "supported":
-            supported.append(f"{name}: supported under the declared rules")
-        elif verdict == "not supported":
-            contradicted.append(f"{name}: not supported under the declared rules")
+        single = str(v.get(h, "not testable"))
+        if h in sv.index:
+            r = sv.loc[h]
+            text = (f"{name}: {r['verdict']} in the study ({r['statistic']}; 95 % CI {r['ci']}; "
+                    f"n {r['n']}; deciding arms: {r['deciding_arms']}); one run, n = 1: "
+                    f"{single}")
+            {"supported": supported, "refuted": contradicted, "within noise": noise}.get(
+                str(r["verdict"]), untestable).append(text)
+        elif single == "supported":
+            supported.append(f"{name}: supported under the declared rules (one run, n = 1)")
+        elif single == "not supported":
+            contradicted.append(f"{name}: not supported under the declared rules (one run, "
+                                "n = 1)")
+        else:
+            untestable.append(f"{name}: {single} (one run, n = 1; no study verdict)")
     sp = float(same["speedup"])
-    (supported if float(same["ci_low"]) > 1 else contradicted).append(
-        f"that caching the metrics speeds the model up: {num(sp)}× here (95 % interval "
-        f"{num(same['ci_low'])}–{num(same['ci_high'])})")
     lo, hi = k.get("speedup_lo", math.nan), k.get("speedup_hi", math.nan)
-    overlap = float(same["ci_high"]) >= lo and float(same["ci_low"]) <= hi
-    (supported if overlap else contradicted).append(
-        f"a {num(lo)}–{num(hi)}× speedup: {num(sp)}× here; a speedup from caching grows with the "
-        f"samples per cycle ({num(slow['samples_per_cycle'])} here, with at most "
-        f"{int(slow['max_agents'])} agents) and with the cost of one sample")
+    rs = rep.get("speedup_same")
+    if rs is not None and rs.testable:
+        text = (f"that caching the metrics speeds the model up: repeated, {rs.text()}; one run "
+                f"here: {num(sp)}× (n = 1)")
+        (noise if rs.within_noise else supported if rs.value > 1 else contradicted).append(text)
+        overlap = rs.hi >= lo and rs.lo <= hi
+        (supported if overlap else contradicted).append(
+            f"a {num(lo)}–{num(hi)}× speedup: repeated, {num(rs.value)}× (95 % CI "
+            f"{num(rs.lo)}–{num(rs.hi)}×, n = {rs.n}) at the study's scale; a speedup from "
+            "caching grows with the samples per cycle (here at most "
+            f"{int(slow['max_agents'])} agents in the single runs) and with the cost of one "
+            "sample")
+    else:
+        (supported if float(same["ci_low"]) > 1 else contradicted).append(
+            f"that caching the metrics speeds the model up: {num(sp)}× here (one run per arm, "
+            f"n = 1; 95 % interval over its cycles {num(same['ci_low'])}–"
+            f"{num(same['ci_high'])})")
+        overlap = float(same["ci_high"]) >= lo and float(same["ci_low"]) <= hi
+        (supported if overlap else contradicted).append(
+            f"a {num(lo)}–{num(hi)}× speedup: {num(sp)}× here (n = 1); a speedup from caching "
+            f"grows with the samples per cycle ({num(slow['samples_per_cycle'])} here, with at "
+            f"most {int(slow['max_agents'])} agents) and with the cost of one sample")
     pred_verdict = _prediction_verdict(same)
     pred_text = (f"the paper's falsifiable prediction ({_prediction_label(inp).split(': ', 1)[-1]}"
                  f"): {pct(same['variance_reduction_pct'])} (95 % CI "
                  f"{num(same['variance_reduction_ci_low'])} to "
-                 f"{num(same['variance_reduction_ci_high'])} %), p {_p(same['levene_p'])}")
+                 f"{num(same['variance_reduction_ci_high'])} %), p {_p(same['levene_p'])}; one "
+                 "run per arm (n = 1), its cycles the sample")
     if pred_verdict == "holds":
         supported.append(pred_text)
     elif pred_verdict == "does not hold":
         contradicted.append(pred_text)
     else:
         undecided.append(pred_text + "; the interval contains the threshold")
-    untestable = [h for h in v.index if str(v[h]) == "not testable"]
+    basis = ("Each claim is filed by the causal study's repeated measurement where the study "
+             "tested it (Section 10; n and 95 % CI given), else by this build's single runs "
+             "(n = 1)." if rep or not sv.empty else
+             "No causal study was analysed at this scale: every verdict here rests on one run "
+             "per experiment (n = 1), which cannot tell an effect from run-to-run noise.")
     out = (_h("7. What this machine's runs support and contradict")
-           + f"\nAt scale `{inp.scale}`, on this machine.\n\n"
+           + f"\nAt scale `{inp.scale}`, on this machine. {basis}\n\n"
+           + _headline_table(inp)
            + "**Consistent with the paper here:**\n\n"
            + ("".join(f"* {x}\n" for x in supported) or "* nothing\n")
            + "\n**Not supported or contradicted here:**\n\n"
            + ("".join(f"* {x}\n" for x in contradicted) or "* nothing\n")
+           + ("\n**Within this machine's noise** (the 95 % CI overlaps the A/A band: no "
+              "effect can be told from the machine's own spread):\n\n"
+              + "".join(f"* {x}\n" for x in noise) if noise else "")
            + ("\n**Undecided here** (the 95 % interval contains the threshold):\n\n"
               + "".join(f"* {x}\n" for x in undecided) if undecided else ""))
     if untestable:
-        out += ("\n**Not testable on this machine:** " + ", ".join(untestable)
-                + " (the quantity is not exposed here, or the run is too short; see Table "
-                "[[hypotheses]]).\n")
+        out += ("\n**Not testable here** (the quantity is not exposed on this machine, or the "
+                "runs are too few or too short; see Table [[hypotheses]] and Section 10):\n\n"
+                + "".join(f"* {x}\n" for x in untestable))
     return out
 
 
@@ -978,8 +1128,13 @@ def _limitations(inp: PaperInputs) -> str:
            "number of agents and cycles and are not the paper's magnitudes. "
            "`make paper SCALE=full` runs the paper's parameters (days for the unoptimized "
            "runs).")
-        + "\n* One run per experiment and variant (n = 1, as in the paper); differences "
-        "between runs include run-to-run noise that a single run cannot estimate.\n"
+        + "\n* The paper's runs (Sections 2–5) are one run per experiment and variant (n = 1, "
+        "as in the paper); differences between them include run-to-run noise that a single "
+        "run cannot estimate. The causal study repeats the deciding comparisons in fresh "
+        "processes against an A/A arm, but at its own, shorter run lengths ("
+        + ("Table [[study_design]]" if inp.study else "Section 10")
+        + "): its arms with per-row commits or recursive evolution run few cycles, "
+        "so they measure the level of those costs, not their growth over a long run.\n"
         "* The simulator is rebuilt from a behavioural specification of the original scripts, "
         "not the original code; C259 is built as designed (sources × recovery), not as the "
         "original script ran it.\n"
@@ -1115,6 +1270,24 @@ def provenance_records(inp: PaperInputs, comp: Composed, paper_dir: Path,
         root=root, data=data, values_files=values_files, git=git)
 
 
+def study_sections(inp: PaperInputs, paper_dir: Path, n_figures: int
+                   ) -> tuple[tuple[str, str], dict[str, Path]]:
+    """Sections 10 and 11 (the causal study and its controls; each says so when there is no
+    study) and their images, numbered after the paper's ``n_figures`` figures."""
+    from .controls_section import section as controls_section  # issue #15
+    from .study_section import section as study_section
+
+    folder = inp.study_dir if inp.study_dir is not None else paper_dir / "no-study"
+    study_md, study_images = study_section(
+        folder, paper_dir, first_figure=n_figures + 1,
+        heading=_h("10. The causal study: one factor at a time, repeated").strip())
+    controls_md, controls_images = controls_section(
+        folder, paper_dir, runs=inp.runs, rel=inp.rel,
+        first_figure=n_figures + len(study_images) + 1,
+        heading=_h("11. Controls: can the instruments see what they look for?").strip())
+    return (study_md, controls_md), study_images | controls_images
+
+
 def build(request: Any) -> dict[str, Any]:
     """Draw the figures and write paper.md, paper.html and paper/provenance.json (with the
     values of every table in paper/tables/) for a validated render request."""
@@ -1125,25 +1298,16 @@ def build(request: Any) -> dict[str, Any]:
     fig_paths = draw_figures(inp, request.dirs["figures"])
     paper_dir = Path(request.dirs["paper"])
     from ..provenance import recording
-    from .study_section import section as study_section  # says so when there is no study
 
     root = paper_dir.parent
-    from .controls_section import section as controls_section  # issue #15
 
     with recording() as rec:
-        study_md, study_images = study_section(
-            Path(request.dirs["analysis"]) / "study", paper_dir, first_figure=len(fig_paths) + 1,
-            heading=_h("10. The causal study: one factor at a time, repeated").strip())
-        controls_md, controls_images = controls_section(
-            Path(request.dirs["analysis"]) / "study", paper_dir, runs=inp.runs, rel=inp.rel,
-            first_figure=len(fig_paths) + len(study_images) + 1,
-            heading=_h("11. Controls: can the instruments see what they look for?").strip())
-        comp = compose_items(inp, fig_paths, paper_dir, extra=(study_md, controls_md), rec=rec)
+        extra, extra_images = study_sections(inp, paper_dir, len(fig_paths))
+        comp = compose_items(inp, fig_paths, paper_dir, extra=extra, rec=rec)
     records = provenance_records(inp, comp, paper_dir, root)
     md = comp.render({k: markdown_stamp(r) for k, r in records.items()})
     md_path = atomic_write_text(paper_dir / "paper.md", md)
-    images = ({os.path.relpath(p, paper_dir): p for p in fig_paths.values()} | study_images
-              | controls_images)
+    images = {os.path.relpath(p, paper_dir): p for p in fig_paths.values()} | extra_images
     html = to_html(comp.render({k: html_stamp(r) for k, r in records.items()}), images,
                    title=f"NRM runtime variance, re-measured ({inp.scale})")
     html_path = atomic_write_text(paper_dir / "paper.html", html)
