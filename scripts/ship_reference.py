@@ -3,8 +3,10 @@
     .venv/bin/python scripts/ship_reference.py BUILD_DIR [--dest data/reference/build-default]
 
 Copies ``BUILD_DIR/data/analysis/default/phase1a|phase1b/*.csv`` and their manifests (small
-CSV/JSON), the paper's own tables when the build wrote them (``paper/tables/*.csv``), and
-writes ``machine.json``: the machine the runs ran on, read from the runs' own ``run.json``
+CSV/JSON), the paper's own tables when the build wrote them (``paper/tables/*.csv``), the
+causal study's tables (``data/analysis/default/study/``: effects with their A/A bands, verdicts,
+the repeated headline comparisons; not its run folders), and writes ``machine.json``: the
+machine the runs ran on, read from the runs' own ``run.json``
 context (nrm.sysinfo: CPU, cores, memory, Python, allocator, disk, git commit) and the dates
 of the runs. Refuses a build that is not default scale or has an incomplete run; writes
 nothing then.
@@ -81,13 +83,17 @@ def readme(desc: dict[str, Any]) -> str:
 Not the paper's numbers: the analysis tables of one `make paper` at scale `default` made by this
 compendium, shipped so that every new build can compare its numbers with them (the paper's last
 section, and `nrm compare-builds data/reference/build-default OTHER`). One build: n = 1 run per
-experiment and variant, so differences from it include run-to-run noise; the noise floor is
-known only when a build records the causal study's A/A arm. Tables are matched by file and
+experiment and variant, so differences from it include run-to-run noise; the causal study's
+A/A arms (`study/effects.csv`) give the noise floor that `nrm compare-builds` reads such
+differences against. Tables are matched by file and
 rows by their labels (run, hypothesis, statistic, ...): rows that later code labels differently,
 and runs it adds, show up as "only in one build" rather than as differences.
 
 - `phase1a/`, `phase1b/`: the CSV tables and manifests of `data/analysis/default/`
-- `machine.json`: the machine, from the runs' own `run.json` context (nrm.sysinfo)
+- `study/`: the causal study's tables (effects and A/A bands, H1-H5 verdicts, the headline
+  comparisons repeated, the runs' records) of `data/analysis/default/study/`
+- `machine.json`: the machine, from the runs' own `run.json` context (nrm.sysinfo), and the
+  study's sweep (runs, seconds, seed)
 
 Machine: {cpu.get("model", "?")}, {cpu.get("logical", "?")} logical cores
 ({vm}), {ram} RAM; Python {py.get("version", "?")}, allocator {alloc.get("name", "?")};
@@ -117,6 +123,20 @@ def ship(build: Path, dest: Path) -> list[Path]:
         (tmp / "paper_tables").mkdir()
         for f in sorted(paper_tables.glob("*.csv")):
             written.append(Path(shutil.copy2(f, tmp / "paper_tables" / f.name)))
+    study = tables / "study"
+    if study.is_dir():
+        (tmp / "study").mkdir()
+        for f in sorted(study.glob("*")):
+            if f.suffix in (".csv", ".json"):
+                written.append(Path(shutil.copy2(f, tmp / "study" / f.name)))
+        try:
+            sweep = json.loads((build / "data" / "study" / SCALE / "study.json")
+                               .read_text(encoding="utf-8"))
+            desc["study"] = {k: sweep.get(k) for k in ("scale", "seed", "repeats", "runs_planned",
+                                                       "runs_complete", "sweep_s", "workers",
+                                                       "not_available", "updated_at")}
+        except (OSError, ValueError):
+            desc["study"] = None
     atomic_write_json(tmp / "machine.json", desc)
     (tmp / "README.md").write_text(readme(desc), encoding="utf-8")
     if dest.exists():

@@ -17,10 +17,15 @@ import pytest
 from nrm import notebooks as N
 from nrm import paths
 from nrm.render.paper import FIGURES
+from nrm.render.study_section import FIGURES as STUDY_FIGURES
 from nrm.render.text import duration, num
 from nrm.scales import get_scale
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("make_paper")]
+
+#: every figure of a smoke paper: the paper's own, then the causal study's (make paper runs
+#: the study) and its controls' figure
+ALL_FIGURES = len(FIGURES) + len(STUDY_FIGURES) + 1
 
 def _make(out: Path, *args: str, scale: str = "smoke") -> subprocess.CompletedProcess[str]:
     from conftest import make_paper
@@ -72,9 +77,9 @@ def test_every_notebook_ran_through_papermill(built: Path) -> None:
     executed = built / "data" / "executed" / "smoke"
     names = {p.name for p in executed.glob("*.ipynb")}
     runs = {f"run-{n}.ipynb" for n in get_scale("smoke").names()}
-    # the study notebook runs with `make study` (its section says so when absent)
-    skip = ("run_experiment", "study")
-    assert runs | {f"{n}.ipynb" for n in N.NOTEBOOKS if n not in skip} == names
+    # every notebook, the study's included (make paper runs the causal study)
+    assert runs | {f"{n}.ipynb" for n in N.NOTEBOOKS if n != "run_experiment"} == names
+    assert "study.ipynb" in names
     assert not list(executed.glob("*.failed.ipynb"))
     for name in get_scale("smoke").names():
         assert (built / "data" / "runs" / "smoke" / name / "run.json").is_file()
@@ -82,14 +87,14 @@ def test_every_notebook_ran_through_papermill(built: Path) -> None:
 
 def test_html_is_self_contained_and_embeds_every_figure(built: Path) -> None:
     html = (built / "paper" / "paper.html").read_text(encoding="utf-8")
-    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == len(FIGURES)
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == ALL_FIGURES
     assert "<img" not in re.sub(r'<img [^>]*src="data:image/png;base64,', "", html)
     assert not re.search(r"<script[^>]*src=\"https?://", html)
     for stem in FIGURES:
         png = built / "figures" / f"{stem}.png"
         assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (built / "paper" / "paper.md").read_text(encoding="utf-8")
-    assert len(re.findall(r"!\[Figure \d+\]", md)) == len(FIGURES)
+    assert len(re.findall(r"!\[Figure \d+\]", md)) == ALL_FIGURES
 
 
 def test_every_table_is_filled_with_numbers(built: Path) -> None:
@@ -249,7 +254,7 @@ def test_paper_names_no_absolute_path_of_the_build_machine(built: Path) -> None:
 def test_every_figure_names_its_colours_and_every_item_its_source(built: Path) -> None:
     md = (built / "paper" / "paper.md").read_text(encoding="utf-8")
     captions = re.findall(r"^\*Figure (\d+)\.\* (.*)$", md, flags=re.M)
-    assert len(captions) == len(FIGURES)
+    assert len(captions) == ALL_FIGURES
     by_n = dict(captions)
     # Figure 3 encodes the cost preset by colour: its caption names every colour ...
     for word in ("red unoptimized", "blue optimized", "green lean"):

@@ -50,6 +50,25 @@ def test_ships_the_tables_and_the_machine(tmp_path: Path) -> None:
     assert (dest / "phase1b" / "summary.csv").read_text() == "a,b\n1,2\n"
 
 
+def test_the_study_tables_and_its_sweep_are_shipped(tmp_path: Path) -> None:
+    build = _build(tmp_path / "build")
+    study = build / "data" / "analysis" / "default" / "study"
+    study.mkdir()
+    (study / "headline.csv").write_text("arm,ratio\nC255-unoptimized,0.9\n")
+    (study / "study_forest.png").write_bytes(b"\x89PNG")  # figures stay out
+    sweep = build / "data" / "study" / "default"
+    sweep.mkdir(parents=True)
+    (sweep / "study.json").write_text(json.dumps({"runs_complete": 205, "runs_planned": 205,
+                                                  "sweep_s": 700.0, "seed": 0}))
+    dest = tmp_path / "reference" / "build-default"
+    ship_reference.ship(build, dest)
+    assert (dest / "study" / "headline.csv").read_text().startswith("arm,ratio")
+    assert not (dest / "study" / "study_forest.png").exists()
+    machine = json.loads((dest / "machine.json").read_text())
+    assert machine["study"]["runs_complete"] == 205 and machine["study"]["sweep_s"] == 700.0
+    assert "study/" in (dest / "README.md").read_text()
+
+
 def test_an_incomplete_build_ships_nothing(tmp_path: Path) -> None:
     build = _build(tmp_path / "build", status="running")
     dest = tmp_path / "reference" / "build-default"

@@ -130,8 +130,9 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
     summary_path = folder / "study_summary.json"
     if not summary_path.is_file():
         return (f"{heading}\n\nNo causal study has been analysed for this build (nothing in "
-                f"`{folder.name}/` of the analysis folder). `make study SCALE=<scale>` runs it "
-                "and its notebook (`notebooks/study.ipynb`) writes the tables and figures this "
+                f"`{folder.name}/` of the analysis folder). `make paper` runs it after the "
+                "paper's runs (`make study SCALE=<scale>` runs it alone), and its notebook "
+                "(`notebooks/study.ipynb`) writes the tables and figures this "
                 "section shows.\n", {})
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     effects, verdicts = _read(folder, "effects"), _read(folder, "verdicts")
@@ -208,11 +209,24 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
         parts.append("")
     rel: dict[str, Path] = {}
     n_fig = first_figure
+    def data(*files: Path) -> str:
+        root = Path(paper_dir).parent
+        return "Data: " + ", ".join(f"`{Path(os.path.relpath(f, root)).as_posix()}`"
+                                    for f in files) + "."
+
+    study_runs = (Path(summary["study"]) / "runs" / "*" / "cycles.csv" if summary.get("study")
+                  else folder / "runs.csv")
+
     for stem, caption in (
             ("study_forest", "Effects of every arm on the cycle time, as ratios to the arm's "
-             "base with 95 % intervals (log scale); grey: the A/A noise band of the base."),
+             "base with 95 % intervals (log scale), n = paired blocks in each label. Dot "
+             "colours give the verdict: green faster, red slower, grey within noise, blue not "
+             "testable (too few blocks); grey "
+             "shading: the A/A noise band of the base. " + data(folder / "effects.csv")),
             ("study_per_cycle", "Median wall time per cycle of each arm (over its runs and "
-             "conditions); solid lines: the bases and their A/A copies.")):
+             "conditions), log scale, one colour per arm as in the legend; solid lines: the "
+             "bases and their A/A copies, dashed: the arms. Left the arms from `unoptimized`, "
+             "right those from `lean`. " + data(study_runs))):
         png = folder / f"{stem}.png"
         if png.is_file():
             link = os.path.relpath(png, paper_dir)
