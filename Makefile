@@ -137,4 +137,4 @@ clean-paper:
 	rm -rf $(OUT)/paper/paper.md $(OUT)/paper/paper.html $(OUT)/paper/provenance.json \
 	  $(OUT)/paper/tables $(OUT)/figures/*.png \
 	  $(OUT)/data/analysis/$(SCALE) $(OUT)/data/executed/$(SCALE) $(OUT)/.make
-	@echo "kept the run folders in $(OUT)/data/runs/$(SCALE) (delete them by hand to re-run)"
+	@echo "kept the run folders in $(OUT)/data/runs/$(SCALE) and the study's in $(OUT)/data/study/$(SCALE) (delete them by hand to re-run)"
