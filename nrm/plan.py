@@ -316,6 +316,14 @@ def summary(scale_name: str, runs_dir: str | Path) -> str:
         lines.append(f"  run {i}/{len(scale.runs)}  {planned.name:<18} {_fmt_s(took):>9}  "
                      f"{meta.get('status')}, started {meta.get('started_at')}")
     lines.append(f"  total time in the runs: {_fmt_s(total)}")
+    study = Path(runs_dir).resolve().parent.parent / "study" / scale.name / "study.json"
+    try:
+        sw = json.loads(study.read_text(encoding="utf-8"))
+        lines.append(f"  causal study: {sw.get('runs_complete')}/{sw.get('runs_planned')} runs "
+                     f"complete; last sweep {_fmt_s(float(sw.get('sweep_s') or 0.0))} for "
+                     f"{sw.get('ran_this_sweep')} runs ({study.parent})")
+    except (OSError, ValueError, TypeError):
+        pass
     return "\n".join(lines)
 
 

@@ -57,6 +57,20 @@ def test_summary_reads_each_run_json(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert f"run 1/{n}  C255-unoptimized        12 s  complete" in out
     assert "C256-unoptimized" in out and "(no run.json)" in out
     assert "total time in the runs: 12 s" in out
+    assert "causal study" not in out  # no study beside these runs
+
+
+def test_summary_adds_the_study_beside_the_runs(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    runs = tmp_path / "data" / "runs" / "smoke"
+    runs.mkdir(parents=True)
+    study = tmp_path / "data" / "study" / "smoke"
+    study.mkdir(parents=True)
+    (study / "study.json").write_text(json.dumps({"runs_complete": 82, "runs_planned": 82,
+                                                  "ran_this_sweep": 82, "sweep_s": 95.0}))
+    assert main(["plan", "--scale", "smoke", "--summary", str(runs)]) == 0
+    assert "causal study: 82/82 runs complete; last sweep 95 s for 82 runs" in \
+        capsys.readouterr().out
 
 
 def test_bad_scale_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
