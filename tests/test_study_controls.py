@@ -18,7 +18,7 @@ def test_arms_are_planned_with_the_study() -> None:
     for mb in DB_SIZES["smoke"]:
         assert {f"dbgrow-{mb:g}mb-disk", f"dbgrow-{mb:g}mb-ram"} <= labels
     default = {a.label for a in S.build_plan("default").arms}
-    assert {"dbgrow-1000mb-disk", "dbgrow-100mb-ram"} <= default
+    assert {"dbgrow-300mb-disk", "dbgrow-100mb-ram"} <= default
     # every available arm runs once per block, like the others
     for block in plan.blocks:
         assert "ctrl-fragmentation" in block and "workers-unoptimized" in block

@@ -87,7 +87,7 @@ class Repeated:
     def finding(self) -> str:
         """The verdict in the comparison's own terms."""
         if not self.testable:
-            return "not testable here (too few paired blocks)"
+            return "not testable here: too few paired blocks"
         if self.within_noise:
             return "within noise"
         if self.kind == "variance":
