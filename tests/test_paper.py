@@ -233,7 +233,10 @@ def test_plan_runs_nothing_and_lists_every_run_with_an_estimate(tmp_path: Path) 
     for i, name in enumerate(names, 1):
         assert re.search(rf"^run {i}/{len(names)}  {name} +~ *\d+(\.\d)? (s|min|h) ",
                          res.stdout, flags=re.M), (name, res.stdout)
-    assert re.search(r"estimated time of the runs: ~\d", res.stdout)
+    assert re.search(r"estimated time: ~\d+(\.\d)? (s|min|h) for the runs, ~\d", res.stdout)
+    # make paper runs the causal study too: PLAN=1 lists it with its runs
+    assert re.search(r"then the causal study \(nrm study, scale smoke\): \d+ runs = \d+ arms x 2 "
+                     r"randomized blocks", res.stdout), res.stdout
     assert "SQLite row commit" in res.stdout and "Nothing was run" in res.stdout
     assert "nrm.notebooks" not in res.stdout
     assert list(out.iterdir()) == []  # nothing written (the calibration folder is removed)

@@ -163,7 +163,11 @@ def section(folder: str | Path, paper_dir: str | Path, *, runs: Mapping[str, Any
         parts.append("*Table [[workers]]. Per-condition per-cycle time, its slope and RSS, "
                      "one process per condition vs one process for all (measured). "
                      f"Source: {src(folder / 'workers.csv')}.*\n")
-        parts.append(table(wk) + "\n")
+        parts.append(table(wk.rename(columns={
+            "n": "blocks", "wall_ms_mean": "mean wall per cycle (ms)",
+            "wall_slope_ms_per_cycle": "slope of the wall per cycle (ms per cycle)",
+            "rss_start_mib": "RSS at start (MiB)", "rss_end_mib": "RSS at end (MiB)"}))
+            + "\n")
     png = folder / "controls.png"
     if png.is_file():
         link = os.path.relpath(png, paper_dir)

@@ -139,6 +139,12 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
     shares, dynamics = _read(folder, "shares"), _read(folder, "dynamics")
     arms = summary.get("arms", [])
     n_runs = summary.get("runs", 0)
+
+    def src(*files: Path) -> str:
+        root = Path(paper_dir).parent
+        return "Source: " + ", ".join(f"`{Path(os.path.relpath(f, root)).as_posix()}`"
+                                      for f in files) + "."
+
     parts = [heading, ""]
     parts.append(
         f"Every verdict above rests on one run per experiment. This section repeats the "
@@ -157,8 +163,8 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
                             "change": a["factor"],
                             "scale vs the paper": a["scale_note"],
                             "status": "run" if a["available"] else a["note"]} for a in arms])
-    parts += [table(design), "", "*Table [[study_design]].* The arms of the study, what each "
-              "changes, and how its run length relates to the paper's."]
+    parts += ["*Table [[study_design]]. The arms of the study, what each changes, and how its "
+              f"run length relates to the paper's. {src(summary_path)}*", "", table(design)]
     if summary.get("skipped"):
         parts.append("")
         parts.append("Not run: " + "; ".join(f"`{s['label']}` ({s['reason']})"
@@ -176,11 +182,12 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
             "growth CI": [_ci(lo, hi) for lo, hi in zip(shown["g_lo"], shown["g_hi"],
                                                         strict=True)],
             "growth verdict": shown["g_verdict"]})
-        parts += [table(tab), "", "*Table [[study_effects]].* Each arm against its base: the "
-                  "ratio of the time spent in cycles over the cycles both runs have (geometric "
-                  "mean of the per-block ratios, 95 % bootstrap interval over blocks) and the "
-                  "ratio of the growth of the per-cycle time (second half over first half), "
-                  "each read against the A/A band of the same base.", ""]
+        parts += ["*Table [[study_effects]]. Each arm against its base: the ratio of the "
+                  "time spent in cycles over the cycles both runs have (geometric mean of the "
+                  "per-block ratios, 95 % bootstrap interval over blocks) and the ratio of the "
+                  "growth of the per-cycle time (second half over first half), each read "
+                  f"against the A/A band of the same base. {src(folder / 'effects.csv')}*", "",
+                  table(tab), ""]
         aa = effects[effects["verdict"] == "A/A"]
         for _, r in aa.iterrows():
             parts.append(f"The A/A arm `{r['arm']}` ran at {num(r['ratio'])} times its base "
@@ -236,11 +243,12 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
     if not shares.empty:
         tab = shares.rename(columns={"share": "share of the cycle time"})
         tab["95 % CI"] = [_ci(lo, hi) for lo, hi in zip(shares["lo"], shares["hi"], strict=True)]
-        parts += [table(tab.drop(columns=["lo", "hi"])), "", "*Table [[study_shares]].* "
-                  "Share of the unoptimized run's cycle time each cost accounts for (one "
-                  "minus the ratio of its switch-off arm); the leftover is what the sum of the "
-                  "single switches leaves of the whole gap to `lean` (interactions, and the "
-                  "pair-test switch that cannot be turned off alone).", ""]
+        parts += ["*Table [[study_shares]]. Share of the unoptimized run's cycle time each "
+                  "cost accounts for (one minus the ratio of its switch-off arm); the leftover "
+                  "is what the sum of the single switches leaves of the whole gap to `lean` "
+                  "(interactions, and the pair-test switch that cannot be turned off alone). "
+                  f"{src(folder / 'shares.csv')}*", "", table(tab.drop(columns=["lo", "hi"])),
+                  ""]
     if not dynamics.empty:
         odd = dynamics[dynamics["unexpected"].astype(bool)]
         changed = dynamics[dynamics["changes_dynamics"].astype(bool)]
@@ -259,9 +267,9 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
         tab = verdicts[["hypothesis", "name", "verdict", "statistic", "n", "ci",
                         "deciding_arms"]].rename(columns={"ci": "95 % CI",
                                                           "deciding_arms": "deciding arms"})
-        parts += [table(tab), "", "*Table [[study_verdicts]].* The paper's runtime hypotheses "
-                  "H1-H5 decided by the study's arms (rules in `nrm/study_analysis.py`, "
-                  "`VERDICT_RULES`).", ""]
+        parts += ["*Table [[study_verdicts]]. The paper's runtime hypotheses H1-H5 decided by "
+                  "the study's arms (rules in `nrm/study_analysis.py`, `VERDICT_RULES`). "
+                  f"{src(folder / 'verdicts.csv')}*", "", table(tab), ""]
         parts.append("In plain words: " + "; ".join(
             f"{r['hypothesis']} ({r['name']}) is {r['verdict']}"
             + (f" (n = {r['n']})" if str(r["n"]) not in ("0", "nan") else "")
