@@ -59,7 +59,8 @@ VERDICT_RULES = {
     "H2": "allocator arms (malloc, jemalloc, mimalloc vs pymalloc, both bases), on the growth "
           "of the per-cycle time (late-half over early-half cycle time): supported if one "
           "grows less beyond the A/A noise band, refuted if all grow more beyond it, within "
-          "noise otherwise",
+          "noise otherwise; each arm's interval at the Bonferroni level 1 - 0.05/k over its k "
+          "arms (familywise 5 %)",
     "H3": "the unoptimized run without its SQLite commits, on the growth of the per-cycle "
           "time: supported if it grows less beyond the A/A noise band, refuted if more, "
           "within noise otherwise",
@@ -69,7 +70,7 @@ VERDICT_RULES = {
     "H5": "the unoptimized run without recursive evolution / without the cumulative registry "
           "(the growth of the model's own work), on the growth of the per-cycle time: "
           "supported if either grows less beyond the A/A noise band, refuted if both grow "
-          "more, within noise otherwise",
+          "more, within noise otherwise; intervals at the Bonferroni level 1 - 0.05/2",
 }
 
 
@@ -226,9 +227,12 @@ def paired(data: StudyData, arm: str, base: str, limit: int | None = None) -> pd
 
 
 def block_bootstrap_ratio(arm: np.ndarray, base: np.ndarray, *, n_boot: int = 2000,
-                          seed: int = 0) -> tuple[float, float, float]:
-    """Geometric-mean ratio arm/base over paired blocks and its 95 % percentile bootstrap CI
-    (blocks resampled with replacement, each block's pair kept together)."""
+                          seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """Geometric-mean ratio arm/base over paired blocks and its percentile bootstrap CI at
+    ``level`` (95 % by default; blocks resampled with replacement, each block's pair kept
+    together)."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
     arm, base = np.asarray(arm, float), np.asarray(base, float)
     ok = np.isfinite(arm) & np.isfinite(base) & (arm > 0) & (base > 0)
     logr = np.log(arm[ok] / base[ok])
@@ -240,7 +244,7 @@ def block_bootstrap_ratio(arm: np.ndarray, base: np.ndarray, *, n_boot: int = 20
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(logr), size=(n_boot, len(logr)))
     boots = np.exp(logr[idx].mean(axis=1))
-    lo, hi = np.percentile(boots, [2.5, 97.5])
+    lo, hi = np.percentile(boots, [50 * (1 - level), 50 * (1 + level)])
     return est, float(lo), float(hi)
 
 
@@ -450,9 +454,32 @@ def _fmt_effect(r: pd.Series) -> tuple[str, str]:
             f"{r['g_band_hi']:.3f}])")
 
 
+def _adjusted(data: StudyData | None, r: pd.Series, level: float, n_boot: int,
+              seed: int) -> pd.Series:
+    """Row ``r`` of the effects table with its growth CI re-drawn at ``level`` and its growth
+    verdict re-read against the same A/A band (nothing changes at 95 % or without data)."""
+    if data is None or level <= 0.95:
+        return r
+    pa = paired(data, str(r["arm"]), str(r["base"]))
+    _, lo, hi = block_bootstrap_ratio(pa.get("arm_growth", []), pa.get("base_growth", []),
+                                      n_boot=n_boot, seed=seed, level=level)
+    out = r.copy()
+    out["g_lo"], out["g_hi"] = lo, hi
+    out["g_verdict"] = classify(lo, hi, float(r["g_aa_lo"]), float(r["g_aa_hi"]),
+                                n=min(int(r["n"]), int(r["n_aa"])), below="less growth",
+                                above="more growth")
+    return out
+
+
 def _verdict_from_effects(h: str, effects: pd.DataFrame, arms: list[str], *,
-                          refute_all: bool) -> dict[str, Any]:
-    """Decide on the growth effect (late/early cycle time) of ``arms`` against their bases."""
+                          refute_all: bool, data: StudyData | None = None,
+                          n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Decide on the growth effect (late/early cycle time) of ``arms`` against their bases.
+
+    When several arms decide one hypothesis, any one of them crossing the noise band would
+    decide it, so each arm's interval is drawn at the Bonferroni level ``1 - 0.05 / k`` (k
+    arms; 99.2 % for six) and the verdict keeps a familywise error of 5 %. The effects table
+    and the forest plot keep each arm's own 95 % interval."""
     sub = effects[effects["arm"].isin(arms)] if not effects.empty else effects
     have = sub
     if not sub.empty:
@@ -462,9 +489,15 @@ def _verdict_from_effects(h: str, effects: pd.DataFrame, arms: list[str], *,
         note = ("no complete paired runs of the deciding arms, their bases and A/A arms"
                 if n == 0 else f"only {n} paired blocks (a verdict needs {MIN_BLOCKS})")
         return _row(h, NOT_TESTABLE, "-", n, "-", ", ".join(arms), note)
+    k = len(sub)
+    level = 1 - 0.05 / k
+    if k > 1:
+        sub = pd.DataFrame([_adjusted(data, r, level, n_boot, seed) for _, r in sub.iterrows()])
     stats = [_fmt_effect(r) for _, r in sub.iterrows()]
     statistic = "; ".join(x for x, _ in stats)
     ci = "; ".join(c for _, c in stats)
+    if k > 1 and data is not None:
+        ci = f"{100 * level:.1f} % CIs (Bonferroni over {k} arms): {ci}"
     n = ", ".join(f"{r['arm']}={r['n']}" for _, r in sub.iterrows())
     verdicts = set(sub["g_verdict"])
     if "less growth" in verdicts:
@@ -473,7 +506,10 @@ def _verdict_from_effects(h: str, effects: pd.DataFrame, arms: list[str], *,
         v = REFUTED
     else:
         v = WITHIN_NOISE
-    return _row(h, v, statistic, n, ci, ", ".join(sub["arm"]))
+    note = ("" if k == 1 or data is None else
+            f"each arm's interval at {100 * level:.1f} % (Bonferroni over {k} arms), so that "
+            "one arm crossing the A/A band by chance does not decide the hypothesis")
+    return _row(h, v, statistic, n, ci, ", ".join(sub["arm"]), note)
 
 
 def _ols_covariate(runs: pd.DataFrame, column: str) -> tuple[float, float, float, int] | None:
@@ -510,7 +546,7 @@ def verdicts(data: StudyData, effects: pd.DataFrame) -> pd.DataFrame:
                          f"[{lo:+.4f}, {hi:+.4f}]", "all arms (load covariate)"))
     allocs = [a.label for a in data.plan.arms if a.group == "allocator"
               and a.run and a.run.get("allocator") != "pymalloc" and a.available]
-    rows.append(_verdict_from_effects("H2", effects, allocs, refute_all=True))
+    rows.append(_verdict_from_effects("H2", effects, allocs, refute_all=True, data=data))
     rows.append(_verdict_from_effects("H3", effects, ["unoptimized-off-sqlite"],
                                       refute_all=True))
     temp = data.runs["cpu_temp_c"] if "cpu_temp_c" in data.runs else pd.Series(dtype=float)
@@ -529,7 +565,7 @@ def verdicts(data: StudyData, effects: pd.DataFrame) -> pd.DataFrame:
                          f"[{lo:+.2e}, {hi:+.2e}]", "all arms (CPU frequency covariate)"))
     rows.append(_verdict_from_effects(
         "H5", effects, ["unoptimized-off-recursive-evolution",
-                        "unoptimized-off-cumulative-registry"], refute_all=True))
+                        "unoptimized-off-cumulative-registry"], refute_all=True, data=data))
     from .study_controls import verdict_rows  # issue #15: the H2 controls, the worker arm
 
     rows += verdict_rows(data, effects)

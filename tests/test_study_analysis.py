@@ -105,3 +105,30 @@ def test_block_bootstrap_keeps_pairs() -> None:
     est, lo, hi = A.block_bootstrap_ratio(base * 1.1, base, n_boot=500)
     assert est == pytest.approx(1.1) and lo == pytest.approx(1.1) and hi == pytest.approx(1.1)
     assert A.noise_band(0.95, 1.02) == (pytest.approx(0.95), pytest.approx(1 / 0.95))
+
+
+def test_a_higher_level_gives_an_interval_that_holds_the_95_percent_one() -> None:
+    rng = np.random.default_rng(4)
+    base = np.exp(rng.normal(0, 0.3, 6))
+    arm = base * np.exp(rng.normal(0.05, 0.05, 6))
+    _, lo95, hi95 = A.block_bootstrap_ratio(arm, base, n_boot=2000)
+    _, lo99, hi99 = A.block_bootstrap_ratio(arm, base, n_boot=2000, level=1 - 0.05 / 6)
+    assert lo99 <= lo95 < hi95 <= hi99 and (lo99, hi99) != (lo95, hi95)
+    with pytest.raises(ValueError, match="level"):
+        A.block_bootstrap_ratio(arm, base, level=1.0)
+
+
+def test_a_hypothesis_decided_by_several_arms_reads_bonferroni_intervals() -> None:
+    rec, reg = "unoptimized-off-recursive-evolution", "unoptimized-off-cumulative-registry"
+    data = _synthetic({BASE: (1, 1), AA: (1, 1), rec: (1, 0.2), reg: (1, 1)})
+    res = A.analyse(data, n_boot=1000)
+    h5 = res.verdicts.set_index("hypothesis").loc["H5"]
+    assert h5["verdict"] == A.SUPPORTED  # a planted growth reduction survives the correction
+    assert h5["ci"].startswith("97.5 % CIs (Bonferroni over 2 arms)")
+    assert "Bonferroni over 2 arms" in h5["note"]
+    for _, r in res.effects[res.effects["arm"].isin([rec, reg])].iterrows():
+        adj = A._adjusted(data, r, 0.975, 1000, 0)
+        assert adj["g_lo"] <= r["g_lo"] and adj["g_hi"] >= r["g_hi"]  # wider, never narrower
+    # one arm: its own 95 % interval (no correction to make)
+    h3 = res.verdicts.set_index("hypothesis").loc["H3"]
+    assert "Bonferroni" not in str(h3["ci"]) and "Bonferroni" not in str(h3["note"])
