@@ -15,7 +15,7 @@ help:
 	@echo "make help        this list"
 	@echo "make setup       create .venv and install exactly requirements.lock (+ nrm itself)"
 	@echo "make test        run the test suite (sets up first if needed)"
-	@echo "make paper       regenerate the paper (SCALE=smoke|default|full; PLAN=1: list only; WHY=1: what would re-run, and why)"
+	@echo "make paper       regenerate the paper (SCALE=smoke|default|full; PLAN=1: list only; WHY=1: what would re-run, and why; STUDY=0: without the causal study)"
 	@echo "make study       the causal study: repeated randomized arms with an A/A arm (SCALE=...)"
 	@echo "make figure ID=  re-make one table/figure and check it against its provenance stamp"
 	@echo "make compare A= B=  compare the tables of two builds"
@@ -86,7 +86,8 @@ study: setup
 	  -p output_dir $(abspath $(OUT))/data/analysis/$(SCALE)/study
 
 # ------------------------------------------------------------------------------- the paper
-# make paper [SCALE=smoke|default|full] [OUT=DIR] [SEED=N] [WHY=1] [PLAN=1]   (presets: nrm scales show)
+# make paper [SCALE=smoke|default|full] [OUT=DIR] [SEED=N] [WHY=1] [PLAN=1] [STUDY=0]
+# (presets: nrm scales show; STUDY=0 skips the causal study: the paper's runs only)
 # The steps run on pydoit (dodo.py -> nrm/pipeline.py); make stays the command in front of it.
 # Everything it writes is under OUT (default: this folder):
 #   data/runs/SCALE/<exp>-<variant>/   one run folder per planned run (nrm/scales.py)
@@ -103,16 +104,18 @@ study: setup
 OUT ?= .
 SEED ?=
 WHY ?=
-DOIT_VARS = scale=$(SCALE) out=$(abspath $(OUT)) seed=$(SEED)
+STUDY ?= 1
+DOIT_VARS = scale=$(SCALE) out=$(abspath $(OUT)) seed=$(SEED) study=$(STUDY)
 
 # PLAN=1: list the planned runs with an estimate for this machine (nrm plan), run nothing.
 # Otherwise build, then print the time each run took.
 paper: setup
 	@$(BIN)/nrm scales names $(SCALE) >/dev/null
 ifneq ($(filter-out 0,$(PLAN)),)
-	@$(BIN)/nrm plan --scale $(SCALE) --out $(OUT)
+	@$(BIN)/nrm plan --scale $(SCALE) --out $(OUT) $(if $(filter 0,$(STUDY)),--no-study)
 else ifneq ($(WHY),)
-	@$(BIN)/python -m nrm.pipeline why --scale $(SCALE) --out $(abspath $(OUT)) --seed "$(SEED)"
+	@$(BIN)/python -m nrm.pipeline why --scale $(SCALE) --out $(abspath $(OUT)) --seed "$(SEED)" \
+	  --study "$(STUDY)"
 else
 	$(BIN)/doit -f dodo.py --dir . $(DOIT_VARS)
 	@echo "paper ($(SCALE)): $(abspath $(OUT))/paper/paper.html"

@@ -9,10 +9,11 @@ from doit import get_var
 
 from nrm.pipeline import Build, tasks
 
-BUILD = Build.from_vars(get_var("scale", "default"), get_var("out", "."), get_var("seed", ""))
+BUILD = Build.from_vars(get_var("scale", "default"), get_var("out", "."), get_var("seed", ""),
+                        get_var("study", "1"))
 DOIT_CONFIG = BUILD.doit_config()
 
 
 def task_paper():
-    """every step of the paper (run:*, analysis:*, render:paper)"""
+    """every step of the paper (run:*, study:*, analysis:*, render:paper)"""
     yield from tasks(BUILD)

@@ -75,14 +75,19 @@ class Build:
     scale: str
     out: Path
     seed: int | None = None
+    study: bool = True  # STUDY=0: the paper's runs only (a study already analysed is shown)
 
     @classmethod
-    def from_vars(cls, scale: str, out: str, seed: str = "") -> Build:
+    def from_vars(cls, scale: str, out: str, seed: str = "", study: str = "1") -> Build:
         get_scale(scale)
         s = seed.strip()
         if s and not s.lstrip("-").isdigit():
             raise ParameterError(f"SEED must be an integer, got {seed!r}")
-        return cls(scale, Path(out).expanduser().resolve(), int(s) if s else None)
+        st = str(study).strip() or "1"
+        if st not in ("0", "1"):
+            raise ParameterError(f"STUDY must be 1 (run the causal study) or 0 (skip it), "
+                                 f"got {study!r}")
+        return cls(scale, Path(out).expanduser().resolve(), int(s) if s else None, st == "1")
 
     @property
     def runs_dir(self) -> Path:
@@ -269,7 +274,8 @@ def tasks(b: Build) -> Iterator[dict[str, Any]]:
             "verbosity": 2,
         }
         previous = [f"run:{b.scale}/{name}"]
-    yield from study_tasks(b, env, previous)
+    if b.study:
+        yield from study_tasks(b, env, previous)
     manifests: list[str] = []
     analysis_nbs: list[str] = []
     for nb, phase in ANALYSES.items():
@@ -296,7 +302,8 @@ def tasks(b: Build) -> Iterator[dict[str, Any]]:
         "basename": "render", "name": "paper",
         "doc": "figures, paper.md, paper.html and paper/provenance.json",
         "file_dep": [src, *source_files(notebook_modules(paths.ROOT / src)), *all_run_files,
-                     *manifests, *analysis_nbs, *_reference_files(), *study_outputs(b)],
+                     *manifests, *analysis_nbs, *_reference_files(),
+                     *(study_outputs(b) if b.study else [])],
         "targets": [str(b.paper_dir / f) for f in ("paper.md", "paper.html", "provenance.json")],
         "uptodate": [RecordedConfig({"parameters": params, "environment": env}),
                      (_paper_scale_is, [b], {})],
@@ -402,12 +409,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", default="default")
     p.add_argument("--out", default=".")
     p.add_argument("--seed", default="")
+    p.add_argument("--study", default="1", help="1: with the causal study; 0: without")
     args = p.parse_args(argv)
     import os
 
     os.chdir(paths.ROOT)  # doit's file keys are relative to the project root
     try:
-        b = Build.from_vars(args.scale, args.out, args.seed)
+        b = Build.from_vars(args.scale, args.out, args.seed, args.study)
         if args.command == "files":
             for d in tasks(b):
                 print(f"{d['basename']}:{d['name']}")

@@ -207,7 +207,7 @@ def _fmt_s(seconds: float) -> str:
 
 
 def plan_text(scale_name: str, runs_dir: str | Path | None = None, *,
-              budget_s: float = 0.6) -> str:
+              budget_s: float = 0.6, study: bool = True) -> str:
     """The plan of a scale with an estimate per run (runs the calibration)."""
     from .scales import get_scale
 
@@ -223,10 +223,10 @@ def plan_text(scale_name: str, runs_dir: str | Path | None = None, *,
         lines.append(f"run {i}/{len(scale.runs)}  {est.name:<18} ~{_fmt_s(est.seconds):>9}   "
                      f"{est.description}; {est.commits:,.0f} SQLite commits, "
                      f"{est.samples:,.0f} metrics samples, model CPU {est.cpu_s:.2f} s ({how})")
-    study, study_s = study_lines(scale.name, cal)
-    lines += ["", *study]
+    study_text, study_s = study_lines(scale.name, cal) if study else ([], 0.0)
+    lines += ["", *study_text]
     lines += ["", f"estimated time: ~{_fmt_s(total)} for the runs"
-              + (f", ~{_fmt_s(study_s)} for the study's nrm run arms" if study else "")
+              + (f", ~{_fmt_s(study_s)} for the study's nrm run arms" if study_text else "")
               + " on this machine now (plus the analyses and the paper, one to two minutes). "
               "Longer when the disk's commits slow down or other jobs share the cores. Nothing "
               "was run."]
@@ -336,7 +336,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     runs_dir = args.runs_dir
     if runs_dir is None and args.out is not None:
         runs_dir = str(Path(args.out) / "data" / "runs" / args.scale)
-    print(plan_text(args.scale, runs_dir, budget_s=args.budget), flush=True)
+    print(plan_text(args.scale, runs_dir, budget_s=args.budget, study=not args.no_study),
+          flush=True)
     return 0
 
 
@@ -350,6 +351,8 @@ def register(sub: Any) -> None:
     p.add_argument("--runs-dir", default=None, help="folder that will hold the run folders")
     p.add_argument("--budget", type=float, default=0.6,
                    help="seconds of model execution per planned run for the calibration")
+    p.add_argument("--no-study", action="store_true",
+                   help="leave out the causal study (make paper STUDY=0)")
     p.add_argument("--summary", metavar="RUNS_DIR", default=None,
                    help="instead: the time each planned run in RUNS_DIR took")
     p.set_defaults(handler=_cmd_plan)

@@ -85,7 +85,7 @@ def test_two_smoke_builds_with_different_seeds_differ(smoke_build: Path, tmp_pat
     from conftest import make_paper
 
     other = tmp_path / "seed1"
-    res = make_paper(other, "paper", extra=("SEED=1",))
+    res = make_paper(other, "paper", extra=("SEED=1", "STUDY=0"))  # the tables, not the study
     assert res.returncode == 0, (res.stdout[-3000:], res.stderr[-3000:])
     prov = json.loads((other / "paper" / "provenance.json").read_text(encoding="utf-8"))
     assert {r["seed"] for r in prov["items"]["table:runs"]["runs"]} == {1}

@@ -87,6 +87,17 @@ def test_make_paper_runs_the_study_after_the_runs_and_the_paper_reads_it(tmp_pat
     assert "--retire-stale" in sweep["actions"][0].action  # a study of older code moves aside
 
 
+def test_study_0_leaves_the_study_out_of_the_build(tmp_path: Path) -> None:
+    b = Build.from_vars("smoke", str(tmp_path), "", "0")
+    steps = {f"{t['basename']}:{t['name']}": t for t in tasks(b)}
+    assert not [s for s in steps if s.startswith("study:") or s.endswith("/study")]
+    assert not [f for f in steps["render:paper"]["file_dep"] if f.startswith(str(tmp_path))
+                and "/study/" in f]
+    assert Build.from_vars("smoke", str(tmp_path), "", "").study  # default: with the study
+    with pytest.raises(ParameterError, match="STUDY must be 1"):
+        Build.from_vars("smoke", str(tmp_path), "", "no")
+
+
 def test_bad_seed_is_refused() -> None:
     with pytest.raises(ParameterError, match="SEED"):
         Build.from_vars("smoke", ".", "one")

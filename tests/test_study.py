@@ -401,7 +401,7 @@ def test_study_notebook_and_paper_section_from_the_smoke_study(smoke_study,
     assert not dyn["unexpected"].any()  # same trace, same seed: same populations
     md, figs = section(analysis, tmp_path / "paper", first_figure=6)
     assert len(figs) == 2 and "![Figure 6]" in md and "![Figure 7]" in md
-    assert "*Table [[study_effects]].*" in md and "*Table [[study_verdicts]].*" in md
+    assert "*Table [[study_effects]]. " in md and "*Table [[study_verdicts]]. " in md
     assert f"{len(plan.tasks())} runs in all" in md
     assert "no effect can be read against the noise" in md
 
