@@ -115,7 +115,7 @@ def run_budget(scale: str, *, out: str | Path | None = None) -> int:
                                        f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}.json")
         atomic_write_json(path, m)
         print(f"written {path}")
-        return 0 if rc == 0 else rc
+        return rc
     finally:
         if tmp is not None:
             tmp.cleanup()

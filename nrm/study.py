@@ -622,14 +622,12 @@ CODE_JSON = "code.json"
 
 
 def code_record() -> dict[str, Any]:
-    """MD5 of every source file that makes the study's data (:data:`STUDY_CODE`), and the
+    """SHA-256 of every source file that makes the study's data (:data:`STUDY_CODE`), and the
     environment (Python, packages, allocator), as written to ``OUT/code.json``."""
-    import hashlib
-
     from .deps import source_files
-    from .provenance import environment
+    from .provenance import environment, file_sha256
 
-    files = {p.relative_to(paths.ROOT).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
+    files = {p.relative_to(paths.ROOT).as_posix(): file_sha256(p)
              for p in source_files(STUDY_CODE, STUDY_EXCLUDE)}
     return {"files": files, "environment": environment()}
 

@@ -94,20 +94,25 @@ class Repeated:
             return "C256 longer" if self.value > 0 else "C256 shorter"
         return "faster" if self.value > 1 else "slower"
 
-    def text(self) -> str:
-        """'+12.3 % (95 % CI 4.1 to 20.0 %; n = 5 blocks; A/A band -8.0 to 9.1 %; within
-        noise)'."""
+    def value_text(self) -> str:
+        """'+12.3 %' (variance) or '4.21×' (speedup)."""
         from .text import num
 
-        if self.kind == "variance":
-            v = f"{self.value:+.1f} %"
-            ci = f"95 % CI {self.lo:+.1f} to {self.hi:+.1f} %"
-            band = f"A/A band {self.band_lo:+.1f} to {self.band_hi:+.1f} %"
-        else:
-            v = f"{num(self.value)}×"
-            ci = f"95 % CI {num(self.lo)}–{num(self.hi)}×"
-            band = f"A/A band {num(self.band_lo)}–{num(self.band_hi)}×"
-        return f"{v} ({ci}; n = {self.n} blocks; {band}; {self.finding})"
+        return f"{self.value:+.1f} %" if self.kind == "variance" else f"{num(self.value)}×"
+
+    def range_text(self, lo: float, hi: float) -> str:
+        """'+4.1 to +20.0 %' (variance) or '4.10–4.33×' (speedup)."""
+        from .text import num
+
+        return (f"{lo:+.1f} to {hi:+.1f} %" if self.kind == "variance"
+                else f"{num(lo)}–{num(hi)}×")
+
+    def text(self) -> str:
+        """'+12.3 % (95 % CI +4.1 to +20.0 %; n = 5 blocks; A/A band -8.0 to +9.1 %; within
+        noise)'."""
+        return (f"{self.value_text()} (95 % CI {self.range_text(self.lo, self.hi)}; n = "
+                f"{self.n} blocks; A/A band {self.range_text(self.band_lo, self.band_hi)}; "
+                f"{self.finding})")
 
 
 def _num(row: pd.Series, col: str) -> float:

@@ -99,13 +99,9 @@ class PaperInputs:
     @functools.cached_property
     def study_verdicts(self) -> pd.DataFrame:
         """The study's H1-H5 verdicts (``verdicts.csv``; empty without a study)."""
-        path = None if self.study_dir is None else self.study_dir / "verdicts.csv"
-        if path is None or not path.is_file() or path.stat().st_size == 0:
-            return pd.DataFrame()
-        try:
-            v = pd.read_csv(path)
-        except (pd.errors.EmptyDataError, pd.errors.ParserError):
-            return pd.DataFrame()
+        from .study_section import _read
+
+        v = pd.DataFrame() if self.study_dir is None else _read(self.study_dir, "verdicts")
         if "hypothesis" not in v:
             return pd.DataFrame()
         return v[v["hypothesis"].isin(["H1", "H2", "H3", "H4", "H5"])].reset_index(drop=True)
@@ -1006,15 +1002,11 @@ def _headline_table(inp: PaperInputs) -> str:
                                "(predicted)"}
     rows = []
     for key, r in rep.items():
-        ci = (f"{r.lo:+.1f} to {r.hi:+.1f} %" if r.kind == "variance"
-              else f"{num(r.lo)}–{num(r.hi)}×")
-        band = (f"{r.band_lo:+.1f} to {r.band_hi:+.1f} %" if r.kind == "variance"
-                else f"{num(r.band_lo)}–{num(r.band_hi)}×")
         rows.append({"comparison": r.label, "paper (reported)": paper[key],
                      "this build, one run (n = 1)": single[key],
-                     "repeated (measured)": f"{r.value:+.1f} %" if r.kind == "variance"
-                     else f"{num(r.value)}×",
-                     "n (blocks)": r.n, "95 % CI": ci, "A/A noise band": band,
+                     "repeated (measured)": r.value_text(), "n (blocks)": r.n,
+                     "95 % CI": r.range_text(r.lo, r.hi),
+                     "A/A noise band": r.range_text(r.band_lo, r.band_hi),
                      "verdict": r.finding})
     src = inp.source(inp.rel(Path(inp.study_dir or ".") / "headline.csv"), "phase1a/summary",
                      "phase1b/summary", "data/reference/paper_claims.csv")

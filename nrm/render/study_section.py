@@ -140,10 +140,14 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
     arms = summary.get("arms", [])
     n_runs = summary.get("runs", 0)
 
-    def src(*files: Path) -> str:
+    def files_text(label: str, *files: Path) -> str:
+        """'Source: `a`, `b`.' with paths relative to the build folder (paper_dir's parent)."""
         root = Path(paper_dir).parent
-        return "Source: " + ", ".join(f"`{Path(os.path.relpath(f, root)).as_posix()}`"
-                                      for f in files) + "."
+        return f"{label}: " + ", ".join(f"`{Path(os.path.relpath(f, root)).as_posix()}`"
+                                        for f in files) + "."
+
+    def src(*files: Path) -> str:
+        return files_text("Source", *files)
 
     parts = [heading, ""]
     parts.append(
@@ -216,10 +220,9 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
         parts.append("")
     rel: dict[str, Path] = {}
     n_fig = first_figure
+
     def data(*files: Path) -> str:
-        root = Path(paper_dir).parent
-        return "Data: " + ", ".join(f"`{Path(os.path.relpath(f, root)).as_posix()}`"
-                                    for f in files) + "."
+        return files_text("Data", *files)
 
     study_runs = (Path(summary["study"]) / "runs" / "*" / "cycles.csv" if summary.get("study")
                   else folder / "runs.csv")
