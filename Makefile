@@ -72,7 +72,7 @@ bench: setup
 	$(BIN)/nrm bench --budget $(BUDGET)
 
 # make study [SCALE=smoke|default|full] [OUT=DIR] [WORKERS=N | SCHEDULER=tcp://host:8786]
-# The causal study (nrm/study.py; plan: nrm study plan --scale SCALE): its runs go to
+# The causal study (nrm/study/sweep.py; plan: nrm study plan --scale SCALE): its runs go to
 # OUT/data/study/SCALE/ on Dask (one single-threaded worker unless WORKERS/SCHEDULER say
 # otherwise). Restartable: the same command runs only the runs without a complete run.json.
 # Then notebooks/study.ipynb writes OUT/data/analysis/SCALE/study/ (tables, figures), which
@@ -88,9 +88,9 @@ study: setup
 # ------------------------------------------------------------------------------- the paper
 # make paper [SCALE=smoke|default|full] [OUT=DIR] [SEED=N] [WHY=1] [PLAN=1] [STUDY=0]
 # (presets: nrm scales show; STUDY=0 skips the causal study: the paper's runs only)
-# The steps run on pydoit (dodo.py -> nrm/pipeline.py); make stays the command in front of it.
+# The steps run on pydoit (dodo.py -> nrm/build/pipeline.py); make stays the command in front of it.
 # Everything it writes is under OUT (default: this folder):
-#   data/runs/SCALE/<exp>-<variant>/   one run folder per planned run (nrm/scales.py)
+#   data/runs/SCALE/<exp>-<variant>/   one run folder per planned run (nrm/run/scales.py)
 #   data/executed/SCALE/*.ipynb        executed notebooks (written only when all cells ran)
 #   data/analysis/SCALE/phase1a|1b/    the tables the paper reads
 #   figures/*.png, paper/paper.md, paper/paper.html, paper/provenance.json, paper/tables/*.csv
@@ -114,7 +114,7 @@ paper: setup
 ifneq ($(filter-out 0,$(PLAN)),)
 	@$(BIN)/nrm plan --scale $(SCALE) --out $(OUT) $(if $(filter 0,$(STUDY)),--no-study)
 else ifneq ($(WHY),)
-	@$(BIN)/python -m nrm.pipeline why --scale $(SCALE) --out $(abspath $(OUT)) --seed "$(SEED)" \
+	@$(BIN)/nrm why --scale $(SCALE) --out $(abspath $(OUT)) --seed "$(SEED)" \
 	  --study "$(STUDY)"
 else
 	$(BIN)/doit -f dodo.py --dir . $(DOIT_VARS)
@@ -134,7 +134,7 @@ compare: setup
 
 # make check-html [OUT=DIR]: open paper.html in headless Chromium and check what a reader sees
 check-html: setup
-	$(BIN)/python -m nrm.htmlcheck $(abspath $(OUT))/paper/paper.html
+	$(BIN)/nrm check-html $(abspath $(OUT))/paper/paper.html
 
 clean-paper:
 	rm -rf $(OUT)/paper/paper.md $(OUT)/paper/paper.html $(OUT)/paper/provenance.json \

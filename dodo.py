@@ -1,4 +1,4 @@
-"""pydoit entry point of ``make paper`` (the steps are in nrm/pipeline.py).
+"""pydoit entry point of ``make paper`` (the steps are in nrm/build/pipeline.py).
 
     .venv/bin/doit -f dodo.py scale=smoke out=/tmp/build      # what make paper runs
     .venv/bin/doit -f dodo.py list --all --status scale=smoke out=/tmp/build
@@ -7,7 +7,7 @@
 
 from doit import get_var
 
-from nrm.pipeline import Build, tasks
+from nrm.build.pipeline import Build, tasks
 
 BUILD = Build.from_vars(get_var("scale", "default"), get_var("out", "."), get_var("seed", ""),
                         get_var("study", "1"))

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from .exceptions import StorageError
+from nrm.exceptions import StorageError
 
 
 def storage_error(path: str | Path, exc: BaseException, action: str = "write") -> StorageError:

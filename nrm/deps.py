@@ -15,14 +15,14 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from .exceptions import ParameterError
+from nrm.exceptions import ParameterError
 
 PACKAGE = "nrm"
 _ROOT = Path(__file__).resolve().parent  # the nrm package folder
 
 
 def module_file(name: str) -> Path | None:
-    """The source file of ``nrm`` module ``name`` (``nrm.runner``), or None if there is none."""
+    """The source file of ``nrm`` module ``name`` (``nrm.run.runner``), or None if there is none."""
     parts = name.split(".")
     if parts[0] != PACKAGE:
         return None
@@ -67,7 +67,7 @@ def _excluded(name: str, exclude: tuple[str, ...]) -> bool:
 def source_files(module_names: Iterable[str], exclude: Iterable[str] = ()) -> list[Path]:
     """The files of ``module_names`` and of every nrm module they import, transitively, sorted.
 
-    Names are dotted (``nrm.runner``; ``runner`` is read as ``nrm.runner``). The walk does not
+    Names are dotted (``nrm.run.runner``; ``runner`` is read as ``nrm.run.runner``). The walk does not
     enter the modules or packages named in ``exclude``. Raises :class:`ParameterError` for a
     name that is not an nrm module.
     """

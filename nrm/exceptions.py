@@ -41,7 +41,7 @@ class CheckpointError(NrmError):
 
 
 class StudyError(NrmError):
-    """A causal-study folder, plan or trace cannot be used as asked (nrm.study)."""
+    """A causal-study folder, plan or trace cannot be used as asked (nrm.study.sweep)."""
 
 
 class RunLockedError(NrmError):

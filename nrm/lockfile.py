@@ -18,7 +18,6 @@ This module reads the lock and answers three questions:
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib.metadata
 import re
@@ -27,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import paths
-from .exceptions import LockError
+from nrm import paths
+from nrm.exceptions import LockError
 
 __all__ = [
     "LOCK",
@@ -40,7 +39,6 @@ __all__ = [
     "lock_hash",
     "out_of_step",
     "parse_lock",
-    "register",
     "stamp",
 ]
 
@@ -172,7 +170,7 @@ def recorded_fingerprint(lock: str | Path = LOCK) -> str | None:
 
 def stamp(lock: str | Path = LOCK, pyproject: str | Path = paths.ROOT / "pyproject.toml") -> None:
     """Record pyproject.toml's fingerprint in a freshly compiled lock (``make lock`` calls it)."""
-    from .atomic import atomic_write_text
+    from nrm.atomic import atomic_write_text
 
     lines = [ln for ln in Path(lock).read_text(encoding="utf-8").splitlines()
              if not ln.startswith(FINGERPRINT)]
@@ -233,32 +231,3 @@ def installed_mismatches(lock: str | Path = LOCK) -> list[str]:
 
 
 # --------------------------------------------------------------------------- command line
-
-
-def _cmd_check(args: argparse.Namespace) -> int:
-    problems = out_of_step(args.pyproject, args.lock)
-    if problems:
-        raise LockError("requirements.lock is out of step with pyproject.toml: "
-                        + "; ".join(problems) + f"; {FIX}")
-    n = len(read_lock(args.lock))
-    msg = f"requirements.lock in step with pyproject.toml ({n} pinned lines)"
-    if args.installed:
-        wrong = installed_mismatches(args.lock)
-        if wrong:
-            raise LockError("this environment differs from requirements.lock: "
-                            + "; ".join(wrong) + "; run `make setup`")
-        msg += "; this environment holds exactly the locked versions"
-    print(msg)
-    return 0
-
-
-def register(sub: Any) -> None:
-    """``nrm check-lock [--installed]``."""
-    p = sub.add_parser("check-lock", help="is requirements.lock in step with pyproject.toml "
-                       "(and installed)?")
-    p.add_argument("--installed", action="store_true",
-                   help="also check that this environment holds exactly the locked versions")
-    p.add_argument("--lock", default=str(LOCK), help=argparse.SUPPRESS)
-    p.add_argument("--pyproject", default=str(paths.ROOT / "pyproject.toml"),
-                   help=argparse.SUPPRESS)
-    p.set_defaults(handler=_cmd_check)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+#: The folder holding the ``nrm`` package (a source checkout's root; never overridden).
+PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 #: Repository root: the folder holding ``pyproject.toml``. ``NRM_ROOT`` overrides it.
 ROOT = Path(os.environ.get("NRM_ROOT", Path(__file__).resolve().parent.parent))
 DATA = ROOT / "data"

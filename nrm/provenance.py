@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import paths
+from nrm import paths
 
 __all__ = [
     "ALL_RUNS",
@@ -131,7 +131,7 @@ def file_sha256(path: str | Path) -> str:
 
 def environment() -> dict[str, Any]:
     """Package versions (runtime requirements and nrm), Python and the allocator in force."""
-    from . import sysinfo
+    from nrm.instrument import sysinfo
 
     ctx: dict[str, Any] = {}
     for collect in (sysinfo.collect_packages, sysinfo.collect_allocator):

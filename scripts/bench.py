@@ -2,7 +2,7 @@
 
 import sys
 
-from nrm.cli import main
+from nrm.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["bench", *sys.argv[1:]]))

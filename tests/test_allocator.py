@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from nrm.allocator import (
+from nrm.exceptions import AllocatorError
+from nrm.instrument.allocator import (
     ALLOCATORS,
     REQUEST_ENV,
     available,
@@ -20,9 +21,8 @@ from nrm.allocator import (
     in_force,
     mapped_allocator_libraries,
 )
-from nrm.exceptions import AllocatorError
 
-REPORT = "import json, nrm.sysinfo as s; print(json.dumps(s.collect_context()['allocator']))"
+REPORT = "import json, nrm.instrument.sysinfo as s; print(json.dumps(s.collect_context()['allocator']))"
 
 
 def _child_allocator(name: str) -> dict:
@@ -64,7 +64,7 @@ def test_child_env_settings() -> None:
 
 
 def test_missing_library_is_a_clear_error_before_running(monkeypatch: pytest.MonkeyPatch) -> None:
-    import nrm.allocator as mod
+    import nrm.instrument.allocator as mod
 
     monkeypatch.setattr(mod, "find_library", lambda name: None)
     with pytest.raises(AllocatorError, match=r"apt-get install libjemalloc2.*make allocators"):
@@ -114,7 +114,7 @@ def test_in_force_in_this_process() -> None:
 
 
 def test_run_in_child_returns_exit_code(tmp_path: Path) -> None:
-    from nrm.allocator import run_in_child
+    from nrm.instrument.allocator import run_in_child
 
     # `python -m nrm.cli --help` exits 0 in argparse; an unknown command exits 2
     assert run_in_child(["--help"], "malloc") == 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nrm.arenas import (
+from nrm.instrument.arenas import (
     ArenaStatsError,
     capture_debugmallocstats,
     parse_debugmallocstats,
@@ -74,7 +74,7 @@ def test_changed_format_fails_naming_the_missing_line() -> None:
 
 
 def test_as_row_uses_registry_columns() -> None:
-    from nrm.columns import BY_NAME
+    from nrm.instrument.columns import BY_NAME
 
     s = parse_debugmallocstats(PYMALLOC_TEXT)
     assert s is not None
@@ -113,7 +113,7 @@ def test_capture_restores_stderr(capfd: pytest.CaptureFixture[str]) -> None:
 
 
 def test_no_pymalloc_in_a_malloc_child() -> None:
-    code = "import nrm.arenas as a; print(a.read_arena_stats(), a.pymalloc_active())"
+    code = "import nrm.instrument.arenas as a; print(a.read_arena_stats(), a.pymalloc_active())"
     env = {**os.environ, "PYTHONMALLOC": "malloc"}
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
@@ -122,7 +122,7 @@ def test_no_pymalloc_in_a_malloc_child() -> None:
 
 
 def test_capture_falls_back_when_the_pipe_fills(monkeypatch: pytest.MonkeyPatch) -> None:
-    import nrm.arenas as mod
+    import nrm.instrument.arenas as mod
 
     capture_debugmallocstats()  # opens the pipe in this process
     monkeypatch.setattr(mod._capture, "capacity", 64)  # pretend the pipe holds only 64 bytes

@@ -8,7 +8,7 @@ import pytest
 
 @pytest.fixture(scope="module")
 def bench():
-    import nrm.bench as mod
+    import nrm.build.bench as mod
 
     return mod
 

@@ -1,4 +1,4 @@
-"""The build budgets (nrm/budget.py): what is measured and how it is read against its target.
+"""The build budgets (nrm/build/budget.py): what is measured and how it is read against its target.
 
 The budgets themselves are measured by ``make bench`` (a real, timed ``make paper``), never by a
 timed test; these tests check the bookkeeping on hand-made build folders."""
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from nrm.budget import TARGETS, check, measure, run_budget
+from nrm.build.budget import TARGETS, check, measure, run_budget
 from nrm.exceptions import ParameterError
-from nrm.scales import get_scale
+from nrm.run.scales import get_scale
 
 
 def _fake_build(out: Path, scale: str, run_s: float, sweep_s: float | None) -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from nrm.cli import main
-from nrm.costs import preset
-from nrm.experiments import AS_RUN, CONDITIONS, EXPERIMENTS, get_experiment
-from nrm.metrics import DEFAULT_FIXED, FixedSource
-from nrm.model import Mechanisms, ModelParams, Reality, Simulation
-from nrm.runner import RunSpec, run_experiment
+from nrm.cli.main import main
+from nrm.run.runner import RunSpec, run_experiment
+from nrm.sim.costs import preset
+from nrm.sim.experiments import AS_RUN, CONDITIONS, EXPERIMENTS, get_experiment
+from nrm.sim.metrics import DEFAULT_FIXED, FixedSource
+from nrm.sim.model import Mechanisms, ModelParams, Reality, Simulation
 
 PARAMS = ModelParams(max_agents=12)
 CYCLES = 60
@@ -115,7 +115,7 @@ def test_cli_runs_the_as_run_variant(tmp_path: Path) -> None:
 
 
 def test_the_run_notebook_accepts_the_as_run_variant(tmp_path: Path) -> None:
-    from nrm import notebooks
+    from nrm.build import notebooks
 
     request = notebooks.check_parameters("run_experiment", {
         "experiment": "C259-as-run", "variant": "optimized", "scale": "smoke", "cycles": None,

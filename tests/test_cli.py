@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-import nrm.bench
-from nrm import notebooks, scales
-from nrm.cli import main
+import nrm.build.bench
+from nrm.cli.main import main
 from nrm.deps import source_files
 
 
@@ -31,12 +30,11 @@ def test_exit_codes(argv: list[str], code: int) -> None:
     assert main(argv) == code
 
 
-def test_the_old_entry_points_are_shims_with_the_same_codes(tmp_path: Path) -> None:
-    assert scales.main(["names", "smoke"]) == main(["scales", "names", "smoke"]) == 0
-    assert scales.main(["names", "nope"]) == 2
+def test_scales_and_notebook_exit_codes(tmp_path: Path) -> None:
+    assert main(["scales", "names", "smoke"]) == 0
+    assert main(["scales", "names", "nope"]) == 2
     out = str(tmp_path / "o.ipynb")
     assert main(["notebook", "run_experiment", out, "-p", "cyles", "10"]) == 2
-    assert notebooks.main(["run_experiment", out, "-p", "cyles", "10"]) == 2
     assert main(["notebook", "nope_notebook", out]) == 2
     assert list(tmp_path.iterdir()) == []
 
@@ -51,17 +49,17 @@ def test_scales_retire(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 def test_bench_subcommand_runs_the_benchmarks(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[bool] = []
-    monkeypatch.setattr(nrm.bench, "run_all", lambda quick=False: seen.append(quick) or 0)
+    monkeypatch.setattr(nrm.build.bench, "run_all", lambda quick=False: seen.append(quick) or 0)
     assert main(["bench", "--quick"]) == 0 and seen == [True]
 
 
 def test_deps_follow_the_imports(capsys: pytest.CaptureFixture[str]) -> None:
-    root = Path(nrm.bench.__file__).resolve().parents[1]
-    names = {p.relative_to(root).as_posix() for p in source_files(["nrm.runner"])}
+    root = Path(nrm.build.bench.__file__).resolve().parents[2]
+    names = {p.relative_to(root).as_posix() for p in source_files(["nrm.run.runner"])}
     # the files the old hand-kept list missed are found, the renderer is not
-    assert {"nrm/rowformat.py", "nrm/paths.py", "nrm/exceptions.py", "nrm/spec.py",
-            "nrm/model.py", "nrm/__init__.py"} <= names
+    assert {"nrm/instrument/rowformat.py", "nrm/paths.py", "nrm/exceptions.py", "nrm/run/spec.py",
+            "nrm/sim/model.py", "nrm/__init__.py"} <= names
     assert "nrm/render/paper.py" not in names
-    assert main(["deps", "nrm.runner"]) == 0
+    assert main(["deps", "nrm.run.runner"]) == 0
     assert "rowformat.py" in capsys.readouterr().out
     assert main(["deps", "nrm.nope"]) == 2

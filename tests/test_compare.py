@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nrm import cli
-from nrm.compare import compare_builds, resolve_build
+from nrm.cli import main as cli
 from nrm.exceptions import ParameterError
+from nrm.render.compare import compare_builds, resolve_build
 
 
 def _build(root: Path, runtime: float, verdict: str, noise: float | None = None) -> Path:

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from nrm.cli import main
-from nrm.controls import (
+from nrm.cli.main import main
+from nrm.exceptions import ParameterError
+from nrm.instrument.reader import load_run
+from nrm.study.controls import (
     BIG_FIELDS,
     BIG_PER_SMALL,
     JOIN_LAG,
@@ -21,8 +23,6 @@ from nrm.controls import (
     Workload,
     summarize,
 )
-from nrm.exceptions import ParameterError
-from nrm.reader import load_run
 
 ROOT = Path(__file__).resolve().parent.parent
 #: smoke scale: ~0.6 s of cycles per control, plus interpreter start-up
@@ -110,8 +110,8 @@ def test_h2_floor_rejects_a_small_creep_and_keeps_a_large_rise() -> None:
     import numpy as np
     import pandas as pd
 
-    from nrm.controls import control_rules
     from nrm.stats import DEFAULT_RULES, evaluate_hypotheses
+    from nrm.study.controls import control_rules
 
     x = np.arange(400)
     creep = 60e6 + 3e5 * (1 - np.exp(-x / 60))  # +0.3 MB, saturating: bends and grows

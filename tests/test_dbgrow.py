@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from nrm.cli import main
-from nrm.dbgrow import TOLERANCE, commit_latency, pregrow
+from nrm.cli.main import main
 from nrm.exceptions import ParameterError
-from nrm.persistence import TABLES, SqlitePersistence
-from nrm.runner import RunSpec, run_experiment
+from nrm.run.dbgrow import TOLERANCE, commit_latency, pregrow
+from nrm.run.runner import RunSpec, run_experiment
+from nrm.sim.persistence import TABLES, SqlitePersistence
 
 
 def _tree(root: Path) -> set[Path]:
@@ -79,7 +79,7 @@ def test_run_over_a_pregrown_database(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("where", ["disk", "ram"])
 def test_dbgrow_arm_on_disk_and_in_ram(tmp_path: Path, where: str) -> None:
-    from nrm.dbgrow_cli import RAM_DIR, run_arm
+    from nrm.cli.dbgrow import RAM_DIR, run_arm
 
     if where == "ram" and not RAM_DIR.is_dir():
         pytest.skip("no /dev/shm on this machine")

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from nrm.exceptions import UnknownExperimentError
-from nrm.experiments import CONDITIONS, EXPERIMENTS, get_experiment, population_summary, synergy
-from nrm.model import Mechanisms
+from nrm.sim.experiments import CONDITIONS, EXPERIMENTS, get_experiment, population_summary, synergy
+from nrm.sim.model import Mechanisms
 
 
 def test_registry_matches_the_spec() -> None:

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from nrm.cli import main
-from nrm.metrics import TRACE_FIELDS
+from nrm.cli.main import main
+from nrm.sim.metrics import TRACE_FIELDS
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nrm.htmlcheck import check_html, chromium
+from nrm.build.htmlcheck import check_html, chromium
 
 needs_chromium = pytest.mark.skipif(
     chromium() is None,

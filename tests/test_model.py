@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from nrm.costs import PRESETS, CostSwitches
-from nrm.metrics import FixedSource, Metrics
-from nrm.model import (
+from nrm.sim.costs import PRESETS, CostSwitches
+from nrm.sim.metrics import FixedSource, Metrics
+from nrm.sim.model import (
     MAX_ENERGY,
     Agent,
     Bridge,

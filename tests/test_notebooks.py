@@ -1,5 +1,5 @@
 """Notebook parameters: declarations in step with the notebooks, validation before anything is
-written (through nrm.notebooks.execute and through papermill called directly), execution."""
+written (through nrm.build.notebooks.execute and through papermill called directly), execution."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nrm import notebooks as N
 from nrm import paths
+from nrm.build import notebooks as N
+from nrm.cli.main import main
 from nrm.exceptions import ParameterError, RunExistsError, UnknownExperimentError
 
 HERE = Path(__file__).parent / "notebooks"
@@ -134,7 +135,7 @@ def test_execute_refuses_before_writing_anything(tmp_path: Path) -> None:
 
 
 def test_cli_reports_a_bad_parameter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = N.main(["run_experiment", str(tmp_path / "o.ipynb"), "-p", "cyles", "10"])
+    code = main(["notebook", "run_experiment", str(tmp_path / "o.ipynb"), "-p", "cyles", "10"])
     assert code == 2
     assert "unknown parameter 'cyles'" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []

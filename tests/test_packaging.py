@@ -61,7 +61,7 @@ def test_an_added_dependency_fails_the_check_with_run_make_lock(tmp_path: Path) 
     problems = L.out_of_step(py, lock)
     assert any("zarr" in p for p in problems), problems
     assert any("changed since the lock" in p for p in problems), problems
-    from nrm.cli import main
+    from nrm.cli.main import main
 
     args = ["check-lock", "--pyproject", str(py), "--lock", str(lock)]
     assert main(args) == 2
@@ -71,7 +71,7 @@ def test_check_lock_error_says_run_make_lock(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     text = (ROOT / "pyproject.toml").read_text().replace('"numpy>=1.26"', '"numpy>=99"')
     py, lock = _write(tmp_path, text, (ROOT / "requirements.lock").read_text())
-    from nrm.cli import main
+    from nrm.cli.main import main
 
     assert main(["check-lock", "--pyproject", str(py), "--lock", str(lock)]) == 2
     err = capsys.readouterr().err

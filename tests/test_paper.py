@@ -14,12 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nrm import notebooks as N
 from nrm import paths
+from nrm.build import notebooks as N
 from nrm.render.paper import FIGURES
 from nrm.render.study_section import FIGURES as STUDY_FIGURES
 from nrm.render.text import duration, num
-from nrm.scales import get_scale
+from nrm.run.scales import get_scale
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("make_paper")]
 
@@ -238,7 +238,7 @@ def test_plan_runs_nothing_and_lists_every_run_with_an_estimate(tmp_path: Path) 
     assert re.search(r"then the causal study \(nrm study, scale smoke\): \d+ runs = \d+ arms x 2 "
                      r"randomized blocks", res.stdout), res.stdout
     assert "SQLite row commit" in res.stdout and "Nothing was run" in res.stdout
-    assert "nrm.notebooks" not in res.stdout
+    assert "nrm.build.notebooks" not in res.stdout
     assert list(out.iterdir()) == []  # nothing written (the calibration folder is removed)
 
 
@@ -263,7 +263,7 @@ def test_every_figure_names_its_colours_and_every_item_its_source(built: Path) -
     for word in ("red unoptimized", "blue optimized", "green lean"):
         assert word in by_n["3"], by_n["3"]
     # ... and the figure carries a legend of them
-    from nrm.reader import load_run
+    from nrm.instrument.reader import load_run
     from nrm.render import figures as F
 
     runs = [load_run(built / "data" / "runs" / "smoke" / n) for n in get_scale("smoke").names()]
@@ -281,7 +281,7 @@ def test_every_figure_names_its_colours_and_every_item_its_source(built: Path) -
 
 
 def test_h5_panel_draws_the_whole_run_fit_its_verdict_tests(built: Path) -> None:
-    from nrm.reader import load_run
+    from nrm.instrument.reader import load_run
     from nrm.render import figures as F
     from nrm.stats._regression import fit_line
 

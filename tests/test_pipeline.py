@@ -13,18 +13,18 @@ from pathlib import Path
 import pytest
 
 from nrm import paths
+from nrm.build.pipeline import RUN_CODE, RUN_EXCLUDE, Build, source_files, tasks
 from nrm.deps import notebook_modules
 from nrm.exceptions import ParameterError
-from nrm.pipeline import RUN_CODE, RUN_EXCLUDE, Build, source_files, tasks
 
 
 def test_source_files_follow_imports_including_lazy_ones() -> None:
-    files = source_files(["nrm.runner"])
-    for f in ("nrm/runner.py", "nrm/model.py", "nrm/persistence.py", "nrm/rowformat.py",
-              "nrm/paths.py", "nrm/exceptions.py", "nrm/__init__.py", "nrm/sysinfo.py"):
+    files = source_files(["nrm.run.runner"])
+    for f in ("nrm/run/runner.py", "nrm/sim/model.py", "nrm/sim/persistence.py", "nrm/instrument/rowformat.py",
+              "nrm/paths.py", "nrm/exceptions.py", "nrm/__init__.py", "nrm/instrument/sysinfo.py"):
         assert f in files  # sysinfo is imported inside a function of runner
-    cut = source_files(["nrm.runner"], ("nrm.cli",))
-    assert "nrm/model.py" in cut and not any(f.startswith(("nrm/stats/", "nrm/render/"))
+    cut = source_files(["nrm.run.runner"], ("nrm.cli",))
+    assert "nrm/sim/model.py" in cut and not any(f.startswith(("nrm/stats/", "nrm/render/"))
                                              for f in cut)
 
 
@@ -40,21 +40,21 @@ def test_unknown_module_is_an_error() -> None:
 
 def test_notebook_imports_are_read_from_its_code_cells() -> None:
     mods = notebook_modules(paths.NOTEBOOKS / "variance_hypotheses.ipynb")
-    assert {"nrm.notebooks", "nrm.render.results", "nrm.stats"} <= set(mods)
+    assert {"nrm.build.notebooks", "nrm.render.results", "nrm.stats"} <= set(mods)
 
 
 def test_the_run_step_reads_the_simulator_and_never_the_statistics() -> None:
     run_code = source_files(RUN_CODE, RUN_EXCLUDE)
-    assert {"nrm/model.py", "nrm/runner.py", "nrm/persistence.py", "nrm/rowformat.py",
-            "nrm/spec.py", "nrm/commands/run.py", "nrm/child.py"} <= set(run_code)
+    assert {"nrm/sim/model.py", "nrm/run/runner.py", "nrm/sim/persistence.py", "nrm/instrument/rowformat.py",
+            "nrm/run/spec.py", "nrm/cli/run.py", "nrm/run/child.py"} <= set(run_code)
     assert not any(f.startswith(("nrm/stats/", "nrm/render/", "nrm/claims/")) for f in run_code)
-    assert "nrm/cli.py" not in run_code  # the dispatcher, which imports every subcommand
+    assert "nrm/cli/main.py" not in run_code  # the dispatcher, which imports every subcommand
 
 
 def test_every_step_lists_its_inputs_and_outputs(tmp_path: Path) -> None:
     b = Build.from_vars("smoke", str(tmp_path))
     steps = {f"{t['basename']}:{t['name']}": t for t in tasks(b)}
-    from nrm.scales import get_scale
+    from nrm.run.scales import get_scale
 
     assert len([s for s in steps if s.startswith("run:")]) == len(get_scale("smoke").names())
     render = steps["render:paper"]
@@ -67,7 +67,7 @@ def test_every_step_lists_its_inputs_and_outputs(tmp_path: Path) -> None:
 
 
 def test_make_paper_runs_the_study_after_the_runs_and_the_paper_reads_it(tmp_path: Path) -> None:
-    from nrm.pipeline import study_outputs
+    from nrm.build.pipeline import study_outputs
 
     b = Build.from_vars("smoke", str(tmp_path))
     steps = {f"{t['basename']}:{t['name']}": t for t in tasks(b)}
@@ -76,12 +76,12 @@ def test_make_paper_runs_the_study_after_the_runs_and_the_paper_reads_it(tmp_pat
     assert sweep["task_dep"] == [last_run]  # never timed at the same time as a paper run
     assert str(b.study_dir / "study.json") in sweep["targets"]
     # the sweep's inputs: the code that makes the study's data, not the analysis or the paper
-    assert {"nrm/study.py", "nrm/runner.py", "nrm/model.py"} <= set(sweep["file_dep"])
-    assert not any(f.startswith(("nrm/stats/", "nrm/render/")) or f == "nrm/study_analysis.py"
+    assert {"nrm/study/sweep.py", "nrm/run/runner.py", "nrm/sim/model.py"} <= set(sweep["file_dep"])
+    assert not any(f.startswith(("nrm/stats/", "nrm/render/")) or f == "nrm/study/analysis.py"
                    for f in sweep["file_dep"])
     analysis = steps["analysis:smoke/study"]
     assert str(b.study_dir / "study.json") in analysis["file_dep"]
-    assert "nrm/study_analysis.py" in analysis["file_dep"]
+    assert "nrm/study/analysis.py" in analysis["file_dep"]
     assert set(study_outputs(b)) <= set(analysis["targets"])
     assert set(study_outputs(b)) <= set(steps["render:paper"]["file_dep"])
     assert "--retire-stale" in sweep["actions"][0].action  # a study of older code moves aside
@@ -123,7 +123,7 @@ def _project_copy(dest: Path) -> Path:
 
 def _why(project: Path, build: Path, *extra: str) -> str:
     env = {**os.environ, "NRM_ROOT": str(project)}
-    res = subprocess.run([sys.executable, "-m", "nrm.pipeline", "why", "--scale", "smoke",
+    res = subprocess.run([sys.executable, "-m", "nrm.cli", "why", "--scale", "smoke",
                           "--out", str(build), *extra], cwd=project, env=env,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr

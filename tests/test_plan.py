@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nrm import plan as P
-from nrm.cli import main
-from nrm.scales import get_scale
+from nrm.build import estimate as P
+from nrm.cli.main import main
+from nrm.run.scales import get_scale
 
 
 def test_extend_keeps_measured_cycles_and_follows_a_rising_trend() -> None:

@@ -12,10 +12,10 @@ import pandas as pd
 import psutil
 import pytest
 
-import nrm.probe as probe_mod
-from nrm.columns import BY_NAME, NAMES
-from nrm.probe import Probe, ProbeError, cpu_frequency, cpu_temperature
-from nrm.runlog import CycleLog
+import nrm.instrument.probe as probe_mod
+from nrm.instrument.columns import BY_NAME, NAMES
+from nrm.instrument.probe import Probe, ProbeError, cpu_frequency, cpu_temperature
+from nrm.instrument.runlog import CycleLog
 
 EVERY_CYCLE = {
     "step", "cycle", "wall_s", "cpu_user_s", "cpu_sys_s", "cpu_s", "blocked_s", "elapsed_s",
@@ -269,7 +269,7 @@ def test_misuse_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_changed_arena_format_fails_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    from nrm.arenas import ArenaStatsError
+    from nrm.instrument.arenas import ArenaStatsError
 
     def changed() -> None:
         raise ArenaStatsError("sys._debugmallocstats() output lacks the line(s) '# arenas ...'")

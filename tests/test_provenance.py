@@ -11,10 +11,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from nrm import cli
 from nrm import provenance as P
+from nrm.build.reproduce import compare_frames
+from nrm.cli import main as cli
 from nrm.render.paper import FIGURES
-from nrm.reproduce import compare_frames
 
 
 def _prov(build: Path) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def test_every_table_and_figure_is_stamped_and_its_runs_exist(smoke_build: Path)
         if item_id.startswith("table:"):
             values = pd.read_csv(smoke_build / rec["values_file"])
             assert P.data_hash(values) == rec["data_sha256"]
-    from nrm.scales import get_scale
+    from nrm.run.scales import get_scale
 
     assert items["table:byrun"]["n_runs"] == len(get_scale("smoke").names())
     assert [r["name"] for r in items["table:hypotheses"]["runs"]] == ["C256-unoptimized"]

@@ -1,4 +1,4 @@
-"""nrm.reader: run folders and bare CSVs into pandas; every malformed log is a clear LogError."""
+"""nrm.instrument.reader: run folders and bare CSVs into pandas; every malformed log is a clear LogError."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from synthlogs import make_cycles, times_only, write_run
 
-from nrm.columns import BY_NAME
 from nrm.exceptions import LogError
-from nrm.reader import RunData, TruncatedLogWarning, load_run, read_cycles
+from nrm.instrument.columns import BY_NAME
+from nrm.instrument.reader import RunData, TruncatedLogWarning, load_run, read_cycles
 
 
 @pytest.fixture()

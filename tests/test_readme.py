@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from nrm import notebooks as N
 from nrm import paths
+from nrm.build import notebooks as N
 from nrm.exceptions import ParameterError
 
 README = (paths.ROOT / "README.md").read_text(encoding="utf-8")

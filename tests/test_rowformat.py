@@ -10,10 +10,10 @@ import random
 import pandas as pd
 import pytest
 
-from nrm.columns import FLOAT_FORMATS, NAMES
-from nrm.probe import Probe
-from nrm.rowformat import RowFormatter, csv_cell
-from nrm.runlog import CycleLog
+from nrm.instrument.columns import FLOAT_FORMATS, NAMES
+from nrm.instrument.probe import Probe
+from nrm.instrument.rowformat import RowFormatter, csv_cell
+from nrm.instrument.runlog import CycleLog
 
 COLUMNS = ("step", "condition", "wall_s", "population", "frag_ratio", "note", "flag")
 
@@ -113,7 +113,7 @@ def test_probe_rows_read_back_equal_the_returned_mappings(tmp_path) -> None:
 
 
 def test_the_plan_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    import nrm.rowformat as rowformat
+    import nrm.instrument.rowformat as rowformat
 
     monkeypatch.setattr(rowformat, "_MAX_PLANS", 3)
     fmt = RowFormatter(("a", "b"))

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from nrm.cli import main
+from nrm.cli.main import main
 from nrm.exceptions import CheckpointError, RunLockedError
-from nrm.metrics import TRACE_FIELDS
-from nrm.runner import RunSpec, resume_run, run_experiment
+from nrm.run.runner import RunSpec, resume_run, run_experiment
+from nrm.sim.metrics import TRACE_FIELDS
 
 pytestmark = pytest.mark.slow  # real processes, a few seconds each
 
@@ -36,7 +36,7 @@ TINY_ARGS = ["C256", "--variant", "optimized", "--cycles", str(CYCLES), "--max-a
 # Runs the nrm command with a pause at a chosen moment, so a test can kill it exactly there.
 HOOKED = r"""
 import os, sys, time
-import nrm.model, nrm.runner
+import nrm.sim.model, nrm.run.runner
 
 mark, where = os.environ["NRM_TEST_MARK"], os.environ["NRM_TEST_PAUSE"]
 
@@ -45,17 +45,17 @@ def pause():
     time.sleep(600)
 
 if where in ("setup-start", "setup-end"):
-    orig = nrm.model.Simulation.setup
+    orig = nrm.sim.model.Simulation.setup
     def setup(self):
         if where == "setup-start":
             pause()
         orig(self)
         if where == "setup-end":
             pause()
-    nrm.model.Simulation.setup = setup
+    nrm.sim.model.Simulation.setup = setup
 elif where == "before-first-checkpoint":
-    nrm.runner._write_checkpoint = lambda run_dir, state: pause()
-from nrm.cli import main
+    nrm.run.runner._write_checkpoint = lambda run_dir, state: pause()
+from nrm.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -213,7 +213,7 @@ def test_kill_during_a_resume_then_resume_again(tmp_path: Path, reference: Path)
 def test_kill_after_a_database_pregrow_resumes_to_the_same_databases(
     tmp_path: Path
 ) -> None:
-    """A run killed between the pre-grow (nrm.dbgrow) and its first cycle starts over from the
+    """A run killed between the pre-grow (nrm.run.dbgrow) and its first cycle starts over from the
     checkpoint written before anything else: the same rows, not the pre-grown ones twice."""
     ref = tmp_path / "ref"
     run_experiment(RunSpec("C256", **TINY, pregrow_db_mb=0.2), ref, progress=False)  # type: ignore[arg-type]

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from nrm.exceptions import RunLockedError
-from nrm.runlock import LOCK_NAME, RunLock, check_not_locked
+from nrm.run.lock import LOCK_NAME, RunLock, check_not_locked
 
 _HOLD = (
-    "import sys, time; from nrm.runlock import RunLock; "
+    "import sys, time; from nrm.run.lock import RunLock; "
     "lock = RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(120)"
 )
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nrm.columns import NAMES
 from nrm.exceptions import LogError
-from nrm.runlog import (
+from nrm.instrument.columns import NAMES
+from nrm.instrument.runlog import (
     EXIT_STATUS,
     CycleLog,
     is_complete,
@@ -150,7 +150,7 @@ def test_truncate_reports_corrupt_step(tmp_path: Path) -> None:
 _KILLED_WRITER = textwrap.dedent(
     """
     import os, sys
-    from nrm.runlog import CycleLog
+    from nrm.instrument.runlog import CycleLog
     log = CycleLog(sys.argv[1], flush_every=5, flush_every_s=None)
     for i in range(23):
         log.append({"step": i, "cycle": i, "wall_s": 0.25, "condition": "c"})

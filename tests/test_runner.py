@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nrm.cli import main
+from nrm.cli.main import main
 from nrm.exceptions import ParameterError, RunExistsError, TraceError, UnknownExperimentError
-from nrm.runner import RunSpec, resume_run, run_experiment
+from nrm.run.runner import RunSpec, resume_run, run_experiment
 
 SMALL = dict(cycles=25, max_agents=8, cpu_interval=0.0, flush_every=5, arena_every=5)
 
@@ -279,7 +279,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("allocator", ["malloc", "jemalloc"])
 def test_run_records_the_allocator_the_child_really_used(tmp_path: Path, allocator: str) -> None:
-    from nrm.allocator import find_library
+    from nrm.instrument.allocator import find_library
 
     if allocator == "jemalloc" and find_library("jemalloc") is None:
         pytest.skip("libjemalloc2 not installed (make allocators)")
@@ -297,9 +297,9 @@ def test_run_records_the_allocator_the_child_really_used(tmp_path: Path, allocat
 def test_missing_allocator_is_an_error_before_the_run(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    import nrm.allocator
+    import nrm.instrument.allocator
 
-    monkeypatch.setattr(nrm.allocator, "find_library", lambda name: None)
+    monkeypatch.setattr(nrm.instrument.allocator, "find_library", lambda name: None)
     out = tmp_path / "x"
     rc = main(["run", "C258", "--variant", "lean", "--cycles", "5", "--metrics", "fixed",
                "--allocator", "mimalloc", "--out", str(out), "--no-progress"])

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from nrm.exceptions import ParameterError
-from nrm.experiments import EXPERIMENTS
-from nrm.runner import RunSpec
-from nrm.scales import SCALES, SUPERSEDED, get_scale, main, retire, run_dir
+from nrm.run.runner import RunSpec
+from nrm.cli.main import main as cli_main
+from nrm.run.scales import SCALES, SUPERSEDED, get_scale, retire, run_dir
+from nrm.sim.experiments import EXPERIMENTS
 
 
 def test_every_scale_runs_the_six_experiments_as_the_paper_did() -> None:
@@ -74,9 +75,9 @@ def test_retire_moves_a_run_aside_and_never_deletes(tmp_path: Path) -> None:
 
 
 def test_cli_names_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["names", "smoke"]) == 0
+    assert cli_main(["scales", "names", "smoke"]) == 0
     assert capsys.readouterr().out.split() == get_scale("smoke").names()
-    assert main(["names", "nope"]) == 2
+    assert cli_main(["scales", "names", "nope"]) == 2
     assert "unknown scale 'nope'" in capsys.readouterr().err
-    assert main(["show"]) == 0
+    assert cli_main(["scales", "show"]) == 0
     assert "full:" in capsys.readouterr().out

@@ -10,7 +10,7 @@ import pytest
 
 from nrm import paths
 from nrm.exceptions import ParameterError
-from nrm.scales import get_scale
+from nrm.run.scales import get_scale
 
 _spec = importlib.util.spec_from_file_location("ship_reference",
                                                paths.ROOT / "scripts" / "ship_reference.py")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from synthlogs import make_cycles, times_only, write_run
 
-from nrm.reader import load_run
+from nrm.instrument.reader import load_run
 from nrm.stats import (
     NOT_TESTABLE,
     SUPPORTED,

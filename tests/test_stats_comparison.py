@@ -13,7 +13,7 @@ from statsmodels.stats.weightstats import ttest_ind as sm_ttest_ind
 from synthlogs import make_cycles, write_run
 
 from nrm.exceptions import ParameterError
-from nrm.reader import load_run
+from nrm.instrument.reader import load_run
 from nrm.stats import compare_runs, compare_times
 from nrm.stats.comparison import block_bootstrap_sums, block_length, cohens_d
 

@@ -10,7 +10,7 @@ import pytest
 from synthlogs import make_cycles, times_only
 
 from nrm.exceptions import ParameterError
-from nrm.reader import RunData
+from nrm.instrument.reader import RunData
 from nrm.stats import early_prediction
 from nrm.stats.prediction import extrapolate
 

@@ -11,7 +11,7 @@ import pytest
 from synthlogs import make_cycles, times_only, write_run
 
 from nrm.exceptions import ParameterError
-from nrm.reader import load_run
+from nrm.instrument.reader import load_run
 from nrm.stats import condition_summary, milestone_table, runtime_curve, runtime_summary
 
 HOUR = 3600.0

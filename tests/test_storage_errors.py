@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-import nrm.metrics
-import nrm.runlog
+import nrm.instrument.runlog
+import nrm.sim.metrics
 from nrm.atomic import atomic_write_text
 from nrm.exceptions import StorageError
-from nrm.metrics import DEFAULT_FIXED, TraceWriter
-from nrm.runlog import CycleLog
+from nrm.instrument.runlog import CycleLog
+from nrm.sim.metrics import DEFAULT_FIXED, TraceWriter
 
 
 def _half_then_enospc(real_write):  # type: ignore[no-untyped-def]
@@ -40,7 +40,7 @@ def test_cycle_log_cut_back_to_whole_rows_on_enospc(
     before = path.read_bytes()
     for i in range(3, 9):
         log.append({"step": i, "cycle": i, "wall_s": 0.5})
-    monkeypatch.setattr(nrm.runlog.os, "write", _half_then_enospc(os.write))
+    monkeypatch.setattr(nrm.instrument.runlog.os, "write", _half_then_enospc(os.write))
     with pytest.raises(StorageError) as err:
         log.flush()
     assert str(err.value) == f"cannot write {path}: No space left on device (ENOSPC)"
@@ -57,7 +57,7 @@ def test_trace_writer_cut_back_on_enospc(tmp_path: Path, monkeypatch: pytest.Mon
     before = path.read_bytes()
     for _ in range(5):
         tw.write("OFF-OFF", DEFAULT_FIXED)
-    monkeypatch.setattr(nrm.metrics.os, "write", _half_then_enospc(os.write))
+    monkeypatch.setattr(nrm.sim.metrics.os, "write", _half_then_enospc(os.write))
     with pytest.raises(StorageError, match=r"metrics_trace.csv: No space left on device"):
         tw.flush()
     assert path.read_bytes() == before

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from nrm.costs import CPU_INTERVAL_MAX, CostSwitches, parse_cost_overrides, parse_switch
 from nrm.exceptions import ParameterError, TraceError
-from nrm.metrics import TRACE_FIELDS, ReplaySource, check_trace_plan
-from nrm.probe import Probe, ProbeError
-from nrm.runlog import CycleLog
-from nrm.runner import RunSpec
+from nrm.instrument.probe import Probe, ProbeError
+from nrm.instrument.runlog import CycleLog
+from nrm.run.runner import RunSpec
+from nrm.sim.costs import CPU_INTERVAL_MAX, CostSwitches, parse_cost_overrides, parse_switch
+from nrm.sim.metrics import TRACE_FIELDS, ReplaySource, check_trace_plan
 
 # --- cost switches ------------------------------------------------------------------------
 
@@ -197,7 +197,7 @@ def test_trace_plan_conditions_order_and_length(tmp_path: Path) -> None:
 def test_probe_refuses_a_missing_or_closed_log(tmp_path: Path) -> None:
     with pytest.raises(ProbeError, match=r"Probe\(None\): the log is missing"):
         Probe(None)
-    with pytest.raises(ProbeError, match=r"expected a nrm\.runlog\.CycleLog"):
+    with pytest.raises(ProbeError, match=r"expected a nrm\.instrument\.runlog\.CycleLog"):
         Probe(tmp_path / "cycles.csv")  # type: ignore[arg-type]
     log = CycleLog(tmp_path / "cycles.csv")
     log.close()

@@ -1,4 +1,4 @@
-"""The causal study's plan and sweep (nrm/study.py): arms, order, shared trace, restarts, Dask."""
+"""The causal study's plan and sweep (nrm/study/sweep.py): arms, order, shared trace, restarts, Dask."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from nrm import study as S
-from nrm.costs import CostSwitches
 from nrm.exceptions import NrmError, ParameterError
-from nrm.metrics import CycleReplaySource
-from nrm.model import Reality
+from nrm.sim.costs import CostSwitches
+from nrm.sim.metrics import CycleReplaySource
+from nrm.sim.model import Reality
+from nrm.study import sweep as S
 
 BIN = Path(sys.executable).parent
 
@@ -61,7 +61,7 @@ def test_plan_has_every_switch_allocator_gc_aa_and_headline_arm() -> None:
 
 
 def test_missing_allocator_is_not_available_and_never_replaced(monkeypatch) -> None:
-    import nrm.allocator as A
+    import nrm.instrument.allocator as A
 
     monkeypatch.setattr(A, "available", lambda: {"pymalloc": True, "malloc": True,
                                                  "jemalloc": False, "mimalloc": True})
@@ -123,7 +123,7 @@ def test_cycle_replay_gives_every_sample_of_a_cycle_the_recorded_value(tmp_path:
 
 
 def test_arms_that_sample_differently_see_the_same_values(tmp_path: Path) -> None:
-    from nrm.runner import RunSpec, run_experiment
+    from nrm.run.runner import RunSpec, run_experiment
 
     trace = tmp_path / "metrics_trace.csv"
     conds = {c: 8 for c in ("OFF-OFF", "ON-OFF", "OFF-ON", "ON-ON")}
@@ -201,7 +201,7 @@ def test_allocator_arm_proves_from_inside_the_run_its_allocator(smoke_study) -> 
         if a.group != "allocator" or not a.available:
             continue
         meta = json.loads((out / "runs" / S.run_name(a.label, 0) / "run.json").read_text())
-        alloc = meta["context"]["allocator"]  # nrm.allocator.in_force(), read in the run
+        alloc = meta["context"]["allocator"]  # nrm.instrument.allocator.in_force(), read in the run
         want = a.run["allocator"]
         assert alloc["requested"] == want and alloc["matches_request"] is True, alloc
         assert alloc["name"] == want
@@ -263,14 +263,14 @@ def test_a_study_made_by_other_code_is_refused_or_moved_aside(tmp_path: Path) ->
     plan = S.build_plan("smoke", repeats=2, arms=["lean-on-sampling"])
     S.ensure_plan(plan, out)
     code = json.loads((out / S.CODE_JSON).read_text())
-    assert "nrm/runner.py" in code["files"] and "nrm/study.py" in code["files"]
+    assert "nrm/run/runner.py" in code["files"] and "nrm/study/sweep.py" in code["files"]
     assert not any(f.startswith(("nrm/stats/", "nrm/render/")) for f in code["files"])
     S.ensure_plan(plan, out)  # same plan, same code: continues
-    code["files"]["nrm/runner.py"] = "0" * 32  # as if the simulator had been edited since
+    code["files"]["nrm/run/runner.py"] = "0" * 32  # as if the simulator had been edited since
     (out / S.CODE_JSON).write_text(json.dumps(code))
     (out / "runs").mkdir()
     (out / "runs" / "keep-me").mkdir()
-    with pytest.raises(S.StudyError, match=r"nrm/runner\.py changed.*--retire-stale"):
+    with pytest.raises(S.StudyError, match=r"nrm/run/runner\.py changed.*--retire-stale"):
         S.ensure_plan(plan, out)
     assert (out / "runs" / "keep-me").is_dir()  # refused: nothing touched
     S.ensure_plan(plan, out, retire_stale=True)
@@ -375,7 +375,7 @@ def test_study_notebook_and_paper_section_from_the_smoke_study(smoke_study,
                                                                tmp_path: Path) -> None:
     import pandas as pd
 
-    from nrm import notebooks as N
+    from nrm.build import notebooks as N
     from nrm.render.study_section import section
 
     plan, out, _ = smoke_study
@@ -408,8 +408,8 @@ def test_study_notebook_and_paper_section_from_the_smoke_study(smoke_study,
 
 def test_every_run_arm_states_its_whole_spec(tmp_path: Path) -> None:
     """Flags left out would take `nrm run`'s default scale's values (e.g. its blocking sample)."""
-    from nrm.commands.run import register  # noqa: F401  (the flags exist)
-    from nrm.spec import RunSpec
+    from nrm.cli.run import register  # noqa: F401  (the flags exist)
+    from nrm.run.spec import RunSpec
 
     plan = S.build_plan("smoke")
     for arm in plan.arms:

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nrm import study as S
-from nrm import study_analysis as A
+from nrm.study import analysis as A
+from nrm.study import sweep as S
 
 
 def _synthetic(effects: dict[str, tuple[float, float]], *, blocks: int = 8, seed: int = 1,

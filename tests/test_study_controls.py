@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nrm import study as S
 from nrm.render.controls_section import section
-from nrm.study_controls import CONTROL_ALLOCATORS, DB_SIZES
+from nrm.study import sweep as S
+from nrm.study.control_arms import CONTROL_ALLOCATORS, DB_SIZES
 
 
 def test_arms_are_planned_with_the_study() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import nrm.sysinfo as sysinfo
-from nrm.sysinfo import collect_context, git_info, parse_cpuinfo, requirement_names
+import nrm.instrument.sysinfo as sysinfo
+from nrm.instrument.sysinfo import collect_context, git_info, parse_cpuinfo, requirement_names
 
 X86_CPUINFO = """processor\t: 0
 vendor_id\t: GenuineIntel

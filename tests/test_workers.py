@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from nrm.experiments import CONDITIONS
-from nrm.reader import load_run
-from nrm.runner import run_experiment
-from nrm.spec import RunSpec
-from nrm.workers import boundary_table
+from nrm.instrument.reader import load_run
+from nrm.run.runner import run_experiment
+from nrm.run.spec import RunSpec
+from nrm.sim.experiments import CONDITIONS
+from nrm.study.workers import boundary_table
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ["--scale", "smoke", "--variant", "lean", "--cycles", "12", "--max-agents", "6",

@@ -27,10 +27,10 @@ corrects Table 1; :mod:`~nrm.claims.statement` gives the key numbers and the pla
 
 from __future__ import annotations
 
-from .derive import DERIVATIONS, Derivation
-from .interpreter import interpreter_facts, parse_debugmallocstats
-from .ledger import LEDGER_COLUMNS, RECOMPUTE_COLUMNS, Measured, ledger, recompute
-from .reference import (
+from nrm.claims.derive import DERIVATIONS, Derivation
+from nrm.claims.interpreter import interpreter_facts, parse_debugmallocstats
+from nrm.claims.ledger import LEDGER_COLUMNS, RECOMPUTE_COLUMNS, Measured, ledger, recompute
+from nrm.claims.reference import (
     ARCHIVE_COLUMNS,
     ARCHIVE_KINDS,
     CLAIM_COLUMNS,
@@ -42,7 +42,7 @@ from .reference import (
     load_snapshots,
     load_table1,
 )
-from .snapshots import (
+from nrm.claims.snapshots import (
     RUN_RATE_COLUMNS,
     SNAPSHOT_TABLE_COLUMNS,
     TABLE1_OUT_COLUMNS,
@@ -50,9 +50,9 @@ from .snapshots import (
     run_rates,
     snapshot_table,
 )
-from .statement import evidence_statement, key_numbers
-from .units import fmt_num, parse_ps_time, parse_wall
-from .vocab import (
+from nrm.claims.statement import evidence_statement, key_numbers
+from nrm.claims.units import fmt_num, parse_ps_time, parse_wall
+from nrm.claims.vocab import (
     ARCHIVE_CSV,
     CLAIMS_CSV,
     CONSISTENT,

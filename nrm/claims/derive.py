@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .units import _fmt_range, fmt_num
-from .vocab import (
+from nrm.claims.units import _fmt_range, fmt_num
+from nrm.claims.vocab import (
     ARCHIVE_CSV,
     CLAIMS_CSV,
     CONSISTENT,

@@ -9,13 +9,12 @@ from typing import Any
 
 import pandas as pd
 
+from nrm.claims.derive import DERIVATIONS, _Inputs, _Missing, _Outcome, _paper, _run_summary
+from nrm.claims.interpreter import interpreter_facts
+from nrm.claims.reference import ROLES, _archive_records, _claim_records, _snapshot_records
+from nrm.claims.units import fmt_num
+from nrm.claims.vocab import CLAIMS_CSV, CONSISTENT, EMPTY, INCONSISTENT, NOT_MEASURED, UNVERIFIABLE
 from nrm.exceptions import ParameterError
-
-from .derive import DERIVATIONS, _Inputs, _Missing, _Outcome, _paper, _run_summary
-from .interpreter import interpreter_facts
-from .reference import ROLES, _archive_records, _claim_records, _snapshot_records
-from .units import fmt_num
-from .vocab import CLAIMS_CSV, CONSISTENT, EMPTY, INCONSISTENT, NOT_MEASURED, UNVERIFIABLE
 
 
 def _agree(row: dict[str, Any], out: _Outcome) -> bool:

@@ -16,16 +16,15 @@ from typing import Any
 import pandas as pd
 
 from nrm import paths
-from nrm.exceptions import LogError, ParameterError
-
-from .derive import DERIVATIONS
-from .units import parse_ps_time, parse_wall
-from .vocab import (
+from nrm.claims.derive import DERIVATIONS
+from nrm.claims.units import parse_ps_time, parse_wall
+from nrm.claims.vocab import (
     ARCHIVE_CSV,
     CLAIMS_CSV,
     SNAPSHOTS_CSV,
     TABLE1_CSV,
 )
+from nrm.exceptions import LogError, ParameterError
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 

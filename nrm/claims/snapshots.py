@@ -8,10 +8,17 @@ from typing import Any
 
 import pandas as pd
 
-from .derive import _pct_over, _run_summary
-from .reference import _claim_records, _snapshot_records, _table1_records
-from .units import fmt_num
-from .vocab import CONSISTENT, EMPTY, INCONSISTENT, RATE_TOLERANCE, SNAPSHOTS_CSV, UNVERIFIABLE
+from nrm.claims.derive import _pct_over, _run_summary
+from nrm.claims.reference import _claim_records, _snapshot_records, _table1_records
+from nrm.claims.units import fmt_num
+from nrm.claims.vocab import (
+    CONSISTENT,
+    EMPTY,
+    INCONSISTENT,
+    RATE_TOLERANCE,
+    SNAPSHOTS_CSV,
+    UNVERIFIABLE,
+)
 
 SNAPSHOT_TABLE_COLUMNS = (
     "snapshot_id", "run", "label", "wall_as_noted", "wall_h", "wall_is_estimate",

@@ -7,10 +7,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .derive import _Missing
-from .ledger import _inputs, recompute
-from .units import fmt_num
-from .vocab import STATUSES
+from nrm.claims.derive import _Missing
+from nrm.claims.ledger import _inputs, recompute
+from nrm.claims.units import fmt_num
+from nrm.claims.vocab import STATUSES
 
 # Key numbers and the plain statement
 # --------------------------------------------------------------------------------------------

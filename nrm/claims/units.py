@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 import re
 
+from nrm.claims.vocab import EMPTY
 from nrm.exceptions import ParameterError
-
-from .vocab import EMPTY
 
 
 def parse_ps_time(text: str) -> float:

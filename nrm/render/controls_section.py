@@ -1,6 +1,6 @@
 """The paper's section on the controls of the causal study (issue #15).
 
-Reads the tables :mod:`nrm.study_controls` writes beside the study's (``controls.csv``,
+Reads the tables :mod:`nrm.study.control_arms` writes beside the study's (``controls.csv``,
 ``dbgrow.csv``, ``workers.csv``, ``controls.png`` in the study's analysis folder) and the
 C259 runs of the build (as designed and as run). Every number comes from those files; when a
 table is missing the section says so.
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .text import num, table
+from nrm.render.text import num, table
 
 __all__ = ["c259_table", "section"]
 

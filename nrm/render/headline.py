@@ -1,6 +1,6 @@
 """The paper's headline comparisons as the causal study repeated them (``headline.csv``).
 
-The study (:mod:`nrm.study`) runs the paper's pairs in its randomized blocks, each with at
+The study (:mod:`nrm.study.sweep`) runs the paper's pairs in its randomized blocks, each with at
 least five repeats at default scale: C255 against C256 (the paper's "variance"), C256 optimized
 against C256 unoptimized (caching the metrics, same experiment) and C257 optimized against
 C256 unoptimized (the paper's own design). ``headline.csv`` states each as the ratio of the
@@ -96,13 +96,13 @@ class Repeated:
 
     def value_text(self) -> str:
         """'+12.3 %' (variance) or '4.21×' (speedup)."""
-        from .text import num
+        from nrm.render.text import num
 
         return f"{self.value:+.1f} %" if self.kind == "variance" else f"{num(self.value)}×"
 
     def range_text(self, lo: float, hi: float) -> str:
         """'+4.1 to +20.0 %' (variance) or '4.10–4.33×' (speedup)."""
-        from .text import num
+        from nrm.render.text import num
 
         return (f"{lo:+.1f} to {hi:+.1f} %" if self.kind == "variance"
                 else f"{num(lo)}–{num(hi)}×")

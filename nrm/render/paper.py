@@ -24,16 +24,16 @@ from typing import Any
 
 import pandas as pd
 
-from .. import paths
-from ..atomic import atomic_write_text
-from ..exceptions import LogError, NrmError
-from ..reader import RunData
-from ..scales import get_scale
-from ..stats.verdict import VERDICTS, threshold_verdict
-from . import figures as F
-from . import results as R
-from .text import duration, num, pct, table
-from .wording import RULE_LABELS, human, rate_meaningful, trend
+from nrm import paths
+from nrm.atomic import atomic_write_text
+from nrm.exceptions import LogError, NrmError
+from nrm.instrument.reader import RunData
+from nrm.render import figures as F
+from nrm.render import results as R
+from nrm.render.text import duration, num, pct, table
+from nrm.render.wording import RULE_LABELS, human, rate_meaningful, trend
+from nrm.run.scales import get_scale
+from nrm.stats.verdict import VERDICTS, threshold_verdict
 
 __all__ = ["FIGURES", "PaperInputs", "build", "compose", "draw_figures", "load_inputs",
            "measured_claims", "to_html"]
@@ -92,14 +92,14 @@ class PaperInputs:
     def study(self) -> dict[str, Any]:
         """The headline comparisons as the study repeated them ({} without a study):
         :func:`nrm.render.headline.load`."""
-        from .headline import load
+        from nrm.render.headline import load
 
         return load(self.study_dir)
 
     @functools.cached_property
     def study_verdicts(self) -> pd.DataFrame:
         """The study's H1-H5 verdicts (``verdicts.csv``; empty without a study)."""
-        from .study_section import _read
+        from nrm.render.study_section import _read
 
         v = pd.DataFrame() if self.study_dir is None else _read(self.study_dir, "verdicts")
         if "hypothesis" not in v:
@@ -108,8 +108,8 @@ class PaperInputs:
 
 
 def load_inputs(request: Any) -> PaperInputs:
-    """Everything the paper reads, for a validated render request (nrm.notebooks)."""
-    from .. import claims
+    """Everything the paper reads, for a validated render request (nrm.build.notebooks)."""
+    from nrm import claims
 
     runs = R.load_runs(request.runs)
     res = R.load_results(request.dirs["analysis"])
@@ -157,7 +157,7 @@ def figure_data(inp: PaperInputs, stem: str) -> dict[str, pd.DataFrame]:
 def draw_figures(inp: PaperInputs, figures_dir: str | Path,
                  only: tuple[str, ...] | None = None) -> dict[str, Path]:
     """Draw and save every figure (or those in ``only``); returns stem -> PNG path."""
-    from ..claims.figure import plot_snapshots
+    from nrm.claims.figure import plot_snapshots
 
     out = Path(figures_dir)
     runs = inp.runs
@@ -314,7 +314,7 @@ def measured_claims(inp: PaperInputs) -> dict[str, tuple[float, str, str]]:
 
 
 def _p(p: Any) -> str:
-    from ..stats.tables import format_p
+    from nrm.stats.tables import format_p
 
     return format_p(float(p))
 
@@ -438,7 +438,7 @@ def compose_items(inp: PaperInputs, fig_paths: Mapping[str, Path], paper_dir: st
     ``rec``: an active :class:`nrm.provenance.Recorder` that already holds the tables of the
     ``extra`` sections (their table markers index into it); None: one is opened here.
     """
-    from ..provenance import recording
+    from nrm.provenance import recording
 
     rel = {k: os.path.relpath(v, paper_dir) for k, v in fig_paths.items()}
     if rec is None:
@@ -454,7 +454,7 @@ def compose_items(inp: PaperInputs, fig_paths: Mapping[str, Path], paper_dir: st
 
 
 def _compose_text(inp: PaperInputs, rel: Mapping[str, str], extra: tuple[str, ...] = ()) -> str:
-    from .reference_section import section as reference_section
+    from nrm.render.reference_section import section as reference_section
 
     parts = [
         _title(inp),
@@ -619,7 +619,7 @@ def _machine(inp: PaperInputs) -> str:
 
 def _methods(inp: PaperInputs) -> str:
     runs = inp.phase1a["runs"].copy()
-    from ..experiments import get_experiment
+    from nrm.sim.experiments import get_experiment
 
     runs["paper ran it"] = [get_experiment(e).paper_variant for e in runs["experiment"]]
     runs["paper: cycles × agents"] = [
@@ -931,7 +931,7 @@ def _population(inp: PaperInputs, rel: Mapping[str, str]) -> str:
 
 
 def _snapshot_caption() -> str:
-    from ..claims.figure import CAPTION
+    from nrm.claims.figure import CAPTION
 
     return CAPTION
 
@@ -1021,7 +1021,7 @@ def _study_size(inp: PaperInputs, rep: Any) -> str:
     import json
 
     try:
-        from ..study import get_study_scale
+        from nrm.study.sweep import get_study_scale
 
         summary = json.loads((Path(inp.study_dir or ".") / "study_summary.json")
                              .read_text(encoding="utf-8"))
@@ -1267,9 +1267,9 @@ details.provenance ul { margin: 0.3em 0 0 1.2em; padding: 0; }
 def provenance_records(inp: PaperInputs, comp: Composed, paper_dir: Path,
                        root: Path) -> dict[str, dict[str, Any]]:
     """Write each table's values to ``paper/tables/<key>.csv`` and return the stamp records."""
-    from .. import paths
-    from .. import provenance as P
-    from ..sysinfo import git_info
+    from nrm import paths
+    from nrm import provenance as P
+    from nrm.instrument.sysinfo import git_info
 
     values_files: dict[str, str] = {}
     data: dict[str, str] = {}
@@ -1296,8 +1296,8 @@ def study_sections(inp: PaperInputs, paper_dir: Path, n_figures: int
                    ) -> tuple[tuple[str, str], dict[str, Path]]:
     """Sections 10 and 11 (the causal study and its controls; each says so when there is no
     study) and their images, numbered after the paper's ``n_figures`` figures."""
-    from .controls_section import section as controls_section  # issue #15
-    from .study_section import section as study_section
+    from nrm.render.controls_section import section as controls_section  # issue #15
+    from nrm.render.study_section import section as study_section
 
     folder = inp.study_dir if inp.study_dir is not None else paper_dir / "no-study"
     study_md, study_images = study_section(
@@ -1313,13 +1313,13 @@ def study_sections(inp: PaperInputs, paper_dir: Path, n_figures: int
 def build(request: Any) -> dict[str, Any]:
     """Draw the figures and write paper.md, paper.html and paper/provenance.json (with the
     values of every table in paper/tables/) for a validated render request."""
-    from ..atomic import atomic_write_json
-    from ..provenance import html_stamp, markdown_stamp
+    from nrm.atomic import atomic_write_json
+    from nrm.provenance import html_stamp, markdown_stamp
 
     inp = load_inputs(request)
     fig_paths = draw_figures(inp, request.dirs["figures"])
     paper_dir = Path(request.dirs["paper"])
-    from ..provenance import recording
+    from nrm.provenance import recording
 
     root = paper_dir.parent
 

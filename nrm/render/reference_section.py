@@ -1,13 +1,13 @@
 """The paper's "against the reference build" section: this build's tables beside the shipped
-reference build's (``data/reference/build-default/``), table by table (:mod:`nrm.compare`)."""
+reference build's (``data/reference/build-default/``), table by table (:mod:`nrm.render.compare`)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from .. import paths
-from .text import num
+from nrm import paths
+from nrm.render.text import num
 
 __all__ = ["REFERENCE_BUILD", "section"]
 
@@ -31,7 +31,7 @@ def _machine() -> str:
 
 def section(inp: Any, number: int = 10) -> str:
     """The section (Markdown), numbered ``number``; ``inp`` needs ``analysis_dir``, ``scale``."""
-    from ..compare import compare_builds
+    from nrm.render.compare import compare_builds
 
     head = f"## {number}. Against the reference build\n"
     if not (REFERENCE_BUILD / "phase1a").is_dir():
@@ -48,7 +48,7 @@ def section(inp: Any, number: int = 10) -> str:
                          "median_ratio": "median ratio (this / reference)",
                          "min_ratio": "smallest ratio", "max_ratio": "largest ratio",
                          "verdicts_agree": "verdicts agreeing", "within_noise": "within A/A noise"})
-    from .text import table
+    from nrm.render.text import table
 
     noise = ("The noise floor is unknown: neither build records an A/A arm (two identical arms "
              "whose spread bounds what a difference between builds can mean), so no difference "

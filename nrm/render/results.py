@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import paths, stats
-from ..atomic import atomic_write_json, atomic_write_text
-from ..exceptions import LogError
-from ..reader import RunData, load_run
-from ..stats.verdict import VERDICTS
+from nrm import paths, stats
+from nrm.atomic import atomic_write_json, atomic_write_text
+from nrm.exceptions import LogError
+from nrm.instrument.reader import RunData, load_run
+from nrm.stats.verdict import VERDICTS
 
 __all__ = [
     "BASELINE",
@@ -181,7 +181,7 @@ def phase1a(runs: Mapping[str, str | Path], out_dir: str | Path, *, slow: str = 
 
 def stat(table: pd.DataFrame, key: str) -> pd.Series:
     """The row of a comparison table with stable ``key`` (labels and notes are for readers)."""
-    from ..stats.comparison import stat_row
+    from nrm.stats.comparison import stat_row
 
     return stat_row(table, key)
 

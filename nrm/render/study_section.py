@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .text import num, table
+from nrm.render.text import num, table
 
 __all__ = ["FIGURES", "forest_plot", "per_cycle_plot", "section", "write_figures"]
 
@@ -88,10 +88,10 @@ def per_cycle_plot(cycles: dict[str, pd.DataFrame], runs: pd.DataFrame) -> Any:
 
 
 def write_figures(res: Any, folder: str | Path) -> dict[str, Path]:
-    """Draw the study's figures for ``res`` (:class:`nrm.study_analysis.StudyResults`)."""
+    """Draw the study's figures for ``res`` (:class:`nrm.study.analysis.StudyResults`)."""
     import matplotlib.pyplot as plt
 
-    from .figures import save_png
+    from nrm.render.figures import save_png
 
     folder = Path(folder)
     out = {}
@@ -271,7 +271,7 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
                         "deciding_arms"]].rename(columns={"ci": "95 % CI",
                                                           "deciding_arms": "deciding arms"})
         parts += ["*Table [[study_verdicts]]. The paper's runtime hypotheses H1-H5 decided by "
-                  "the study's arms (rules in `nrm/study_analysis.py`, `VERDICT_RULES`). "
+                  "the study's arms (rules in `nrm/study/analysis.py`, `VERDICT_RULES`). "
                   f"{src(folder / 'verdicts.csv')}*", "", table(tab), ""]
         parts.append("In plain words: " + "; ".join(
             f"{r['hypothesis']} ({r['name']}) is {r['verdict']}"

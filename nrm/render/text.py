@@ -75,7 +75,7 @@ def duration(seconds: Any) -> str:
 def table(df: pd.DataFrame, *, digits: int = 4) -> str:
     """A DataFrame as a Markdown pipe table, cells formatted by ``nrm.stats.tables`` and made
     safe for a pipe table (``|`` escaped, line breaks removed)."""
-    from ..stats.tables import format_table
+    from nrm.stats.tables import format_table
 
     text = format_table(df, digits=digits)
     for c in text.columns:
@@ -84,7 +84,7 @@ def table(df: pd.DataFrame, *, digits: int = 4) -> str:
                and not pd.api.types.is_bool_dtype(df[c].dtype) for c in df.columns]
     align = ["right" if n else "left" for n in numeric]
     md = text.to_markdown(index=False, colalign=align)
-    from ..provenance import active
+    from nrm.provenance import active
 
     rec = active()  # the paper records each table's values for its provenance stamp
     return md if rec is None else f"{rec.add(df)}\n{md}"

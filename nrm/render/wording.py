@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..stats.verdict import threshold_verdict
+from nrm.stats.verdict import threshold_verdict
 
 __all__ = ["HEADERS", "MIN_RATE_HOURS", "RULE_LABELS", "human", "rate_meaningful",
            "threshold_verdict", "trend"]

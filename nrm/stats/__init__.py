@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 
 import pandas as pd
 
-from nrm.reader import RunData
+from nrm.instrument.reader import RunData
 from nrm.stats._data import TimeSource, as_cycles
 from nrm.stats.comparison import compare_runs, compare_times
 from nrm.stats.hypotheses import HypothesisResults, evaluate_hypotheses

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from nrm.exceptions import LogError, ParameterError
-from nrm.reader import RunData
+from nrm.instrument.reader import RunData
 
 __all__ = ["RUN_SCOPE", "TimeSource", "as_cycles", "column", "cumulative_time", "scopes", "usable"]
 
@@ -25,7 +25,7 @@ def as_cycles(data: RunData | pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise LogError(
             f"cycles table lacks required column(s) {', '.join(missing)}; load logs with "
-            "nrm.reader.load_run"
+            "nrm.instrument.reader.load_run"
         )
     if len(df) == 0:
         raise LogError("cycles table has no rows; nothing to analyse")

@@ -34,7 +34,7 @@ import pandas as pd
 from scipy import stats
 
 from nrm.exceptions import LogError, ParameterError
-from nrm.reader import RunData
+from nrm.instrument.reader import RunData
 from nrm.stats._correlation import lag1
 from nrm.stats._data import as_cycles, column
 from nrm.stats._regression import fit_line

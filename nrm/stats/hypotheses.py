@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nrm.reader import RunData
+from nrm.instrument.reader import RunData
 from nrm.stats._correlation import SpearmanResult, spearman
 from nrm.stats._data import RUN_SCOPE, as_cycles, column, cumulative_time, scopes, usable
 from nrm.stats._regression import LinearFit, fit_line, fit_quadratic

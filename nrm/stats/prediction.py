@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from nrm.exceptions import ParameterError
-from nrm.reader import RunData
+from nrm.instrument.reader import RunData
 from nrm.stats._data import TimeSource, as_cycles, cumulative_time
 from nrm.stats.variance import Baseline, expected_curve
 

@@ -58,7 +58,7 @@ class HypothesisRules:
     h2_require_growth: bool = True
     #: H2 growth must also be material: a net rise above this fraction of the memory's level
     #: at the start (mean of the first tenth of its values). 0 = any rise counts (the
-    #: default, as the paper). The H2 controls (nrm/controls.py) show why a reader may want
+    #: default, as the paper). The H2 controls (nrm/study/controls.py) show why a reader may want
     #: one: a process's RSS creeps by ~0.3 MB while its probe and log warm up, and that
     #: creep alone can pass the other H2 conditions.
     h2_min_rel_rise: float = 0.0

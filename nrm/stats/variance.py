@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from nrm.exceptions import ParameterError
-from nrm.reader import RunData
+from nrm.instrument.reader import RunData
 from nrm.stats._data import TimeSource, as_cycles, column, cumulative_time
 
 __all__ = [

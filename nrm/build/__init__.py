@@ -1,0 +1,1 @@
+"""Building the paper: the doit pipeline, estimates, budgets, benchmarks, reproduction, notebooks, HTML check."""

@@ -1,0 +1,325 @@
+"""What ``make paper`` will run and how long it should take on this machine, before it runs.
+
+``nrm plan [--scale S]`` (and ``make paper PLAN=1``) lists the planned runs of a scale with an
+estimated time for each, from a few seconds of calibration on this machine:
+
+- the latency of one SQLite row commit (a new connection, an insert, a commit, as the
+  faithful model does it), measured on the file system that will hold the run folders;
+- the cost of one live metrics sample beyond its blocking interval (``psutil``);
+- the model's own work: each planned run's first cycles of every condition, executed with the
+  run's cost preset but with the database and the metrics sample replaced by counters, give
+  the CPU time per cycle and the commits and samples per cycle. Their trend over those
+  cycles is extended linearly to the run's length (the work per cycle grows as the model
+  accumulates children and clusters).
+
+estimate = Σ conditions (model CPU + commits × commit latency + samples × sample time)
++ a notebook's start-up. Nothing is written outside a temporary folder, which is removed.
+The estimate is a guide, not a promise: on a shared machine the commit latency changes by
+the hour; the summary ``make paper`` prints at the end puts the measured times beside it.
+
+The plan ends with the causal study that ``make paper`` runs after the paper's runs
+(:mod:`nrm.study.sweep`): its runs per kind, and an estimate for its ``nrm run`` arms (each arm's
+cycles estimated as above, plus the start-up of a fresh process, timed once with a one-cycle
+run). Its command arms (the H2 controls, the database-growth arm) are counted, not estimated.
+
+``nrm plan --summary RUNS_DIR`` prints the time each planned run took, from its run.json.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nrm import paths
+from nrm.sim.persistence import NullPersistence
+
+__all__ = ["Calibration", "RunEstimate", "calibrate", "estimate_run", "summary"]
+
+#: Seconds a run notebook needs besides the run: starting its kernel, importing nrm, writing
+#: its executed copy (measured at smoke scale on a 2-vCPU VM shared with other jobs: 6-11 s).
+NOTEBOOK_START_S = 7.0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    commit_s: float  # median seconds per SQLite row commit
+    commits_measured: int
+    sample_overhead_s: float  # a live sample's cost beyond its blocking interval
+    folder: str  # where the commits were timed
+
+    def describe(self) -> str:
+        return (f"calibration: one SQLite row commit {self.commit_s * 1e3:.2f} ms (median of "
+                f"{self.commits_measured}, in {self.folder}); a live metrics sample "
+                f"{self.sample_overhead_s * 1e3:.2f} ms plus its blocking interval")
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    name: str
+    description: str
+    cycles: int  # all conditions
+    commits: float
+    samples: float
+    cpu_s: float
+    seconds: float
+    extrapolated: bool  # True when only a prefix of each condition was executed
+
+
+class _CountingPersistence(NullPersistence):
+    """Stands in for SqlitePersistence: counts the rows the model would commit."""
+
+    def sample(self, m: Any) -> None:
+        self.commits += 1
+
+    def phase(self, agent_id: str, phases: Any, magnitude: float, m: Any) -> None:
+        self.commits += 1
+
+    def resonance(self, a: str, b: str, similarity: float, resonant: bool) -> None:
+        self.commits += 1
+
+
+def _existing(folder: Path) -> Path:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def calibrate(runs_dir: str | Path | None = None, *, seconds: float = 1.5) -> Calibration:
+    """Time SQLite row commits in a temporary folder beside ``runs_dir`` (same file system)
+    and a live metrics sample."""
+    from nrm.sim.metrics import FixedSource, LiveSource
+    from nrm.sim.persistence import SqlitePersistence
+
+    base = _existing(Path(runs_dir) if runs_dir is not None else paths.RUNS)
+    tmp = Path(tempfile.mkdtemp(prefix=".nrm-plan-", dir=base))
+    try:
+        db = SqlitePersistence(tmp)
+        m = FixedSource().sample()
+        times: list[float] = []
+        t_end = time.perf_counter() + seconds
+        while (time.perf_counter() < t_end and len(times) < 2000) or len(times) < 20:
+            c0 = db.commit_s
+            if len(times) % 2:  # both databases, as the model alternates between them
+                db.phase("a", (0.1, 0.2, 0.3), 1.0, m)
+            else:
+                db.sample(m)
+            times.append(db.commit_s - c0)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    live = LiveSource(cpu_interval=0.0, disk_path=base)
+    live.sample()  # psutil's first cpu_percent call primes its counters
+    t0 = time.perf_counter()
+    n = 20
+    for _ in range(n):
+        live.sample()
+    sample_s = (time.perf_counter() - t0) / n
+    return Calibration(statistics.median(times), len(times), sample_s, str(base))
+
+
+def _condition_work(planned: Any, condition: str, budget_s: float) -> dict[str, float]:
+    """Run the first cycles of one condition with counters instead of costs; extend the
+    per-cycle trend to the full length."""
+    from nrm.run.spec import RunSpec
+    from nrm.sim.experiments import get_experiment
+    from nrm.sim.metrics import FixedSource
+    from nrm.sim.wiring import new_reality, new_simulation
+
+    spec = RunSpec(**planned.spec_kwargs())
+    persistence = _CountingPersistence()
+    reality = new_reality(FixedSource(cpu_interval=0.0), persistence)  # type: ignore[arg-type]
+    sim = new_simulation(get_experiment(spec.experiment), condition, spec.model_params(),
+                         spec.costs, reality, seed=spec.seed)
+    c0 = time.process_time()
+    sim.setup()
+    setup = {"cpu": time.process_time() - c0, "commits": persistence.commits,
+             "samples": reality.samples}
+    cpu, commits, samples = [], [], []
+    t_end = time.perf_counter() + budget_s
+    while sim.cycle < spec.cycles and (time.perf_counter() < t_end or sim.cycle < 3):
+        k0, s0, c0 = persistence.commits, reality.samples, time.process_time()
+        sim.step()
+        cpu.append(time.process_time() - c0)
+        commits.append(persistence.commits - k0)
+        samples.append(reality.samples - s0)
+    done = len(cpu)
+    out = {"cpu": setup["cpu"], "commits": float(setup["commits"]),
+           "samples": float(setup["samples"]), "extrapolated": float(done < spec.cycles)}
+    for key, series in (("cpu", cpu), ("commits", commits), ("samples", samples)):
+        out[key] += _extend(np.asarray(series, dtype=float), spec.cycles)
+    return out
+
+
+def _extend(series: np.ndarray, total: int) -> float:
+    """Sum of a per-cycle series over ``total`` cycles: measured where measured, the linear
+    trend of the measured part (never below its mean) beyond."""
+    done = len(series)
+    if done >= total:
+        return float(series[:total].sum())
+    rest = np.arange(done, total, dtype=float)
+    if done >= 5:
+        slope, icpt = np.polyfit(np.arange(done, dtype=float), series, 1)
+        tail = np.maximum(icpt + slope * rest, series.mean())
+    else:
+        tail = np.full(len(rest), series.mean())
+    return float(series.sum() + tail.sum())
+
+
+def estimate_run(planned: Any, cal: Calibration, *, budget_s: float = 0.6) -> RunEstimate:
+    """Estimated wall time of one planned run (``nrm.run.scales.PlannedRun``)."""
+    from nrm.run.spec import RunSpec
+    from nrm.sim.experiments import CONDITIONS
+
+    spec = RunSpec(**planned.spec_kwargs())
+    costs = spec.cost_switches()
+    totals = {"cpu": 0.0, "commits": 0.0, "samples": 0.0, "extrapolated": 0.0}
+    for cond in CONDITIONS:
+        work = _condition_work(planned, cond, budget_s / len(CONDITIONS))
+        for k in totals:
+            totals[k] += work[k]
+    live = spec.metrics == "live"
+    per_sample = costs.cpu_interval + (cal.sample_overhead_s if live else 0.0)
+    commit = cal.commit_s if costs.sqlite else 0.0
+    seconds = (totals["cpu"] + totals["commits"] * commit + totals["samples"] * per_sample
+               + NOTEBOOK_START_S)
+    cycles = spec.cycles * len(CONDITIONS)
+    what = (f"{spec.experiment} {spec.variant}: {spec.cycles} cycles x {len(CONDITIONS)} "
+            f"conditions, at most {spec.max_agents} agents, metrics {spec.metrics}")
+    return RunEstimate(planned.name, what, cycles, totals["commits"] if costs.sqlite else 0.0,
+                       totals["samples"], totals["cpu"], seconds, totals["extrapolated"] > 0)
+
+
+def _fmt_s(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def plan_text(scale_name: str, runs_dir: str | Path | None = None, *,
+              budget_s: float = 0.6, study: bool = True) -> str:
+    """The plan of a scale with an estimate per run (runs the calibration)."""
+    from nrm.run.scales import get_scale
+
+    scale = get_scale(scale_name)
+    cal = calibrate(runs_dir)
+    lines = [f"make paper SCALE={scale.name}: {len(scale.runs)} runs, one after another, then "
+             "the two analyses and the paper", cal.describe(), ""]
+    total = 0.0
+    for i, planned in enumerate(scale.runs, 1):
+        est = estimate_run(planned, cal, budget_s=budget_s)
+        total += est.seconds
+        how = "extrapolated from the first cycles" if est.extrapolated else "all cycles timed"
+        lines.append(f"run {i}/{len(scale.runs)}  {est.name:<18} ~{_fmt_s(est.seconds):>9}   "
+                     f"{est.description}; {est.commits:,.0f} SQLite commits, "
+                     f"{est.samples:,.0f} metrics samples, model CPU {est.cpu_s:.2f} s ({how})")
+    study_text, study_s = study_lines(scale.name, cal) if study else ([], 0.0)
+    lines += ["", *study_text]
+    lines += ["", f"estimated time: ~{_fmt_s(total)} for the runs"
+              + (f", ~{_fmt_s(study_s)} for the study's nrm run arms" if study_text else "")
+              + " on this machine now (plus the analyses and the paper, one to two minutes). "
+              "Longer when the disk's commits slow down or other jobs share the cores. Nothing "
+              "was run."]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _ArmRun:
+    """A study arm as the estimator sees a planned run (:func:`estimate_run`)."""
+
+    name: str
+    kwargs: dict[str, Any]
+
+    def spec_kwargs(self) -> dict[str, Any]:
+        return self.kwargs
+
+
+def process_startup_s() -> float:
+    """Wall time of a fresh ``nrm run`` process that runs one cycle (the fixed cost of every
+    study run)."""
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory(prefix="nrm-plan-") as tmp:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "nrm.cli", "run", "C256", "--scale", "full",
+                        "--variant", "lean", "--cycles", "1", "--max-agents", "2",
+                        "--metrics", "fixed", "--out", str(Path(tmp) / "r"), "--no-progress"],
+                       capture_output=True, check=False)
+        return time.perf_counter() - t0  # the four conditions' set-up included
+
+
+def study_lines(scale_name: str, cal: Calibration, *, budget_s: float = 0.1
+                ) -> tuple[list[str], float]:
+    """The study's part of the plan, and the estimated seconds of its ``nrm run`` arms."""
+    from nrm.study.sweep import STUDY_SCALES, build_plan
+
+    if scale_name not in STUDY_SCALES:
+        return [], 0.0
+    plan = build_plan(scale_name)
+    tasks = plan.tasks()
+    per_arm: dict[str, float] = {}
+    startup = process_startup_s()
+    n_command = 0
+    for arm in plan.arms:
+        if not arm.available:
+            continue
+        if arm.run is None:
+            n_command += 1
+            continue
+        r = arm.run
+        costs = arm.cost_switches()
+        assert costs is not None
+        kwargs = {"experiment": r.get("experiment", "C256"), "variant": r.get("variant"),
+                  "cycles": arm.cycles, "max_agents": arm.max_agents, "metrics": "fixed",
+                  "cpu_interval": costs.cpu_interval, "costs": r.get("costs") or None, "seed": 0}
+        est = estimate_run(_ArmRun(arm.label, kwargs), cal, budget_s=budget_s)
+        per_arm[arm.label] = est.seconds - NOTEBOOK_START_S + startup
+    est_s = sum(per_arm.get(t.arm, 0.0) for t in tasks)
+    n_est = sum(1 for t in tasks if t.arm in per_arm)
+    lines = [f"then the causal study (nrm study, scale {plan.scale.name}): {len(tasks)} runs = "
+             f"{len(plan.arms)} arms x {plan.repeats} randomized blocks, one at a time in fresh "
+             "processes on a one-worker Dask cluster",
+             f"  {n_est} runs of nrm run arms ~{_fmt_s(est_s)} (each arm estimated as above, "
+             f"plus {startup:.1f} s to start a fresh process); "
+             f"{len(tasks) - n_est} runs of {n_command} command arms (H2 controls, database "
+             "growth) and of unavailable arms not estimated"]
+    return lines, est_s
+
+
+def summary(scale_name: str, runs_dir: str | Path) -> str:
+    """The time each planned run took (from its run.json), for the end of ``make paper``."""
+    from nrm.run.scales import get_scale
+
+    scale = get_scale(scale_name)
+    lines = [f"runs of scale {scale.name} in {runs_dir}:"]
+    total = 0.0
+    for i, planned in enumerate(scale.runs, 1):
+        meta_path = Path(runs_dir) / planned.name / paths.RUN_JSON
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            lines.append(f"  run {i}/{len(scale.runs)}  {planned.name:<18}  (no run.json)")
+            continue
+        took = float((meta.get("totals") or {}).get("runtime_s") or 0.0)
+        total += took
+        lines.append(f"  run {i}/{len(scale.runs)}  {planned.name:<18} {_fmt_s(took):>9}  "
+                     f"{meta.get('status')}, started {meta.get('started_at')}")
+    lines.append(f"  total time in the runs: {_fmt_s(total)}")
+    study = Path(runs_dir).resolve().parent.parent / "study" / scale.name / "study.json"
+    try:
+        sw = json.loads(study.read_text(encoding="utf-8"))
+        lines.append(f"  causal study: {sw.get('runs_complete')}/{sw.get('runs_planned')} runs "
+                     f"complete; last sweep {_fmt_s(float(sw.get('sweep_s') or 0.0))} for "
+                     f"{sw.get('ran_this_sweep')} runs ({study.parent})")
+    except (OSError, ValueError, TypeError):
+        pass
+    return "\n".join(lines)

@@ -1,0 +1,205 @@
+"""The SCALE presets of ``make paper``: which runs, with which parameters (one place).
+
+A scale lists planned runs. Each planned run fixes everything that differs between scales:
+experiment, cost preset (variant), cycles per condition, agent cap, metrics source and the
+seconds the CPU sample blocks. The six experiments run as the paper ran them (C255 and C256
+unoptimized, C257-C260 optimized); two extra runs of C256 (optimized, and lean with every cost
+off) give a same-experiment comparison the paper's design lacks, and C259-as-run is C259 as the
+original script ran it (pooling x recovery), shown next to C259 as designed.
+
+- ``smoke``: seconds; for the test suite (fixed metrics, nothing blocks).
+- ``default``: a laptop-sized replication; the whole ``make paper`` fits in 20 minutes on two
+  cores and keeps the costs under study (a sample per call, a SQLite commit per row). The CPU
+  sample still blocks, for 2 ms instead of 0.1 s: with a non-blocking sample the per-call
+  sampling cost the paper blamed would vanish and only the per-pair commits would remain.
+- ``full``: the paper's parameters (3000 cycles, 100 agents, live metrics, the blocking 0.1 s
+  CPU sample); the unoptimized runs take days.
+
+Run folders live in ``data/runs/<scale>/<experiment>-<variant>/`` (:func:`run_dir`), so the
+scale is part of every run's path.
+
+``nrm scales names SCALE`` prints the planned run names (the Makefile reads them);
+``nrm scales show [SCALE]`` prints the presets; ``nrm scales retire DIR`` moves an out-of-date
+run folder aside (the Makefile calls it before re-running). ``nrm run --scale NAME`` and the run
+notebook's ``scale`` take their unset values from here (:func:`nrm.run.spec.scale_defaults`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from nrm import paths
+from nrm.exceptions import ParameterError
+from nrm.sim.model import DEFAULT_CYCLES, ModelParams
+
+__all__ = [
+    "SCALES",
+    "SUPERSEDED",
+    "PlannedRun",
+    "Scale",
+    "describe",
+    "get_scale",
+    "retire",
+    "run_dir",
+]
+
+#: Folder (inside a scale's run folder) that receives out-of-date runs moved aside by make.
+SUPERSEDED = ".superseded"
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of a scale: what :class:`nrm.run.spec.RunSpec` gets."""
+
+    experiment: str
+    variant: str
+    cycles: int
+    max_agents: int
+    metrics: str
+    cpu_interval: float | None  # None: the variant's own (0.1 s for unoptimized/optimized)
+    seed: int = 0
+    role: str = "paper"  # "paper": as the paper ran it; "extra": added by this compendium
+
+    @property
+    def name(self) -> str:
+        return f"{self.experiment}-{self.variant}"
+
+    def spec_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`nrm.run.spec.RunSpec` for this run."""
+        return {
+            "experiment": self.experiment,
+            "variant": self.variant,
+            "cycles": self.cycles,
+            "max_agents": self.max_agents,
+            "metrics": self.metrics,
+            "cpu_interval": self.cpu_interval,
+            "seed": self.seed,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "name": self.name}
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    description: str
+    runs: tuple[PlannedRun, ...]
+
+    def names(self) -> list[str]:
+        return [r.name for r in self.runs]
+
+    def get(self, name: str) -> PlannedRun:
+        for r in self.runs:
+            if r.name == name:
+                return r
+        raise ParameterError(
+            f"scale {self.name!r} has no run {name!r}; planned: {', '.join(self.names())}"
+        )
+
+    def find(self, experiment: str, variant: str) -> PlannedRun | None:
+        for r in self.runs:
+            if r.experiment == experiment and r.variant == variant:
+                return r
+        return None
+
+    def base(self, experiment: str, variant: str) -> PlannedRun:
+        """The planned run, or one built from this scale's settings for an unplanned pair."""
+        found = self.find(experiment, variant)
+        if found is not None:
+            return found
+        template = self.find("C256", variant) or self.runs[0]
+        return replace(template, experiment=experiment, variant=variant, role="custom")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description,
+                "runs": [r.to_dict() for r in self.runs]}
+
+
+#: (experiment, variant, role) of every scale, in the order make runs them.
+_PLAN: tuple[tuple[str, str, str], ...] = (
+    ("C255", "unoptimized", "paper"),
+    ("C256", "unoptimized", "paper"),
+    ("C257", "optimized", "paper"),
+    ("C258", "optimized", "paper"),
+    ("C259", "optimized", "paper"),
+    ("C260", "optimized", "paper"),
+    ("C256", "optimized", "extra"),
+    ("C256", "lean", "extra"),
+    ("C259-as-run", "optimized", "extra"),
+)
+
+
+def _scale(name: str, description: str, *, cycles: int, max_agents: int, metrics: str,
+           cpu_interval: float | None) -> Scale:
+    runs = tuple(
+        PlannedRun(exp, variant, cycles, max_agents, metrics, cpu_interval, 0, role)
+        for exp, variant, role in _PLAN
+    )
+    return Scale(name, description, runs)
+
+
+SCALES: dict[str, Scale] = {
+    s.name: s
+    for s in (
+        _scale("smoke", "seconds, for the test suite: 20 cycles, 8 agents, fixed metrics, "
+               "no blocking sample", cycles=20, max_agents=8, metrics="fixed", cpu_interval=0.0),
+        _scale("default", "laptop-sized: 200 cycles per condition, 15 agents, live metrics, "
+               "the blocking CPU sample scaled from 0.1 s to 2 ms; every other cost of the "
+               "original kept", cycles=200, max_agents=15, metrics="live", cpu_interval=0.002),
+        _scale("full", "the paper's parameters: 3000 cycles per condition, 100 agents, live "
+               "metrics, the blocking 0.1 s CPU sample (unoptimized runs take days)",
+               cycles=DEFAULT_CYCLES, max_agents=ModelParams.max_agents, metrics="live",
+               cpu_interval=None),
+    )
+}
+
+
+def get_scale(name: str) -> Scale:
+    if not isinstance(name, str) or name not in SCALES:
+        raise ParameterError(
+            f"unknown scale {name!r}; valid: {', '.join(SCALES)} (e.g. make paper SCALE=smoke)"
+        )
+    return SCALES[name]
+
+
+def run_dir(scale: str, run: PlannedRun | str, root: str | Path | None = None) -> Path:
+    """``<root>/data/runs/<scale>/<name>`` (``root`` defaults to the compendium's root)."""
+    get_scale(scale)
+    name = run.name if isinstance(run, PlannedRun) else run
+    base = paths.RUNS if root is None else Path(root) / "data" / "runs"
+    return base / scale / name
+
+
+def retire(folder: str | Path) -> Path | None:
+    """Move an existing run folder into ``<its parent>/.superseded/<name>-<UTC time>/``.
+
+    Runs never overwrite earlier runs, so when make decides a run is out of date (its notebook
+    or the simulator changed) the old folder is moved aside, not deleted. Returns the new
+    location, or None when there was nothing to move.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        return None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    dest = folder.parent / SUPERSEDED / f"{folder.name}-{stamp}"
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = folder.parent / SUPERSEDED / f"{folder.name}-{stamp}-{n}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    folder.rename(dest)
+    return dest
+
+
+def describe(scale: Scale) -> str:
+    """The scale's planned runs, one a line (``nrm scales show``)."""
+    lines = [f"{scale.name}: {scale.description}"]
+    for r in scale.runs:
+        cpu = "variant's own" if r.cpu_interval is None else f"{r.cpu_interval:g} s"
+        lines.append(f"  {r.name:<18} {r.role:<6} cycles={r.cycles} max_agents={r.max_agents} "
+                     f"metrics={r.metrics} cpu_interval={cpu} seed={r.seed}")
+    return "\n".join(lines)

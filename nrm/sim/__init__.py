@@ -1,0 +1,1 @@
+"""The NRM simulator: the model, its costs, metrics sources, persistence, experiments and wiring."""

@@ -1,0 +1,910 @@
+"""The causal study: one factor at a time, repeated in fresh processes, in randomized blocks.
+
+The plan is data (:class:`StudyPlan`): a list of :class:`Arm` s over C256, each a small delta of
+a run spec (``nrm run`` flags) or another command line, and an order of runs (``repeats`` blocks,
+each holding one run of every available arm, shuffled with a recorded seed). Every ``nrm run``
+arm replays one metrics trace, recorded once per study by a live ``lean`` run of C256 with one
+sample per cycle, through the cycle-indexed replay (``cycle-replay:PATH``,
+:class:`nrm.sim.metrics.CycleReplaySource`): arms that sample per call and arms that sample per cycle
+see the same values in the same cycle, so they differ only in the factor under test.
+
+Arms (``nrm study plan --scale smoke`` prints them):
+
+- ``base-unoptimized`` and ``base-lean``: C256 with every original cost on / off;
+- from ``unoptimized`` each :class:`~nrm.sim.costs.CostSwitches` switch turned off alone, from
+  ``lean`` each switch turned on alone; a combination CostSwitches refuses (SQLite with the
+  vectorized pair test) is listed in the plan as skipped, with the reason;
+- allocators pymalloc / malloc / jemalloc / mimalloc on both bases (``nrm run --allocator``);
+  an allocator missing on the machine is an arm marked "not available", never replaced;
+- GC default / ``gc.disable()`` / ``gc.freeze()`` after set-up on both bases (``--gc-mode``);
+- ``aa-unoptimized`` and ``aa-lean``: the bases again under a second label (the noise floor);
+- the headline pairs the paper compares: C255 vs C256 (unoptimized) and the optimized variants
+  (C256 and C257 optimized) vs C256 unoptimized;
+- extra arms from other modules (:func:`register_arms`), e.g. the controls of issue #15,
+  given as command lines.
+
+An arm's run folder is ``OUT/runs/<arm>__b<block>`` (deterministic); a run counts as done when
+its ``run.json`` says ``complete``. :func:`run_study` executes the missing runs on Dask
+distributed (a ``LocalCluster`` with one single-threaded worker by default, or any scheduler),
+each as a fresh subprocess, and records per run its host, start time, block, position, load
+average before and after and the number of study runs then running on the host
+(``OUT/records/<run>.json``, gathered into ``OUT/runs.csv`` and ``OUT/study.json``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from nrm import paths
+from nrm.atomic import atomic_write_json, atomic_write_text
+from nrm.exceptions import ParameterError, StudyError
+from nrm.instrument.runlog import read_run_json
+from nrm.sim.costs import PRESETS, CostSwitches
+
+FORMAT = "nrm-study/1"
+EXPERIMENT = "C256"
+BASES = ("unoptimized", "lean")
+
+#: The paper's parameters (for the plan's "scale relative to the paper" column).
+PAPER_CYCLES = 3000
+PAPER_AGENTS = 100
+PAPER_CPU_INTERVAL = 0.1
+
+
+@dataclass(frozen=True)
+class StudyScale:
+    """Run lengths of one study scale.
+
+    ``short_cycles`` is used by every arm whose costs include a per-row SQLite commit, recursive
+    evolution or the cumulative registry (seconds to minutes per cycle at the paper's size);
+    ``long_cycles`` by the cheap arms, so that their per-cycle slope and curvature rest on
+    thousands of cycles. An effect is always read over the cycles both runs have.
+    """
+
+    name: str
+    repeats: int
+    max_agents: int
+    short_cycles: int
+    long_cycles: int
+    cpu_interval: float  # seconds the CPU sample blocks where the original's 0.1 s applies
+    description: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+STUDY_SCALES: dict[str, StudyScale] = {
+    s.name: s
+    for s in (
+        StudyScale("smoke", 2, 6, 3, 40, 0.001,
+                   "seconds per run, for the test suite: 2 blocks, 6 agents, 3 or 40 cycles "
+                   "per condition, the CPU sample blocking 1 ms"),
+        StudyScale("default", 5, 10, 10, 1000, 0.002,
+                   "5 blocks, 10 agents, 10 cycles per condition for the arms with per-row "
+                   "SQLite commits, recursive evolution or the cumulative registry (the level "
+                   "of their costs, not their long-run growth), 1000 for the cheap ones, the "
+                   "CPU sample blocking 2 ms; budgeted at 15 min on 2 quiet cores (an estimate: "
+                   "nrm study plan --estimate-from A_SMOKE_STUDY)"),
+        StudyScale("full", 5, PAPER_AGENTS, PAPER_CYCLES, PAPER_CYCLES, PAPER_CPU_INTERVAL,
+                   "the paper's parameters for every arm (3000 cycles per condition, 100 "
+                   "agents, 0.1 s blocking CPU sample): a cluster job, see README"),
+    )
+}
+
+
+def get_study_scale(name: str) -> StudyScale:
+    if name not in STUDY_SCALES:
+        raise ParameterError(f"unknown study scale {name!r}; valid: {', '.join(STUDY_SCALES)}")
+    return STUDY_SCALES[name]
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm: an ``nrm run`` spec delta (``run``) or a command line (``command``).
+
+    ``command`` is a list of arguments with the placeholders ``{python}`` (this interpreter),
+    ``{out}`` (the run folder, which the command must create and finish with a ``run.json``
+    whose ``status`` is ``complete``), ``{trace}`` (the study's metrics trace) and ``{seed}``.
+    ``base`` names the arm its effect is read against; ``aa`` the A/A arm giving its noise floor.
+    """
+
+    label: str
+    group: str
+    factor: str
+    base: str | None = None
+    aa: str | None = None
+    run: dict[str, Any] | None = None
+    command: tuple[str, ...] | None = None
+    available: bool = True
+    note: str = ""
+    changes_dynamics: bool = False
+    cycles: int | None = None
+    max_agents: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.run is None) == (self.command is None):
+            raise ParameterError(f"arm {self.label!r}: give exactly one of run= or command=")
+        if not self.label or "/" in self.label or "__" in self.label:
+            raise ParameterError(f"arm label {self.label!r}: non-empty, no '/' and no '__'")
+
+    def argv(self, run_dir: Path, trace: Path, seed: int = 0) -> list[str]:
+        """The command line of one run of this arm into ``run_dir``."""
+        if self.command is not None:
+            values = {"python": sys.executable, "out": str(run_dir), "trace": str(trace),
+                      "seed": str(seed)}
+            return [a.format(**values) for a in self.command]
+        r = dict(self.run or {})
+        # --scale full: unset values are the model's own (the paper's), not a scale's
+        argv = [sys.executable, "-m", "nrm.cli", "run", r.get("experiment", EXPERIMENT),
+                "--scale", "full", "--variant", r.get("variant", "unoptimized")]
+        if self.cycles is not None:
+            argv += ["--cycles", str(self.cycles)]
+        if self.max_agents is not None:
+            argv += ["--max-agents", str(self.max_agents)]
+        costs = self.cost_switches()
+        assert costs is not None
+        # always explicit: flags left out would take `nrm run`'s default scale's values
+        argv += ["--cpu-interval", repr(float(costs.cpu_interval))]
+        for k, v in sorted((r.get("costs") or {}).items()):
+            argv += ["--cost", f"{k}={str(v).lower() if isinstance(v, bool) else v}"]
+        if r.get("allocator"):
+            argv += ["--allocator", r["allocator"]]
+        if r.get("gc_mode", "default") != "default":
+            argv += ["--gc-mode", r["gc_mode"]]
+        argv += ["--metrics", f"cycle-replay:{trace}", "--seed", str(seed), "--out",
+                 str(run_dir), "--no-progress"]
+        return argv
+
+    def cost_switches(self) -> CostSwitches | None:
+        if self.run is None:
+            return None
+        costs = PRESETS[self.run.get("variant", "unoptimized")]
+        if self.run.get("costs"):
+            costs = costs.with_(**self.run["costs"])
+        if self.run.get("cpu_interval") is not None:
+            costs = costs.with_(cpu_interval=float(self.run["cpu_interval"]))
+        return costs
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["command"] = list(self.command) if self.command is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Arm:
+        d = dict(d)
+        if d.get("command") is not None:
+            d["command"] = tuple(d["command"])
+        return cls(**d)
+
+
+#: Extra arm builders, e.g. the controls of issue #15: ``f(scale) -> list[Arm]``.
+_EXTRA_ARMS: list[Callable[[StudyScale], list[Arm]]] = []
+
+
+def register_arms(builder: Callable[[StudyScale], list[Arm]]) -> None:
+    """Add arms (built per scale) to every plan made after this call."""
+    if builder not in _EXTRA_ARMS:
+        _EXTRA_ARMS.append(builder)
+
+
+def _expensive(costs: CostSwitches) -> bool:
+    """Whether a run with these costs needs the short run length (see :class:`StudyScale`)."""
+    return costs.sqlite or costs.recursive_evolution or costs.cumulative_registry
+
+
+def _switch_values(base: str, scale: StudyScale) -> dict[str, Any]:
+    """The value each switch takes when flipped away from ``base``."""
+    if base == "unoptimized":  # turn a cost off: take lean's value
+        flipped = PRESETS["lean"].to_dict()
+        flipped["cpu_interval"] = 0.0
+    else:  # turn a cost on: take unoptimized's value (the blocking sample at this scale)
+        flipped = PRESETS["unoptimized"].to_dict()
+        flipped["cpu_interval"] = scale.cpu_interval
+    return flipped
+
+
+@dataclass(frozen=True)
+class Skipped:
+    label: str
+    reason: str
+
+
+def build_arms(scale: StudyScale) -> tuple[list[Arm], list[Skipped]]:
+    """Every arm of the study at ``scale`` (available or not) and the combinations skipped."""
+    from nrm.instrument.allocator import ALLOCATORS, DEBIAN_PACKAGES, available
+
+    avail = available()
+    arms: list[Arm] = []
+    skipped: list[Skipped] = []
+
+    def base_run(base: str) -> dict[str, Any]:
+        cpu = scale.cpu_interval if base == "unoptimized" else None
+        return {"experiment": EXPERIMENT, "variant": base, "cpu_interval": cpu}
+
+    def cycles_for(run: dict[str, Any]) -> int:
+        probe = Arm("probe", "probe", "", run=run)
+        costs = probe.cost_switches()
+        assert costs is not None
+        return scale.short_cycles if _expensive(costs) else scale.long_cycles
+
+    for base in BASES:
+        aa = f"aa-{base}"
+        common = {"base": f"base-{base}", "aa": aa, "max_agents": scale.max_agents}
+        run0 = base_run(base)
+        arms.append(Arm(f"base-{base}", "base", f"C256 {base}", aa=aa, run=run0,
+                        cycles=cycles_for(run0), max_agents=scale.max_agents))
+        arms.append(Arm(aa, "aa", f"C256 {base} again (A/A)", base=f"base-{base}", aa=aa,
+                        run=run0, cycles=cycles_for(run0), max_agents=scale.max_agents))
+        base_costs = PRESETS[base].to_dict()
+        base_costs["cpu_interval"] = scale.cpu_interval if base == "unoptimized" else 0.0
+        flipped = _switch_values(base, scale)
+        for switch, value in flipped.items():
+            verb = "off" if base == "unoptimized" else "on"
+            label = f"{base}-{verb}-{switch.replace('_', '-')}"
+            if value == base_costs[switch]:
+                skipped.append(Skipped(label, f"{switch} is {value!r} in the base at this scale "
+                                              "already (no delta to test)"))
+                continue
+            run = dict(run0)
+            if switch == "cpu_interval":
+                run["cpu_interval"] = value
+            else:
+                run["costs"] = {switch: value}
+            try:
+                costs = Arm(label, "probe", "", run=run).cost_switches()
+            except ParameterError as exc:
+                skipped.append(Skipped(label, f"CostSwitches refuses it: {exc}"))
+                continue
+            assert costs is not None
+            arms.append(Arm(
+                label, f"switch-{verb}", f"{switch}={value!r} alone (from {base})", run=run,
+                changes_dynamics=switch in ("recursive_evolution", "cumulative_registry"),
+                cycles=cycles_for(run), **common))
+        for alloc in ALLOCATORS:
+            run = {**run0, "allocator": alloc}
+            ok = avail.get(alloc, False)
+            note = "" if ok else (f"not available: library missing (apt-get install "
+                                  f"{DEBIAN_PACKAGES.get(alloc, alloc)})")
+            # pymalloc under --allocator runs in a child process like the others: it is their
+            # base, and the in-process base is its own
+            against = {**common, "base": f"base-{base}" if alloc == "pymalloc"
+                       else f"{base}-alloc-pymalloc"}
+            arms.append(Arm(f"{base}-alloc-{alloc}", "allocator",
+                            f"allocator {alloc} (from {base})", run=run, available=ok,
+                            note=note, cycles=cycles_for(run), **against))
+        for mode in ("disable", "freeze"):
+            run = {**run0, "gc_mode": mode}
+            arms.append(Arm(f"{base}-gc-{mode}", "gc", f"gc.{mode}() after set-up ({base})",
+                            run=run, cycles=cycles_for(run), **common))
+    # the headline pairs of the paper, in the same design
+    uo = {"base": "base-unoptimized", "aa": "aa-unoptimized", "max_agents": scale.max_agents,
+          "cycles": scale.short_cycles}
+    arms.append(Arm("C255-unoptimized", "headline", "C255 vs C256 (the paper's variance)",
+                    run={"experiment": "C255", "variant": "unoptimized",
+                         "cpu_interval": scale.cpu_interval}, changes_dynamics=True, **uo))
+    for exp in ("C256", "C257"):
+        arms.append(Arm(
+            f"{exp}-optimized", "headline",
+            f"{exp} optimized (one sample per cycle) vs C256 unoptimized (the paper's speedup)",
+            run={"experiment": exp, "variant": "optimized", "cpu_interval": scale.cpu_interval},
+            changes_dynamics=exp != "C256", **uo))
+    from nrm.study import (
+        control_arms as study_controls,  # the arms of issue #15: H2 controls, workers, database growth
+    )
+
+    study_controls.register()
+    for builder in _EXTRA_ARMS:
+        arms.extend(builder(scale))
+    labels = [a.label for a in arms]
+    dupes = {x for x in labels if labels.count(x) > 1}
+    if dupes:
+        raise ParameterError(f"arm labels repeat: {sorted(dupes)}")
+    return arms, skipped
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """One run of the plan: an arm in a block at a position."""
+
+    name: str
+    arm: str
+    block: int
+    position: int
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_name(arm: str, block: int) -> str:
+    return f"{arm}__b{block:02d}"
+
+
+def randomized_blocks(labels: list[str], repeats: int, seed: int) -> list[list[str]]:
+    """``repeats`` blocks, each every label once, shuffled by ``random.Random(seed)``."""
+    rng = random.Random(seed)
+    blocks = []
+    for _ in range(repeats):
+        block = list(labels)
+        rng.shuffle(block)
+        blocks.append(block)
+    return blocks
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    scale: StudyScale
+    seed: int
+    arms: tuple[Arm, ...]
+    skipped: tuple[Skipped, ...]
+    blocks: tuple[tuple[str, ...], ...]
+    trace_cycles: int
+    trace_agents: int
+    model_seed: int = 0
+    format: str = FORMAT
+
+    @property
+    def repeats(self) -> int:
+        return len(self.blocks)
+
+    def arm(self, label: str) -> Arm:
+        for a in self.arms:
+            if a.label == label:
+                return a
+        raise ParameterError(f"the plan has no arm {label!r}")
+
+    def tasks(self) -> list[RunTask]:
+        return [RunTask(run_name(label, b), label, b, pos, self.model_seed)
+                for b, block in enumerate(self.blocks) for pos, label in enumerate(block)]
+
+    def scale_note(self, arm: Arm) -> str:
+        """How an arm's run relates to the paper's (cycles, agents, blocking sample)."""
+        if arm.run is None:
+            return "its own command (see the arm's note)"
+        costs = arm.cost_switches()
+        cyc = arm.cycles or PAPER_CYCLES
+        ag = arm.max_agents or PAPER_AGENTS
+        cpu = costs.cpu_interval if costs is not None else 0.0
+        return (f"{cyc}/{PAPER_CYCLES} cycles ({cyc / PAPER_CYCLES:.2%}), {ag}/{PAPER_AGENTS} "
+                f"agents, CPU sample {cpu:g} s (paper {PAPER_CPU_INTERVAL:g} s)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "scale": self.scale.to_dict(),
+            "seed": self.seed,
+            "model_seed": self.model_seed,
+            "repeats": self.repeats,
+            "trace": {"experiment": EXPERIMENT, "variant": "lean", "metrics": "live",
+                      "cycles": self.trace_cycles, "max_agents": self.trace_agents,
+                      "replay": "cycle-replay (one recorded sample per condition and cycle)"},
+            "arms": [{**a.to_dict(), "scale_note": self.scale_note(a)} for a in self.arms],
+            "skipped": [asdict(s) for s in self.skipped],
+            "blocks": [list(b) for b in self.blocks],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StudyPlan:
+        if d.get("format") != FORMAT:
+            raise StudyError(f"plan format {d.get('format')!r}, expected {FORMAT!r}")
+        arms = tuple(Arm.from_dict({k: v for k, v in a.items() if k != "scale_note"})
+                     for a in d["arms"])
+        return cls(StudyScale(**d["scale"]), int(d["seed"]), arms,
+                   tuple(Skipped(**s) for s in d["skipped"]),
+                   tuple(tuple(b) for b in d["blocks"]), int(d["trace"]["cycles"]),
+                   int(d["trace"]["max_agents"]), int(d.get("model_seed", 0)))
+
+
+def build_plan(scale: str | StudyScale = "default", *, repeats: int | None = None,
+               seed: int = 0, arms: Iterable[str] | None = None) -> StudyPlan:
+    """The study's plan at ``scale``; ``arms`` keeps only those labels (their bases and A/A
+    arms are kept too, so every effect can still be read)."""
+    sc = get_study_scale(scale) if isinstance(scale, str) else scale
+    if repeats is not None:
+        if not isinstance(repeats, int) or repeats < 1:
+            raise ParameterError(f"repeats must be a positive integer, got {repeats!r}")
+        sc = replace(sc, repeats=repeats)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ParameterError(f"seed must be an integer, got {seed!r}")
+    all_arms, skipped = build_arms(sc)
+    if arms is not None:
+        wanted = set(arms)
+        known = {a.label for a in all_arms}
+        unknown = wanted - known
+        if unknown:
+            raise ParameterError(f"unknown arm(s) {sorted(unknown)}; valid: {sorted(known)}")
+        for a in all_arms:
+            if a.label in wanted:
+                wanted |= {x for x in (a.base, a.aa) if x}
+        all_arms = [a for a in all_arms if a.label in wanted]
+    labels = [a.label for a in all_arms if a.available]
+    blocks = randomized_blocks(labels, sc.repeats, seed)
+    trace_cycles = max([a.cycles or 0 for a in all_arms] + [sc.long_cycles])
+    return StudyPlan(sc, seed, tuple(all_arms), tuple(skipped),
+                     tuple(tuple(b) for b in blocks), trace_cycles, sc.max_agents)
+
+
+def format_plan(plan: StudyPlan) -> str:
+    lines = [f"study at scale {plan.scale.name}: {plan.scale.description}",
+             f"{plan.repeats} randomized blocks (seed {plan.seed}), "
+             f"{len(plan.tasks())} runs; metrics: one live C256 lean trace of "
+             f"{plan.trace_cycles} cycles, replayed per cycle by every nrm run arm",
+             f"{'arm':<36}{'group':<11}{'vs':<27}scale / note"]
+    for a in plan.arms:
+        status = "" if a.available else "NOT AVAILABLE: "
+        lines.append(f"{a.label:<36}{a.group:<11}{(a.base or '-'):<27}{status}"
+                     f"{plan.scale_note(a)}{'; ' + a.note if a.note else ''}"
+                     f"{'; changes the dynamics' if a.changes_dynamics else ''}")
+    for s in plan.skipped:
+        lines.append(f"skipped {s.label}: {s.reason}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ the folders
+PLAN_JSON = "plan.json"
+STUDY_JSON = "study.json"
+RUNS_CSV = "runs.csv"
+RUNS = "runs"
+RECORDS = "records"
+CLAIMS = "claims"
+LOGS = "logs"
+TRACE = "trace"
+
+
+def run_complete(run_dir: Path) -> bool:
+    from nrm.exceptions import LogError
+
+    try:
+        meta = read_run_json(run_dir)
+    except LogError:
+        return False
+    return isinstance(meta, dict) and meta.get("status") == "complete"
+
+
+def _retire(folder: Path) -> Path | None:
+    """Move a half-written run folder aside (never delete it)."""
+    from nrm.run.scales import retire
+
+    return retire(folder)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs on this host (a zombie, killed but not yet reaped, does not)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def _live_claims(claims: Path, host: str) -> list[dict[str, Any]]:
+    out = []
+    for f in sorted(claims.glob("*.json")):
+        try:
+            c = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if c.get("host") == host and _pid_alive(int(c.get("pid", -1))):
+            out.append(c)
+    return out
+
+
+def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child before exec
+    """Let the run die with the worker that started it (Linux), so a killed worker leaves no
+    orphan that would keep writing into a folder the retried task moves aside."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+
+
+def _worker_address() -> str | None:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except Exception:
+        return None
+
+
+def _cpu_freq() -> float | None:
+    try:
+        import psutil
+
+        f = psutil.cpu_freq()
+        return float(f.current) if f is not None else None
+    except Exception:
+        return None
+
+
+def execute(task: dict[str, Any], study_dir: str, argv: list[str]) -> dict[str, Any]:
+    """Run one task (on a Dask worker): skip it when complete, move a half-written folder
+    aside, run ``argv`` as a fresh process and write the run's record. Returns the record."""
+    root = Path(study_dir)
+    name = task["name"]
+    run_dir = root / RUNS / name
+    host = socket.gethostname()
+    if run_complete(run_dir):
+        record_path = root / RECORDS / f"{name}.json"
+        if not record_path.is_file():  # the worker died between the run's end and its record
+            meta = read_run_json(run_dir)
+            rec = {**task, "host": (meta.get("context") or {}).get("hostname"),
+                   "worker": _worker_address(), "started_at": meta.get("started_at"),
+                   "ended_at": meta.get("ended_at"), "exit_code": 0, "complete": True,
+                   "status": "complete",
+                   "recovered": "the worker died after the run ended and before its record "
+                                "was written; load and concurrency readings are lost"}
+            atomic_write_json(record_path, rec)
+        return {"name": name, "status": "already complete", "host": host}
+    claims = root / CLAIMS
+    claims.mkdir(parents=True, exist_ok=True)
+    claim = claims / f"{name}.json"
+    if claim.exists():
+        try:
+            other = json.loads(claim.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            other = {}
+        if (other.get("host") == host and other.get("pid") != os.getpid()
+                and _pid_alive(int(other.get("pid", -1)))):
+            return {"name": name, "status": "running elsewhere", "host": host}
+    retired = _retire(run_dir) if run_dir.exists() else None
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(claim, {"name": name, "host": host, "pid": os.getpid()})
+    concurrent_before = len(_live_claims(claims, host)) - 1
+    record: dict[str, Any] = {
+        **task,
+        "host": host,
+        "worker": _worker_address(),
+        "pid": os.getpid(),
+        "started_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "t_start": time.time(),
+        "load_before": list(os.getloadavg()),
+        "concurrent_before": concurrent_before,
+        "cpu_freq_mhz_before": _cpu_freq(),
+        "retired": str(retired) if retired else None,
+        "argv": argv,
+    }
+    logs = root / LOGS
+    logs.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    try:
+        with (logs / f"{name}.log").open("w", encoding="utf-8") as log:
+            proc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT,
+                                  preexec_fn=_set_pdeathsig if sys.platform == "linux" else None,
+                                  check=False)
+        rc = proc.returncode
+    finally:
+        record["process_wall_s"] = time.perf_counter() - t0
+        record["concurrent_after"] = len(_live_claims(claims, host)) - 1
+        with contextlib.suppress(OSError):
+            claim.unlink()
+    record.update({
+        "ended_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "load_after": list(os.getloadavg()),
+        "cpu_freq_mhz_after": _cpu_freq(),
+        "exit_code": rc,
+        "complete": run_complete(run_dir),
+        "status": "complete" if run_complete(run_dir) else f"failed (exit {rc})",
+    })
+    atomic_write_json(root / RECORDS / f"{name}.json", record)
+    return record
+
+
+#: The modules that make a study's data: the plan and the sweep, the commands its arms run
+#: (``nrm run``, the H2 controls, the database-growth arm) and what they import. The walk does
+#: not enter the CLI's dispatcher (it imports every subcommand), the statistics or the
+#: renderer: editing the analysis or the paper never invalidates a study's runs.
+STUDY_CODE = ("nrm.study.sweep", "nrm.study.control_arms", "nrm.cli.run", "nrm.run.runner",
+              "nrm.instrument.allocator", "nrm.run.child", "nrm.study.controls", "nrm.run.dbgrow", "nrm.cli.dbgrow")
+STUDY_EXCLUDE = ("nrm.cli", "nrm.stats", "nrm.render", "nrm.study.analysis")
+CODE_JSON = "code.json"
+
+
+def code_record() -> dict[str, Any]:
+    """SHA-256 of every source file that makes the study's data (:data:`STUDY_CODE`), and the
+    environment (Python, packages, allocator), as written to ``OUT/code.json``."""
+    from nrm.deps import source_files
+    from nrm.provenance import environment, file_sha256
+
+    files = {p.relative_to(paths.ROOT).as_posix(): file_sha256(p)
+             for p in source_files(STUDY_CODE, STUDY_EXCLUDE)}
+    return {"files": files, "environment": environment()}
+
+
+def _code_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    of, nf = old.get("files") or {}, new.get("files") or {}
+    out = [f"{f} changed" for f in sorted(set(of) & set(nf)) if of[f] != nf[f]]
+    out += [f"{f} added" for f in sorted(set(nf) - set(of))]
+    out += [f"{f} removed" for f in sorted(set(of) - set(nf))]
+    oe, ne = old.get("environment") or {}, new.get("environment") or {}
+    for k in sorted(set(oe) | set(ne)):
+        if k == "packages":
+            op, np_ = oe.get(k) or {}, ne.get(k) or {}
+            out += [f"package {n}: {op.get(n)} -> {np_.get(n)}"
+                    for n in sorted(set(op) | set(np_)) if op.get(n) != np_.get(n)]
+        elif oe.get(k) != ne.get(k):
+            out.append(f"{k}: {oe.get(k)} -> {ne.get(k)}")
+    return out
+
+
+def stale_reasons(plan: StudyPlan, out: Path) -> list[str]:
+    """Why the study in ``out`` cannot be continued with ``plan`` and this code ([] if it can,
+    or if ``out`` holds no study yet)."""
+    reasons: list[str] = []
+    path = out / PLAN_JSON
+    if path.is_file():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        new = json.loads(json.dumps(plan.to_dict()))
+        if old != new:
+            keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            reasons.append("another study plan (differs in: " + ", ".join(keys) + ")")
+    code = out / CODE_JSON
+    if code.is_file():
+        reasons += [f"code: {c}" for c in _code_changes(
+            json.loads(code.read_text(encoding="utf-8")), code_record())]
+    elif path.is_file():
+        reasons.append(f"no {CODE_JSON} (the study predates code records)")
+    return reasons
+
+
+def ensure_plan(plan: StudyPlan, out: Path, *, retire_stale: bool = False) -> None:
+    """Write ``plan.json`` and ``code.json``, or check that the study already in ``out`` has the
+    same plan and was made by the same code, so that a restarted sweep never mixes runs of two
+    plans or two versions of the simulator.
+
+    A study that differs is refused (:class:`StudyError` names what differs), or with
+    ``retire_stale`` moved whole to ``<out's parent>/.superseded/`` (never deleted) and begun
+    again.
+    """
+    reasons = stale_reasons(plan, out)
+    if reasons:
+        if not retire_stale:
+            raise StudyError(
+                f"{out} holds a study that this one cannot continue: " + "; ".join(reasons[:8])
+                + (f" (and {len(reasons) - 8} more)" if len(reasons) > 8 else "")
+                + ". Restart it with the same scale, seed, repeats and arms and the same code, "
+                "use --retire-stale to move it aside and begin again, or choose another --out")
+        moved = _retire(out)
+        print(f"study {out}: moved aside to {moved} (" + "; ".join(reasons[:3])
+              + (" ..." if len(reasons) > 3 else "") + ")", file=sys.stderr)
+    path = out / PLAN_JSON
+    out.mkdir(parents=True, exist_ok=True)
+    if not path.is_file():
+        atomic_write_json(path, plan.to_dict())
+    if not (out / CODE_JSON).is_file():
+        atomic_write_json(out / CODE_JSON, code_record())
+
+
+def ensure_trace(plan: StudyPlan, out: Path, *, trace: str | None = None) -> Path:
+    """The study's metrics trace: ``trace`` when given (a run folder or a trace file, checked to
+    hold enough cycles), else ``OUT/trace`` recorded once by a live C256 lean run."""
+    from nrm.sim.metrics import CycleReplaySource
+
+    if trace is not None:
+        p = Path(trace)
+        src = CycleReplaySource(p / paths.TRACE_CSV if p.is_dir() else p)
+    else:
+        folder = out / TRACE
+        if not run_complete(folder):
+            if folder.exists():
+                _retire(folder)
+            argv = [sys.executable, "-m", "nrm.cli", "run", EXPERIMENT, "--scale", "full",
+                    "--variant", "lean",
+                    "--metrics", "live", "--cycles", str(plan.trace_cycles), "--max-agents",
+                    str(plan.trace_agents), "--out", str(folder), "--no-progress"]
+            proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+            if proc.returncode != 0 or not run_complete(folder):
+                raise StudyError(f"recording the metrics trace failed: {proc.stderr.strip()}")
+        src = CycleReplaySource(folder / paths.TRACE_CSV)
+    short = {c: n for c, n in src.describe()["cycles"].items()  # type: ignore[union-attr]
+             if n < plan.trace_cycles}
+    if short or not src.by_condition:
+        raise StudyError(f"{src.path}: holds fewer cycles than the plan needs "
+                         f"({plan.trace_cycles}): {short or 'no samples'}")
+    return src.path
+
+
+def _client(workers: int, scheduler: str | None) -> Any:
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        return Client(scheduler, timeout="30s"), None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=None)
+    return Client(cluster), cluster
+
+
+def run_study(plan: StudyPlan, out: str | Path, *, workers: int = 1,
+              scheduler: str | None = None, trace: str | None = None,
+              progress: bool = True, retire_stale: bool = False) -> dict[str, Any]:
+    """Execute every run of ``plan`` that has no complete ``run.json`` in ``out``.
+
+    Restarting with the same plan runs only the missing runs; a half-written run folder is moved
+    to ``OUT/runs/.superseded/`` first. A study of another plan or other code is refused, or
+    moved aside with ``retire_stale`` (:func:`ensure_plan`). Returns the study summary (also
+    ``OUT/study.json``).
+    """
+    if not isinstance(workers, int) or workers < 1:
+        raise ParameterError(f"workers must be a positive integer, got {workers!r}")
+    out = Path(out).resolve()
+    ensure_plan(plan, out, retire_stale=retire_stale)
+    trace_path = ensure_trace(plan, out, trace=trace)
+    tasks = plan.tasks()
+    pending = [t for t in tasks if not run_complete(out / RUNS / t.name)]
+    t0 = time.time()
+    if pending:
+        client, cluster = _client(workers, scheduler)
+        try:
+            _sweep(client, plan, out, pending, trace_path, len(tasks), progress)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    summary = write_summary(plan, out, workers=workers, scheduler=scheduler,
+                            trace_path=trace_path, sweep_s=time.time() - t0,
+                            ran=len(pending))
+    return summary
+
+
+def _sweep(client: Any, plan: StudyPlan, out: Path, pending: list[RunTask], trace_path: Path,
+           total: int, progress: bool) -> list[dict[str, Any]]:
+    """Submit ``pending`` in the plan's order, never more at once than the cluster has threads
+    (Dask's scheduler does not keep submission order, and the randomized blocks only spread
+    drift evenly when they run in order). A task whose worker dies is retried elsewhere."""
+    from distributed import as_completed
+
+    todo = list(pending)
+    stamp = f"{time.time():.0f}"
+    ac = as_completed()
+    in_flight = 0
+    names: dict[Any, str] = {}
+
+    def fill() -> None:
+        nonlocal in_flight
+        window = max(1, sum(client.nthreads().values()))
+        while todo and in_flight < window:
+            t = todo.pop(0)
+            argv = plan.arm(t.arm).argv(out / RUNS / t.name, trace_path, t.seed)
+            fut = client.submit(execute, t.to_dict(), str(out), argv,
+                                key=f"nrm-study-{t.name}-{stamp}", retries=2, pure=False)
+            names[fut.key] = t.name
+            ac.add(fut)
+            in_flight += 1
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=total - len(pending), unit="run",
+                   desc=f"study {plan.scale.name}", dynamic_ncols=True,
+                   ascii=True)  # ASCII: doit reads it a byte at a time
+    results = []
+    fill()
+    try:
+        for fut in ac:
+            in_flight -= 1
+            try:
+                rec = fut.result()
+            except Exception as exc:  # e.g. KilledWorker after repeated worker deaths
+                rec = {"name": names.get(fut.key, str(fut.key)),
+                       "status": f"task failed ({type(exc).__name__}: {exc}); run the same "
+                                 "command again to retry it"}
+            results.append(rec)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"{rec['name']}: {rec['status']}", refresh=False)
+            fill()
+    finally:
+        if bar is not None:
+            bar.close()
+    return results
+
+
+def load_records(out: Path) -> list[dict[str, Any]]:
+    recs = []
+    for f in sorted((out / RECORDS).glob("*.json")):
+        with contextlib.suppress(OSError, ValueError):
+            recs.append(json.loads(f.read_text(encoding="utf-8")))
+    return recs
+
+
+_RUN_COLUMNS = ("name", "arm", "block", "position", "host", "worker", "started_at", "ended_at",
+                "process_wall_s", "load_before_1m", "load_after_1m", "concurrent_before",
+                "concurrent_after", "cpu_freq_mhz_before", "cpu_freq_mhz_after", "exit_code",
+                "complete", "status")
+
+
+def write_summary(plan: StudyPlan, out: Path, *, workers: int, scheduler: str | None,
+                  trace_path: Path, sweep_s: float, ran: int) -> dict[str, Any]:
+    """Gather the run records into ``runs.csv`` and ``study.json`` (atomically)."""
+    import csv
+    import io
+
+    recs = {r["name"]: r for r in load_records(out) if "arm" in r}
+    rows = []
+    for t in plan.tasks():
+        r = recs.get(t.name, {})
+        row = {**t.to_dict(), **{k: r.get(k) for k in _RUN_COLUMNS if k in r}}
+        row["load_before_1m"] = (r.get("load_before") or [None])[0]
+        row["load_after_1m"] = (r.get("load_after") or [None])[0]
+        row["complete"] = run_complete(out / RUNS / t.name)
+        rows.append(row)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(_RUN_COLUMNS), extrasaction="ignore")
+    w.writeheader()
+    for row in rows:
+        w.writerow(row)
+    atomic_write_text(out / RUNS_CSV, buf.getvalue())
+    summary = {
+        "format": FORMAT,
+        "scale": plan.scale.name,
+        "seed": plan.seed,
+        "repeats": plan.repeats,
+        "runs_planned": len(rows),
+        "runs_complete": sum(1 for r in rows if r["complete"]),
+        "ran_this_sweep": ran,
+        "sweep_s": sweep_s,
+        "workers": workers if scheduler is None else None,
+        "scheduler": scheduler or "LocalCluster (127.0.0.1)",
+        "trace": str(trace_path),
+        "not_available": [a.label for a in plan.arms if not a.available],
+        "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "runs": rows,
+    }
+    atomic_write_json(out / STUDY_JSON, summary)
+    return summary
+
+
+def load_plan(out: str | Path) -> StudyPlan:
+    path = Path(out) / PLAN_JSON
+    if not path.is_file():
+        raise StudyError(f"{out}: no {PLAN_JSON}; run `nrm study run --out {out}` first")
+    return StudyPlan.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def shell_command(argv: list[str]) -> str:
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+__all__ = [
+    "STUDY_SCALES",
+    "Arm",
+    "RunTask",
+    "StudyError",
+    "StudyPlan",
+    "StudyScale",
+    "build_arms",
+    "build_plan",
+    "code_record",
+    "execute",
+    "format_plan",
+    "load_plan",
+    "randomized_blocks",
+    "register_arms",
+    "run_complete",
+    "run_name",
+    "run_study",
+]
