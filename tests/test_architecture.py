@@ -1,6 +1,7 @@
 """The package's architecture, enforced: layers import downwards only, and no module imports
 itself back through others (no import cycles), counting every import, function-level ones too
-(a function-level import may defer a heavy module, it can never hide a dependency)."""
+(a function-level import may defer a heavy module, it can never hide a dependency). Imports
+under ``if TYPE_CHECKING:`` are left out: they exist for annotations and never run."""
 
 from __future__ import annotations
 
@@ -42,11 +43,22 @@ def _modules() -> dict[str, Path]:
     return out
 
 
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and (
+        (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
+        or (isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING"))
+
+
 def _edges(mods: dict[str, Path]) -> dict[str, set[str]]:
     edges: dict[str, set[str]] = defaultdict(set)
     for name, path in mods.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = {id(n) for block in ast.walk(tree) if _is_type_checking(block)
+                       for n in ast.walk(block)}
+        for node in ast.walk(tree):
+            if id(node) in typing_only:  # `if TYPE_CHECKING:` imports: annotations only
+                continue
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]

@@ -10,8 +10,9 @@ import pytest
 
 from nrm.cli.main import main
 from nrm.run.runner import RunSpec, run_experiment
+from nrm.sim.conditions import CONDITIONS
 from nrm.sim.costs import preset
-from nrm.sim.experiments import AS_RUN, CONDITIONS, EXPERIMENTS, get_experiment
+from nrm.sim.experiments import AS_RUN, EXPERIMENTS, get_experiment
 from nrm.sim.metrics import DEFAULT_FIXED, FixedSource
 from nrm.sim.model import Mechanisms, ModelParams, Reality, Simulation
 

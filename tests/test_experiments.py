@@ -7,7 +7,8 @@ import math
 import pytest
 
 from nrm.exceptions import UnknownExperimentError
-from nrm.sim.experiments import CONDITIONS, EXPERIMENTS, get_experiment, population_summary, synergy
+from nrm.sim.conditions import CONDITIONS
+from nrm.sim.experiments import EXPERIMENTS, get_experiment, population_summary, synergy
 from nrm.sim.model import Mechanisms
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from nrm.cli.main import main as cli_main
 from nrm.exceptions import ParameterError
 from nrm.run.runner import RunSpec
-from nrm.cli.main import main as cli_main
 from nrm.run.scales import SCALES, SUPERSEDED, get_scale, retire, run_dir
 from nrm.sim.experiments import EXPERIMENTS
 

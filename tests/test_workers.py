@@ -13,7 +13,7 @@ import pytest
 from nrm.instrument.reader import load_run
 from nrm.run.runner import run_experiment
 from nrm.run.spec import RunSpec
-from nrm.sim.experiments import CONDITIONS
+from nrm.sim.conditions import CONDITIONS
 from nrm.study.workers import boundary_table
 
 ROOT = Path(__file__).resolve().parent.parent

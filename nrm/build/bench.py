@@ -28,8 +28,9 @@ from nrm.atomic import atomic_write_text
 from nrm.instrument.probe import Probe
 from nrm.instrument.runlog import CycleLog
 from nrm.run.spec import RunSpec
+from nrm.sim.conditions import CONDITIONS
 from nrm.sim.costs import PRESETS, CostSwitches
-from nrm.sim.experiments import CONDITIONS, get_experiment
+from nrm.sim.experiments import get_experiment
 from nrm.sim.metrics import FixedSource
 from nrm.sim.model import ModelParams, Simulation
 from nrm.sim.wiring import new_reality, new_simulation, open_persistence

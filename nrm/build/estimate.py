@@ -175,7 +175,7 @@ def _extend(series: np.ndarray, total: int) -> float:
 def estimate_run(planned: Any, cal: Calibration, *, budget_s: float = 0.6) -> RunEstimate:
     """Estimated wall time of one planned run (``nrm.run.scales.PlannedRun``)."""
     from nrm.run.spec import RunSpec
-    from nrm.sim.experiments import CONDITIONS
+    from nrm.sim.conditions import CONDITIONS
 
     spec = RunSpec(**planned.spec_kwargs())
     costs = spec.cost_switches()
@@ -260,7 +260,8 @@ def process_startup_s() -> float:
 def study_lines(scale_name: str, cal: Calibration, *, budget_s: float = 0.1
                 ) -> tuple[list[str], float]:
     """The study's part of the plan, and the estimated seconds of its ``nrm run`` arms."""
-    from nrm.study.sweep import STUDY_SCALES, build_plan
+    from nrm.run.scales import STUDY_SCALES
+    from nrm.study.sweep import build_plan
 
     if scale_name not in STUDY_SCALES:
         return [], 0.0

@@ -218,7 +218,8 @@ def _resolve_render(v: dict[str, Any]) -> AnalysisRequest:
 
 
 def _resolve_study(v: dict[str, Any]) -> AnalysisRequest:
-    from nrm.study.sweep import PLAN_JSON, get_study_scale
+    from nrm.run.scales import get_study_scale
+    from nrm.study.sweep import PLAN_JSON
 
     scale = get_study_scale(v["scale"]).name
     study = _dir(v["study_dir"], paths.DATA / "study" / scale)

@@ -1021,7 +1021,7 @@ def _study_size(inp: PaperInputs, rep: Any) -> str:
     import json
 
     try:
-        from nrm.study.sweep import get_study_scale
+        from nrm.run.scales import get_study_scale
 
         summary = json.loads((Path(inp.study_dir or ".") / "study_summary.json")
                              .read_text(encoding="utf-8"))

@@ -33,6 +33,7 @@ from typing import Any
 
 from nrm import paths
 from nrm.exceptions import ParameterError
+from nrm.sim.costs import CostSwitches
 from nrm.sim.model import DEFAULT_CYCLES, ModelParams
 
 __all__ = [
@@ -203,3 +204,58 @@ def describe(scale: Scale) -> str:
         lines.append(f"  {r.name:<18} {r.role:<6} cycles={r.cycles} max_agents={r.max_agents} "
                      f"metrics={r.metrics} cpu_interval={cpu} seed={r.seed}")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ the causal study's scales
+#: The paper's parameters (the model's own defaults), for the study plan's "scale relative to
+#: the paper" column.
+PAPER_CYCLES = DEFAULT_CYCLES
+PAPER_AGENTS = ModelParams.max_agents
+PAPER_CPU_INTERVAL = CostSwitches.cpu_interval
+
+
+@dataclass(frozen=True)
+class StudyScale:
+    """Run lengths of one study scale.
+
+    ``short_cycles`` is used by every arm whose costs include a per-row SQLite commit, recursive
+    evolution or the cumulative registry (seconds to minutes per cycle at the paper's size);
+    ``long_cycles`` by the cheap arms, so that their per-cycle slope and curvature rest on
+    thousands of cycles. An effect is always read over the cycles both runs have.
+    """
+
+    name: str
+    repeats: int
+    max_agents: int
+    short_cycles: int
+    long_cycles: int
+    cpu_interval: float  # seconds the CPU sample blocks where the original's 0.1 s applies
+    description: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+STUDY_SCALES: dict[str, StudyScale] = {
+    s.name: s
+    for s in (
+        StudyScale("smoke", 2, 6, 3, 40, 0.001,
+                   "seconds per run, for the test suite: 2 blocks, 6 agents, 3 or 40 cycles "
+                   "per condition, the CPU sample blocking 1 ms"),
+        StudyScale("default", 5, 10, 10, 1000, 0.002,
+                   "5 blocks, 10 agents, 10 cycles per condition for the arms with per-row "
+                   "SQLite commits, recursive evolution or the cumulative registry (the level "
+                   "of their costs, not their long-run growth), 1000 for the cheap ones, the "
+                   "CPU sample blocking 2 ms; budgeted at 15 min on 2 quiet cores (an estimate: "
+                   "nrm study plan --estimate-from A_SMOKE_STUDY)"),
+        StudyScale("full", 5, PAPER_AGENTS, PAPER_CYCLES, PAPER_CYCLES, PAPER_CPU_INTERVAL,
+                   "the paper's parameters for every arm (3000 cycles per condition, 100 "
+                   "agents, 0.1 s blocking CPU sample): a cluster job, see README"),
+    )
+}
+
+
+def get_study_scale(name: str) -> StudyScale:
+    if name not in STUDY_SCALES:
+        raise ParameterError(f"unknown study scale {name!r}; valid: {', '.join(STUDY_SCALES)}")
+    return STUDY_SCALES[name]

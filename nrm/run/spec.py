@@ -28,8 +28,9 @@ from typing import Any
 
 from nrm.exceptions import ParameterError
 from nrm.run.checks import check_run_values
+from nrm.sim.conditions import CONDITIONS, check_condition
 from nrm.sim.costs import CostSwitches, preset
-from nrm.sim.experiments import CONDITIONS, check_condition, get_experiment
+from nrm.sim.experiments import get_experiment
 from nrm.sim.metrics import parse_source_spec
 from nrm.sim.model import DEFAULT_CYCLES, ModelParams
 

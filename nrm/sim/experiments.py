@@ -6,9 +6,9 @@ import math
 from dataclasses import dataclass
 
 from nrm.exceptions import UnknownExperimentError
+from nrm.sim.conditions import CONDITIONS, check_condition
 from nrm.sim.model import DEFAULT_CYCLES, Mechanisms, ModelParams
 
-CONDITIONS = ("OFF-OFF", "ON-OFF", "OFF-ON", "ON-ON")
 SYNERGY_THRESHOLD = 0.1
 
 
@@ -99,16 +99,6 @@ def get_experiment(exp_id: str) -> Experiment:
             "(see `nrm experiments`)"
         )
     return _BY_KEY[key]
-
-
-def check_condition(condition: str) -> str:
-    c = condition.strip().upper()
-    if c not in CONDITIONS:
-        raise UnknownExperimentError(
-            f"unknown condition {condition!r}; valid: {', '.join(CONDITIONS)} "
-            "(first ON/OFF is the experiment's first mechanism)"
-        )
-    return c
 
 
 def population_summary(history: list[int]) -> dict[str, float | int | None]:

@@ -21,6 +21,7 @@ from typing import NamedTuple, Protocol
 from nrm import paths
 from nrm.atomic import storage_error
 from nrm.exceptions import ParameterError, TraceError
+from nrm.sim.conditions import CONDITIONS
 
 
 class Metrics(NamedTuple):
@@ -224,8 +225,6 @@ def _read_trace(path: Path) -> list[tuple[str, Metrics]]:
     """Read and check a whole trace: UTF-8 text, the header, then on every line a sequence
     number that counts from 0, a known condition, finite percentages within 0-100 and counts
     that are integers >= 0. Any problem is a :class:`TraceError` naming ``file:line``."""
-    from nrm.sim.experiments import CONDITIONS
-
     if not path.is_file():
         raise TraceError(
             f"{path}: no such metrics trace (expected a run's {path.name or 'metrics_trace.csv'})"

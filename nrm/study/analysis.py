@@ -566,7 +566,9 @@ def verdicts(data: StudyData, effects: pd.DataFrame) -> pd.DataFrame:
     rows.append(_verdict_from_effects(
         "H5", effects, ["unoptimized-off-recursive-evolution",
                         "unoptimized-off-cumulative-registry"], refute_all=True, data=data))
-    from nrm.study.control_arms import verdict_rows  # issue #15: the H2 controls, the worker arm
+    from nrm.study.control_analysis import (
+        verdict_rows,  # issue #15: the H2 controls, the worker arm
+    )
 
     rows += verdict_rows(data, effects)
     return pd.DataFrame(rows)
@@ -619,7 +621,7 @@ def write_tables(res: StudyResults, folder: Path) -> None:
         "skipped": [{"label": s.label, "reason": s.reason} for s in plan.skipped],
         "verdicts": res.verdicts.to_dict(orient="records"),
     })
-    from nrm.study.control_arms import write_tables as write_control_tables
+    from nrm.study.control_analysis import write_tables as write_control_tables
 
     write_control_tables(res, folder)  # issue #15: controls, dbgrow and workers tables
 

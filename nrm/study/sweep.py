@@ -42,7 +42,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,263 +52,23 @@ from nrm import paths
 from nrm.atomic import atomic_write_json, atomic_write_text
 from nrm.exceptions import ParameterError, StudyError
 from nrm.instrument.runlog import read_run_json
-from nrm.sim.costs import PRESETS, CostSwitches
+from nrm.run.scales import (
+    PAPER_AGENTS,
+    PAPER_CPU_INTERVAL,
+    PAPER_CYCLES,
+    StudyScale,
+    get_study_scale,
+)
+from nrm.study import control_arms
+from nrm.study.arms import EXPERIMENT, Arm, Skipped, core_arms
 
 FORMAT = "nrm-study/1"
-EXPERIMENT = "C256"
-BASES = ("unoptimized", "lean")
-
-#: The paper's parameters (for the plan's "scale relative to the paper" column).
-PAPER_CYCLES = 3000
-PAPER_AGENTS = 100
-PAPER_CPU_INTERVAL = 0.1
-
-
-@dataclass(frozen=True)
-class StudyScale:
-    """Run lengths of one study scale.
-
-    ``short_cycles`` is used by every arm whose costs include a per-row SQLite commit, recursive
-    evolution or the cumulative registry (seconds to minutes per cycle at the paper's size);
-    ``long_cycles`` by the cheap arms, so that their per-cycle slope and curvature rest on
-    thousands of cycles. An effect is always read over the cycles both runs have.
-    """
-
-    name: str
-    repeats: int
-    max_agents: int
-    short_cycles: int
-    long_cycles: int
-    cpu_interval: float  # seconds the CPU sample blocks where the original's 0.1 s applies
-    description: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-STUDY_SCALES: dict[str, StudyScale] = {
-    s.name: s
-    for s in (
-        StudyScale("smoke", 2, 6, 3, 40, 0.001,
-                   "seconds per run, for the test suite: 2 blocks, 6 agents, 3 or 40 cycles "
-                   "per condition, the CPU sample blocking 1 ms"),
-        StudyScale("default", 5, 10, 10, 1000, 0.002,
-                   "5 blocks, 10 agents, 10 cycles per condition for the arms with per-row "
-                   "SQLite commits, recursive evolution or the cumulative registry (the level "
-                   "of their costs, not their long-run growth), 1000 for the cheap ones, the "
-                   "CPU sample blocking 2 ms; budgeted at 15 min on 2 quiet cores (an estimate: "
-                   "nrm study plan --estimate-from A_SMOKE_STUDY)"),
-        StudyScale("full", 5, PAPER_AGENTS, PAPER_CYCLES, PAPER_CYCLES, PAPER_CPU_INTERVAL,
-                   "the paper's parameters for every arm (3000 cycles per condition, 100 "
-                   "agents, 0.1 s blocking CPU sample): a cluster job, see README"),
-    )
-}
-
-
-def get_study_scale(name: str) -> StudyScale:
-    if name not in STUDY_SCALES:
-        raise ParameterError(f"unknown study scale {name!r}; valid: {', '.join(STUDY_SCALES)}")
-    return STUDY_SCALES[name]
-
-
-@dataclass(frozen=True)
-class Arm:
-    """One arm: an ``nrm run`` spec delta (``run``) or a command line (``command``).
-
-    ``command`` is a list of arguments with the placeholders ``{python}`` (this interpreter),
-    ``{out}`` (the run folder, which the command must create and finish with a ``run.json``
-    whose ``status`` is ``complete``), ``{trace}`` (the study's metrics trace) and ``{seed}``.
-    ``base`` names the arm its effect is read against; ``aa`` the A/A arm giving its noise floor.
-    """
-
-    label: str
-    group: str
-    factor: str
-    base: str | None = None
-    aa: str | None = None
-    run: dict[str, Any] | None = None
-    command: tuple[str, ...] | None = None
-    available: bool = True
-    note: str = ""
-    changes_dynamics: bool = False
-    cycles: int | None = None
-    max_agents: int | None = None
-
-    def __post_init__(self) -> None:
-        if (self.run is None) == (self.command is None):
-            raise ParameterError(f"arm {self.label!r}: give exactly one of run= or command=")
-        if not self.label or "/" in self.label or "__" in self.label:
-            raise ParameterError(f"arm label {self.label!r}: non-empty, no '/' and no '__'")
-
-    def argv(self, run_dir: Path, trace: Path, seed: int = 0) -> list[str]:
-        """The command line of one run of this arm into ``run_dir``."""
-        if self.command is not None:
-            values = {"python": sys.executable, "out": str(run_dir), "trace": str(trace),
-                      "seed": str(seed)}
-            return [a.format(**values) for a in self.command]
-        r = dict(self.run or {})
-        # --scale full: unset values are the model's own (the paper's), not a scale's
-        argv = [sys.executable, "-m", "nrm.cli", "run", r.get("experiment", EXPERIMENT),
-                "--scale", "full", "--variant", r.get("variant", "unoptimized")]
-        if self.cycles is not None:
-            argv += ["--cycles", str(self.cycles)]
-        if self.max_agents is not None:
-            argv += ["--max-agents", str(self.max_agents)]
-        costs = self.cost_switches()
-        assert costs is not None
-        # always explicit: flags left out would take `nrm run`'s default scale's values
-        argv += ["--cpu-interval", repr(float(costs.cpu_interval))]
-        for k, v in sorted((r.get("costs") or {}).items()):
-            argv += ["--cost", f"{k}={str(v).lower() if isinstance(v, bool) else v}"]
-        if r.get("allocator"):
-            argv += ["--allocator", r["allocator"]]
-        if r.get("gc_mode", "default") != "default":
-            argv += ["--gc-mode", r["gc_mode"]]
-        argv += ["--metrics", f"cycle-replay:{trace}", "--seed", str(seed), "--out",
-                 str(run_dir), "--no-progress"]
-        return argv
-
-    def cost_switches(self) -> CostSwitches | None:
-        if self.run is None:
-            return None
-        costs = PRESETS[self.run.get("variant", "unoptimized")]
-        if self.run.get("costs"):
-            costs = costs.with_(**self.run["costs"])
-        if self.run.get("cpu_interval") is not None:
-            costs = costs.with_(cpu_interval=float(self.run["cpu_interval"]))
-        return costs
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["command"] = list(self.command) if self.command is not None else None
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Arm:
-        d = dict(d)
-        if d.get("command") is not None:
-            d["command"] = tuple(d["command"])
-        return cls(**d)
-
-
-#: Extra arm builders, e.g. the controls of issue #15: ``f(scale) -> list[Arm]``.
-_EXTRA_ARMS: list[Callable[[StudyScale], list[Arm]]] = []
-
-
-def register_arms(builder: Callable[[StudyScale], list[Arm]]) -> None:
-    """Add arms (built per scale) to every plan made after this call."""
-    if builder not in _EXTRA_ARMS:
-        _EXTRA_ARMS.append(builder)
-
-
-def _expensive(costs: CostSwitches) -> bool:
-    """Whether a run with these costs needs the short run length (see :class:`StudyScale`)."""
-    return costs.sqlite or costs.recursive_evolution or costs.cumulative_registry
-
-
-def _switch_values(base: str, scale: StudyScale) -> dict[str, Any]:
-    """The value each switch takes when flipped away from ``base``."""
-    if base == "unoptimized":  # turn a cost off: take lean's value
-        flipped = PRESETS["lean"].to_dict()
-        flipped["cpu_interval"] = 0.0
-    else:  # turn a cost on: take unoptimized's value (the blocking sample at this scale)
-        flipped = PRESETS["unoptimized"].to_dict()
-        flipped["cpu_interval"] = scale.cpu_interval
-    return flipped
-
-
-@dataclass(frozen=True)
-class Skipped:
-    label: str
-    reason: str
-
 
 def build_arms(scale: StudyScale) -> tuple[list[Arm], list[Skipped]]:
-    """Every arm of the study at ``scale`` (available or not) and the combinations skipped."""
-    from nrm.instrument.allocator import ALLOCATORS, DEBIAN_PACKAGES, available
-
-    avail = available()
-    arms: list[Arm] = []
-    skipped: list[Skipped] = []
-
-    def base_run(base: str) -> dict[str, Any]:
-        cpu = scale.cpu_interval if base == "unoptimized" else None
-        return {"experiment": EXPERIMENT, "variant": base, "cpu_interval": cpu}
-
-    def cycles_for(run: dict[str, Any]) -> int:
-        probe = Arm("probe", "probe", "", run=run)
-        costs = probe.cost_switches()
-        assert costs is not None
-        return scale.short_cycles if _expensive(costs) else scale.long_cycles
-
-    for base in BASES:
-        aa = f"aa-{base}"
-        common = {"base": f"base-{base}", "aa": aa, "max_agents": scale.max_agents}
-        run0 = base_run(base)
-        arms.append(Arm(f"base-{base}", "base", f"C256 {base}", aa=aa, run=run0,
-                        cycles=cycles_for(run0), max_agents=scale.max_agents))
-        arms.append(Arm(aa, "aa", f"C256 {base} again (A/A)", base=f"base-{base}", aa=aa,
-                        run=run0, cycles=cycles_for(run0), max_agents=scale.max_agents))
-        base_costs = PRESETS[base].to_dict()
-        base_costs["cpu_interval"] = scale.cpu_interval if base == "unoptimized" else 0.0
-        flipped = _switch_values(base, scale)
-        for switch, value in flipped.items():
-            verb = "off" if base == "unoptimized" else "on"
-            label = f"{base}-{verb}-{switch.replace('_', '-')}"
-            if value == base_costs[switch]:
-                skipped.append(Skipped(label, f"{switch} is {value!r} in the base at this scale "
-                                              "already (no delta to test)"))
-                continue
-            run = dict(run0)
-            if switch == "cpu_interval":
-                run["cpu_interval"] = value
-            else:
-                run["costs"] = {switch: value}
-            try:
-                costs = Arm(label, "probe", "", run=run).cost_switches()
-            except ParameterError as exc:
-                skipped.append(Skipped(label, f"CostSwitches refuses it: {exc}"))
-                continue
-            assert costs is not None
-            arms.append(Arm(
-                label, f"switch-{verb}", f"{switch}={value!r} alone (from {base})", run=run,
-                changes_dynamics=switch in ("recursive_evolution", "cumulative_registry"),
-                cycles=cycles_for(run), **common))
-        for alloc in ALLOCATORS:
-            run = {**run0, "allocator": alloc}
-            ok = avail.get(alloc, False)
-            note = "" if ok else (f"not available: library missing (apt-get install "
-                                  f"{DEBIAN_PACKAGES.get(alloc, alloc)})")
-            # pymalloc under --allocator runs in a child process like the others: it is their
-            # base, and the in-process base is its own
-            against = {**common, "base": f"base-{base}" if alloc == "pymalloc"
-                       else f"{base}-alloc-pymalloc"}
-            arms.append(Arm(f"{base}-alloc-{alloc}", "allocator",
-                            f"allocator {alloc} (from {base})", run=run, available=ok,
-                            note=note, cycles=cycles_for(run), **against))
-        for mode in ("disable", "freeze"):
-            run = {**run0, "gc_mode": mode}
-            arms.append(Arm(f"{base}-gc-{mode}", "gc", f"gc.{mode}() after set-up ({base})",
-                            run=run, cycles=cycles_for(run), **common))
-    # the headline pairs of the paper, in the same design
-    uo = {"base": "base-unoptimized", "aa": "aa-unoptimized", "max_agents": scale.max_agents,
-          "cycles": scale.short_cycles}
-    arms.append(Arm("C255-unoptimized", "headline", "C255 vs C256 (the paper's variance)",
-                    run={"experiment": "C255", "variant": "unoptimized",
-                         "cpu_interval": scale.cpu_interval}, changes_dynamics=True, **uo))
-    for exp in ("C256", "C257"):
-        arms.append(Arm(
-            f"{exp}-optimized", "headline",
-            f"{exp} optimized (one sample per cycle) vs C256 unoptimized (the paper's speedup)",
-            run={"experiment": exp, "variant": "optimized", "cpu_interval": scale.cpu_interval},
-            changes_dynamics=exp != "C256", **uo))
-    from nrm.study import (
-        control_arms as study_controls,  # the arms of issue #15: H2 controls, workers, database growth
-    )
-
-    study_controls.register()
-    for builder in _EXTRA_ARMS:
-        arms.extend(builder(scale))
+    """Every arm of the study at ``scale`` (available or not) and the combinations skipped: the
+    core arms and the command arms of issue #15 (H2 controls, workers, database growth)."""
+    arms, skipped = core_arms(scale)
+    arms += control_arms.build_arms(scale)
     labels = [a.label for a in arms]
     dupes = {x for x in labels if labels.count(x) > 1}
     if dupes:
@@ -890,12 +650,9 @@ def shell_command(argv: list[str]) -> str:
 
 
 __all__ = [
-    "STUDY_SCALES",
-    "Arm",
     "RunTask",
     "StudyError",
     "StudyPlan",
-    "StudyScale",
     "build_arms",
     "build_plan",
     "code_record",
@@ -903,7 +660,6 @@ __all__ = [
     "format_plan",
     "load_plan",
     "randomized_blocks",
-    "register_arms",
     "run_complete",
     "run_name",
     "run_study",
