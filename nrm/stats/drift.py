@@ -132,8 +132,6 @@ class _Fit:
     se: np.ndarray
     rss: float
     df: int
-
-
     lags: int
 
 
@@ -210,7 +208,7 @@ def classify_shape(z: np.ndarray, x: np.ndarray, *, lags: int | None = None,
     trend_sig = slope_sig if trend is None else trend != 0
     trend_up = slope_t > 0 if trend is None else trend > 0
 
-    k_early = max(5, int(round(early * n)))
+    k_early = max(5, round(early * n))
     if n - k_early >= 10:
         dummy = np.zeros(n)
         dummy[:k_early] = 1.0
@@ -465,8 +463,8 @@ def drift_of_cycles(cycles: pd.DataFrame, *, cap: int | None = None,
     if "condition" in cycles and cycles["condition"].nunique(dropna=True) > 1:
         found = sorted(map(str, cycles["condition"].dropna().unique()))
         raise ParameterError(f"one condition at a time; got {len(found)}: {', '.join(found)}")
-    index = cycles["cycle"] if "cycle" in cycles else None
-    pop = cycles["population"] if "population" in cycles else None
+    index = cycles.get("cycle", None)
+    pop = cycles.get("population", None)
     work: dict[str, np.ndarray] = {}
     for name in counters or ():
         if name == "registry_x_agents":
