@@ -268,6 +268,7 @@ class DriftResult:
     mean_time_s: float
     drift_s: float  # seconds per cycle gained per `per` index units, at a fixed workload
     drift_ci: tuple[float, float]
+    drift_se: float  # its HAC standard error (the interval is drift_s ± critical · drift_se)
     drift_pct: float  # the same, in % of the window's mean cycle time
     drift_pct_ci: tuple[float, float]
     drift_raw_s: float  # time ~ 1 + index on the same rows (the work counters ignored)
@@ -310,7 +311,8 @@ class DriftResult:
         """One line: the drift with its interval, the shape and the window."""
         if not self.testable:
             return f"drift not testable: {self.reason}"
-        unit = f"{self.per:g} {self.index_unit}s" if self.index_unit else f"{self.per:g}"
+        unit = f"{self.per:g} {self.index_unit}".rstrip()
+        unit += "s" if self.index_unit == "cycle" else ""
         lo, hi = self.drift_pct_ci
         what = "at a fixed workload" if self.workload_known else "of raw time (workload unknown)"
         return (f"drift {what}: {self.drift_pct:+.2f} % per {unit} "
@@ -328,7 +330,8 @@ def _untestable(reason: str, *, workload_known: bool, n_total: int, end: int | N
                 level: float) -> DriftResult:
     nan = math.nan
     return DriftResult(False, reason, workload_known, n_total, end, end_index, n, index_unit,
-                       per, level, nan, nan, _nan_ci(), nan, _nan_ci(), nan, _nan_ci(), nan)
+                       per, level, nan, nan, _nan_ci(), nan, nan, _nan_ci(), nan, _nan_ci(),
+                       nan)
 
 
 def drift(time: np.ndarray | pd.Series, *,
@@ -444,7 +447,8 @@ def drift(time: np.ndarray | pd.Series, *,
     return DriftResult(
         testable=True, reason="", workload_known=workload_known, n_total=n_total,
         ramp_end=end, ramp_end_index=end_index, n=n, index_unit=index_unit, per=per,
-        level=level, mean_time_s=mean_t, drift_s=d, drift_ci=d_ci, drift_pct=d * pct,
+        level=level, mean_time_s=mean_t, drift_s=d, drift_ci=d_ci, drift_se=float(fit.se[1]),
+        drift_pct=d * pct,
         drift_pct_ci=(d_ci[0] * pct, d_ci[1] * pct), drift_raw_s=raw_d, drift_raw_ci=raw_ci,
         explained_share=share, unit_costs=tuple(costs), dropped=tuple(dropped),
         hac_lags=lags, critical=crit, resid_lag1=r1, shape=shape, shape_note=note,
