@@ -176,9 +176,11 @@ def classify_shape(z: np.ndarray, x: np.ndarray, *, lags: int | None = None,
     1. **warm-up**: the first ``early`` share of the window (at least 5 cycles) is
        significantly *slower* than the rest (dummy in ``z ~ 1 + x + early``) and the rest has
        no significant linear trend;
-    2. **step**: there is a trend, and a single step (split searched over the middle 80 %
-       for the least squared error of two means) is significant beyond the line
-       (``z ~ 1 + x + 1[i >= k]``), and neither segment has a significant slope of its own;
+    2. **step**: there is a trend, a single step (split searched over the middle 80 % for
+       the least squared error of two means) is significant beyond the line
+       (``z ~ 1 + x + 1[i >= k]``), and within each segment the fitted line rises or falls
+       by less than half the jump (a steady ramp split in two has segment rises equal to
+       the jump, so it never passes);
     3. **accelerating**: a rising trend, the x² term of ``z ~ 1 + x + x²`` positive and
        significant, and the quadratic fits better than the best step;
     4. **ramp**: a trend (steady drift, either sign);
@@ -187,7 +189,7 @@ def classify_shape(z: np.ndarray, x: np.ndarray, *, lags: int | None = None,
     "A trend" is a significant slope of ``z ~ 1 + x``, or, when ``trend`` is given, its sign
     (+1 / −1; 0 = no trend): :func:`drift` passes its own drift interval's verdict so that
     the shape never contradicts the drift. The step search picks the best of many splits, so
-    its test is optimistic; the segment-slope condition and the required trend guard it.
+    its test is optimistic; the segment condition and the required trend guard it.
 
     Returns (shape, a short note with the deciding numbers).
     """
@@ -231,14 +233,13 @@ def classify_shape(z: np.ndarray, x: np.ndarray, *, lags: int | None = None,
         after = (np.arange(n) >= best_k).astype(float)
         stepfit = _fit(np.column_stack([one, xs, after]), z, lags)
         s_sig, s_t = sig(stepfit, 2)
-        seg_sig = []
+        jump = float(z[best_k:].mean() - z[:best_k].mean())
+        rises = []
         for part in (slice(0, best_k), slice(best_k, n)):
-            m = part.stop - part.start
-            seg = _fit(np.column_stack([one[part], xs[part]]), z[part],
-                       None if lags is None else min(lags, m // 4))
-            seg_sig.append(sig(seg, 1)[0])
-        if s_sig and not any(seg_sig):
-            jump = float(z[best_k:].mean() - z[:best_k].mean())
+            seg = np.column_stack([one[part], xs[part]])
+            coef, *_ = np.linalg.lstsq(seg, z[part], rcond=None)
+            rises.append(abs(float(coef[1]) * float(xs[part][-1] - xs[part][0])))
+        if s_sig and max(rises) < abs(jump) / 2:
             return "step", (f"one step of {jump:+.3g} s at window position {best_k} "
                             f"(t={s_t:.1f} beyond the line)")
 
