@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 LOCK := requirements.lock
 SCALE ?= default
 
-.PHONY: setup lock test lint bench paper figure compare check-html clean-paper allocators lab study help
+.PHONY: setup lock test lint bench paper figure compare check-html clean-paper allocators lab study readme help
 
 help:
 	@echo "make help        this list"
@@ -26,6 +26,11 @@ help:
 	@echo "make lab         JupyterLab on the notebooks, in the project's kernel"
 	@echo "make allocators  install jemalloc and mimalloc (Debian packages; needs root)"
 	@echo "make clean-paper remove a scale's paper, figures, analyses (keeps its runs)"
+	@echo "make readme      rewrite README.md's findings section from the reference build"
+
+# README.md's findings section is generated from data/reference/build-default, never typed
+readme: setup
+	$(BIN)/nrm readme --write
 
 setup: $(STAMP)
 

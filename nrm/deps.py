@@ -67,7 +67,8 @@ def _excluded(name: str, exclude: tuple[str, ...]) -> bool:
 def source_files(module_names: Iterable[str], exclude: Iterable[str] = ()) -> list[Path]:
     """The files of ``module_names`` and of every nrm module they import, transitively, sorted.
 
-    Names are dotted (``nrm.run.runner``; ``runner`` is read as ``nrm.run.runner``). The walk does not
+    Names are dotted (``nrm.run.runner``; ``runner`` is read as ``nrm.run.runner``). The walk does
+    not
     enter the modules or packages named in ``exclude``. Raises :class:`ParameterError` for a
     name that is not an nrm module.
     """

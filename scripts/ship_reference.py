@@ -7,7 +7,8 @@ CSV/JSON), the paper's own tables when the build wrote them (``paper/tables/*.cs
 causal study's tables (``data/analysis/default/study/``: effects with their A/A bands, verdicts,
 the repeated headline comparisons; not its run folders), and writes ``machine.json``: the
 machine the runs ran on, read from the runs' own ``run.json``
-context (nrm.instrument.sysinfo: CPU, cores, memory, Python, allocator, disk, git commit) and the dates
+context (nrm.instrument.sysinfo: CPU, cores, memory, Python, allocator, disk, git commit) and the
+dates
 of the runs. Refuses a build that is not default scale or has an incomplete run; writes
 nothing then.
 """
@@ -92,7 +93,8 @@ and runs it adds, show up as "only in one build" rather than as differences.
 - `phase1a/`, `phase1b/`: the CSV tables and manifests of `data/analysis/default/`
 - `study/`: the causal study's tables (effects and A/A bands, H1-H5 verdicts, the headline
   comparisons repeated, the runs' records) of `data/analysis/default/study/`
-- `machine.json`: the machine, from the runs' own `run.json` context (nrm.instrument.sysinfo), and the
+- `machine.json`: the machine, from the runs' own `run.json` context (nrm.instrument.sysinfo), and
+the
   study's sweep (runs, seconds, seed)
 
 Machine: {cpu.get("model", "?")}, {cpu.get("logical", "?")} logical cores

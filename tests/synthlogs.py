@@ -1,6 +1,7 @@
 """Synthetic run logs with known trends, for the reader and statistics tests.
 
-The logs follow nrm/instrument/columns.py and docs/run-folder.md and look like real ones: ``wall_s`` of a
+The logs follow nrm/instrument/columns.py and docs/run-folder.md and look like real ones:
+``wall_s`` of a
 few to a few hundred milliseconds with autocorrelated noise, ``rss_bytes`` of 30-60 MB in whole
 pages, arena columns filled every ``arena_every`` rows, system columns with sensor noise.
 Every trend is a switch, so a test knows the truth it checks a verdict against. Seeded.

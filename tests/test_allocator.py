@@ -22,7 +22,8 @@ from nrm.instrument.allocator import (
     mapped_allocator_libraries,
 )
 
-REPORT = "import json, nrm.instrument.sysinfo as s; print(json.dumps(s.collect_context()['allocator']))"
+REPORT = ("import json, nrm.instrument.sysinfo as s; "
+          "print(json.dumps(s.collect_context()['allocator']))")
 
 
 def _child_allocator(name: str) -> dict:

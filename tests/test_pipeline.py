@@ -20,7 +20,8 @@ from nrm.exceptions import ParameterError
 
 def test_source_files_follow_imports_including_lazy_ones() -> None:
     files = source_files(["nrm.run.runner"])
-    for f in ("nrm/run/runner.py", "nrm/sim/model.py", "nrm/sim/persistence.py", "nrm/instrument/rowformat.py",
+    for f in ("nrm/run/runner.py", "nrm/sim/model.py", "nrm/sim/persistence.py",
+              "nrm/instrument/rowformat.py",
               "nrm/paths.py", "nrm/exceptions.py", "nrm/__init__.py", "nrm/instrument/sysinfo.py"):
         assert f in files  # sysinfo is imported inside a function of runner
     cut = source_files(["nrm.run.runner"], ("nrm.cli",))
@@ -45,7 +46,8 @@ def test_notebook_imports_are_read_from_its_code_cells() -> None:
 
 def test_the_run_step_reads_the_simulator_and_never_the_statistics() -> None:
     run_code = source_files(RUN_CODE, RUN_EXCLUDE)
-    assert {"nrm/sim/model.py", "nrm/run/runner.py", "nrm/sim/persistence.py", "nrm/instrument/rowformat.py",
+    assert {"nrm/sim/model.py", "nrm/run/runner.py", "nrm/sim/persistence.py",
+            "nrm/instrument/rowformat.py",
             "nrm/run/spec.py", "nrm/cli/run.py", "nrm/run/child.py"} <= set(run_code)
     assert not any(f.startswith(("nrm/stats/", "nrm/render/", "nrm/claims/")) for f in run_code)
     assert "nrm/cli/main.py" not in run_code  # the dispatcher, which imports every subcommand

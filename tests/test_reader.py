@@ -1,4 +1,5 @@
-"""nrm.instrument.reader: run folders and bare CSVs into pandas; every malformed log is a clear LogError."""
+"""nrm.instrument.reader: run folders and bare CSVs into pandas; every malformed log is a clear
+LogError."""
 
 from __future__ import annotations
 

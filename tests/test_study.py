@@ -1,4 +1,5 @@
-"""The causal study's plan and sweep (nrm/study/sweep.py): arms, order, shared trace, restarts, Dask."""
+"""The causal study's plan and sweep (nrm/study/sweep.py): arms, order, shared trace, restarts,
+Dask."""
 
 from __future__ import annotations
 

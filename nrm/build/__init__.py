@@ -1,1 +1,2 @@
-"""Building the paper: the doit pipeline, estimates, budgets, benchmarks, reproduction, notebooks, HTML check."""
+"""Building the paper: the doit pipeline, estimates, budgets, benchmarks, reproduction, notebooks,
+HTML check."""

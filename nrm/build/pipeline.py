@@ -20,7 +20,8 @@ The run step's code is what makes a run's data (``nrm.build.notebooks``, which r
 out the run, and everything it imports); the display cells of the run notebook that only
 show the result (figures, tables) are not part of it.
 
-doit keeps its state in ``<OUT>/.make/doit-state.json``. ``python -m nrm.build.pipeline why`` (``make
+doit keeps its state in ``<OUT>/.make/doit-state.json``. ``python -m nrm.build.pipeline why``
+(``make
 paper WHY=1``) prints every step with "up to date" or the exact reasons it would re-run (which
 file, which parameter, which package), without running anything.
 
@@ -51,10 +52,12 @@ __all__ = ["RUN_CODE", "Build", "RecordedConfig", "study_outputs", "tasks", "why
 #: The modules that make a run's data: the run notebook calls nrm.build.notebooks.run, which runs
 #: nrm.run.runner in the kernel or, with an allocator, ``nrm run`` in a child process
 #: (nrm.instrument.allocator, nrm.run.child; the command's handler is nrm.cli.run).
-RUN_CODE = ("nrm.build.notebooks", "nrm.run.runner", "nrm.instrument.allocator", "nrm.run.child", "nrm.cli.run")
+RUN_CODE = ("nrm.build.notebooks", "nrm.run.runner", "nrm.instrument.allocator", "nrm.run.child",
+            "nrm.cli.run")
 #: The walk does not enter nrm.cli: it only dispatches to the handler above, and it imports
 #: every other subcommand (the study, the paper, the statistics), which a run never executes.
-#: The H2 controls (nrm.study.controls, nrm.study.control_arms) are experiments of their own that the
+#: The H2 controls (nrm.study.controls, nrm.study.control_arms) are experiments of their own that
+#: the
 #: study module can launch; a paper run never executes them.
 RUN_EXCLUDE = ("nrm.study.controls", "nrm.study.control_arms")
 ANALYSES = {"variance_hypotheses": "phase1a", "optimization": "phase1b"}
@@ -200,7 +203,8 @@ def _study_done(study_json: str) -> bool:
 
 def study_tasks(b: Build, env: Mapping[str, Any], after: list[str]) -> Iterator[dict[str, Any]]:
     """The study's sweep and its analysis. The sweep re-runs when the code that makes the study's
-    data changes (:data:`nrm.study.sweep.STUDY_CODE`); ``--retire-stale`` then moves the old study to
+    data changes (:data:`nrm.study.sweep.STUDY_CODE`); ``--retire-stale`` then moves the old study
+    to
     ``data/study/.superseded/`` instead of mixing two versions of the code in one study. An
     interrupted sweep continues where it stopped."""
     from nrm.study.sweep import STUDY_CODE, STUDY_EXCLUDE, STUDY_JSON, build_plan

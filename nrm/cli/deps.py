@@ -10,7 +10,8 @@ from typing import Any
 
 def register(sub: Any) -> None:
     p = sub.add_parser("deps", help="source files an nrm module depends on (from its imports)")
-    p.add_argument("modules", nargs="+", metavar="MODULE", help="e.g. nrm.run.runner nrm.build.notebooks")
+    p.add_argument("modules", nargs="+", metavar="MODULE",
+                   help="e.g. nrm.run.runner nrm.build.notebooks")
     p.add_argument("--absolute", action="store_true",
                    help="absolute paths (default: relative to the current folder when inside)")
     p.set_defaults(handler=_deps)

@@ -21,6 +21,7 @@ from nrm.cli import (
     listing,
     notebook,
     plan,
+    readme,
     reproduce,
     run,
     scales,
@@ -32,7 +33,7 @@ from nrm.exceptions import NrmError, RunInterruptedError
 
 #: The subcommand modules, in the order ``nrm --help`` lists them.
 COMMANDS = (listing, run, notebook, scales, deps, bench, check_lock, plan, why, check_html,
-            control, workers, dbgrow, study, reproduce, compare)
+            control, workers, dbgrow, study, reproduce, compare, readme)
 
 
 def build_parser() -> argparse.ArgumentParser:

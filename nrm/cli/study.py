@@ -1,4 +1,5 @@
-"""``nrm study plan|run|analyse``: the causal study (:mod:`nrm.study.sweep`) from the command line."""
+"""``nrm study plan|run|analyse``: the causal study (:mod:`nrm.study.sweep`) from the command
+line."""
 
 from __future__ import annotations
 

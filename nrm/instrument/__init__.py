@@ -1,1 +1,2 @@
-"""Instrumentation: the probe, the run log and its columns, arenas, allocators, machine context, the reader."""
+"""Instrumentation: the probe, the run log and its columns, arenas, allocators, machine context,
+the reader."""

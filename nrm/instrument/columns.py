@@ -1,7 +1,9 @@
 """The documented columns of ``cycles.csv`` (one row per cycle of a long-running loop).
 
-This registry is the contract between the writer (``nrm.instrument.probe`` / ``nrm.instrument.runlog``), the reader
-(``nrm.instrument.reader``) and the statistics (``nrm.stats``). A log from any simulation can be analysed
+This registry is the contract between the writer (``nrm.instrument.probe`` /
+``nrm.instrument.runlog``), the reader
+(``nrm.instrument.reader``) and the statistics (``nrm.stats``). A log from any simulation can be
+analysed
 if it has the *required* columns; every other column is optional and a statistic that needs a
 missing one reports "not testable" rather than failing. Units are in the names: ``_s`` seconds,
 ``_bytes`` bytes, ``_pct`` percent (0-100), ``_mhz`` MHz, ``_c`` degrees Celsius. Empty cells

@@ -2,7 +2,8 @@
 
 The loop calls the probe once per cycle; the probe returns one row (a read-only mapping keyed by
 the ``cycles.csv`` columns of ``nrm/instrument/columns.py``) and, when given a
-:class:`~nrm.instrument.runlog.CycleLog`, appends it there. This module does not import the simulator::
+:class:`~nrm.instrument.runlog.CycleLog`, appends it there. This module does not import the
+simulator::
 
     with CycleLog(run_dir / "cycles.csv") as log, Probe(log) as probe:
         for i in range(n):
@@ -18,7 +19,8 @@ collections per generation and pause time (``gc.callbacks``), storage bytes read
 read/write syscalls of that cycle (``/proc/self/io``, two reads). At most once per
 ``system_every_s`` seconds (default 1): system CPU %, load average, CPU frequency and
 temperature. Every ``arena_every`` cycles (default 1000): pymalloc arena statistics
-(``nrm.instrument.arenas``, 0.1-0.4 ms a reading, more for a large heap), ``sys.getallocatedblocks()``
+(``nrm.instrument.arenas``, 0.1-0.4 ms a reading, more for a large heap),
+``sys.getallocatedblocks()``
 and, when asked for, tracemalloc's current/peak and the USS. Cells not measured in a row stay
 empty; no value is ever carried forward from an earlier row.
 

@@ -1,7 +1,8 @@
 """Reading and validating a run log (a run folder, or a bare ``cycles.csv``) into pandas.
 
 ``load_run(path)`` accepts a run folder (``cycles.csv`` + ``run.json``, see docs/run-folder.md)
-or a path to a CSV file with the documented columns (nrm/instrument/columns.py), so a log from any loop can
+or a path to a CSV file with the documented columns (nrm/instrument/columns.py), so a log from any
+loop can
 be analysed. Every problem raises :class:`nrm.exceptions.LogError` naming the file, the line
 and the column where it applies, what was expected and the fix.
 

@@ -158,7 +158,8 @@ class RowFormatter:
 
 
 class DeferredRow(Protocol):
-    """A row whose values are worked out when it is written (:class:`nrm.instrument.probe.CycleRow`)."""
+    """A row whose values are worked out when it is written
+    (:class:`nrm.instrument.probe.CycleRow`)."""
 
     def csv_values(self) -> tuple[tuple[Any, ...], Hashable]:
         """The values and the row's shape."""

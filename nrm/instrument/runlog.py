@@ -1,6 +1,7 @@
 """Writing run logs: the ``cycles.csv`` appender and the ``run.json`` helpers.
 
-``cycles.csv`` (columns: ``nrm/instrument/columns.py`` plus any declared extras) is appended in chunks:
+``cycles.csv`` (columns: ``nrm/instrument/columns.py`` plus any declared extras) is appended in
+chunks:
 rows are kept in memory and written every ``flush_every`` rows (or ``flush_every_s`` seconds),
 each chunk with a single ``write`` call on a file opened for appending, so a process killed at
 any moment leaves the header and whole rows up to the last flush. A write that fails (disk
@@ -8,7 +9,8 @@ full, I/O error) is cut back to the last whole row and raised as a
 :class:`~nrm.exceptions.StorageError` naming the file; a torn last line that still gets through
 (a machine crash mid-write) is dropped by :meth:`CycleLog.truncate`. Rows reach the kernel on each
 flush; ``fsync`` happens on :meth:`CycleLog.close` (and on every flush with ``fsync=True``).
-Lines are made by :class:`nrm.instrument.rowformat.RowFormatter` (what :mod:`csv` writes, with the time
+Lines are made by :class:`nrm.instrument.rowformat.RowFormatter` (what :mod:`csv` writes, with the
+time
 columns at fixed decimals); the probe's rows are worked out only then (:meth:`append_deferred`).
 
 ``run.json`` is rewritten atomically. Its ``status`` is ``"running"`` from the start until the
@@ -154,7 +156,8 @@ class CycleLog:
             self.flush()
 
     def append_deferred(self, row: DeferredRow, new_keys: Iterable[str]) -> None:
-        """Queue a row whose cells are worked out when it is written (:class:`nrm.instrument.probe.Probe`
+        """Queue a row whose cells are worked out when it is written
+        (:class:`nrm.instrument.probe.Probe`
         does this, so that a cycle pays only for its readings). ``new_keys``: the row's keys
         that may not be columns (the caller's own); they are checked now."""
         if not self._known.issuperset(new_keys):

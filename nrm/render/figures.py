@@ -1,6 +1,7 @@
 """The paper's figures, each a seaborn/matplotlib plot of logged per-cycle data.
 
-Every function takes run logs (:class:`nrm.instrument.reader.RunData`, from :func:`nrm.instrument.reader.load_run`)
+Every function takes run logs (:class:`nrm.instrument.reader.RunData`, from
+:func:`nrm.instrument.reader.load_run`)
 and returns a :class:`matplotlib.figure.Figure` built without pyplot (so the Agg canvas is used
 whatever backend a notebook has). :func:`save_png` writes one atomically. Lines drawn through
 data are ordinary least-squares fits, drawn for the eye; the tests themselves are in

@@ -1,5 +1,6 @@
 """The paper's "against the reference build" section: this build's tables beside the shipped
-reference build's (``data/reference/build-default/``), table by table (:mod:`nrm.render.compare`)."""
+reference build's (``data/reference/build-default/``), table by table
+(:mod:`nrm.render.compare`)."""
 
 from __future__ import annotations
 

@@ -346,7 +346,8 @@ def check_trace_plan(
 class TraceWriter:
     """Appends every sample fed to the model to ``metrics_trace.csv`` (flushed on demand).
 
-    Like :class:`~nrm.instrument.runlog.CycleLog`, each flush is one append; a failed write is cut back
+    Like :class:`~nrm.instrument.runlog.CycleLog`, each flush is one append; a failed write is cut
+    back
     to the last whole line and raised as a :class:`StorageError` naming the file.
     """
 

@@ -122,7 +122,8 @@ class Skipped:
 def core_arms(scale: StudyScale) -> tuple[list[Arm], list[Skipped]]:
     """The study's arms over C256 at ``scale`` (available or not) and the combinations skipped:
     bases, A/A, cost switches, allocators, GC modes and the paper's headline pairs. The
-    command arms of :mod:`nrm.study.control_arms` join them in :func:`nrm.study.sweep.build_arms`."""
+    command arms of :mod:`nrm.study.control_arms` join them in
+    :func:`nrm.study.sweep.build_arms`."""
     from nrm.instrument.allocator import ALLOCATORS, DEBIAN_PACKAGES, available
 
     avail = available()

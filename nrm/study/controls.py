@@ -3,9 +3,11 @@ pymalloc's arenas on purpose, and the same workload without the objects that do 
 
 A verdict "no fragmentation" is only worth something if the instruments (``frag_ratio`` and
 ``rss_bytes`` in ``cycles.csv``, the H2 test of :mod:`nrm.stats.hypotheses`) are shown to see
-fragmentation where it is there. Both controls run under the :class:`~nrm.instrument.probe.Probe` into
+fragmentation where it is there. Both controls run under the :class:`~nrm.instrument.probe.Probe`
+into
 an ordinary run folder (``cycles.csv`` + ``run.json`` with the run context, status
-``complete``), so :func:`nrm.instrument.reader.load_run` and :func:`nrm.stats.evaluate_hypotheses` read
+``complete``), so :func:`nrm.instrument.reader.load_run` and :func:`nrm.stats.evaluate_hypotheses`
+read
 them unchanged.
 
 The workload (one process, ``cycles`` cycles):
@@ -347,7 +349,8 @@ def control_rules() -> Any:
 
 
 def summarize(run: Any) -> dict[str, Any]:
-    """Measured numbers of one control run (a path or a :class:`nrm.instrument.reader.RunData`): frag
+    """Measured numbers of one control run (a path or a :class:`nrm.instrument.reader.RunData`):
+    frag
     ratio and RSS at the start, the shift and the end (mean of the first/last 10 % of rows),
     and the H2 verdict of :func:`nrm.stats.evaluate_hypotheses` with its evidence, under the
     default rules (``h2``) and with a floor on the rise (``h2_floor``, :func:`control_rules`)."""

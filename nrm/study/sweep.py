@@ -5,7 +5,8 @@ a run spec (``nrm run`` flags) or another command line, and an order of runs (``
 each holding one run of every available arm, shuffled with a recorded seed). Every ``nrm run``
 arm replays one metrics trace, recorded once per study by a live ``lean`` run of C256 with one
 sample per cycle, through the cycle-indexed replay (``cycle-replay:PATH``,
-:class:`nrm.sim.metrics.CycleReplaySource`): arms that sample per call and arms that sample per cycle
+:class:`nrm.sim.metrics.CycleReplaySource`): arms that sample per call and arms that sample per
+cycle
 see the same values in the same cycle, so they differ only in the factor under test.
 
 Arms (``nrm study plan --scale smoke`` prints them):
@@ -375,11 +376,12 @@ def execute(task: dict[str, Any], study_dir: str, argv: list[str]) -> dict[str, 
 
 #: The modules that make a study's data: the plan and the sweep, the commands its arms run
 #: (``nrm run``, the H2 controls, the database-growth arm) and what they import. The walk does
-#: not enter the CLI's dispatcher (it imports every subcommand), the statistics or the
-#: renderer: editing the analysis or the paper never invalidates a study's runs.
+#: not enter the statistics, the study's analysis or the renderer: editing the analysis or the
+#: paper never invalidates a study's runs.
 STUDY_CODE = ("nrm.study.sweep", "nrm.study.control_arms", "nrm.cli.run", "nrm.run.runner",
-              "nrm.instrument.allocator", "nrm.run.child", "nrm.study.controls", "nrm.run.dbgrow", "nrm.cli.dbgrow")
-STUDY_EXCLUDE = ("nrm.cli", "nrm.stats", "nrm.render", "nrm.study.analysis")
+              "nrm.instrument.allocator", "nrm.run.child", "nrm.study.controls", "nrm.run.dbgrow",
+              "nrm.cli.dbgrow")
+STUDY_EXCLUDE = ("nrm.stats", "nrm.render", "nrm.study.analysis", "nrm.study.control_analysis")
 CODE_JSON = "code.json"
 
 
