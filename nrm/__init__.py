@@ -23,3 +23,12 @@ Modules, one concern each:
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # nrm.mark(work=N) (nrm watch's work marker), imported on first use so `import nrm` stays cheap
+    if name == "mark":
+        from nrm.watch.marker import mark
+
+        return mark
+    raise AttributeError(f"module 'nrm' has no attribute {name!r}")

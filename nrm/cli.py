@@ -20,11 +20,12 @@ from . import (
     workers,
 )
 from .commands import bench, deps, listing, notebook, reproduce, run, scales
+from .watch import command as watch
 from .exceptions import NrmError, RunInterruptedError
 
 #: The subcommand modules, in the order ``nrm --help`` lists them.
 COMMANDS = (listing, run, notebook, scales, deps, bench, lockfile, plan, controls, workers,
-            dbgrow_cli, study_cli, reproduce, compare)
+            dbgrow_cli, study_cli, reproduce, compare, watch)
 
 
 def build_parser() -> argparse.ArgumentParser:
