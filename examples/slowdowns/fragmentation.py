@@ -10,9 +10,9 @@ from _common import fixed_work, mark, size
 
 from nrm.controls import ControlSpec, Workload
 
-work = Workload(ControlSpec("fragmentation", cycles=max(20, size(400)), population=200_000))
+work = Workload(ControlSpec("fragmentation", cycles=max(20, size(800)), population=200_000))
 work.setup()
 for _ in range(work.spec.cycles):
-    fixed_work(8_000)
+    fixed_work(20_000)
     work.step()
     mark()

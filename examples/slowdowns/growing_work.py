@@ -7,7 +7,7 @@ time per step rises in a straight line while nothing else changes.
 from _common import fixed_work, mark, size
 
 items: list[int] = []
-for step in range(size(300)):
+for step in range(size(600)):
     fixed_work(5_000)
     items.extend(range(step * 400, step * 400 + 400))
     hits = sum(1 for x in items if x % 97 == 0)  # a scan of everything seen so far

@@ -22,7 +22,7 @@ db.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, key TEXT, payload TEXT)
 db.execute("CREATE INDEX events_key ON events (key)")
 rng = random.Random(1)
 try:
-    for _ in range(size(300)):
+    for _ in range(size(600)):
         rows = [(f"{rng.getrandbits(64):016x}", "x" * 40) for _ in range(200)]
         db.executemany("INSERT INTO events (key, payload) VALUES (?, ?)", rows)
         db.commit()

@@ -24,7 +24,7 @@ from nrm.watch.startup import COLUMNS as INSIDE_COLUMNS
 CONDITION = "watch"
 EXTRA_COLUMNS: tuple[str, ...] = (
     "t_mono", "anon_bytes", "swap_bytes", "pss_bytes", "threads", "io_rchar_bytes",
-    "io_wchar_bytes", "sched_wait_s", "work", "gc2_pause_max_s", "watcher_cpu_s",
+    "io_wchar_bytes", "sched_wait_s", "work", "inside_cpu_s", "gc2_pause_max_s", "watcher_cpu_s",
 )
 
 
@@ -162,6 +162,7 @@ class Sampler:
         if before is not None:
             for gen in range(3):
                 cells[f"gc{gen}"] = int(now[f"gc{gen}_n"]) - int(before[f"gc{gen}_n"])
+            cells["inside_cpu_s"] = float(now["cpu_s"]) - float(before["cpu_s"])
             cells["gc_pause_s"] = sum(
                 float(now[f"gc{g}_s"]) - float(before[f"gc{g}_s"]) for g in range(3)
             )

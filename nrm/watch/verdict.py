@@ -148,11 +148,11 @@ def windows(df: pd.DataFrame, by_work: bool) -> pd.DataFrame:
         "rss": _col(df, "rss_bytes"), "frag": _col(df, "frag_ratio").ffill(),
         "freq": _col(df, "cpu_freq_mhz"), "temp": _col(df, "cpu_temp_c"),
         "host": _col(df, "sys_cpu_pct"), "elapsed": _col(df, "elapsed_s"),
-        "work": _col(df, "work").ffill(),
+        "work": _col(df, "work").ffill(), "icpu": _col(df, "inside_cpu_s"),
     })
     d["win"] = window_ids(df, by_work)
     sums = ["wall", "user", "sys", "cpu", "blocked", "gc", "wait", "invol", "io", "major",
-            "watcher"]
+            "watcher", "icpu"]
     g = d.groupby("win")
     w = g[sums].sum(min_count=1)
     w = w.join(g[["rss", "frag", "freq", "temp", "host"]].mean())
@@ -239,16 +239,7 @@ def _evaluate_work(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
     def share(change: float) -> float | None:
         return min(1.0, max(0.0, change) / slowdown) if slowdown > 0 else None
 
-    has_wait = w["wait"].notna().all()
-    wait = fit_drift(x, _per(w, "wait" if has_wait else "blocked"))
-    invol = fit_drift(x, _per(w, "invol"))
-    label = "runqueue wait" if has_wait else "blocked time"
-    ok = _grows(wait, floor)
-    v.rows.append(_row("H1", ok, wait, share(wait.change) if ok and wait else None,
-                       f"{label} per unit {_fmt_s(wait.start)} -> {_fmt_s(wait.end)}"
-                       + (f"; involuntary switches per unit {invol.start:.3g} -> {invol.end:.3g}"
-                          if invol else "")
-                       + f"; host CPU busy {w['host'].mean():.0f} %" if wait else "no data"))
+    _contention_row(v, w, x, floor, share)
     _frag_row(v, w, x, inside)
     if inside:
         gc = fit_drift(x, _per(w, "gc"))
@@ -268,7 +259,8 @@ def _evaluate_work(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
                        f"bytes read + written per unit {io.start:,.0f} -> {io.end:,.0f}"
                        if io else "no data"))
     _thermal_row(v, w, x)
-    rest = fit_drift(x, _per(w, "user") - np.nan_to_num(_per(w, "gc")))
+    cpu_col = "icpu" if w["icpu"].notna().all() else "user"  # the inside tier's clock: ns
+    rest = fit_drift(x, _per(w, cpu_col) - np.nan_to_num(_per(w, "gc")))
     ok = _grows(rest, floor)
     v.rows.append(_row("H5", ok, rest, share(rest.change) if ok and rest else None,
                        f"CPU time per unit other than GC {_fmt_s(rest.start)} -> "
@@ -281,6 +273,36 @@ def _evaluate_work(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
     return v
 
 
+def _wait_share(w: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """Share of the time the process wanted a CPU that it spent waiting for one."""
+    if w["wait"].notna().all():
+        wait = w["wait"].to_numpy(float)
+        return wait / np.maximum(wait + w["cpu"].to_numpy(float), 1e-12), "runqueue wait"
+    blocked = w["blocked"].clip(lower=0).to_numpy(float)
+    return blocked / w["wall"].to_numpy(float), "blocked time"
+
+
+def _contention_row(v: Verdicts, w: pd.DataFrame, x: np.ndarray, floor: float,
+                    share: Any) -> None:
+    """H1: the share of runnable time spent waiting for a CPU rises (by FLOOR, absolute) and
+    the waiting per unit grows by FLOOR of the first window's time per unit. A share, not
+    the wait per unit alone: under steady contention a unit that takes longer also waits
+    longer."""
+    ratio, label = _wait_share(w)
+    d = fit_drift(x, ratio)
+    per = fit_drift(x, _per(w, "wait") if label == "runqueue wait" else _per(w, "blocked"))
+    invol = fit_drift(x, _per(w, "invol"))
+    if d is None or per is None:
+        v.rows.append(_untestable("H1", "no data"))
+        return
+    ok = d.ci_low > 0 and d.change >= FLOOR and _grows(per, floor)
+    text = (f"{label} {100 * d.start:.0f} % -> {100 * d.end:.0f} % of the time runnable; "
+            f"per unit {_fmt_s(per.start)} -> {_fmt_s(per.end)}"
+            + (f"; involuntary switches per unit {invol.start:.3g} -> {invol.end:.3g}"
+               if invol else "") + f"; host CPU busy {w['host'].mean():.0f} %")
+    v.rows.append(_row("H1", ok, d, share(per.change) if ok and share else None, text))
+
+
 def _evaluate_time(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
     hours = w["hours"].to_numpy(dtype=float)
     wall = w["wall"].to_numpy(dtype=float)
@@ -291,15 +313,15 @@ def _evaluate_time(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
                   f"{100 * cpu.start:.0f} % -> {100 * cpu.end:.0f} %, drift "
                   f"{100 * cpu.slope:+.3g} points per hour (95 % CI {100 * cpu.ci_low:+.3g} to "
                   f"{100 * cpu.ci_high:+.3g})")
-    has_wait = w["wait"].notna().all()
-    wait = fit_drift(hours, (w["wait"] if has_wait else w["blocked"]).to_numpy(float) / wall)
+    ratio, label = _wait_share(w)
+    wait = fit_drift(hours, ratio)
     v.rows.append(_row("H1", _grows(wait, FLOOR), wait, None,
-                       f"share of time waiting for a CPU {100 * wait.start:.1f} % -> "
-                       f"{100 * wait.end:.1f} %" if wait else "no data", unknown=True))
+                       f"{label} {100 * wait.start:.1f} % -> {100 * wait.end:.1f} % of the time "
+                       "runnable" if wait else "no data", unknown=True))
     _frag_row(v, w, hours, inside, unknown=True)
     if inside:
         gc = fit_drift(hours, w["gc"].to_numpy(float) / wall)
-        v.rows.append(_row("H2-gc", _grows(gc, FLOOR * (1 - 0)), gc, None,
+        v.rows.append(_row("H2-gc", _grows(gc, FLOOR), gc, None,
                            f"GC share {100 * gc.start:.1f} % -> {100 * gc.end:.1f} %" if gc
                            else "no data", unknown=True))
     else:
