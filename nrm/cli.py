@@ -20,8 +20,8 @@ from . import (
     workers,
 )
 from .commands import bench, deps, listing, notebook, reproduce, run, scales
-from .watch import command as watch
 from .exceptions import NrmError, RunInterruptedError
+from .watch import command as watch
 
 #: The subcommand modules, in the order ``nrm --help`` lists them.
 COMMANDS = (listing, run, notebook, scales, deps, bench, lockfile, plan, controls, workers,

@@ -10,7 +10,7 @@ import gc
 from _common import fixed_work, mark, size
 
 cache: list[dict[str, int]] = []
-for step in range(size(300)):
+for step in range(size(500)):
     fixed_work(10_000)
     cache.extend({"step": step, "i": i} for i in range(1_500))  # long-lived containers
     if step % 3 == 2:

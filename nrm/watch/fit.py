@@ -20,7 +20,7 @@ MIN_WINDOWS = 8
 
 def hac_lags(n: int) -> int:
     """Newey-West's rule of thumb for the number of lags."""
-    return max(1, int(math.floor(4 * (n / 100.0) ** (2.0 / 9.0))))
+    return max(1, math.floor(4 * (n / 100.0) ** (2.0 / 9.0)))
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,7 @@ def parse_stat(text: str) -> dict[str, int]:
     rest = text[text.rindex(")") + 2:].split()
     # rest[0] is field 3 (state); fields are numbered from 1 in proc(5)
     return {
+        "zombie": int(rest[0] in ("Z", "X")),
         "minflt": int(rest[7]),
         "majflt": int(rest[9]),
         "utime": int(rest[11]),
@@ -133,6 +134,8 @@ class ProcReader:
             stat = parse_stat(_read(self.base / "stat"))
             status = parse_kv(_read(self.base / "status"))
         except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+            return None
+        if stat["zombie"]:  # exited, not yet reaped by its parent: gone for the watch
             return None
         io: dict[str, int] = {}
         if self._io_ok:

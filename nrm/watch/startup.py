@@ -79,7 +79,7 @@ class Recorder:
             from nrm.arenas import read_arena_stats
 
             self._arena = read_arena_stats()
-        except Exception:  # noqa: BLE001 - a format change must not stop the program
+        except Exception:
             self._arena = None
         if self._arena is None:  # pymalloc not in use (PYTHONMALLOC=malloc): stop asking
             self._arenas_ok = False

@@ -14,7 +14,7 @@ def _nrm_watch_start() -> None:
         from nrm.watch import startup
 
         startup.start()
-    except Exception as exc:  # noqa: BLE001 - the program must run whatever happens here
+    except Exception as exc:
         sys.stderr.write(f"nrm watch: inside tier off: {type(exc).__name__}: {exc}\n")
     here = os.path.dirname(os.path.abspath(__file__))
     try:
@@ -26,7 +26,7 @@ def _nrm_watch_start() -> None:
         if spec is not None and spec.loader is not None:
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         sys.stderr.write(f"nrm watch: the shadowed sitecustomize failed: {exc}\n")
 
 
