@@ -252,3 +252,37 @@ def test_mark_is_lazy_and_counts() -> None:
             "print(marker.work_total, marker.marks)")
     out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["4.0", "2"]
+
+
+def test_report_html(tmp_path: Path) -> None:
+    out = tmp_path / "rep"
+    code = "import time\nt=time.time()\nwhile time.time()-t<1.2: sum(range(1000))"
+    assert nrm_watch("--out", str(out), "--hz", "20", "--", PY, "-c", code).returncode == 0
+    proc = nrm_watch("report", str(out))
+    assert proc.returncode == 0, proc.stderr
+    page = (out / "report.html").read_text()
+    assert "data:image/png;base64," in page and "<table>" in page and "Overhead" in page
+    assert verdict.WORKLOAD_UNKNOWN in page
+    assert nrm_watch("report", str(tmp_path / "none")).returncode == 2
+
+
+def test_arms_missing_allocator_is_not_available_and_others_go_on(tmp_path: Path) -> None:
+    from nrm.allocator import find_library
+    from nrm.watch.session import _mapped
+
+    missing = next((a for a in ("jemalloc", "mimalloc") if find_library(a) is None), None)
+    if missing is None:
+        pytest.skip("both jemalloc and mimalloc are installed")
+    out = tmp_path / "arms"
+    proc = nrm_watch("--out", str(out), "--hz", "10", "--arms", f"allocator=malloc,{missing}",
+                     "gc=disable", "--repeats", "1", "--", PY, "-c", "pass")
+    assert proc.returncode == 0, proc.stderr
+    arms = json.loads((out / "arms.json").read_text())
+    assert arms["arms"][f"allocator={missing}"]["text"].startswith("not available")
+    ran = sorted(r["arm"] for r in arms["runs"])
+    assert ran == ["A", "A'", "allocator=malloc", "gc=disable"]
+    malloc_run = next(r for r in arms["runs"] if r["arm"] == "allocator=malloc")
+    env = json.loads((Path(malloc_run["folder"]) / "run.json").read_text())
+    assert env["watch"]["arm"] == "allocator=malloc"
+    # the preload check reads the maps of a live process
+    assert _mapped(os.getpid())["checked"] is True

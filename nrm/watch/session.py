@@ -57,6 +57,7 @@ class WatchOptions:
     grace_s: float = 5.0
     quiet: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # more run.json keys (arms)
+    check_preload: bool = False  # record the allocator libraries mapped (/proc/PID/maps)
 
 
 @dataclass
@@ -138,6 +139,17 @@ class _Stop:
             signal.signal(sig, old)
 
 
+def _mapped(pid: int) -> dict[str, Any]:
+    """Allocator libraries mapped into ``pid`` (the preload check of the causal arms)."""
+    from nrm.allocator import mapped_allocator_libraries
+
+    try:
+        text = Path(f"/proc/{pid}/maps").read_text()
+    except OSError as exc:
+        return {"checked": False, "error": str(exc)}
+    return {"checked": True, "libraries": mapped_allocator_libraries(text)}
+
+
 def _context(argv: Sequence[str] | None, pid: int) -> dict[str, Any]:
     return {"hostname": socket.gethostname(), "python": sys.version.split()[0],
             "argv": list(argv) if argv else None, "pid": pid, "cpus": os.cpu_count()}
@@ -197,6 +209,8 @@ def watch(argv: Sequence[str] | None, opts: WatchOptions, *, pid: int | None = N
                 break
             if not sampler.tick():
                 break
+            if opts.check_preload and sampler.step == 1:
+                update_run_json(opts.out, preload=_mapped(pid))
         if child is not None:
             try:
                 child.wait(timeout=opts.grace_s if stop.signum else None)
