@@ -149,7 +149,7 @@ def test_contention_is_h1(tmp_path: Path) -> None:
 
 def test_attach_by_pid_outside_only(tmp_path: Path) -> None:
     target = subprocess.Popen([PY, "-c", "import time\nt=time.time()\n"
-                               "while time.time()-t<2: sum(range(10000))"])
+                               "while time.time()-t<3: sum(range(10000))"])
     try:
         out = tmp_path / "pid"
         proc = nrm_watch("--out", str(out), "--hz", "10", "--pid", str(target.pid))
