@@ -92,3 +92,8 @@ class ProbeError(NrmError):
 
 class LockError(NrmError):
     """requirements.lock is missing, malformed, or out of step with pyproject.toml."""
+
+
+class WatchError(NrmError):
+    """``nrm watch`` cannot watch as asked (program not found, PID not found or not readable,
+    a watch folder that cannot be read)."""

@@ -30,7 +30,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 #: Upward imports that are declared, with the reason (importer, imported).
-DECLARED_UPWARD: dict[tuple[str, str], str] = {}
+DECLARED_UPWARD: dict[tuple[str, str], str] = {
+    ("nrm", "nrm.watch.marker"): "nrm.mark(work=N), the one optional line a watched program adds; "
+    "imported on first use (a module __getattr__), so `import nrm` stays cheap",
+}
 
 
 def _modules() -> dict[str, Path]:

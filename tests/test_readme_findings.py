@@ -114,4 +114,4 @@ def test_bad_input_gives_one_line_errors(tmp_path: Path,
         R.findings_markdown(build)
     assert main(["readme", "--build", str(build)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1
+    assert err.startswith("nrm: error: ") and err.count("\n") == 1

@@ -26,6 +26,7 @@ from nrm.cli import (
     run,
     scales,
     study,
+    watch,
     why,
     workers,
 )
@@ -33,7 +34,7 @@ from nrm.exceptions import NrmError, RunInterruptedError
 
 #: The subcommand modules, in the order ``nrm --help`` lists them.
 COMMANDS = (listing, run, notebook, scales, deps, bench, check_lock, plan, why, check_html,
-            control, workers, dbgrow, study, reproduce, compare, readme)
+            control, workers, dbgrow, study, reproduce, compare, readme, watch)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,401 @@
+"""The verdicts of a watch: is there a drift, and which of H1-H5 explains it.
+
+The run's rows (``cycles.csv``, one per sampling interval) are pooled into windows: of equal
+work when the program marked its work (``nrm.mark``), else of equal time. In each window the
+wall time is split into what the process did and what it waited for::
+
+    wall = user CPU (garbage collection + the rest) + system CPU + blocked (incl. runqueue wait)
+
+and every part is divided by the window's work (seconds per unit) or, without markers, by the
+window's wall time (a share). A drift is the OLS slope of a series on cumulative work (per
+1000 units) or on time (per hour) with a 95 % Newey-West interval (:mod:`nrm.watch.fit`).
+
+Verdicts (``supported`` / ``not supported`` / ``not testable: reason``):
+
+- **H1 contention**: time runnable but waiting for a CPU (``/proc/PID/schedstat``; else the
+  blocked time) per unit grows by at least ``FLOOR`` of the first window's time per unit;
+- **H2 fragmentation**: pymalloc's ``frag_ratio`` (inside tier) rises by at least
+  ``FRAG_FLOOR`` (the compendium's H2 control floor);
+- **H2-gc garbage collection**: GC time per unit grows by at least ``FLOOR`` (the paper's
+  second H2 prediction: pauses lengthen);
+- **H3 I/O accumulation**: bytes read and written per unit (``rchar + wchar``, page cache
+  included) grow by at least ``IO_FLOOR`` and are at least ``IO_MIN_BYTES`` per unit at the end;
+- **H4 thermal**: CPU frequency falls by 5 % or temperature rises by 5 degC (where exposed);
+- **H5 growing work**: CPU time per unit other than GC grows by at least ``FLOOR``, which is
+  what a step that does more work as the run goes on (a scan of a growing list) looks like.
+
+Each supported hypothesis gets the share of the slowdown its part of the time explains; the
+largest is the primary cause. Without work markers every verdict carries "workload unknown:
+a drift may be growing work", and H5 is not testable.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nrm.watch.fit import MIN_WINDOWS, Drift, fit_drift
+
+SUPPORTED = "supported"
+NOT_SUPPORTED = "not supported"
+NOT_TESTABLE = "not testable"
+FLOOR = 0.10
+FRAG_FLOOR = 0.05
+IO_FLOOR = 0.25
+IO_MIN_BYTES = 4096.0
+TARGET_WINDOWS = 40
+WORKLOAD_UNKNOWN = "workload unknown: a drift may be growing work"
+TOO_SHORT = "not testable: too short"
+NAMES = {
+    "H1": "contention", "H2": "memory fragmentation", "H2-gc": "garbage collection",
+    "H3": "I/O accumulation", "H4": "thermal throttling", "H5": "growing work",
+}
+
+
+@dataclass
+class Verdicts:
+    """Everything the end of a watch reports (also stored in run.json ``watch.verdicts``)."""
+
+    mode: str  # "work" (nrm.mark seen) | "time" | "too short"
+    windows: int
+    headline: str
+    drift: dict[str, Any] | None = None  # the time-per-unit (or CPU share) drift
+    drift_per_hour: dict[str, Any] | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    primary: str | None = None
+    notes: list[str] = field(default_factory=list)
+    gc_share: float | None = None
+
+    def verdict(self, hypothesis: str) -> str:
+        for row in self.rows:
+            if row["hypothesis"] == hypothesis:
+                return str(row["verdict"])
+        raise KeyError(hypothesis)
+
+    def supported(self) -> list[str]:
+        return [r["hypothesis"] for r in self.rows if r["verdict"] == SUPPORTED]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode, "windows": self.windows, "headline": self.headline,
+            "drift": self.drift, "drift_per_hour": self.drift_per_hour, "rows": self.rows,
+            "primary": self.primary, "notes": self.notes, "gc_share": self.gc_share,
+        }
+
+    def text(self) -> str:
+        lines = [f"verdict: {self.headline}"]
+        for row in self.rows:
+            share = row.get("share_of_slowdown")
+            extra = f" (explains {100 * share:.0f} % of the slowdown)" if share else ""
+            said = "" if row["verdict"].endswith(row["evidence"]) else f": {row['evidence']}"
+            lines.append(f"  {row['hypothesis']:<6} {row['name']:<22} {row['verdict']}{extra}"
+                         f"{said}")
+        if self.primary:
+            lines.append(f"primary cause: {self.primary} {NAMES[self.primary]}")
+        lines.extend(f"note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+
+def load_rows(folder: str | Path) -> pd.DataFrame:
+    return pd.read_csv(Path(folder) / "cycles.csv")
+
+
+def _col(df: pd.DataFrame, name: str) -> pd.Series:
+    if name in df:
+        return pd.to_numeric(df[name], errors="coerce")
+    return pd.Series(np.nan, index=df.index)
+
+
+def _marked(df: pd.DataFrame) -> bool:
+    work = _col(df, "work").dropna()
+    return len(work) > 1 and float(work.iloc[-1] - work.iloc[0]) > 0
+
+
+def window_ids(df: pd.DataFrame, by_work: bool, target: int = TARGET_WINDOWS) -> np.ndarray:
+    """Window number of each row: equal work (``by_work``) or equal row counts."""
+    n = len(df)
+    if not by_work:
+        size = max(2, n // target)
+        return np.arange(n) // size
+    work = _col(df, "work").ffill().fillna(0.0).to_numpy()
+    done = work - work[0]
+    per = done[-1] / target
+    ids = np.floor(done / per).clip(0, target - 1).astype(int)
+    # a window must hold at least two rows (one row's work is quantised by the mark cadence)
+    out = np.empty(n, dtype=int)
+    current, start_row, label = ids[0], 0, 0
+    for i in range(n):
+        if ids[i] != current and i - start_row >= 2:
+            label += 1
+            current, start_row = ids[i], i
+        out[i] = label
+    return out
+
+
+def windows(df: pd.DataFrame, by_work: bool) -> pd.DataFrame:
+    """One row per window: sums of the interval quantities, means of the levels."""
+    d = pd.DataFrame({
+        "wall": _col(df, "wall_s"), "user": _col(df, "cpu_user_s"), "sys": _col(df, "cpu_sys_s"),
+        "cpu": _col(df, "cpu_s"), "blocked": _col(df, "blocked_s"), "gc": _col(df, "gc_pause_s"),
+        "wait": _col(df, "sched_wait_s"), "invol": _col(df, "ctx_switches_invol"),
+        "io": _col(df, "io_rchar_bytes").fillna(0) + _col(df, "io_wchar_bytes").fillna(0),
+        "major": _col(df, "major_faults"), "watcher": _col(df, "watcher_cpu_s"),
+        "rss": _col(df, "rss_bytes"), "frag": _col(df, "frag_ratio").ffill(),
+        "freq": _col(df, "cpu_freq_mhz"), "temp": _col(df, "cpu_temp_c"),
+        "host": _col(df, "sys_cpu_pct"), "elapsed": _col(df, "elapsed_s"),
+        "work": _col(df, "work").ffill(), "icpu": _col(df, "inside_cpu_s"),
+    })
+    d["win"] = window_ids(df, by_work)
+    sums = ["wall", "user", "sys", "cpu", "blocked", "gc", "wait", "invol", "io", "major",
+            "watcher", "icpu"]
+    g = d.groupby("win")
+    w = g[sums].sum(min_count=1)
+    w = w.join(g[["rss", "frag", "freq", "temp", "host"]].mean())
+    w["elapsed"] = g["elapsed"].last()
+    w["hours"] = (g["elapsed"].first() + g["elapsed"].last()) / 2 / 3600.0
+    start_work = d["work"].fillna(0.0).iloc[0]
+    w["work_end"] = g["work"].last().fillna(0.0) - start_work
+    w["dwork"] = w["work_end"].diff()
+    w.loc[w.index[0], "dwork"] = w["work_end"].iloc[0]
+    w["work_mid"] = w["work_end"] - w["dwork"] / 2
+    return w.reset_index(drop=True)
+
+
+def _fmt_s(value: float) -> str:
+    a = abs(value)
+    if a >= 1:
+        return f"{value:.3g} s"
+    if a >= 1e-3:
+        return f"{value * 1e3:.3g} ms"
+    return f"{value * 1e6:.3g} us"
+
+
+def _drift_dict(d: Drift | None, scale: float, unit: str) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    out = d.as_dict()
+    out.update(per=unit, slope_scaled=d.slope * scale, ci_low_scaled=d.ci_low * scale,
+               ci_high_scaled=d.ci_high * scale)
+    return out
+
+
+def _grows(d: Drift | None, floor: float) -> bool:
+    return d is not None and d.ci_low > 0 and d.change >= floor
+
+
+def evaluate(df: pd.DataFrame) -> Verdicts:
+    """The verdicts of one watch (rows as ``cycles.csv`` holds them)."""
+    by_work = _marked(df)
+    if len(df) < 2 * MIN_WINDOWS:
+        return Verdicts("too short", 0, f"{TOO_SHORT} ({len(df)} samples; a drift needs at "
+                        f"least {2 * MIN_WINDOWS}: watch longer or raise --hz)")
+    w = windows(df, by_work)
+    if by_work:
+        w = w[w["dwork"] > 0].reset_index(drop=True)
+    if len(w) < MIN_WINDOWS:
+        return Verdicts("too short", len(w), f"{TOO_SHORT} ({len(w)} windows of work; a drift "
+                        f"needs at least {MIN_WINDOWS})")
+    inside = _col(df, "gc_pause_s").notna().any()
+    total_wall = float(w["wall"].sum())
+    gc_share = float(w["gc"].sum()) / total_wall if inside and total_wall > 0 else None
+    v = Verdicts("work" if by_work else "time", len(w), "", gc_share=gc_share)
+    if by_work:
+        return _evaluate_work(w, v, inside)
+    return _evaluate_time(w, v, inside)
+
+
+def _per(w: pd.DataFrame, name: str) -> np.ndarray:
+    return (w[name] / w["dwork"]).to_numpy(dtype=float)
+
+
+def _evaluate_work(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
+    x = w["work_mid"].to_numpy(dtype=float)
+    hours = w["hours"].to_numpy(dtype=float)
+    wall = fit_drift(x, _per(w, "wall"))
+    assert wall is not None
+    base = wall.start
+    floor = FLOOR * base
+    v.drift = _drift_dict(wall, 1000.0, "1000 units")
+    v.drift_per_hour = _drift_dict(fit_drift(hours, _per(w, "wall")), 1.0, "hour")
+    rel = wall.relative
+    if wall.significant and rel is not None and rel >= FLOOR:
+        v.headline = (f"slowdown: time per unit {_fmt_s(wall.start)} -> {_fmt_s(wall.end)} "
+                      f"(+{100 * rel:.0f} % over the run); drift {_fmt_s(wall.slope * 1000)} per "
+                      f"1000 units (95 % CI {_fmt_s(wall.ci_low * 1000)} to "
+                      f"{_fmt_s(wall.ci_high * 1000)})")
+    elif wall.significant and rel is not None and rel <= -FLOOR:
+        v.headline = f"speed-up: time per unit {_fmt_s(wall.start)} -> {_fmt_s(wall.end)}"
+    else:
+        v.headline = (f"no drift: time per unit {_fmt_s(wall.start)} -> {_fmt_s(wall.end)} "
+                      f"(95 % CI of the drift per 1000 units {_fmt_s(wall.ci_low * 1000)} to "
+                      f"{_fmt_s(wall.ci_high * 1000)}; floor {100 * FLOOR:.0f} % over the run)")
+    slowdown = max(wall.change, 0.0)
+
+    def share(change: float) -> float | None:
+        return min(1.0, max(0.0, change) / slowdown) if slowdown > 0 else None
+
+    _contention_row(v, w, x, floor, share)
+    _frag_row(v, w, x, inside)
+    if inside:
+        gc = fit_drift(x, _per(w, "gc"))
+        ok = _grows(gc, floor)
+        v.rows.append(_row("H2-gc", ok, gc, share(gc.change) if ok and gc else None,
+                           f"GC time per unit {_fmt_s(gc.start)} -> {_fmt_s(gc.end)}; "
+                           f"{100 * (v.gc_share or 0):.1f} % of the wall time in GC"
+                           if gc else "no data"))
+    else:
+        v.rows.append(_untestable("H2-gc", "no inside tier (attached by PID, or --no-inside)"))
+    io = fit_drift(x, _per(w, "io"))
+    ok = bool(io and io.ci_low > 0 and io.relative is not None and io.relative >= IO_FLOOR
+              and io.end >= IO_MIN_BYTES)
+    io_time = fit_drift(x, (w["sys"] + w["blocked"] - w["wait"].fillna(0)).to_numpy(float)
+                        / w["dwork"].to_numpy(float))
+    v.rows.append(_row("H3", ok, io, share(io_time.change) if ok and io_time else None,
+                       f"bytes read + written per unit {io.start:,.0f} -> {io.end:,.0f}"
+                       if io else "no data"))
+    _thermal_row(v, w, x)
+    cpu_col = "icpu" if w["icpu"].notna().all() else "user"  # the inside tier's clock: ns
+    rest = fit_drift(x, _per(w, cpu_col) - np.nan_to_num(_per(w, "gc")))
+    ok = _grows(rest, floor)
+    v.rows.append(_row("H5", ok, rest, share(rest.change) if ok and rest else None,
+                       f"CPU time per unit other than GC {_fmt_s(rest.start)} -> "
+                       f"{_fmt_s(rest.end)}" if rest else "no data"))
+    ranked = [r for r in v.rows if r["verdict"] == SUPPORTED and r.get("share_of_slowdown")]
+    if ranked and slowdown > 0:
+        v.primary = max(ranked, key=lambda r: r["share_of_slowdown"])["hypothesis"]
+    elif v.supported():
+        v.primary = v.supported()[0]
+    return v
+
+
+def _wait_share(w: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """Share of the time the process wanted a CPU that it spent waiting for one."""
+    if w["wait"].notna().all():
+        wait = w["wait"].to_numpy(float)
+        return wait / np.maximum(wait + w["cpu"].to_numpy(float), 1e-12), "runqueue wait"
+    blocked = w["blocked"].clip(lower=0).to_numpy(float)
+    return blocked / w["wall"].to_numpy(float), "blocked time"
+
+
+def _contention_row(v: Verdicts, w: pd.DataFrame, x: np.ndarray, floor: float,
+                    share: Any) -> None:
+    """H1: the share of runnable time spent waiting for a CPU rises (by FLOOR, absolute) and
+    the waiting per unit grows by FLOOR of the first window's time per unit. A share, not
+    the wait per unit alone: under steady contention a unit that takes longer also waits
+    longer."""
+    ratio, label = _wait_share(w)
+    d = fit_drift(x, ratio)
+    per = fit_drift(x, _per(w, "wait") if label == "runqueue wait" else _per(w, "blocked"))
+    invol = fit_drift(x, _per(w, "invol"))
+    if d is None or per is None:
+        v.rows.append(_untestable("H1", "no data"))
+        return
+    ok = d.ci_low > 0 and d.change >= FLOOR and _grows(per, floor)
+    text = (f"{label} {100 * d.start:.0f} % -> {100 * d.end:.0f} % of the time runnable; "
+            f"per unit {_fmt_s(per.start)} -> {_fmt_s(per.end)}"
+            + (f"; involuntary switches per unit {invol.start:.3g} -> {invol.end:.3g}"
+               if invol else "") + f"; host CPU busy {w['host'].mean():.0f} %")
+    v.rows.append(_row("H1", ok, d, share(per.change) if ok and share else None, text))
+
+
+def _evaluate_time(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
+    hours = w["hours"].to_numpy(dtype=float)
+    wall = w["wall"].to_numpy(dtype=float)
+    cpu = fit_drift(hours, w["cpu"].to_numpy(float) / wall)
+    assert cpu is not None
+    v.drift_per_hour = _drift_dict(cpu, 1.0, "hour")
+    v.headline = (f"{WORKLOAD_UNKNOWN} (no nrm.mark(work=N) seen); CPU share "
+                  f"{100 * cpu.start:.0f} % -> {100 * cpu.end:.0f} %, drift "
+                  f"{100 * cpu.slope:+.3g} points per hour (95 % CI {100 * cpu.ci_low:+.3g} to "
+                  f"{100 * cpu.ci_high:+.3g})")
+    ratio, label = _wait_share(w)
+    wait = fit_drift(hours, ratio)
+    v.rows.append(_row("H1", _grows(wait, FLOOR), wait, None,
+                       f"{label} {100 * wait.start:.1f} % -> {100 * wait.end:.1f} % of the time "
+                       "runnable" if wait else "no data", unknown=True))
+    _frag_row(v, w, hours, inside, unknown=True)
+    if inside:
+        gc = fit_drift(hours, w["gc"].to_numpy(float) / wall)
+        v.rows.append(_row("H2-gc", _grows(gc, FLOOR), gc, None,
+                           f"GC share {100 * gc.start:.1f} % -> {100 * gc.end:.1f} %" if gc
+                           else "no data", unknown=True))
+    else:
+        v.rows.append(_untestable("H2-gc", "no inside tier (attached by PID, or --no-inside)"))
+    io = fit_drift(hours, w["io"].to_numpy(float) / wall)
+    ok = bool(io and io.ci_low > 0 and io.relative is not None and io.relative >= IO_FLOOR
+              and io.end >= IO_MIN_BYTES)
+    v.rows.append(_row("H3", ok, io, None, f"bytes read + written per second {io.start:,.0f} -> "
+                       f"{io.end:,.0f}" if io else "no data", unknown=True))
+    _thermal_row(v, w, hours)
+    v.rows.append(_untestable("H5", "workload unknown: no nrm.mark(work=N) in the program"))
+    v.notes.append(WORKLOAD_UNKNOWN)
+    return v
+
+
+def _row(h: str, ok: bool, d: Drift | None, share: float | None, evidence: str,
+         unknown: bool = False) -> dict[str, Any]:
+    if d is None:
+        return _untestable(h, "no data")
+    return {
+        "hypothesis": h, "name": NAMES[h], "verdict": SUPPORTED if ok else NOT_SUPPORTED,
+        "evidence": evidence + (f"; {WORKLOAD_UNKNOWN}" if unknown else ""),
+        "drift": d.as_dict(), "share_of_slowdown": share,
+    }
+
+
+def _untestable(h: str, reason: str) -> dict[str, Any]:
+    return {"hypothesis": h, "name": NAMES[h], "verdict": f"{NOT_TESTABLE}: {reason}",
+            "evidence": reason, "drift": None, "share_of_slowdown": None}
+
+
+def _frag_row(v: Verdicts, w: pd.DataFrame, x: np.ndarray, inside: bool,
+              unknown: bool = False) -> None:
+    rss = fit_drift(x, w["rss"].to_numpy(float))
+    rss_text = (f"RSS {rss.start / 1e6:,.1f} -> {rss.end / 1e6:,.1f} MB" if rss else "")
+    if w["frag"].notna().sum() < MIN_WINDOWS:
+        why = ("no inside tier (attached by PID, or --no-inside)" if not inside else
+               "no pymalloc arena readings (PYTHONMALLOC=malloc, or too few readings)")
+        row = _untestable("H2", why)
+        if rss_text:
+            row["evidence"] = (f"{why}; {rss_text} (fragmentation, a leak or growing data "
+                               "look alike from the outside)")
+        v.rows.append(row)
+        return
+    frag = fit_drift(x, w["frag"].to_numpy(float))
+    v.rows.append(_row("H2", _grows(frag, FRAG_FLOOR), frag, None,
+                       f"pymalloc frag_ratio {frag.start:.3f} -> {frag.end:.3f}; {rss_text}"
+                       if frag else "no data", unknown=unknown))
+
+
+def _thermal_row(v: Verdicts, w: pd.DataFrame, x: np.ndarray) -> None:
+    if w["freq"].notna().sum() < MIN_WINDOWS and w["temp"].notna().sum() < MIN_WINDOWS:
+        v.rows.append(_untestable("H4", "no CPU frequency or temperature exposed by this machine"))
+        return
+    freq = fit_drift(x, w["freq"].to_numpy(float))
+    temp = fit_drift(x, w["temp"].to_numpy(float))
+    ok = bool((freq and freq.ci_high < 0 and freq.relative is not None and freq.relative <= -0.05)
+              or (temp and temp.ci_low > 0 and temp.change >= 5.0))
+    parts = []
+    if freq:
+        parts.append(f"CPU frequency {freq.start:,.0f} -> {freq.end:,.0f} MHz")
+    if temp:
+        parts.append(f"temperature {temp.start:.1f} -> {temp.end:.1f} degC")
+    d = freq or temp
+    v.rows.append(_row("H4", ok, d, None, "; ".join(parts)))
+
+
+def overhead(df: pd.DataFrame) -> dict[str, float | None]:
+    """The watcher's own CPU time as a share of one core over the watch."""
+    wall = float(_col(df, "wall_s").sum())
+    own = float(_col(df, "watcher_cpu_s").sum())
+    return {"watcher_cpu_s": own, "wall_s": wall,
+            "core_share": own / wall if wall > 0 else None}
+
+
+def is_finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)

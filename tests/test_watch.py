@@ -1,0 +1,288 @@
+"""nrm watch: real subprocesses, smoke-sized (seconds each)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nrm.exceptions import WatchError
+from nrm.stats._regression import fit_line
+from nrm.watch import procstat, verdict
+from nrm.watch.fit import fit_drift, hac_lags
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "examples" / "slowdowns"
+PY = sys.executable
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+
+
+def nrm_watch(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PY, "-m", "nrm.cli", "watch", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+
+
+def watch_scenario(tmp_path: Path, name: str, *extra: str) -> dict:
+    out = tmp_path / name
+    proc = nrm_watch("--out", str(out), "--hz", "20", "--arena-every", "0.2", "--",
+                     PY, str(SCENARIOS / f"{name}.py"), *extra)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "complete" and record["exit_status"] == 0
+    assert record["verdicts"]["mode"] == "work", record["verdicts"]["headline"]
+    return record
+
+
+def verdicts(record: dict) -> dict[str, str]:
+    return {r["hypothesis"]: r["verdict"] for r in record["verdicts"]["rows"]}
+
+
+# --- the drift fit -----------------------------------------------------------------------
+
+
+def test_drift_fit_matches_the_compendiums_numpy_hac() -> None:
+    rng = np.random.default_rng(3)
+    x = np.arange(60, dtype=float)
+    noise = np.convolve(rng.normal(size=62), [1.0, 0.6, 0.3], mode="valid")  # autocorrelated
+    y = 2.0 + 0.05 * x + noise
+    d = fit_drift(x, y)
+    ref = fit_line(x, y, hac_lags=hac_lags(60))
+    assert d is not None
+    assert d.slope == pytest.approx(ref.slope, rel=1e-10)
+    low, high = ref.ci(0.95)
+    assert (d.ci_low, d.ci_high) == pytest.approx((low, high), rel=1e-8)
+    # the fitted ends are the line's values at the first and last x
+    assert d.start == pytest.approx(ref.intercept, rel=1e-10)
+    assert d.end == pytest.approx(ref.intercept + ref.slope * 59, rel=1e-10)
+
+
+def test_drift_fit_too_few_points_and_constant_series() -> None:
+    assert fit_drift(np.arange(5.0), np.arange(5.0)) is None
+    flat = fit_drift(np.arange(20.0), np.full(20, 3.0))
+    assert flat is not None and flat.slope == 0 and not flat.significant
+
+
+# --- /proc parsing ----------------------------------------------------------------------
+
+
+def test_parse_stat_handles_spaces_and_parens_in_the_name() -> None:
+    fields = " ".join(str(i) for i in range(3, 53))
+    parsed = procstat.parse_stat(f"42 (my (odd) prog) {fields}")
+    # proc(5): minflt is field 10, majflt 12, utime 14, stime 15, num_threads 20, rss 24
+    assert parsed == {"zombie": 0, "minflt": 10, "majflt": 12, "utime": 14, "stime": 15,
+                      "num_threads": 20, "rss_pages": 24}
+
+
+def test_reader_agrees_with_getrusage() -> None:
+    sample = procstat.ProcReader(os.getpid()).read()
+    assert sample is not None
+    usage = os.times()
+    assert sample.cpu_user_s == pytest.approx(usage.user, abs=0.05)
+    assert sample.threads >= 1 and sample.rss_bytes > 1_000_000
+
+
+# --- scenarios ----------------------------------------------------------------------------
+
+
+def test_flat_has_no_drift_and_the_overhead_is_measured(tmp_path: Path) -> None:
+    record = watch_scenario(tmp_path, "flat", "2000")
+    assert record["verdicts"]["headline"].startswith("no drift"), record["verdicts"]["headline"]
+    assert [h for h, v in verdicts(record).items() if v == "supported"] == []
+    over = record["overhead"]
+    assert over["wall_s"] > 1 and over["watcher_cpu_s"] >= 0
+    # at 20 Hz (20x the default rate) the watcher stays well under 5 % of a core
+    assert over["core_share"] < 0.05
+    assert record["inside"]["final_line"] is True and record["inside"]["marks"] == 2000
+
+
+def test_growing_work_is_h5(tmp_path: Path) -> None:
+    record = watch_scenario(tmp_path, "growing_work")
+    v = verdicts(record)
+    assert record["verdicts"]["headline"].startswith("slowdown")
+    assert v["H5"] == "supported" and record["verdicts"]["primary"] == "H5"
+    assert v["H2-gc"] == "not supported" and v["H3"] == "not supported"
+
+
+def test_gc_bound_is_h2_gc(tmp_path: Path) -> None:
+    record = watch_scenario(tmp_path, "gc_bound")
+    v = verdicts(record)
+    assert v["H2-gc"] == "supported" and record["verdicts"]["primary"] == "H2-gc"
+    assert v["H5"] == "not supported"
+    # GC share cross-checked against the inside tier's own cumulative GC seconds
+    rows = list(csv.DictReader((tmp_path / "gc_bound" / "inside.csv").open()))
+    gc_s = sum(float(rows[-1][f"gc{g}_s"]) - float(rows[0][f"gc{g}_s"]) for g in range(3))
+    span = float(rows[-1]["t_mono"]) - float(rows[0]["t_mono"])
+    assert record["verdicts"]["gc_share"] == pytest.approx(gc_s / span, abs=0.1)
+
+
+def test_fragmentation_is_h2(tmp_path: Path) -> None:
+    record = watch_scenario(tmp_path, "fragmentation")
+    assert verdicts(record)["H2"] == "supported"
+    frag = next(r for r in record["verdicts"]["rows"] if r["hypothesis"] == "H2")["drift"]
+    assert frag["change"] >= verdict.FRAG_FLOOR
+
+
+def test_io_growth_is_h3(tmp_path: Path) -> None:
+    record = watch_scenario(tmp_path, "io_growth")
+    v = verdicts(record)
+    assert v["H3"] == "supported"
+    assert v["H2"] == "not supported" and v["H2-gc"] == "not supported"
+
+
+def test_contention_is_h1(tmp_path: Path) -> None:
+    record = watch_scenario(tmp_path, "contention")
+    v = verdicts(record)
+    assert v["H1"] == "supported" and record["verdicts"]["primary"] == "H1"
+    assert v["H5"] == "not supported"
+
+
+# --- attach, bad input, endings -----------------------------------------------------------
+
+
+def test_attach_by_pid_outside_only(tmp_path: Path) -> None:
+    target = subprocess.Popen([PY, "-c", "import time\nt=time.time()\n"
+                               "while time.time()-t<3: sum(range(10000))"])
+    try:
+        out = tmp_path / "pid"
+        proc = nrm_watch("--out", str(out), "--hz", "10", "--pid", str(target.pid))
+    finally:
+        target.wait()
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "complete" and record["watch"]["mode"] == "pid"
+    assert record["verdicts"]["mode"] == "time"
+    assert verdict.WORKLOAD_UNKNOWN in record["verdicts"]["headline"]
+    assert verdicts(record)["H5"].startswith("not testable")
+    rows = list(csv.DictReader((out / "cycles.csv").open()))
+    assert len(rows) >= 15
+    cpu = sum(float(r["cpu_s"]) for r in rows) / sum(float(r["wall_s"]) for r in rows)
+    assert cpu > 0.3  # the target was busy: the outside tier saw its CPU time
+    assert not (out / "inside.csv").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--", "no-such-program-xyz"], "program not found: 'no-such-program-xyz'"),
+    (["--", PY, "no_such_script.py"], "program not found: Python script"),
+    (["--pid", "999999999"], "PID 999999999 not found"),
+    ([], "nothing to watch"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, args: list[str],
+                                                  message: str) -> None:
+    out = tmp_path / "bad"
+    proc = nrm_watch("--out", str(out), *args)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and message in proc.stderr
+    assert not out.exists()
+
+
+def test_pid_not_readable(monkeypatch: pytest.MonkeyPatch) -> None:
+    def denied(path: Path) -> str:
+        if path.name == "io":
+            raise PermissionError(13, "Permission denied")
+        return "x"
+
+    monkeypatch.setattr(procstat, "_read", denied)
+    with pytest.raises(WatchError, match=f"PID {os.getpid()} is not readable"):
+        procstat.check_pid(os.getpid())
+
+
+def test_existing_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "keep.txt").write_text("x")
+    proc = nrm_watch("--out", str(tmp_path), "--", PY, "-c", "pass")
+    assert proc.returncode == 2 and "already exists" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_program_exits_non_zero_report_still_written(tmp_path: Path) -> None:
+    out = tmp_path / "fail"
+    code = ("import time\nt=time.time()\nwhile time.time()-t<1.5: sum(range(1000))\n"
+            "raise SystemExit(3)")
+    proc = nrm_watch("--out", str(out), "--hz", "20", "--", PY, "-c", code)
+    assert proc.returncode == 3
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "failed" and record["exit_status"] == 3
+    assert "exited with status 3" in record["error"] and "exited with status 3" in proc.stdout
+    assert record["verdicts"]["headline"]
+
+
+def test_too_short(tmp_path: Path) -> None:
+    out = tmp_path / "short"
+    proc = nrm_watch("--out", str(out), "--hz", "10", "--", PY, "-c", "pass")
+    assert proc.returncode == 0
+    record = json.loads((out / "run.json").read_text())
+    assert record["verdicts"]["headline"].startswith(verdict.TOO_SHORT)
+    assert verdict.TOO_SHORT in proc.stdout
+
+
+def test_sigint_writes_the_report_of_what_was_gathered(tmp_path: Path) -> None:
+    out = tmp_path / "int"
+    watcher = subprocess.Popen(
+        [PY, "-m", "nrm.cli", "watch", "--out", str(out), "--hz", "20", "--", PY,
+         str(SCENARIOS / "flat.py"), "1000000"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # wait for 2.5 s of samples
+        rows = (out / "cycles.csv").read_text().count("\n") if (out / "cycles.csv").exists() else 0
+        if rows > 1 and json.loads((out / "run.json").read_text())["context"]["pid"] > 0:
+            break
+        time.sleep(0.2)
+    time.sleep(2.0)
+    child = json.loads((out / "run.json").read_text())["context"]["pid"]
+    watcher.send_signal(signal.SIGINT)
+    stdout, _ = watcher.communicate(timeout=30)
+    assert watcher.returncode == 130
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "interrupted" and "SIGINT" in record["error"]
+    assert record["samples"] >= 16 and record["verdicts"]["mode"] == "work"
+    assert "status interrupted" in stdout
+    assert not procstat.PROC.joinpath(str(child)).exists()  # the program was stopped too
+
+
+def test_mark_is_lazy_and_counts() -> None:
+    code = ("import sys, nrm; assert 'nrm.watch.marker' not in sys.modules; "
+            "nrm.mark(work=3); nrm.mark(); from nrm.watch import marker; "
+            "print(marker.work_total, marker.marks)")
+    out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["4.0", "2"]
+
+
+def test_report_html(tmp_path: Path) -> None:
+    out = tmp_path / "rep"
+    code = "import time\nt=time.time()\nwhile time.time()-t<1.2: sum(range(1000))"
+    assert nrm_watch("--out", str(out), "--hz", "20", "--", PY, "-c", code).returncode == 0
+    proc = nrm_watch("report", str(out))
+    assert proc.returncode == 0, proc.stderr
+    page = (out / "report.html").read_text()
+    assert "data:image/png;base64," in page and "<table>" in page and "Overhead" in page
+    assert verdict.WORKLOAD_UNKNOWN in page
+    assert nrm_watch("report", str(tmp_path / "none")).returncode == 2
+
+
+def test_arms_missing_allocator_is_not_available_and_others_go_on(tmp_path: Path) -> None:
+    from nrm.instrument.allocator import find_library
+    from nrm.watch.session import _mapped
+
+    missing = next((a for a in ("jemalloc", "mimalloc") if find_library(a) is None), None)
+    if missing is None:
+        pytest.skip("both jemalloc and mimalloc are installed")
+    out = tmp_path / "arms"
+    proc = nrm_watch("--out", str(out), "--hz", "10", "--arms", f"allocator=malloc,{missing}",
+                     "gc=disable", "--repeats", "1", "--", PY, "-c", "pass")
+    assert proc.returncode == 0, proc.stderr
+    arms = json.loads((out / "arms.json").read_text())
+    assert arms["arms"][f"allocator={missing}"]["text"].startswith("not available")
+    ran = sorted(r["arm"] for r in arms["runs"])
+    assert ran == ["A", "A'", "allocator=malloc", "gc=disable"]
+    malloc_run = next(r for r in arms["runs"] if r["arm"] == "allocator=malloc")
+    env = json.loads((Path(malloc_run["folder"]) / "run.json").read_text())
+    assert env["watch"]["arm"] == "allocator=malloc"
+    # the preload check reads the maps of a live process
+    assert _mapped(os.getpid())["checked"] is True
