@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("claims", ("nrm.claims",)),
     ("render", ("nrm.render",)),
     ("study", ("nrm.study",)),
+    ("predict", ("nrm.predict",)),
     ("watch", ("nrm.watch",)),
     ("build", ("nrm.build",)),
     ("cli", ("nrm.cli",)),
