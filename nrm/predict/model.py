@@ -1,0 +1,323 @@
+"""Predicted runtime = the model's work counts x measured unit costs, with intervals (#24).
+
+A prediction is linear in the fitted coefficients: ``T = constant + Σ_f a_f · β_f`` where
+``β_f`` are one fit's coefficients (:class:`nrm.predict.unitcosts.Fit`), ``a_f`` the counts
+that multiply them and the constant the blocking time of the samples (``samples x
+cpu_interval``, known exactly). Its variance is ``Σ_f a_f' V_f a_f`` with ``V_f`` the fit's HAC
+covariance (the fits are independent: they use different columns of the same cycles), and its
+interval ``T ± c · sd`` with ``c`` the largest critical value of the fits it uses. Ratios of two
+predictions (a speedup, C256 against C255) use the delta method on the same coefficients, so the
+unit costs they share do not widen the ratio's interval: ``var(A/B) = var(A - r B) / B²``.
+
+What a prediction leaves out, and says so: the drift term (the fits' change with process age
+is not extrapolated; each fit's intercept is its window's mean age), and, unless its interval
+excludes zero, the growth of a commit's cost with the database size. When it is used, the
+database size of each cycle is the rows committed so far times the fitted bytes per row, and a
+size beyond the fitted range is an extrapolation (noted).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nrm.exceptions import NrmError, ParameterError
+from nrm.instrument.reader import RunData, load_run
+from nrm.predict.counts import RunCounts, count_run
+from nrm.predict.unitcosts import (
+    MODEL_TERMS,
+    Fit,
+    UnitCosts,
+    fit_unit_costs,
+    medium_of,
+    metrics_kind,
+)
+from nrm.run.spec import RunSpec
+
+__all__ = ["COMPONENTS", "Linear", "Prediction", "predict", "ratio", "validate"]
+
+#: The parts of a predicted runtime, in the order a breakdown lists them.
+COMPONENTS = ("sample_blocking", "sample_rest", "commits", "model", "outside")
+LABELS = {"sample_blocking": "metrics samples, blocking interval",
+          "sample_rest": "metrics samples, the rest of each sample",
+          "commits": "SQLite commits", "model": "the model's own work (Python)",
+          "outside": "per-cycle overhead outside the cycle (log, probe, set-up)"}
+
+
+@dataclass
+class Linear:
+    """``constant + Σ_fit weights · coefficients``: a time that is linear in the unit costs."""
+
+    constant: float = 0.0
+    weights: dict[str, dict[str, float]] = field(default_factory=dict)  # fit key -> name -> a
+
+    def add(self, fit_key: str, name: str, a: float) -> None:
+        w = self.weights.setdefault(fit_key, {})
+        w[name] = w.get(name, 0.0) + float(a)
+
+    def combine(self, other: Linear, scale: float = 1.0) -> Linear:
+        out = Linear(self.constant + scale * other.constant,
+                     {k: dict(v) for k, v in self.weights.items()})
+        for key, w in other.weights.items():
+            for name, a in w.items():
+                out.add(key, name, scale * a)
+        return out
+
+    def value(self, fits: Mapping[str, Fit]) -> float:
+        return self.constant + sum(fits[k].coef(n) * a for k, w in self.weights.items()
+                                   for n, a in w.items())
+
+    def variance(self, fits: Mapping[str, Fit]) -> float:
+        return sum(fits[k].variance_of(w) for k, w in self.weights.items())
+
+    def critical(self, fits: Mapping[str, Fit]) -> float:
+        used = [fits[k].critical for k, w in self.weights.items() if any(w.values())]
+        return max(used, default=0.0)
+
+    def interval(self, fits: Mapping[str, Fit]) -> tuple[float, float, float]:
+        v, sd = self.value(fits), math.sqrt(max(self.variance(fits), 0.0))
+        c = self.critical(fits)
+        return v, v - c * sd, v + c * sd
+
+
+def fits_of(uc: UnitCosts) -> dict[str, Fit]:
+    out: dict[str, Fit] = {"model": uc.model, "outside": uc.outside}
+    out.update({f"commit:{m}": f for m, f in uc.commit.items()})
+    out.update({f"sample:{k}": f for k, f in uc.sample.items()})
+    return out
+
+
+@dataclass
+class Prediction:
+    """A predicted runtime with its interval and breakdown (module docstring)."""
+
+    spec: RunSpec
+    components: dict[str, Linear]
+    fits: dict[str, Fit]
+    totals: dict[str, float]  # work counts over the run
+    medium: str
+    metrics: str
+    machine: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> Linear:
+        out = Linear()
+        for lin in self.components.values():
+            out = out.combine(lin)
+        return out
+
+    @property
+    def seconds(self) -> float:
+        return self.total.value(self.fits)
+
+    def interval(self) -> tuple[float, float, float]:
+        return self.total.interval(self.fits)
+
+    def breakdown(self) -> pd.DataFrame:
+        total = self.seconds
+        rows = []
+        for name, lin in self.components.items():
+            v, lo, hi = lin.interval(self.fits)
+            rows.append({"component": name, "label": LABELS[name], "seconds": v, "ci_low": lo,
+                         "ci_high": hi, "share": v / total if total else math.nan})
+        return pd.DataFrame(rows)
+
+    def describe(self) -> str:
+        v, lo, hi = self.interval()
+        s = self.spec
+        lines = [f"{s.experiment} {s.variant_label}: {s.cycles} cycles x "
+                 f"{len(s.conditions)} conditions, at most {s.max_agents} agents, "
+                 f"{s.cpu_interval:g} s CPU sample, commits on {self.medium}",
+                 f"predicted runtime {_fmt(v)} (95 % CI {_fmt(lo)} to {_fmt(hi)}), "
+                 "predicted from measured unit costs",
+                 f"  work: {self.totals['samples']:,.0f} samples, {self.totals['commits']:,.0f} "
+                 f"commits, {self.totals['evolve_calls']:,.0f} evolve calls, "
+                 f"{self.totals['pairs_tested']:,.0f} pairs tested"]
+        for r in self.breakdown().itertuples():
+            lines.append(f"  {r.label:<58} {_fmt(r.seconds):>10} ({r.share:6.1%})")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _fmt(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "n/a"
+    if abs(seconds) < 120:
+        return f"{seconds:.1f} s"
+    if abs(seconds) < 7200:
+        return f"{seconds / 60:.1f} min"
+    if abs(seconds) < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def predict(counts: RunCounts, uc: UnitCosts, *, medium: str = "disk",
+            metrics: str | None = None, commit_growth: bool | None = None,
+            commit_s: float | None = None) -> Prediction:
+    """The runtime of ``counts.spec`` on the machine ``uc`` was measured on.
+
+    ``medium``: where the commits go (``disk`` or ``ram``, a fitted medium); ``metrics``: the
+    kind of metrics sample (default: the spec's; a kind without a fit falls back to one that
+    has, noted). ``commit_growth``: use the commit cost's growth with the database size (default:
+    when its interval excludes zero). ``commit_s`` replaces the fitted cost of a commit by a
+    given one (no interval: a what-if)."""
+    spec = counts.spec
+    if spec.costs.resonance != "pairwise":
+        raise ParameterError("the unit costs are fitted for the per-pair test "
+                             "(resonance=pairwise); the vectorized test is not predicted")
+    if commit_s is not None and not (math.isfinite(commit_s) and commit_s >= 0):
+        raise ParameterError(f"a commit cost must be >= 0 seconds, got {commit_s!r}")
+    fits = fits_of(uc)
+    notes: list[str] = []
+    kind = metrics or spec.metrics.split(":", 1)[0]
+    if kind in ("replay", "cycle-replay"):
+        kind = "fixed"
+    if kind not in uc.sample:
+        have = sorted(uc.sample)
+        if not have:
+            raise ParameterError("the unit costs hold no metrics-sample fit")
+        notes.append(f"no {kind} metrics sample was measured; the rest of a sample is the "
+                     f"{have[0]} one's")
+        kind = have[0]
+    need_commits = spec.costs.sqlite
+    if need_commits and commit_s is None and medium not in uc.commit:
+        raise ParameterError(f"no commits were measured on {medium}; fitted: "
+                             f"{', '.join(sorted(uc.commit)) or 'none'}")
+    comps = {c: Linear() for c in COMPONENTS}
+    totals = {k: 0.0 for k in ("samples", "commits", "evolve_calls", "pairs_tested", "cycles")}
+    cfit = uc.commit.get(medium)
+    growth = False
+    if need_commits and commit_s is None and cfit is not None and cfit.result is not None:
+        lo, hi = cfit.result.drift_ci
+        sig = lo > 0 or hi < 0
+        growth = sig if commit_growth is None else commit_growth
+        if not growth:
+            notes.append("a commit's cost is taken as constant (its growth with the database "
+                         "size is " + ("not significant" if not sig else "switched off") + ")")
+    rows_so_far = 0.0
+    max_db = 0.0
+    for c in counts.conditions:
+        f = c.cycles
+        n = len(f)
+        samples = float(f["samples"].sum()) + c.setup_samples
+        totals["samples"] += samples
+        totals["cycles"] += n
+        totals["evolve_calls"] += float(f["evolve_calls"].sum())
+        totals["pairs_tested"] += float(f["pairs_tested"].sum())
+        comps["sample_blocking"].constant += samples * spec.cpu_interval
+        comps["sample_rest"].add(f"sample:{kind}", "cycle", samples)
+        if need_commits:
+            k = f["commits"].to_numpy(float)
+            kc = float(k.sum()) + c.setup_commits
+            totals["commits"] += kc
+            if commit_s is not None:
+                comps["commits"].constant += kc * commit_s
+            else:
+                key = f"commit:{medium}"
+                comps["commits"].add(key, "cycle", kc)
+                if growth and cfit is not None:
+                    db = (rows_so_far + c.setup_commits + np.cumsum(k)) * uc.bytes_per_row
+                    max_db = max(max_db, float(db[-1]) if n else 0.0)
+                    comps["commits"].add(key, "drift",
+                                         float(k @ ((db - cfit.index_mean) / 1e6)))
+            rows_so_far += kc
+        m = comps["model"]
+        m.add("model", "cycle", n)
+        for term in MODEL_TERMS:
+            if term == "registry_x_agents":
+                a = float((f["registry_size"] * f["population"]).sum())
+            else:
+                a = float(f[term].sum())
+                if term == "samples":
+                    a += c.setup_samples
+            m.add("model", term, a)
+        comps["outside"].add("outside", "cycle", n)
+    if growth and cfit is not None and max_db > cfit.index_max:
+        notes.append(f"the database reaches {max_db / 1e6:,.0f} MB; commits were measured up to "
+                     f"{cfit.index_max / 1e6:,.1f} MB (the growth is extrapolated)")
+    dropped = [n for n, _ in (uc.model.result.dropped if uc.model.result else ())]
+    if dropped:
+        notes.append(f"work terms without their own cost (in the others'): {', '.join(dropped)}")
+    notes.append("the fits' drift with process age is not extrapolated")
+    return Prediction(spec, comps, fits, totals, medium if need_commits else "-", kind,
+                      uc.machine, notes)
+
+
+def ratio(a: Prediction, b: Prediction) -> tuple[float, float, float]:
+    """``a / b`` with its delta-method interval (module docstring)."""
+    fits = {**b.fits, **a.fits}
+    ta, tb = a.total, b.total
+    r = ta.value(fits) / tb.value(fits)
+    diff = ta.combine(tb, -r)
+    sd = math.sqrt(max(diff.variance(fits), 0.0)) / tb.value(fits)
+    c = max(ta.critical(fits), tb.critical(fits))
+    return r, r - c * sd, r + c * sd
+
+
+def share(p: Prediction, component: str) -> tuple[float, float, float]:
+    """The share of ``component`` in ``p``'s total, with its delta-method interval."""
+    comp, total = p.components[component], p.total
+    t = total.value(p.fits)
+    s = comp.value(p.fits) / t
+    sd = math.sqrt(max(comp.combine(total, -s).variance(p.fits), 0.0)) / t
+    c = total.critical(p.fits)
+    return s, s - c * sd, s + c * sd
+
+
+def measured_runtime(run: RunData) -> float:
+    """The run's time in its conditions (run.json's ``totals.runtime_s``)."""
+    totals = run.meta.get("totals") or {}
+    if "runtime_s" not in totals:
+        raise ParameterError(f"{run.path}: run.json has no totals (the run did not complete)")
+    return float(totals["runtime_s"])
+
+
+def spec_of(run: RunData) -> RunSpec:
+    return RunSpec.from_dict(run.meta["parameters"])
+
+
+def validate(fit_runs: Iterable[str | Path | RunData], held_runs: Iterable[str | Path | RunData],
+             *, level: float = 0.95,
+             counts_of: Callable[[RunSpec], RunCounts] | None = None
+             ) -> tuple[pd.DataFrame, UnitCosts]:
+    """Fit unit costs on ``fit_runs``, predict each of ``held_runs`` from a counting run of its
+    spec, and compare with its measured runtime. One row per held-out run: predicted, CI,
+    measured, error (predicted / measured - 1), whether the CI covers the measurement."""
+    uc = fit_unit_costs(fit_runs, level=level)
+    counter = counts_of or count_run
+    rows = []
+    for r in held_runs:
+        run = r if isinstance(r, RunData) else load_run(r)
+        spec = spec_of(run)
+        p = predict(counter(spec), uc, medium=medium_of(run), metrics=metrics_kind(run))
+        v, lo, hi = p.interval()
+        meas = measured_runtime(run)
+        rows.append({"run": run.name, "experiment": spec.experiment,
+                     "variant": spec.variant_label, "cycles": spec.cycles,
+                     "max_agents": spec.max_agents, "predicted_s": v, "ci_low": lo,
+                     "ci_high": hi, "measured_s": meas, "error": v / meas - 1.0,
+                     "covered": lo <= meas <= hi})
+    return pd.DataFrame(rows), uc
+
+
+def median_abs_error(table: pd.DataFrame) -> float:
+    return float(np.median(np.abs(table["error"].to_numpy(float)))) if len(table) else math.nan
+
+
+def runs_in(folder: str | Path, prefix: str) -> Sequence[Path]:
+    """The complete run folders in ``folder`` whose name starts with ``prefix``."""
+    out = []
+    for p in sorted(Path(folder).glob(f"{prefix}*")):
+        try:
+            if load_run(p).complete:
+                out.append(p)
+        except NrmError:  # an unreadable folder is not a run to use
+            continue
+    return out

@@ -1,0 +1,259 @@
+"""Seconds per unit of work, fitted from run folders' ``cycles.csv`` (issue #24).
+
+Three fits, each :func:`nrm.stats.drift.drift` (OLS with a Newey–West HAC covariance, Andrews'
+lag, a fixed-b critical value) on the cycles of all the given runs, one after another:
+
+- **per commit**, one fit per storage medium (``disk``, or ``ram`` when the run folder was on a
+  tmpfs): the per-cycle mean commit time ``commit_s / commits`` against the database size
+  ``db_bytes`` (the index, per MB): the intercept is the cost of one commit at the runs' mean
+  database size, the drift term its growth per MB of database;
+- **per metrics sample**, one fit per metrics kind (``fixed``, ``live``): the per-cycle mean
+  sample time beyond its blocking interval, ``sample_s / samples - cpu_interval``; a sample
+  then costs ``cpu_interval + rest``;
+- **the model's own work**: ``wall_s - commit_s - sample_s`` against the counters
+  ``samples`` (the bookkeeping around a sample: trace row, persistence call), ``evolve_calls``,
+  ``registry_x_agents`` (registry entries x agents, the pooling scan), ``pairs_tested`` and
+  ``spawns``, with the cycle index as drift term; its intercept is the cost of a cycle.
+
+Besides these, a cycle has a cost outside its ``wall_s`` (the probe's row, the log, the
+database size, checkpoints): ``outside`` is the mean over the runs' conditions of
+``(runtime_s - Σ wall_s) / cycles`` (the conditions' set-up included), with a Student t
+interval. Each unit cost carries its interval and the machine the runs were measured on.
+The covariance of each fit's coefficients is kept so that a prediction's interval accounts
+for their correlation (:mod:`nrm.predict.model`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from nrm.exceptions import ParameterError
+from nrm.instrument.reader import RunData, load_run
+from nrm.stats._regression import _ols
+from nrm.stats.drift import DriftResult, UnitCost, drift
+
+__all__ = ["MODEL_TERMS", "Fit", "UnitCosts", "fit_unit_costs", "medium_of", "metrics_kind"]
+
+#: Work terms of the model's own time (beside the per-cycle intercept).
+MODEL_TERMS = ("samples", "evolve_calls", "registry_x_agents", "pairs_tested", "spawns")
+RAM_FS = ("tmpfs", "ramfs")
+_REQUIRED = ("wall_s", "commits", "commit_s", "samples", "sample_s", "evolve_calls",
+             "registry_size", "population", "pairs_tested", "spawns", "db_bytes", "cycle")
+
+
+@dataclass(frozen=True)
+class Fit:
+    """One fit's coefficients (``cycle`` = intercept, ``drift`` = the index term, then the
+    kept work terms), their HAC covariance and the critical value of its intervals; ``result``
+    is the :func:`~nrm.stats.drift.drift` result (None for the ``outside`` mean)."""
+
+    result: DriftResult | None
+    names: tuple[str, ...]
+    beta: np.ndarray
+    cov: np.ndarray
+    index_mean: float
+    critical: float
+    index_max: float = math.nan
+
+    def coef(self, name: str) -> float:
+        return float(self.beta[self.names.index(name)]) if name in self.names else 0.0
+
+    def cost(self, name: str) -> UnitCost:
+        if self.result is None:
+            raise ParameterError("a mean has no unit costs")
+        return self.result.unit_cost(name)
+
+    def variance_of(self, weights: dict[str, float]) -> float:
+        """Variance of Σ w_name · coefficient (names not fitted count 0)."""
+        a = np.array([weights.get(n, 0.0) for n in self.names])
+        return float(a @ self.cov @ a)
+
+
+@dataclass(frozen=True)
+class UnitCosts:
+    """The fitted unit costs of a set of runs (module docstring)."""
+
+    commit: dict[str, Fit]  # by medium
+    sample: dict[str, Fit]  # by metrics kind
+    model: Fit
+    outside: Fit
+    bytes_per_row: float  # database bytes per committed row (for the size a run reaches)
+    machine: dict[str, Any]
+    runs: tuple[str, ...]
+    level: float
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def table(self) -> pd.DataFrame:
+        """One row per unit cost: name, label, estimate, ci_low, ci_high, se, unit."""
+        rows = []
+        for medium, f in self.commit.items():
+            c = f.cost("cycle")
+            rows.append((f"commit_{medium}", f"per commit ({medium}, at {f.index_mean / 1e6:.2f}"
+                         " MB of database)", c.estimate, c.ci_low, c.ci_high, c.se, "s"))
+            r = f.result
+            assert r is not None
+            rows.append((f"commit_{medium}_per_mb", f"per commit, growth per MB of database "
+                         f"({medium})", r.drift_s, *r.drift_ci, r.drift_se, "s/MB"))
+        for kind, f in self.sample.items():
+            c = f.cost("cycle")
+            rows.append((f"sample_rest_{kind}", f"per metrics sample beyond its blocking "
+                         f"interval ({kind} metrics)", c.estimate, c.ci_low, c.ci_high, c.se, "s"))
+        assert self.model.result is not None
+        for c in self.model.result.unit_costs:
+            rows.append((c.name, c.label, c.estimate, c.ci_low, c.ci_high, c.se, "s"))
+        o, se = self.outside.coef("cycle"), math.sqrt(float(self.outside.cov[0, 0]))
+        crit = self.outside.critical
+        rows.append(("outside", "per cycle, outside the cycle's timer (log, probe, set-up)", o,
+                     o - crit * se, o + crit * se, se, "s"))
+        return pd.DataFrame(rows, columns=["name", "label", "estimate", "ci_low", "ci_high",
+                                           "se", "unit"])
+
+    def describe(self) -> str:
+        lines = [f"unit costs from {len(self.runs)} runs on {machine_label(self.machine)} "
+                 f"({self.level:.0%} HAC intervals):"]
+        for r in self.table().itertuples():
+            scale, unit = (1e3, "ms") if r.unit == "s" else (1e3, "ms/MB")
+            lines.append(f"  {r.label:<58} {r.estimate * scale:10.4f} {unit} "
+                         f"({r.ci_low * scale:.4f} to {r.ci_high * scale:.4f})")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def machine_label(m: dict[str, Any]) -> str:
+    cpu = m.get("cpu_model") or "unknown CPU"
+    return f"{m.get('hostname', '?')} ({cpu}, {m.get('cpus', '?')} CPUs)"
+
+
+def medium_of(run: RunData) -> str:
+    """``ram`` when the run folder was on a tmpfs (run.json's storage record), else ``disk``."""
+    ctx = run.meta.get("context") or {}
+    fs = str((ctx.get("storage") or {}).get("fs_type") or "")
+    return "ram" if fs in RAM_FS else "disk"
+
+
+def metrics_kind(run: RunData) -> str:
+    """``fixed``, ``live``, ``replay`` or ``cycle-replay`` (run.json's ``parameters``)."""
+    spec = run.meta.get("parameters") or {}
+    return str(spec.get("metrics", "fixed")).split(":", 1)[0]
+
+
+def _interval(run: RunData) -> float:
+    spec = run.meta.get("parameters") or {}
+    return float((spec.get("costs") or {}).get("cpu_interval", 0.0))
+
+
+def _machine(runs: Sequence[RunData]) -> dict[str, Any]:
+    hosts = []
+    for r in runs:
+        ctx = r.meta.get("context") or {}
+        cpu = ctx.get("cpu") or {}
+        hosts.append({"hostname": ctx.get("hostname"),
+                      "cpu_model": cpu.get("model") or cpu.get("model_name"),
+                      "cpus": cpu.get("logical"), "hypervisor": cpu.get("hypervisor"),
+                      "storage": (ctx.get("storage") or {}).get("fs_type")})
+    first = dict(hosts[0]) if hosts else {}
+    first["storage"] = sorted({str(h["storage"]) for h in hosts})
+    if any({**h, "storage": 0} != {**hosts[0], "storage": 0} for h in hosts):
+        first["mixed"] = True
+    return first
+
+
+def _fit(y: np.ndarray, *, index: np.ndarray, per: float, unit: str,
+         work: dict[str, np.ndarray] | None, level: float, min_cycles: int) -> Fit:
+    res = drift(y, work=work, index=index, per=per, index_unit=unit, level=level,
+                min_cycles=min_cycles)
+    if not res.testable:
+        raise ParameterError(f"unit costs not estimable: {res.reason}")
+    kept = [c.name for c in res.unit_costs if c.name != "cycle"]
+    n = y.size
+    x = np.asarray(index, dtype=float)
+    cols = [np.ones(n), (x - x.mean()) / per] + [np.asarray(work[k], float)  # type: ignore[index]
+                                                 for k in kept]
+    f = _ols(np.column_stack(cols), np.asarray(y, float), res.hac_lags)
+    return Fit(res, ("cycle", "drift", *kept), f.beta, f.cov_hac, float(x.mean()),
+               res.critical, float(x.max()))
+
+
+def _frames(runs: Sequence[RunData]) -> list[tuple[RunData, pd.DataFrame]]:
+    out = []
+    for r in runs:
+        missing = [c for c in _REQUIRED if c not in r.cycles]
+        if missing:
+            raise ParameterError(f"{r.path}: cycles.csv lacks {', '.join(missing)}")
+        out.append((r, r.cycles))
+    return out
+
+
+def fit_unit_costs(runs: Iterable[str | Path | RunData], *, level: float = 0.95,
+                   min_cycles: int = 30) -> UnitCosts:
+    """Fit the unit costs of ``runs`` (run folders, or loaded runs) as the module says."""
+    loaded = [r if isinstance(r, RunData) else load_run(r) for r in runs]
+    if not loaded:
+        raise ParameterError("no runs to fit unit costs from")
+    frames = _frames(loaded)
+    notes: list[str] = []
+
+    commit: dict[str, Fit] = {}
+    for medium in ("disk", "ram"):
+        parts = [f[f["commits"] > 0] for r, f in frames if medium_of(r) == medium]
+        if not parts:
+            continue
+        d = pd.concat(parts, ignore_index=True)
+        commit[medium] = _fit((d["commit_s"] / d["commits"]).to_numpy(float),
+                              index=d["db_bytes"].to_numpy(float), per=1e6, unit="MB",
+                              work=None, level=level, min_cycles=min_cycles)
+
+    sample: dict[str, Fit] = {}
+    for kind in sorted({metrics_kind(r) for r, _ in frames}):
+        parts = []
+        for r, f in frames:
+            if metrics_kind(r) != kind:
+                continue
+            g = f[f["samples"] > 0]
+            parts.append(pd.DataFrame({"y": g["sample_s"] / g["samples"] - _interval(r),
+                                       "cycle": g["cycle"]}))
+        d = pd.concat(parts, ignore_index=True)
+        sample[kind] = _fit(d["y"].to_numpy(float), index=d["cycle"].to_numpy(float), per=1e3,
+                            unit="cycle", work=None, level=level, min_cycles=min_cycles)
+
+    d = pd.concat([f for _, f in frames], ignore_index=True)
+    y = (d["wall_s"] - d["commit_s"].fillna(0) - d["sample_s"].fillna(0)).to_numpy(float)
+    work = {k: (d["registry_size"] * d["population"] if k == "registry_x_agents" else d[k])
+            .to_numpy(float) for k in MODEL_TERMS}
+    model = _fit(y, index=d["cycle"].to_numpy(float), per=1e3, unit="cycle", work=work,
+                 level=level, min_cycles=min_cycles)
+    for name, why in model.result.dropped:
+        notes.append(f"model term {name} left out: {why}")
+
+    per_cycle = []
+    rows = []
+    for r, f in frames:
+        for cond, res in (r.meta.get("conditions") or {}).items():
+            g = f[f["condition"] == cond] if "condition" in f else f
+            if len(g) and res.get("runtime_s") is not None:
+                per_cycle.append((float(res["runtime_s"]) - float(g["wall_s"].sum())) / len(g))
+        last = f.groupby("condition")["db_bytes"].last().max() if "condition" in f else None
+        total = int(f["commits"].sum())
+        if last is not None and total > 0 and medium_of(r) == "disk":
+            rows.append(float(last) / total)
+    outside = _mean_fit(per_cycle, level)
+    bytes_per_row = float(np.median(rows)) if rows else math.nan
+    return UnitCosts(commit, sample, model, outside, bytes_per_row, _machine(loaded),
+                     tuple(r.name for r in loaded), level, tuple(notes))
+
+
+def _mean_fit(values: list[float], level: float) -> Fit:
+    """The mean of ``values`` as a one-coefficient fit (Student t interval)."""
+    v = np.asarray(values, dtype=float)
+    m = float(v.mean()) if v.size else 0.0
+    se = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size >= 2 else 0.0
+    t = float(stats.t.ppf(0.5 + level / 2, v.size - 1)) if v.size >= 2 else 0.0
+    return Fit(None, ("cycle",), np.array([m]), np.array([[se * se]]), 0.0, t)
