@@ -90,3 +90,29 @@ def test_counts_are_cached_with_provenance(tmp_path: Path) -> None:
     assert len(again.provenance["model_source_sha256"]) == 64
     assert [c.setup_samples for c in again.conditions] == [c.setup_samples
                                                            for c in first.conditions]
+
+
+@pytest.mark.parametrize("experiment,condition", [("C255", "ON-OFF"), ("C257", "ON-ON")])
+def test_the_counting_pool_gives_the_originals_bits(experiment: str, condition: str) -> None:
+    """The counting run's faster pooling step against the model's own, past the cap (where
+    the cumulative registry makes pooling the model's main work)."""
+    from nrm.predict.counts import CountingPersistence, CountingSimulation, counting_costs
+    from nrm.sim.experiments import get_experiment
+    from nrm.sim.metrics import FixedSource
+    from nrm.sim.model import Simulation
+    from nrm.sim.wiring import new_reality
+
+    spec = RunSpec(experiment, "unoptimized", scale="smoke", cycles=120, max_agents=40)
+    exp = get_experiment(experiment)
+    out = []
+    for cls in (Simulation, CountingSimulation):
+        reality = new_reality(FixedSource(), CountingPersistence(),  # type: ignore[arg-type]
+                              condition=condition)
+        sim = cls(exp.mechanisms_for(condition), spec.model_params(),
+                  counting_costs(spec.costs), reality, seed=0)
+        for _ in range(spec.cycles):
+            sim.step()
+        out.append(([a.energy for a in sim.agents], sim.population_history,
+                    list(sim.registry), sim.skipped_empty_clusters))
+    assert out[0] == out[1]
+    assert len(out[0][2]) > 50 and max(out[0][1]) == 40

@@ -21,6 +21,7 @@ from nrm.cli import (
     listing,
     notebook,
     plan,
+    predict,
     readme,
     reproduce,
     run,
@@ -34,7 +35,8 @@ from nrm.exceptions import NrmError, RunInterruptedError
 
 #: The subcommand modules, in the order ``nrm --help`` lists them.
 COMMANDS = (listing, run, notebook, scales, deps, bench, check_lock, plan, why, check_html,
-            control, workers, dbgrow, study, reproduce, compare, readme, watch)
+            control, workers, dbgrow, study, reproduce, compare, readme, watch,
+            predict)
 
 
 def build_parser() -> argparse.ArgumentParser:
