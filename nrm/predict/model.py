@@ -42,6 +42,11 @@ from nrm.run.spec import RunSpec
 
 __all__ = ["COMPONENTS", "Linear", "Prediction", "predict", "ratio", "validate"]
 
+#: The error a held-out *smoke* run is predicted within in the test suite (runs of seconds on a
+#: shared machine, where one commit's latency changes by tens of percent between runs; the
+#: target for runs of minutes is 10 %, and :func:`validate` reports what it is).
+SMOKE_TOLERANCE = 0.30
+
 #: The parts of a predicted runtime, in the order a breakdown lists them.
 COMPONENTS = ("sample_blocking", "sample_rest", "commits", "model", "outside")
 LABELS = {"sample_blocking": "metrics samples, blocking interval",
