@@ -41,6 +41,9 @@ def register(sub: Any) -> None:
     r.add_argument("--runs", action="append", default=None, metavar="DIR",
                    help="a run folder, or a folder of run folders, to fit unit costs from "
                         "(repeatable; default data/predict/measure/fit-*)")
+    r.add_argument("--compare", action="store_true",
+                   help="also print the paper's comparisons (C256 vs C255, caching speedups, "
+                        "cost shares) at this scale")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(handler=run)
 
@@ -105,9 +108,20 @@ def run(args: argparse.Namespace) -> int:
 
     uc = fit_unit_costs(runs)
     counts = cached_counts(spec, progress=not args.no_progress)
-    p = predict(counts, uc, medium=args.medium, metrics=args.metrics_kind or
-                ("live" if args.scale != "smoke" else "fixed"), commit_s=commit_s)
+    kind = args.metrics_kind or ("live" if args.scale != "smoke" else "fixed")
+    p = predict(counts, uc, medium=args.medium, metrics=kind, commit_s=commit_s)
     print(p.describe())
     print(f"unit costs: {len(uc.runs)} runs on {uc.machine.get('hostname')} "
           f"({uc.machine.get('cpu_model')}, {uc.machine.get('cpus')} CPUs)")
+    if args.compare:
+        from nrm.predict.paper import comparisons
+
+        scale = {"scale": spec.scale, "cycles": spec.cycles, "max_agents": spec.max_agents,
+                 "cpu_interval": spec.cpu_interval}
+        table = comparisons(uc, medium=args.medium, metrics=kind, commit_s=commit_s, **scale)
+        print(f"the paper's comparisons at {table['scale'].iloc[0]} ({table['label'].iloc[0]}):")
+        for r in table.itertuples():
+            paper = f"  [paper: {r.paper}]" if r.paper else ""
+            print(f"  {r.statistic:<72} {r.value:10.4g} (95 % CI {r.ci_low:.4g} to "
+                  f"{r.ci_high:.4g}){paper}")
     return 0

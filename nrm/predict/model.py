@@ -165,14 +165,15 @@ def _fmt(seconds: float) -> str:
 
 def predict(counts: RunCounts, uc: UnitCosts, *, medium: str = "disk",
             metrics: str | None = None, commit_growth: bool | None = None,
-            commit_s: float | None = None) -> Prediction:
+            commit_s: float | None = None, sample_rest_s: float | None = None) -> Prediction:
     """The runtime of ``counts.spec`` on the machine ``uc`` was measured on.
 
     ``medium``: where the commits go (``disk`` or ``ram``, a fitted medium); ``metrics``: the
     kind of metrics sample (default: the spec's; a kind without a fit falls back to one that
     has, noted). ``commit_growth``: use the commit cost's growth with the database size (default:
     when its interval excludes zero). ``commit_s`` replaces the fitted cost of a commit by a
-    given one (no interval: a what-if)."""
+    given one (no interval: a what-if); ``sample_rest_s`` likewise the cost of a sample beyond
+    its blocking interval."""
     spec = counts.spec
     if spec.costs.resonance != "pairwise":
         raise ParameterError("the unit costs are fitted for the per-pair test "
@@ -217,7 +218,10 @@ def predict(counts: RunCounts, uc: UnitCosts, *, medium: str = "disk",
         totals["evolve_calls"] += float(f["evolve_calls"].sum())
         totals["pairs_tested"] += float(f["pairs_tested"].sum())
         comps["sample_blocking"].constant += samples * spec.cpu_interval
-        comps["sample_rest"].add(f"sample:{kind}", "cycle", samples)
+        if sample_rest_s is not None:
+            comps["sample_rest"].constant += samples * sample_rest_s
+        else:
+            comps["sample_rest"].add(f"sample:{kind}", "cycle", samples)
         if need_commits:
             k = f["commits"].to_numpy(float)
             kc = float(k.sum()) + c.setup_commits
@@ -294,21 +298,35 @@ def validate(fit_runs: Iterable[str | Path | RunData], held_runs: Iterable[str |
              ) -> tuple[pd.DataFrame, UnitCosts]:
     """Fit unit costs on ``fit_runs``, predict each of ``held_runs`` from a counting run of its
     spec, and compare with its measured runtime. One row per held-out run: predicted, CI,
-    measured, error (predicted / measured - 1), whether the CI covers the measurement."""
+    measured, error (predicted / measured - 1), whether the CI covers the measurement; beside
+    them the held-out run's own mean commit and sample costs against the fitted ones, and
+    ``error_own_io``: the error when the prediction uses the run's own commit and sample
+    costs (what is left is the model's counts and the other unit costs; the difference is the
+    machine's I/O and scheduling latency changing between the runs)."""
     uc = fit_unit_costs(fit_runs, level=level)
     counter = counts_of or count_run
     rows = []
     for r in held_runs:
         run = r if isinstance(r, RunData) else load_run(r)
         spec = spec_of(run)
-        p = predict(counter(spec), uc, medium=medium_of(run), metrics=metrics_kind(run))
+        counts = counter(spec)
+        p = predict(counts, uc, medium=medium_of(run), metrics=metrics_kind(run))
         v, lo, hi = p.interval()
         meas = measured_runtime(run)
+        c = run.cycles
+        own_commit = float(c["commit_s"].sum() / c["commits"].sum()) if c["commits"].sum() else 0.0
+        own_rest = float(c["sample_s"].sum() / c["samples"].sum()) - spec.cpu_interval
+        fit_commit = uc.commit[medium_of(run)].coef("cycle") if medium_of(run) in uc.commit \
+            else math.nan
+        own = predict(counts, uc, medium=medium_of(run), metrics=metrics_kind(run),
+                      commit_s=own_commit, sample_rest_s=own_rest).seconds
         rows.append({"run": run.name, "experiment": spec.experiment,
                      "variant": spec.variant_label, "cycles": spec.cycles,
-                     "max_agents": spec.max_agents, "predicted_s": v, "ci_low": lo,
-                     "ci_high": hi, "measured_s": meas, "error": v / meas - 1.0,
-                     "covered": lo <= meas <= hi})
+                     "max_agents": spec.max_agents, "medium": medium_of(run),
+                     "predicted_s": v, "ci_low": lo, "ci_high": hi, "measured_s": meas,
+                     "error": v / meas - 1.0, "covered": lo <= meas <= hi,
+                     "commit_ms_fit": 1e3 * fit_commit, "commit_ms_run": 1e3 * own_commit,
+                     "error_own_io": own / meas - 1.0})
     return pd.DataFrame(rows), uc
 
 
