@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from nrm.cli.main import main
+from nrm.instrument.reader import load_run
 from nrm.predict import counts as counts_mod
 from nrm.predict.counts import count_run
 from nrm.predict.model import (
@@ -20,7 +21,7 @@ from nrm.predict.model import (
     validate,
 )
 from nrm.predict.paper import paper_claim, speedup_figure, speedup_grid
-from nrm.predict.unitcosts import fit_unit_costs
+from nrm.predict.unitcosts import fit_unit_costs, medium_of
 from nrm.run.runner import run_experiment
 from nrm.run.spec import RunSpec
 
@@ -58,8 +59,11 @@ def test_a_held_out_scale_is_predicted_within_the_stated_error(runs: Path) -> No
 
 def test_a_prediction_adds_up_and_its_ratio_interval_is_consistent(runs: Path) -> None:
     uc = fit_unit_costs(runs_in(runs, "fit-"))
-    unopt = predict(count_run(_spec("C256", "unoptimized", 6, 24)), uc, metrics="fixed")
-    opt = predict(count_run(_spec("C256", "optimized", 6, 24)), uc, metrics="fixed")
+    medium = medium_of(load_run(runs_in(runs, "fit-")[0]))
+    unopt = predict(count_run(_spec("C256", "unoptimized", 6, 24)), uc, metrics="fixed",
+                    medium=medium)
+    opt = predict(count_run(_spec("C256", "optimized", 6, 24)), uc, metrics="fixed",
+                  medium=medium)
     parts = unopt.breakdown()
     assert list(parts["component"]) == list(COMPONENTS)
     assert parts["seconds"].sum() == pytest.approx(unopt.seconds)
@@ -75,8 +79,10 @@ def test_nrm_predict_prints_a_runtime_with_its_interval_and_breakdown(
         runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(counts_mod, "CACHE_DIR", tmp_path / "counts")
+    medium = medium_of(load_run(runs_in(runs, "fit-")[0]))  # tmpfs or disk, where tmp is
     rc = main(["predict", "C256", "--scale", "smoke", "--cycles", "12", "--max-agents", "6",
-               "--cpu-interval", "0.01", "--runs", str(runs), "--no-progress"])
+               "--cpu-interval", "0.01", "--runs", str(runs), "--medium", medium,
+               "--no-progress"])
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "predicted runtime" in out and "95 % CI" in out

@@ -11,7 +11,7 @@ unit costs they share do not widen the ratio's interval: ``var(A/B) = var(A - r 
 
 What a prediction leaves out, and says so: the drift term (the fits' change with process age
 is not extrapolated; each fit's intercept is its window's mean age), and, unless its interval
-excludes zero, the growth of a commit's cost with the database size. When it is used, the
+is above zero, the growth of a commit's cost with the database size. When it is used, the
 database size of each cycle is the rows committed so far times the fitted bytes per row, and a
 size beyond the fitted range is an extrapolation (noted).
 """
@@ -61,6 +61,7 @@ class Linear:
 
     constant: float = 0.0
     weights: dict[str, dict[str, float]] = field(default_factory=dict)  # fit key -> name -> a
+    extra_var: float = 0.0  # variance not in the fits (a new run's costs differing from theirs)
 
     def add(self, fit_key: str, name: str, a: float) -> None:
         w = self.weights.setdefault(fit_key, {})
@@ -68,7 +69,8 @@ class Linear:
 
     def combine(self, other: Linear, scale: float = 1.0) -> Linear:
         out = Linear(self.constant + scale * other.constant,
-                     {k: dict(v) for k, v in self.weights.items()})
+                     {k: dict(v) for k, v in self.weights.items()},
+                     self.extra_var + scale * scale * other.extra_var)
         for key, w in other.weights.items():
             for name, a in w.items():
                 out.add(key, name, scale * a)
@@ -79,7 +81,7 @@ class Linear:
                                    for n, a in w.items())
 
     def variance(self, fits: Mapping[str, Fit]) -> float:
-        return sum(fits[k].variance_of(w) for k, w in self.weights.items())
+        return self.extra_var + sum(fits[k].variance_of(w) for k, w in self.weights.items())
 
     def critical(self, fits: Mapping[str, Fit]) -> float:
         used = [fits[k].critical for k, w in self.weights.items() if any(w.values())]
@@ -165,15 +167,18 @@ def _fmt(seconds: float) -> str:
 
 def predict(counts: RunCounts, uc: UnitCosts, *, medium: str = "disk",
             metrics: str | None = None, commit_growth: bool | None = None,
-            commit_s: float | None = None, sample_rest_s: float | None = None) -> Prediction:
+            commit_s: float | None = None, sample_rest_s: float | None = None,
+            between: bool = True) -> Prediction:
     """The runtime of ``counts.spec`` on the machine ``uc`` was measured on.
 
     ``medium``: where the commits go (``disk`` or ``ram``, a fitted medium); ``metrics``: the
     kind of metrics sample (default: the spec's; a kind without a fit falls back to one that
     has, noted). ``commit_growth``: use the commit cost's growth with the database size (default:
-    when its interval excludes zero). ``commit_s`` replaces the fitted cost of a commit by a
+    when its interval lies above zero). ``commit_s`` replaces the fitted cost of a commit by a
     given one (no interval: a what-if); ``sample_rest_s`` likewise the cost of a sample beyond
-    its blocking interval."""
+    its blocking interval. ``between``: widen the interval by the spread of the per-run
+    commit and sample costs between the fitted runs (a prediction interval for a new run;
+    False: the fit's interval only)."""
     spec = counts.spec
     if spec.costs.resonance != "pairwise":
         raise ParameterError("the unit costs are fitted for the per-pair test "
@@ -185,14 +190,8 @@ def predict(counts: RunCounts, uc: UnitCosts, *, medium: str = "disk",
     kind = metrics or spec.metrics.split(":", 1)[0]
     if kind in ("replay", "cycle-replay"):
         kind = "fixed"
-    if kind not in uc.sample:
-        have = sorted(uc.sample)
-        if not have:
-            raise ParameterError("the unit costs hold no metrics-sample fit")
-        notes.append(f"no {kind} metrics sample was measured; the rest of a sample is the "
-                     f"{have[0]} one's")
-        kind = have[0]
     need_commits = spec.costs.sqlite
+    kind = sample_key(uc, kind, medium, notes)
     if need_commits and commit_s is None and medium not in uc.commit:
         raise ParameterError(f"no commits were measured on {medium}; fitted: "
                              f"{', '.join(sorted(uc.commit)) or 'none'}")
@@ -200,15 +199,19 @@ def predict(counts: RunCounts, uc: UnitCosts, *, medium: str = "disk",
     totals = {k: 0.0 for k in ("samples", "commits", "evolve_calls", "pairs_tested", "cycles")}
     cfit = uc.commit.get(medium)
     growth = False
-    if need_commits and commit_s is None and cfit is not None and cfit.result is not None:
-        lo, hi = cfit.result.drift_ci
-        sig = lo > 0 or hi < 0
+    if need_commits and commit_s is None and cfit is not None and "commit_mb" in cfit.names:
+        g = cfit.cost("commit_mb")
+        sig = g.ci_low > 0  # a commit that gets cheaper as the database grows is not physics
         growth = sig if commit_growth is None else commit_growth
         if not growth:
-            notes.append("a commit's cost is taken as constant (its growth with the database "
-                         "size is " + ("not significant" if not sig else "switched off") + ")")
+            why = ("switched off" if sig else "not significantly positive: "
+                   f"{g.estimate * 1e3:+.3g} ms/MB, CI {g.ci_low * 1e3:+.3g} to "
+                   f"{g.ci_high * 1e3:+.3g}")
+            notes.append(f"a commit's cost is taken as constant (its growth with the database "
+                         f"size is {why})")
     rows_so_far = 0.0
     max_db = 0.0
+    commit_n = sample_n = 0.0
     for c in counts.conditions:
         f = c.cycles
         n = len(f)
@@ -221,7 +224,10 @@ def predict(counts: RunCounts, uc: UnitCosts, *, medium: str = "disk",
         if sample_rest_s is not None:
             comps["sample_rest"].constant += samples * sample_rest_s
         else:
-            comps["sample_rest"].add(f"sample:{kind}", "cycle", samples)
+            comps["sample_rest"].add(f"sample:{kind}", "samples", samples)
+            comps["sample_rest"].add(f"sample:{kind}", "cycle", n)
+            if between:
+                sample_n += samples
         if need_commits:
             k = f["commits"].to_numpy(float)
             kc = float(k.sum()) + c.setup_commits
@@ -230,11 +236,14 @@ def predict(counts: RunCounts, uc: UnitCosts, *, medium: str = "disk",
                 comps["commits"].constant += kc * commit_s
             else:
                 key = f"commit:{medium}"
-                comps["commits"].add(key, "cycle", kc)
+                comps["commits"].add(key, "commits", kc)
+                comps["commits"].add(key, "cycle", n)
+                if between:
+                    commit_n += kc
                 if growth and cfit is not None:
                     db = (rows_so_far + c.setup_commits + np.cumsum(k)) * uc.bytes_per_row
                     max_db = max(max_db, float(db[-1]) if n else 0.0)
-                    comps["commits"].add(key, "drift",
+                    comps["commits"].add(key, "commit_mb",
                                          float(k @ ((db - cfit.index_mean) / 1e6)))
             rows_so_far += kc
         m = comps["model"]
@@ -248,6 +257,13 @@ def predict(counts: RunCounts, uc: UnitCosts, *, medium: str = "disk",
                     a += c.setup_samples
             m.add("model", term, a)
         comps["outside"].add("outside", "cycle", n)
+    sd_c, sd_s = uc.between.get(f"commit:{medium}", 0.0), uc.between.get(f"sample:{kind}", 0.0)
+    comps["commits"].extra_var = (commit_n * sd_c) ** 2
+    comps["sample_rest"].extra_var = (sample_n * sd_s) ** 2
+    if between:
+        notes.append(f"the interval includes the spread between the fitted runs of a run's mean "
+                     f"commit cost (sd {sd_c * 1e3:.3f} ms) and sample cost beyond its interval "
+                     f"(sd {sd_s * 1e3:.3f} ms): a new run's, not only the fit's, uncertainty")
     if growth and cfit is not None and max_db > cfit.index_max:
         notes.append(f"the database reaches {max_db / 1e6:,.0f} MB; commits were measured up to "
                      f"{cfit.index_max / 1e6:,.1f} MB (the growth is extrapolated)")
@@ -257,6 +273,21 @@ def predict(counts: RunCounts, uc: UnitCosts, *, medium: str = "disk",
     notes.append("the fits' drift with process age is not extrapolated")
     return Prediction(spec, comps, fits, totals, medium if need_commits else "-", kind,
                       uc.machine, notes)
+
+
+def sample_key(uc: UnitCosts, kind: str, medium: str, notes: list[str]) -> str:
+    """The sample fit for ``kind`` metrics with commits on ``medium`` (``KIND@MEDIUM``), or the
+    nearest there is (noted): the same kind on another medium, else another kind."""
+    want = f"{kind}@{medium}"
+    if want in uc.sample:
+        return want
+    have = sorted(uc.sample)
+    if not have:
+        raise ParameterError("the unit costs hold no metrics-sample fit")
+    near = [k for k in have if k.startswith(f"{kind}@")] or have
+    notes.append(f"no {kind} metrics sample was measured with commits on {medium}; the rest "
+                 f"of a sample is taken from {near[0]}")
+    return near[0]
 
 
 def ratio(a: Prediction, b: Prediction) -> tuple[float, float, float]:
@@ -316,7 +347,7 @@ def validate(fit_runs: Iterable[str | Path | RunData], held_runs: Iterable[str |
         c = run.cycles
         own_commit = float(c["commit_s"].sum() / c["commits"].sum()) if c["commits"].sum() else 0.0
         own_rest = float(c["sample_s"].sum() / c["samples"].sum()) - spec.cpu_interval
-        fit_commit = uc.commit[medium_of(run)].coef("cycle") if medium_of(run) in uc.commit \
+        fit_commit = uc.commit[medium_of(run)].coef("commits") if medium_of(run) in uc.commit \
             else math.nan
         own = predict(counts, uc, medium=medium_of(run), metrics=metrics_kind(run),
                       commit_s=own_commit, sample_rest_s=own_rest).seconds

@@ -105,17 +105,18 @@ def comparisons(uc: UnitCosts, *, counts_of: CountsOf | None = None, medium: str
 
 def speedup_grid(uc: UnitCosts, agents: Sequence[int], commit_costs: Iterable[float], *,
                  experiment: str = "C256", counts_of: CountsOf | None = None,
-                 metrics: str = "live", **scale: Any) -> pd.DataFrame:
+                 metrics: str = "live", medium: str = "disk", **scale: Any) -> pd.DataFrame:
     """Predicted caching speedup (unoptimized / optimized, same experiment) for each number of
-    agents and each cost of a commit (seconds); its interval covers the other unit costs."""
+    agents and each cost of a commit (seconds); its interval covers the other unit costs.
+    ``medium`` picks the sample cost measured with commits there."""
     counts_of = counts_of or _default_counts
     costs = list(commit_costs)
     rows = []
     for n in agents:
         unopt, opt = _pair(experiment, counts_of, max_agents=int(n), **scale)
         for c in costs:
-            r, lo, hi = ratio(predict(unopt, uc, metrics=metrics, commit_s=c),
-                              predict(opt, uc, metrics=metrics, commit_s=c))
+            r, lo, hi = ratio(predict(unopt, uc, metrics=metrics, medium=medium, commit_s=c),
+                              predict(opt, uc, metrics=metrics, medium=medium, commit_s=c))
             rows.append({"agents": int(n), "commit_s": float(c), "speedup": r, "ci_low": lo,
                          "ci_high": hi, "cycles": unopt.spec.cycles,
                          "cpu_interval": unopt.spec.cpu_interval})

@@ -4,12 +4,16 @@ Three fits, each :func:`nrm.stats.drift.drift` (OLS with a Newey–West HAC cova
 lag, a fixed-b critical value) on the cycles of all the given runs, one after another:
 
 - **per commit**, one fit per storage medium (``disk``, or ``ram`` when the run folder was on a
-  tmpfs): the per-cycle mean commit time ``commit_s / commits`` against the database size
-  ``db_bytes`` (the index, per MB): the intercept is the cost of one commit at the runs' mean
-  database size, the drift term its growth per MB of database;
-- **per metrics sample**, one fit per metrics kind (``fixed``, ``live``): the per-cycle mean
-  sample time beyond its blocking interval, ``sample_s / samples - cpu_interval``; a sample
-  then costs ``cpu_interval + rest``;
+  tmpfs): a cycle's commit time ``commit_s`` against its ``commits`` and ``commit_mb`` =
+  ``commits x (db_bytes - mean) / 1e6``: the first is the cost of one commit at the runs'
+  mean database size, the second its growth per MB of database (a cycle's commits weigh as
+  many commits, not as one mean);
+- **per metrics sample**, one fit per metrics kind (``fixed``, ``live``) and storage medium
+  (key ``KIND@MEDIUM``): a cycle's sample time beyond the blocking intervals,
+  ``sample_s - samples x cpu_interval``, against its ``samples``; a sample then costs
+  ``cpu_interval + rest``. The rest depends on the medium on a loaded machine: a process
+  that commits to RAM is CPU-bound and wakes from its blocking sample late (it waits for a
+  core), one that commits to disk sleeps in I/O and is woken promptly;
 - **the model's own work**: ``wall_s - commit_s - sample_s`` against the counters
   ``samples`` (the bookkeeping around a sample: trace row, persistence call), ``evolve_calls``,
   ``registry_x_agents`` (registry entries x agents, the pooling scan), ``pairs_tested`` and
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +42,7 @@ from scipy import stats
 from nrm.exceptions import ParameterError
 from nrm.instrument.reader import RunData, load_run
 from nrm.stats._regression import _ols
-from nrm.stats.drift import DriftResult, UnitCost, drift
+from nrm.stats.drift import UNIT_LABELS, DriftResult, UnitCost, drift
 
 __all__ = ["MODEL_TERMS", "Fit", "UnitCosts", "fit_unit_costs", "medium_of", "metrics_kind"]
 
@@ -67,9 +71,13 @@ class Fit:
         return float(self.beta[self.names.index(name)]) if name in self.names else 0.0
 
     def cost(self, name: str) -> UnitCost:
-        if self.result is None:
-            raise ParameterError("a mean has no unit costs")
-        return self.result.unit_cost(name)
+        """One coefficient as a :class:`UnitCost` (the interval: ± critical x HAC se)."""
+        if name not in self.names:
+            raise ParameterError(f"no unit cost {name!r}; have {list(self.names)}")
+        j = self.names.index(name)
+        est, se = float(self.beta[j]), math.sqrt(max(float(self.cov[j, j]), 0.0))
+        label = UNIT_LABELS.get(name, f"per unit of {name}")
+        return UnitCost(name, label, est, est - self.critical * se, est + self.critical * se, se)
 
     def variance_of(self, weights: dict[str, float]) -> float:
         """Variance of Σ w_name · coefficient (names not fitted count 0)."""
@@ -90,22 +98,28 @@ class UnitCosts:
     runs: tuple[str, ...]
     level: float
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: standard deviation between runs of a run's mean cost per commit (``commit:MEDIUM``) and
+    #: per sample beyond its interval (``sample:KIND``): how much the next run's costs may
+    #: differ from the fit's (a disk's latency changes by the hour on a shared machine)
+    between: dict[str, float] = field(default_factory=dict)
+    between_runs: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
         """One row per unit cost: name, label, estimate, ci_low, ci_high, se, unit."""
         rows = []
         for medium, f in self.commit.items():
-            c = f.cost("cycle")
+            c = f.cost("commits")
             rows.append((f"commit_{medium}", f"per commit ({medium}, at {f.index_mean / 1e6:.2f}"
                          " MB of database)", c.estimate, c.ci_low, c.ci_high, c.se, "s"))
-            r = f.result
-            assert r is not None
-            rows.append((f"commit_{medium}_per_mb", f"per commit, growth per MB of database "
-                         f"({medium})", r.drift_s, *r.drift_ci, r.drift_se, "s/MB"))
+            if "commit_mb" in f.names:
+                g = f.cost("commit_mb")
+                rows.append((f"commit_{medium}_per_mb", f"per commit, growth per MB of database "
+                             f"({medium})", g.estimate, g.ci_low, g.ci_high, g.se, "s/MB"))
         for kind, f in self.sample.items():
-            c = f.cost("cycle")
-            rows.append((f"sample_rest_{kind}", f"per metrics sample beyond its blocking "
-                         f"interval ({kind} metrics)", c.estimate, c.ci_low, c.ci_high, c.se, "s"))
+            c = f.cost("samples")
+            what = kind.replace("@", " metrics, commits on ")
+            rows.append((f"sample_rest_{kind}", f"per sample beyond its interval ({what})",
+                         c.estimate, c.ci_low, c.ci_high, c.se, "s"))
         assert self.model.result is not None
         for c in self.model.result.unit_costs:
             rows.append((c.name, c.label, c.estimate, c.ci_low, c.ci_high, c.se, "s"))
@@ -123,6 +137,9 @@ class UnitCosts:
             scale, unit = (1e3, "ms") if r.unit == "s" else (1e3, "ms/MB")
             lines.append(f"  {r.label:<58} {r.estimate * scale:10.4f} {unit} "
                          f"({r.ci_low * scale:.4f} to {r.ci_high * scale:.4f})")
+        for k, v in self.between_runs.items():
+            lines.append(f"  {k}: per-run means {', '.join(f'{x * 1e3:.3f}' for x in v)} ms "
+                         f"(sd between runs {self.between[k] * 1e3:.3f} ms)")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -207,22 +224,33 @@ def fit_unit_costs(runs: Iterable[str | Path | RunData], *, level: float = 0.95,
         if not parts:
             continue
         d = pd.concat(parts, ignore_index=True)
-        commit[medium] = _fit((d["commit_s"] / d["commits"]).to_numpy(float),
-                              index=d["db_bytes"].to_numpy(float), per=1e6, unit="MB",
-                              work=None, level=level, min_cycles=min_cycles)
+        db = d["db_bytes"].to_numpy(float)
+        k = d["commits"].to_numpy(float)
+        work = {"commits": k, "commit_mb": k * (db - db.mean()) / 1e6}
+        f = _fit(d["commit_s"].to_numpy(float), index=d["cycle"].to_numpy(float), per=1e3,
+                 unit="cycle", work=work, level=level, min_cycles=min_cycles)
+        commit[medium] = replace(f, index_mean=float(db.mean()), index_max=float(db.max()))
 
     sample: dict[str, Fit] = {}
-    for kind in sorted({metrics_kind(r) for r, _ in frames}):
+    for key in sorted({f"{metrics_kind(r)}@{medium_of(r)}" for r, _ in frames}):
         parts = []
         for r, f in frames:
-            if metrics_kind(r) != kind:
+            if f"{metrics_kind(r)}@{medium_of(r)}" != key:
                 continue
             g = f[f["samples"] > 0]
-            parts.append(pd.DataFrame({"y": g["sample_s"] / g["samples"] - _interval(r),
-                                       "cycle": g["cycle"]}))
+            parts.append(pd.DataFrame({"y": g["sample_s"] - g["samples"] * _interval(r),
+                                       "samples": g["samples"], "cycle": g["cycle"]}))
         d = pd.concat(parts, ignore_index=True)
-        sample[kind] = _fit(d["y"].to_numpy(float), index=d["cycle"].to_numpy(float), per=1e3,
-                            unit="cycle", work=None, level=level, min_cycles=min_cycles)
+        f = _fit(d["y"].to_numpy(float), index=d["cycle"].to_numpy(float), per=1e3,
+                 unit="cycle", work={"samples": d["samples"].to_numpy(float)},
+                 level=level, min_cycles=min_cycles)
+        if "samples" not in f.names:  # as many samples every cycle: the intercept is theirs
+            per = float(d["samples"].iloc[0])
+            f = replace(f, names=("samples",), beta=f.beta[:1] / per,
+                        cov=f.cov[:1, :1] / per**2)
+            notes.append(f"{key}: {per:g} samples every cycle; a sample's cost is the "
+                         "per-cycle intercept over them")
+        sample[key] = f
 
     d = pd.concat([f for _, f in frames], ignore_index=True)
     y = (d["wall_s"] - d["commit_s"].fillna(0) - d["sample_s"].fillna(0)).to_numpy(float)
@@ -246,8 +274,21 @@ def fit_unit_costs(runs: Iterable[str | Path | RunData], *, level: float = 0.95,
             rows.append(float(last) / total)
     outside = _mean_fit(per_cycle, level)
     bytes_per_row = float(np.median(rows)) if rows else math.nan
+    per_run: dict[str, list[float]] = {}
+    for r, f in frames:
+        if f["commits"].sum() > 0:
+            per_run.setdefault(f"commit:{medium_of(r)}", []).append(
+                float(f["commit_s"].sum() / f["commits"].sum()))
+        if f["samples"].sum() > 0:
+            per_run.setdefault(f"sample:{metrics_kind(r)}@{medium_of(r)}", []).append(
+                float(f["sample_s"].sum() / f["samples"].sum()) - _interval(r))
+    between = {k: float(np.std(v, ddof=1)) if len(v) >= 2 else 0.0 for k, v in per_run.items()}
+    for k, v in per_run.items():
+        if len(v) < 2:
+            notes.append(f"{k}: one run only, no spread between runs in the intervals")
     return UnitCosts(commit, sample, model, outside, bytes_per_row, _machine(loaded),
-                     tuple(r.name for r in loaded), level, tuple(notes))
+                     tuple(r.name for r in loaded), level, tuple(notes), between,
+                     {k: tuple(v) for k, v in per_run.items()})
 
 
 def _mean_fit(values: list[float], level: float) -> Fit:
