@@ -117,7 +117,8 @@ def speedup_grid(uc: UnitCosts, agents: Sequence[int], commit_costs: Iterable[fl
         for c in costs:
             r, lo, hi = ratio(predict(unopt, uc, metrics=metrics, medium=medium, commit_s=c),
                               predict(opt, uc, metrics=metrics, medium=medium, commit_s=c))
-            rows.append({"agents": int(n), "commit_s": float(c), "speedup": r, "ci_low": lo,
+            rows.append({"experiment": experiment, "agents": int(n), "commit_s": float(c),
+                         "speedup": r, "ci_low": lo,
                          "ci_high": hi, "cycles": unopt.spec.cycles,
                          "cpu_interval": unopt.spec.cpu_interval})
     return pd.DataFrame(rows)
@@ -144,9 +145,11 @@ def speedup_figure(grid: pd.DataFrame, path: str | Path, *,
                         alpha=0.15)
     first = grid.iloc[0]
     ax.set_yscale("log")
+    ax.set_ylim(0.8 * min(float(grid["ci_low"].min()), lo),
+                1.5 * max(float(grid["ci_high"].max()), hi))
     ax.set_xlabel("agents (cap)")
     ax.set_ylabel("speedup, unoptimized / optimized")
-    ax.set_title(f"{LABEL}\n{int(first['cycles'])} cycles, "
+    ax.set_title(f"{LABEL}\n{first['experiment']}, {int(first['cycles'])} cycles, "
                  f"{first['cpu_interval']:g} s sample", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
