@@ -346,6 +346,10 @@ def paper_spec(experiment: str, variant: str = "unoptimized", **overrides: Any) 
 def paper_counts(experiments: Iterable[str], *, cache_dir: str | Path | None = None,
                  progress: bool = True) -> dict[str, RunCounts]:
     """The unoptimized counts of ``experiments`` at the paper's scale (cached; counted on
-    demand: about 4-6 minutes an experiment on one core of a 2-vCPU VM)."""
+    demand, with a progress bar). The pooling conditions dominate: their cumulative registry
+    grows by about one cluster of ~100 members a cycle, so a cycle's pooling work grows with
+    the cycle. With :class:`CountingSimulation` an experiment took 5-7 minutes on a 2-vCPU VM
+    shared with other jobs (load ~13); with the model's own pooling step it ran at ~2 cycles/s
+    by cycle 1700 of a pooling condition (about an hour an experiment)."""
     return {e: cached_counts(paper_spec(e), cache_dir=cache_dir, progress=progress)
             for e in experiments}
