@@ -40,7 +40,7 @@ def register(sub: Any) -> None:
     common(q)
     q.add_argument("--out", default=None, help="study folder (default data/study/<scale>)")
     where = q.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_positive, default=1,
+    where.add_argument("--workers", type=_positive, default=None,
                        help="single-threaded workers of the LocalCluster (1: runs never share "
                             "a core; more are recorded as contention)")
     where.add_argument("--scheduler", default=None,
@@ -92,7 +92,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     plan = _plan(args)
     out = Path(args.out) if args.out else default_out(args.scale)
-    summary = run_study(plan, out, workers=args.workers, scheduler=args.scheduler,
+    summary = run_study(plan, out, workers=args.workers or 1, scheduler=args.scheduler,
                         trace=args.trace, progress=not args.no_progress,
                         retire_stale=args.retire_stale)
     print(f"study {out}: {summary['runs_complete']}/{summary['runs_planned']} runs complete "
