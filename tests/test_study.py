@@ -512,3 +512,30 @@ def test_study_folder_and_worker_count_are_checked_first(
     assert cli_main(["study", "run", "--scale", "smoke", "--out", str(tmp_path / "w"),
                      "--workers", "1", "--scheduler", "tcp://127.0.0.1:8786"]) == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_a_sweep_with_one_line_even_if_sigint_was_ignored(
+        tmp_path: Path, sig: signal.Signals) -> None:
+    out = tmp_path / "st"
+
+    def ignore_sigint() -> None:  # as a background job of a non-interactive shell starts it
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nrm.cli", "study", "run", "--scale", "smoke", "--repeats", "2",
+         "--arm", "lean-on-sampling", "--out", str(out), "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ignore_sigint)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (out / "records").is_dir() and any((out / "records").glob("*.json")):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the sweep ended before it could be stopped"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + int(sig), err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and f"stopped by {sig.name}" in lines[0], err
+    assert "run the same command again" in lines[0] and "Traceback" not in err

@@ -52,7 +52,8 @@ def register(sub: Any) -> None:
     q.add_argument("--retire-stale", action="store_true",
                    help="if OUT holds a study of another plan or made by other code, move it "
                         "to OUT/../.superseded/ and begin again (default: refuse)")
-    q.set_defaults(handler=_cmd_run)
+    q.set_defaults(handler=_cmd_run, resume_hint="run the same command again: it runs only "
+                   "the missing runs")
 
     q = ssub.add_parser("analyse", help="effects, CIs and verdicts of a study folder")
     q.add_argument("--out", required=True, help="the study folder")

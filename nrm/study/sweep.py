@@ -40,12 +40,14 @@ import os
 import random
 import re
 import shlex
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,7 +55,7 @@ from typing import Any
 
 from nrm import paths
 from nrm.atomic import atomic_write_json, atomic_write_text
-from nrm.exceptions import ParameterError, StudyError
+from nrm.exceptions import ParameterError, RunInterruptedError, StudyError
 from nrm.instrument.runlog import read_run_json
 from nrm.run.scales import (
     PAPER_AGENTS,
@@ -582,6 +584,53 @@ def _client(workers: int, scheduler: str | None) -> Any:
     return Client(cluster), cluster
 
 
+class _SignalStop:
+    signum: int | None = None
+
+
+@contextlib.contextmanager
+def _signals_stop_the_sweep() -> Iterator[_SignalStop]:
+    """SIGINT and SIGTERM stop the sweep as Ctrl-C does (a KeyboardInterrupt in the main
+    thread), noting which one came. SIGINT is handled even when this process inherited it
+    ignored (a background job of a non-interactive shell), as ``nrm run`` does."""
+    stop = _SignalStop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handle(signum: int, frame: Any) -> None:
+        if stop.signum is None:
+            stop.signum = signum
+            raise KeyboardInterrupt
+
+    old = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _close_quietly(client: Any, cluster: Any) -> None:
+    """Close the Dask client (and the LocalCluster) without Dask's log lines about the tasks
+    an interrupted sweep leaves behind."""
+    import logging
+
+    quiet = [logging.getLogger(n) for n in ("distributed", "tornado", "asyncio")]
+    levels = [lg.level for lg in quiet]
+    for lg in quiet:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        with contextlib.suppress(Exception):
+            client.close()
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close()
+    finally:
+        for lg, lv in zip(quiet, levels, strict=True):
+            lg.setLevel(lv)
+
+
 #: Most local workers a sweep starts (each a process of its own).
 MAX_WORKERS = 64
 
@@ -633,13 +682,20 @@ def run_study(plan: StudyPlan, out: str | Path, *, workers: int = 1,
     if not pending and remote is not None:
         remote.close()
     if pending:
-        client, cluster = (remote, None) if remote is not None else _client(workers, scheduler)
-        try:
-            _sweep(client, plan, out, pending, trace_path, len(tasks), progress)
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+        with _signals_stop_the_sweep() as stopped:
+            client, cluster = (remote, None) if remote is not None else _client(workers,
+                                                                                 scheduler)
+            try:
+                _sweep(client, plan, out, pending, trace_path, len(tasks), progress)
+            except KeyboardInterrupt:
+                signum = stopped.signum or signal.SIGINT
+                done = sum(run_complete(out / RUNS / t.name) for t in tasks)
+                raise RunInterruptedError(
+                    f"study {out}: stopped by {signal.Signals(signum).name} with {done}/"
+                    f"{len(tasks)} runs complete; run the same command again to run the "
+                    "missing ones", exit_status=128 + int(signum)) from None
+            finally:
+                _close_quietly(client, cluster)
     summary = write_summary(plan, out, workers=workers, scheduler=scheduler,
                             trace_path=trace_path, sweep_s=time.time() - t0,
                             ran=len(pending))
