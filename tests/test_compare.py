@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from nrm import paths
 from nrm.cli import main as cli
 from nrm.exceptions import ParameterError
 from nrm.render.compare import compare_builds, resolve_build
@@ -131,3 +133,16 @@ def test_the_study_aa_band_gives_the_noise_floor(tmp_path: Path) -> None:
 
     h = (math.log(1 / 0.9) + math.log(1.25)) / 2  # median of the two arms' half-widths
     assert cmp.noise == pytest.approx(math.hypot(h, h))
+
+
+def test_a_binary_table_or_a_negative_cell_count_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ref = paths.REFERENCE / "build-default"
+    bad = tmp_path / "bad"
+    shutil.copytree(ref, bad)
+    (bad / "phase1a" / "runs.csv").write_bytes(bytes(range(256)) * 8)
+    assert cli.main(["compare-builds", str(ref), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "runs.csv: not a readable CSV table" in err
+    assert cli.main(["compare-builds", str(ref), str(ref), "--max-cells", "-1"]) == 2
+    assert "expected an integer >= 0" in capsys.readouterr().err

@@ -160,3 +160,16 @@ def test_stamps_are_one_markdown_line_and_a_collapsed_html_block() -> None:
     html = P.html_stamp(rec)
     assert html.startswith('<details class="provenance"') and " open" not in html
     assert "nrm reproduce table:runs" in html
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe\x00binary", b"[1, 2]",
+                                     b'{"items": {"table:runs": {"scale": 5}}}',
+                                     b"[" * 100_000])
+def test_reproduce_refuses_a_provenance_record_of_the_wrong_shape(
+        tmp_path: Path, content: bytes, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "paper").mkdir()
+    (tmp_path / "paper" / "provenance.json").write_bytes(content)
+    assert cli.main(["reproduce", "table:runs", "--build", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a provenance record" in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["paper", "provenance.json"]

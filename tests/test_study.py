@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from nrm.cli.main import main as cli_main
 from nrm.exceptions import NrmError, ParameterError
 from nrm.sim.costs import CostSwitches
 from nrm.sim.metrics import CycleReplaySource
@@ -443,3 +444,98 @@ def test_execute_records_failures_and_moves_half_written_runs_aside(tmp_path: Pa
     assert json.loads((Path(rec["retired"]) / "run.json").read_text())["status"] == "running"
     assert S.execute(task, str(tmp_path), ["false"])["status"] == "already complete"
     assert not list((tmp_path / "claims").glob("*.json"))  # no claim left behind
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("address", ["garbage", "", "http://127.0.0.1:8786", "tcp://host",
+                                     "tcp://127.0.0.1:99999"])
+def test_a_malformed_scheduler_address_is_one_line_and_writes_nothing(
+        tmp_path: Path, address: str, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "st"
+    code = cli_main(["study", "run", "--scale", "smoke", "--out", str(out), "--scheduler",
+                     address, "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "tcp://HOST:PORT" in err
+    assert not out.exists()
+
+
+def test_an_unreachable_or_foreign_scheduler_is_refused_quickly(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "st"
+    t0 = time.monotonic()
+    code = cli_main(["study", "run", "--scale", "smoke", "--out", str(out), "--scheduler",
+                     f"tcp://127.0.0.1:{_free_port()}", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no Dask scheduler answered" in err and err.count("\n") == 1
+    assert time.monotonic() - t0 < S.CONNECT_TIMEOUT_S + 15 and not out.exists()
+    port = _free_port()  # an HTTP server answers there: not the scheduler protocol
+    srv = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+                            "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            time.sleep(0.1)
+        code = cli_main(["study", "run", "--scale", "smoke", "--out", str(out), "--scheduler",
+                         f"tcp://127.0.0.1:{port}", "--no-progress"])
+    finally:
+        srv.terminate()
+        srv.wait(10)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and not out.exists()
+    assert "not a Dask scheduler" in err or "not as a Dask scheduler" in err
+
+
+def test_study_folder_and_worker_count_are_checked_first(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "mine.txt").write_text("keep")
+    for out, words in ((afile, "is a file"), (afile / "sub", "is a file"),
+                       (full, "holds no study")):
+        assert cli_main(["study", "run", "--scale", "smoke", "--out", str(out),
+                         "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert words in err and err.count("\n") == 1
+    assert sorted(p.name for p in full.iterdir()) == ["mine.txt"]
+    assert cli_main(["study", "run", "--scale", "smoke", "--out", str(tmp_path / "w"),
+                     "--workers", "100000", "--no-progress"]) == 2
+    assert "at most" in capsys.readouterr().err and not (tmp_path / "w").exists()
+    assert cli_main(["study", "run", "--scale", "smoke", "--out", str(tmp_path / "w"),
+                     "--workers", "1", "--scheduler", "tcp://127.0.0.1:8786"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_a_sweep_with_one_line_even_if_sigint_was_ignored(
+        tmp_path: Path, sig: signal.Signals) -> None:
+    out = tmp_path / "st"
+
+    def ignore_sigint() -> None:  # as a background job of a non-interactive shell starts it
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nrm.cli", "study", "run", "--scale", "smoke", "--repeats", "2",
+         "--arm", "lean-on-sampling", "--out", str(out), "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ignore_sigint)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (out / "records").is_dir() and any((out / "records").glob("*.json")):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the sweep ended before it could be stopped"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + int(sig), err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and f"stopped by {sig.name}" in lines[0], err
+    assert "run the same command again" in lines[0] and "Traceback" not in err

@@ -381,6 +381,9 @@ def why(b: Build) -> list[tuple[str, str, list[str]]]:
                 entries = r.get(key) or []
                 if isinstance(entries, str):
                     entries = [entries]
+                if key == "changed_file_dep":  # a file new to the inputs is named once, as added
+                    added = r.get("added_file_dep") or []
+                    entries = [e for e in entries if e not in added]
                 reasons += [f"{what}: {_label(e)}" for e in entries]
             if r.get("checker_changed"):
                 reasons.append("doit's file checker changed")

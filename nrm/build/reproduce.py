@@ -77,7 +77,19 @@ def _load_provenance(build: Path) -> dict[str, Any]:
     if not prov_path.is_file():
         raise ParameterError(f"{prov_path} not found: build the paper first "
                              f"(make paper OUT={build})")
-    return dict(json.loads(prov_path.read_text(encoding="utf-8")))
+    try:
+        prov = json.loads(prov_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ParameterError(f"{prov_path}: not a provenance record (invalid JSON: "
+                             f"{str(exc).splitlines()[0][:120]}); re-render it with make paper "
+                             f"OUT={build}") from None
+    if not isinstance(prov, dict) or not isinstance(prov.get("items", {}), dict) or not all(
+            isinstance(r, dict) and isinstance(r.get("scale"), str)
+            and isinstance(r.get("runs", []), list) for r in prov.get("items", {}).values()):
+        raise ParameterError(f"{prov_path}: not a provenance record (expected an object whose "
+                             "'items' map each id to an object with 'scale' and 'runs'); "
+                             f"re-render it with make paper OUT={build}")
+    return dict(prov)
 
 
 def _rerun_missing(build: Path, scale: str, runs: dict[str, Path],

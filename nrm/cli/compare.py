@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from nrm.cli.argtypes import nonneg_int
 from nrm.render import compare as _compare
 from nrm.render.compare import compare_builds
 
@@ -23,5 +24,6 @@ def register(sub: Any) -> None:
                    "data/reference/build-default)")
     p.add_argument("b", help="build folder B")
     p.add_argument("--scale", default=None, help="which scale, when a folder holds several")
-    p.add_argument("--max-cells", type=int, default=20, help="differing cells to list (20)")
+    p.add_argument("--max-cells", type=nonneg_int, default=20,
+                   help="differing cells to list (20; 0 lists none)")
     p.set_defaults(handler=_handle)

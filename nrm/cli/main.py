@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         # 2: refused before anything ran; a run that stopped: the status its run.json records
         return int(getattr(exc, "exit_status", 2))
     except KeyboardInterrupt:
-        print("nrm: interrupted; resume with `nrm run --resume RUN_DIR`", file=sys.stderr)
+        hint = getattr(args, "resume_hint", "")
+        print("nrm: interrupted" + (f"; {hint}" if hint else ""), file=sys.stderr)
         return 130
 
 

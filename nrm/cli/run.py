@@ -63,7 +63,7 @@ def register(sub: Any) -> None:
     r.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue an interrupted run")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--in-child", action="store_true", help=argparse.SUPPRESS)
-    r.set_defaults(handler=run)
+    r.set_defaults(handler=run, resume_hint="resume with `nrm run --resume RUN_DIR`")
 
 
 def run(args: argparse.Namespace) -> int:

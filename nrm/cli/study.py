@@ -40,7 +40,7 @@ def register(sub: Any) -> None:
     common(q)
     q.add_argument("--out", default=None, help="study folder (default data/study/<scale>)")
     where = q.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_positive, default=1,
+    where.add_argument("--workers", type=_positive, default=None,
                        help="single-threaded workers of the LocalCluster (1: runs never share "
                             "a core; more are recorded as contention)")
     where.add_argument("--scheduler", default=None,
@@ -52,7 +52,8 @@ def register(sub: Any) -> None:
     q.add_argument("--retire-stale", action="store_true",
                    help="if OUT holds a study of another plan or made by other code, move it "
                         "to OUT/../.superseded/ and begin again (default: refuse)")
-    q.set_defaults(handler=_cmd_run)
+    q.set_defaults(handler=_cmd_run, resume_hint="run the same command again: it runs only "
+                   "the missing runs")
 
     q = ssub.add_parser("analyse", help="effects, CIs and verdicts of a study folder")
     q.add_argument("--out", required=True, help="the study folder")
@@ -92,7 +93,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     plan = _plan(args)
     out = Path(args.out) if args.out else default_out(args.scale)
-    summary = run_study(plan, out, workers=args.workers, scheduler=args.scheduler,
+    summary = run_study(plan, out, workers=args.workers or 1, scheduler=args.scheduler,
                         trace=args.trace, progress=not args.no_progress,
                         retire_stale=args.retire_stale)
     print(f"study {out}: {summary['runs_complete']}/{summary['runs_planned']} runs complete "

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported where used: `nrm` commands start without pandas
     import pandas as pd
 
-from nrm.exceptions import ParameterError
+from nrm.exceptions import LogError, ParameterError
 
 __all__ = ["BuildComparison", "compare_builds", "resolve_build"]
 
@@ -60,6 +60,17 @@ def resolve_build(path: str | Path, scale: str | None = None) -> Path:
                              "data/analysis/<scale>/phase1a/)")
     raise ParameterError(f"{p} holds tables of several scales ({', '.join(d.name for d in found)}"
                          "); choose one with --scale")
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """One analysis table; a file that is not a readable CSV is a :class:`LogError` naming it."""
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path)
+    except (UnicodeDecodeError, ValueError) as exc:  # pandas' ParserError is a ValueError
+        raise LogError(f"{path}: not a readable CSV table ({str(exc).splitlines()[0][:120]}); "
+                       "re-make the build's analysis (make paper)") from None
 
 
 def _tables(folder: Path) -> dict[str, Path]:
@@ -181,8 +192,8 @@ def compare_builds(a: str | Path, b: str | Path, *, scale: str | None = None) ->
                          "within_noise": "—", "missing": 1,
                          "note": f"only in {'A' if name in ta else 'B'}"})
             continue
-        da, ka = _keyed(pd.read_csv(ta[name]))
-        db, _ = _keyed(pd.read_csv(tb[name]))
+        da, ka = _keyed(_read_table(ta[name]))
+        db, _ = _keyed(_read_table(tb[name]))
         merged = da.merge(db, on=ka, how="outer", suffixes=("__a", "__b"), indicator=True)
         both = merged[merged["_merge"] == "both"]
         only = int((merged["_merge"] != "both").sum())

@@ -38,12 +38,16 @@ import contextlib
 import json
 import os
 import random
+import re
 import shlex
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,7 +55,7 @@ from typing import Any
 
 from nrm import paths
 from nrm.atomic import atomic_write_json, atomic_write_text
-from nrm.exceptions import ParameterError, StudyError
+from nrm.exceptions import ParameterError, RunInterruptedError, StudyError
 from nrm.instrument.runlog import read_run_json
 from nrm.run.scales import (
     PAPER_AGENTS,
@@ -489,14 +493,161 @@ def ensure_trace(plan: StudyPlan, out: Path, *, trace: str | None = None) -> Pat
     return src.path
 
 
+#: Dask's schemes for a scheduler's address (``nrm study run --scheduler``).
+SCHEDULER_SCHEMES = ("tcp", "tls")
+#: Seconds to wait for a scheduler to answer before the sweep is refused.
+CONNECT_TIMEOUT_S = 10
+
+
+def check_scheduler_address(address: str) -> str:
+    """``address`` if it has the form ``tcp://HOST:PORT`` (or ``tls://``), else a one-line
+    :class:`ParameterError` saying what was expected."""
+    m = re.fullmatch(r"([a-z]+)://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})", address)
+    if not m or m.group(1) not in SCHEDULER_SCHEMES or not 0 < int(m.group(3)) < 65536:
+        raise ParameterError(f"--scheduler {address!r}: expected a Dask scheduler's address, "
+                             "tcp://HOST:PORT (e.g. tcp://127.0.0.1:8786, as `dask scheduler` "
+                             "prints it)")
+    return address
+
+
+def _probe_scheduler(address: str, timeout_s: float) -> None:
+    """Refuse ``address`` unless what listens there greets like Dask's comm: on a new
+    connection a scheduler writes its handshake at once, a message whose first 8 bytes are a
+    small little-endian frame count. An HTTP server says nothing; another service says
+    something else (which Dask would read as a length of exabytes)."""
+    host, port = address.split("://", 1)[1].rsplit(":", 1)
+    deadline = time.monotonic() + timeout_s
+    while True:  # a scheduler started a moment ago may not listen yet: retry a refusal
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+            break
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        except OSError:
+            break
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s) as s:
+            s.settimeout(timeout_s)
+            head = b""
+            while len(head) < 8:
+                chunk = s.recv(8 - len(head))
+                if not chunk:
+                    break
+                head += chunk
+    except TimeoutError:
+        raise StudyError(f"{address} accepted a connection but sent no Dask handshake within "
+                         f"{timeout_s:g} s: not a Dask scheduler") from None
+    except OSError as exc:
+        raise StudyError(f"no Dask scheduler answered at {address} within {timeout_s:g} s "
+                         f"({exc.strerror or type(exc).__name__}); start one with `dask "
+                         "scheduler` and `dask worker ADDRESS`, or leave out --scheduler") from None
+    if len(head) < 8 or not 0 < int.from_bytes(head, "little") < 1024:
+        raise StudyError(f"{address} answered, but not as a Dask scheduler (its first bytes: "
+                         f"{head[:8]!r})")
+
+
+def connect_scheduler(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
+    """A client of the scheduler at ``address``, or a one-line :class:`StudyError` naming what
+    was tried (nothing answered within ``timeout_s``, or what answered is not a scheduler)."""
+    from distributed import Client
+
+    check_scheduler_address(address)
+    if address.startswith("tcp://"):
+        _probe_scheduler(address, timeout_s)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return Client(address, timeout=f"{timeout_s}s")
+    except (OSError, TimeoutError) as exc:
+        raise StudyError(f"no Dask scheduler answered at {address} within {timeout_s:g} s "
+                         f"({type(exc).__name__}); start one with `dask scheduler` and "
+                         "`dask worker ADDRESS`, or leave out --scheduler") from None
+    except Exception as exc:  # something answered, but not the scheduler protocol
+        raise StudyError(f"{address} answered, but not as a Dask scheduler "
+                         f"({type(exc).__name__}: {str(exc)[:80]})") from None
+
+
 def _client(workers: int, scheduler: str | None) -> Any:
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
-        return Client(scheduler, timeout="30s"), None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=None)
+        return connect_scheduler(scheduler), None
+    # no dashboard: the scheduler's HTTP server takes a free loopback port and serves no routes
+    # (dashboard_address=None still binds :8787 and warns when that port is taken)
+    with dask.config.set({"distributed.scheduler.http.routes": []}):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                               scheduler_kwargs={"dashboard": False})
     return Client(cluster), cluster
+
+
+class _SignalStop:
+    signum: int | None = None
+
+
+@contextlib.contextmanager
+def _signals_stop_the_sweep() -> Iterator[_SignalStop]:
+    """SIGINT and SIGTERM stop the sweep as Ctrl-C does (a KeyboardInterrupt in the main
+    thread), noting which one came. SIGINT is handled even when this process inherited it
+    ignored (a background job of a non-interactive shell), as ``nrm run`` does."""
+    stop = _SignalStop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handle(signum: int, frame: Any) -> None:
+        if stop.signum is None:
+            stop.signum = signum
+            raise KeyboardInterrupt
+
+    old = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _close_quietly(client: Any, cluster: Any) -> None:
+    """Close the Dask client (and the LocalCluster) without Dask's log lines about the tasks
+    an interrupted sweep leaves behind."""
+    import logging
+
+    quiet = [logging.getLogger(n) for n in ("distributed", "tornado", "asyncio")]
+    levels = [lg.level for lg in quiet]
+    for lg in quiet:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        with contextlib.suppress(Exception):
+            client.close()
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close()
+    finally:
+        for lg, lv in zip(quiet, levels, strict=True):
+            lg.setLevel(lv)
+
+
+#: Most local workers a sweep starts (each a process of its own).
+MAX_WORKERS = 64
+
+
+def check_study_folder(out: str | Path) -> Path:
+    """``out`` resolved, if it can hold a study: a folder that does not exist yet (its parents
+    may not either, but none of them may be a file), an empty folder, or a study's folder (it
+    has ``plan.json``). Anything else is refused in one line before anything is written."""
+    p = Path(out).expanduser().resolve()
+    for parent in (p, *p.parents):
+        if parent.exists() and not parent.is_dir():
+            raise ParameterError(f"--out {out}: {parent} is a file, not a folder; choose a "
+                                 "folder for the study")
+    if p.is_dir() and not (p / PLAN_JSON).is_file() and any(p.iterdir()):
+        raise ParameterError(f"--out {out}: a non-empty folder that holds no study (no "
+                             f"{PLAN_JSON}); choose an empty or new folder")
+    return p
 
 
 def run_study(plan: StudyPlan, out: str | Path, *, workers: int = 1,
@@ -511,20 +662,40 @@ def run_study(plan: StudyPlan, out: str | Path, *, workers: int = 1,
     """
     if not isinstance(workers, int) or workers < 1:
         raise ParameterError(f"workers must be a positive integer, got {workers!r}")
-    out = Path(out).resolve()
-    ensure_plan(plan, out, retire_stale=retire_stale)
-    trace_path = ensure_trace(plan, out, trace=trace)
+    if workers > MAX_WORKERS:
+        raise ParameterError(f"workers {workers}: at most {MAX_WORKERS} local workers (this "
+                             f"machine has {os.cpu_count()} cores; more share them and fake "
+                             "contention); for a cluster use --scheduler")
+    out = check_study_folder(out)
+    # reach the scheduler before anything is written into OUT
+    remote = connect_scheduler(scheduler) if scheduler is not None else None
+    try:
+        ensure_plan(plan, out, retire_stale=retire_stale)
+        trace_path = ensure_trace(plan, out, trace=trace)
+    except BaseException:
+        if remote is not None:
+            remote.close()
+        raise
     tasks = plan.tasks()
     pending = [t for t in tasks if not run_complete(out / RUNS / t.name)]
     t0 = time.time()
+    if not pending and remote is not None:
+        remote.close()
     if pending:
-        client, cluster = _client(workers, scheduler)
-        try:
-            _sweep(client, plan, out, pending, trace_path, len(tasks), progress)
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+        with _signals_stop_the_sweep() as stopped:
+            client, cluster = (remote, None) if remote is not None else _client(workers,
+                                                                                 scheduler)
+            try:
+                _sweep(client, plan, out, pending, trace_path, len(tasks), progress)
+            except KeyboardInterrupt:
+                signum = stopped.signum or signal.SIGINT
+                done = sum(run_complete(out / RUNS / t.name) for t in tasks)
+                raise RunInterruptedError(
+                    f"study {out}: stopped by {signal.Signals(signum).name} with {done}/"
+                    f"{len(tasks)} runs complete; run the same command again to run the "
+                    "missing ones", exit_status=128 + int(signum)) from None
+            finally:
+                _close_quietly(client, cluster)
     summary = write_summary(plan, out, workers=workers, scheduler=scheduler,
                             trace_path=trace_path, sweep_s=time.time() - t0,
                             ran=len(pending))
