@@ -44,6 +44,10 @@ def test_counts_equal_a_faithful_run_cycle_by_cycle(tmp_path: Path, experiment: 
     counts = count_run(spec, fast=fast)
     _assert_same(counts.frame(), logged)
     assert counts.frame()["commits"].sum() > counts.frame()["samples"].sum() > 0
+    results = load_run(tmp_path / "run").meta["conditions"]  # set-up included
+    for c in counts.conditions:
+        assert c.total("samples") == results[c.condition]["samples"]
+        assert c.total("commits") == results[c.condition]["commits"]
 
 
 def test_counts_follow_a_replayed_trace(tmp_path: Path) -> None:
