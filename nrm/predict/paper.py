@@ -58,10 +58,11 @@ def _pair(experiment: str, counts_of: CountsOf, **scale: Any) -> tuple[RunCounts
 
 def comparisons(uc: UnitCosts, *, counts_of: CountsOf | None = None, medium: str = "disk",
                 metrics: str = "live", commit_s: float | None = None,
-                **scale: Any) -> pd.DataFrame:
+                design_others: Sequence[str] = (), **scale: Any) -> pd.DataFrame:
     """The paper's comparisons at ``scale`` (keywords of :class:`RunSpec`; default the paper's:
     3000 cycles, 100 agents, a 0.1 s sample). One row each: statistic, value, CI, the paper's
-    value, the scale and the label."""
+    value, the scale and the label. ``design_others`` (e.g. C258-C260) adds the speedup of
+    C256 unoptimized over each of their optimized runs (the paper's design names C257-C260)."""
     counts_of = counts_of or _default_counts
     c256, c256_opt = _pair("C256", counts_of, **scale)
     c255, _ = _pair("C255", counts_of, **scale)
@@ -88,6 +89,11 @@ def comparisons(uc: UnitCosts, *, counts_of: CountsOf | None = None, medium: str
     r, lo, hi = ratio(p256, p257o)
     rows.append(("speedup_design", "caching speedup, the paper's design (C256 unopt. / C257 "
                  "opt.)", r, lo, hi, band))
+    for other in design_others:
+        _, c_opt = _pair(other, counts_of, **scale)
+        r, lo, hi = ratio(p256, pr(c_opt))
+        rows.append((f"speedup_design_{other}", f"caching speedup, C256 unopt. / {other} opt.",
+                     r, lo, hi, band))
     for name, p in (("C255", p255), ("C256", p256)):
         v, lo, hi = p.interval()
         rows.append((f"runtime_h_{name}", f"{name} unoptimized runtime (h)", v / 3600,
