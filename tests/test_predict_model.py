@@ -122,3 +122,26 @@ def test_the_speedup_figure_with_the_papers_band(runs: Path, tmp_path: Path) -> 
     png = speedup_figure(grid, tmp_path / "speedup.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     assert paper_claim("s3.3.speedup") == (160.0, 190.0)
+
+
+def test_the_papers_comparisons_carry_their_scale_and_label(runs: Path) -> None:
+    from nrm.predict.paper import LABEL, comparisons
+
+    uc = fit_unit_costs(runs_in(runs, "fit-"))
+    medium = medium_of(load_run(runs_in(runs, "fit-")[0]))
+    scale = {"scale": "smoke", "cycles": 15, "max_agents": 6, "cpu_interval": 0.01}
+    table = comparisons(uc, counts_of=count_run, medium=medium, metrics="fixed",
+                        design_others=("C258",), **scale).set_index("key")
+    assert (table["label"] == LABEL).all()
+    assert table["scale"].str.startswith("15 cycles x 6 agents, 0.01 s sample").all()
+    assert table.loc["c256_vs_c255_pct", "paper"] == "+71.6 %"
+    assert table.loc["speedup_same", "paper"] == "160-190x"
+    shares = table[table.index.str.startswith("share_")]
+    assert shares["value"].sum() == pytest.approx(100.0)
+    c256, c255 = (predict(count_run(RunSpec(e, "unoptimized", metrics="fixed", **scale)), uc,
+                          medium=medium, metrics="fixed") for e in ("C256", "C255"))
+    assert table.loc["c256_vs_c255_pct", "value"] == pytest.approx(
+        100 * (c256.seconds / c255.seconds - 1))
+    for key in ("speedup_same", "speedup_design", "speedup_design_C258"):
+        row = table.loc[key]
+        assert row.ci_low < row.value < row.ci_high and row.value > 1
