@@ -36,7 +36,7 @@ import pandas as pd
 from nrm import paths
 from nrm.atomic import atomic_write_json, atomic_write_text
 from nrm.exceptions import StudyError
-from nrm.instrument.runlog import read_run_json
+from nrm.instrument.runrecord import read_run_json
 
 SUPPORTED = "supported"
 REFUTED = "refuted"
