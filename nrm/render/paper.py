@@ -33,7 +33,18 @@ from nrm.render import results as R
 from nrm.render.text import duration, num, pct, table
 from nrm.render.wording import RULE_LABELS, human, rate_meaningful, trend
 from nrm.run.scales import get_scale
-from nrm.stats.verdict import VERDICTS, threshold_verdict
+from nrm.stats.verdict import (
+    DOES_NOT_HOLD,
+    HOLDS,
+    NOT_SUPPORTED,
+    NOT_TESTABLE,
+    REFUTED,
+    SUPPORTED,
+    UNDECIDED,
+    VERDICTS,
+    WITHIN_NOISE,
+    threshold_verdict,
+)
 
 __all__ = ["FIGURES", "PaperInputs", "build", "compose", "draw_figures", "load_inputs",
            "measured_claims", "to_html"]
@@ -551,8 +562,8 @@ def _summary(inp: PaperInputs) -> str:
     v = inp.phase1a["hypotheses"].set_index("hypothesis")["verdict"]
     direction = "longer" if float(s["variance_pct"]) > 0 else "shorter"
     verdicts = "; ".join(f"{h} {v[h]}" for h in v.index)
-    held = {"holds": "held", "does not hold": "did not hold",
-            "undecided": "is undecided (its 95 % interval contains the threshold)"}[
+    held = {HOLDS: "held", DOES_NOT_HOLD: "did not hold",
+            UNDECIDED: "is undecided (its 95 % interval contains the threshold)"}[
         _prediction_verdict(same)]
     k = inp.claims.key_numbers()
     return (
@@ -1060,17 +1071,17 @@ def _verdict(inp: PaperInputs) -> str:
     for h, name in (("H2", "memory fragmentation (H2), the paper's primary mechanism"),
                     ("H3", "I/O accumulation (H3)"), ("H5", "emergent complexity (H5)"),
                     ("H1", "resource contention (H1)"), ("H4", "thermal throttling (H4)")):
-        single = str(v.get(h, "not testable"))
+        single = str(v.get(h, NOT_TESTABLE))
         if h in sv.index:
             r = sv.loc[h]
             text = (f"{name}: {r['verdict']} in the study ({r['statistic']}; 95 % CI {r['ci']}; "
                     f"n {r['n']}; deciding arms: {r['deciding_arms']}); one run, n = 1: "
                     f"{single}")
-            {"supported": supported, "refuted": contradicted, "within noise": noise}.get(
+            {SUPPORTED: supported, REFUTED: contradicted, WITHIN_NOISE: noise}.get(
                 str(r["verdict"]), untestable).append(text)
-        elif single == "supported":
+        elif single == SUPPORTED:
             supported.append(f"{name}: supported under the declared rules (one run, n = 1)")
-        elif single == "not supported":
+        elif single == NOT_SUPPORTED:
             contradicted.append(f"{name}: not supported under the declared rules (one run, "
                                 "n = 1)")
         else:
@@ -1105,9 +1116,9 @@ def _verdict(inp: PaperInputs) -> str:
                  f"{num(same['variance_reduction_ci_low'])} to "
                  f"{num(same['variance_reduction_ci_high'])} %), p {_p(same['levene_p'])}; one "
                  "run per arm (n = 1), its cycles the sample")
-    if pred_verdict == "holds":
+    if pred_verdict == HOLDS:
         supported.append(pred_text)
-    elif pred_verdict == "does not hold":
+    elif pred_verdict == DOES_NOT_HOLD:
         contradicted.append(pred_text)
     else:
         undecided.append(pred_text + "; the interval contains the threshold")

@@ -15,6 +15,7 @@ from typing import Literal
 import pandas as pd
 
 from nrm.exceptions import ParameterError
+from nrm.stats.verdict import HYPOTHESES, NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED
 
 __all__ = [
     "DEFAULT_RULES",
@@ -25,18 +26,6 @@ __all__ = [
     "HypothesisRules",
 ]
 
-SUPPORTED = "supported"
-NOT_SUPPORTED = "not supported"
-NOT_TESTABLE = "not testable"
-
-#: The paper's runtime hypotheses (never the model's mechanisms).
-HYPOTHESES: dict[str, str] = {
-    "H1": "resource contention",
-    "H2": "memory fragmentation",
-    "H3": "I/O accumulation",
-    "H4": "thermal throttling",
-    "H5": "emergent complexity",
-}
 
 
 @dataclass(frozen=True)
