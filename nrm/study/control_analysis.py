@@ -2,7 +2,7 @@
 
 :func:`verdict_rows` adds the controls' rows to the study's verdict table; :func:`write_tables`
 writes ``controls.csv``, ``dbgrow.csv``, ``workers.csv`` and the figure ``controls.png`` next
-to the study's tables, which :mod:`nrm.render.controls_section` turns into the paper's section.
+to the study's tables, which :mod:`nrm.render.sections.controls` turns into the paper's section.
 """
 
 from __future__ import annotations
