@@ -14,8 +14,6 @@ __all__ = ["PAGE_CSS", "to_html"]
 
 
 _IMG = re.compile(r"!\[([^\]]*)\]\(([^)\s]+\.png)\)")
-
-
 _REMOTE_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>\s*", re.I)
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 from nrm.instrument.reader import RunData
 from nrm.render import results as R
 from nrm.render.inputs import PaperInputs
-from nrm.render.sections.common import _too_short
+from nrm.render.sections.common import too_short
 from nrm.render.text import num
 from nrm.render.wording import rate_meaningful
 
@@ -76,7 +76,7 @@ def measured_claims(inp: PaperInputs) -> dict[str, tuple[float, str, str]]:
     mem = ctx.get("memory_total_bytes")
     lean = inp.run_row("C256-lean")
     rates_ok = rate_meaningful(float(s["expected_s"]))
-    short = _too_short(float(s["expected_s"]))
+    short = too_short(float(s["expected_s"]))
     values: dict[str, tuple[float, str, str]] = {
         "T1.c255_20h": (*rt_base, f"C255 unoptimized, completed, wall clock, {sc}"),
         "T1.c256_34h": (float(slow["cpu_s"]), "s",

@@ -43,15 +43,15 @@ from nrm.render.sections import (
     title,
     variance,
 )
-from nrm.render.sections.common import _h
+from nrm.render.sections.common import heading
 from nrm.render.stamps import (
-    _STAMP,
+    STAMP,
     Composed,
-    _attach_tables,
-    _items,
-    _number_tables,
-    _stamp_figures,
+    attach_tables,
+    number_tables,
     provenance_records,
+    stamp_figures,
+    stamped_items,
 )
 
 __all__ = ["FIGURES", "PaperInputs", "build", "compose", "compose_items", "draw_figures",
@@ -62,7 +62,7 @@ def compose(inp: PaperInputs, fig_paths: Mapping[str, Path], paper_dir: str | Pa
             extra: tuple[str, ...] = ()) -> str:
     """The paper as Markdown (figures referenced relative to ``paper_dir``), without stamps;
     ``extra`` sections (e.g. the causal study's) go at the end."""
-    return _STAMP.sub("", compose_items(inp, fig_paths, paper_dir, extra).text)
+    return STAMP.sub("", compose_items(inp, fig_paths, paper_dir, extra).text)
 
 
 def compose_items(inp: PaperInputs, fig_paths: Mapping[str, Path], paper_dir: str | Path,
@@ -82,9 +82,9 @@ def compose_items(inp: PaperInputs, fig_paths: Mapping[str, Path], paper_dir: st
     else:
         text = _compose_text(inp, rel, extra)
         frames = rec.frames
-    text, tables = _attach_tables(_stamp_figures(text), frames)
-    text = _number_tables(text)
-    return Composed(text, tables, _items(text))
+    text, tables = attach_tables(stamp_figures(text), frames)
+    text = number_tables(text)
+    return Composed(text, tables, stamped_items(text))
 
 
 def _compose_text(inp: PaperInputs, rel: Mapping[str, str], extra: tuple[str, ...] = ()) -> str:
@@ -114,11 +114,11 @@ def study_sections(inp: PaperInputs, paper_dir: Path, n_figures: int
     folder = inp.study_dir if inp.study_dir is not None else paper_dir / "no-study"
     study_md, study_images = study.section(
         folder, paper_dir, first_figure=n_figures + 1,
-        heading=_h("10. The causal study: one factor at a time, repeated").strip())
+        heading=heading("10. The causal study: one factor at a time, repeated").strip())
     controls_md, controls_images = controls.section(
         folder, paper_dir, runs=inp.runs, rel=inp.rel,
         first_figure=n_figures + len(study_images) + 1,
-        heading=_h("11. Controls: can the instruments see what they look for?").strip())
+        heading=heading("11. Controls: can the instruments see what they look for?").strip())
     return (study_md, controls_md), study_images | controls_images
 
 

@@ -18,19 +18,16 @@ from nrm.exceptions import LogError
 from nrm.render.inputs import PaperInputs
 from nrm.render.paper_figures import figure_data
 
-__all__ = ["Composed", "provenance_records"]
+__all__ = ["STAMP", "Composed", "attach_tables", "number_tables", "provenance_records",
+           "stamp_figures", "stamped_items"]
 
 
-_STAMP = re.compile(r"<!--nrm-stamp:([a-z]+:[a-z0-9_\-]+)-->")
-
-
+STAMP = re.compile(r"<!--nrm-stamp:([a-z]+:[a-z0-9_\-]+)-->")
 _FIGURE = re.compile(r"!\[Figure \d+\]\(([^)\s]+)\)\n\n\*Figure \d+\.\*[^\n]*\n")
-
-
 _CAPTION = re.compile(r"\*Table \[\[([a-z0-9_]+)\]\]\.")
 
 
-def _stamp_figures(text: str) -> str:
+def stamp_figures(text: str) -> str:
     """A stamp placeholder after every figure's caption (keyed by the image's file stem)."""
     return _FIGURE.sub(lambda m: f"{m.group(0)}\n<!--nrm-stamp:figure:{Path(m.group(1)).stem}-->\n",
                        text)
@@ -49,10 +46,10 @@ class Composed:
 
     def render(self, stamps: Mapping[str, str]) -> str:
         """The text with each placeholder replaced by ``stamps[id]``."""
-        return _STAMP.sub(lambda m: stamps[m.group(1)], self.text)
+        return STAMP.sub(lambda m: stamps[m.group(1)], self.text)
 
 
-def _attach_tables(text: str, frames: list[pd.DataFrame]) -> tuple[str, dict[str, pd.DataFrame]]:
+def attach_tables(text: str, frames: list[pd.DataFrame]) -> tuple[str, dict[str, pd.DataFrame]]:
     """Swap each table marker for a stamp placeholder, keyed by the table's caption: the
     paragraph right before the table or, when that is none, the one right after it (the stamp
     then follows the caption)."""
@@ -80,10 +77,10 @@ def _attach_tables(text: str, frames: list[pd.DataFrame]) -> tuple[str, dict[str
     return text, tables
 
 
-def _items(text: str) -> list[tuple[str, int, str]]:
+def stamped_items(text: str) -> list[tuple[str, int, str]]:
     """(id, number, caption) of every stamped table and figure, in page order."""
     out = []
-    for m in _STAMP.finditer(text):
+    for m in STAMP.finditer(text):
         item = m.group(1)
         kind, key = item.split(":", 1)
         word = "Table" if kind == "table" else "Figure"
@@ -100,7 +97,7 @@ def _items(text: str) -> list[tuple[str, int, str]]:
 _TABLE_REF = re.compile(r"\[\[([a-z0-9_]+)\]\]")
 
 
-def _number_tables(text: str) -> str:
+def number_tables(text: str) -> str:
     """Replace ``[[key]]`` by table numbers, in the order the captions (``*Table [[key]].``)
     appear; a reference to a table without a caption is an error."""
     order: dict[str, int] = {}

@@ -14,24 +14,25 @@ from nrm import paths
 from nrm.render.inputs import PaperInputs
 from nrm.render.text import duration, num
 
-__all__ = []
+__all__ = ["claims_by_id", "dash", "figure_line", "heading", "n_text", "p_text", "repeated_note",
+           "runs_source", "too_short"]
 
 
-def _p(p: Any) -> str:
+def p_text(p: Any) -> str:
     from nrm.stats.tables import format_p
 
     return format_p(float(p))
 
 
-def _h(text: str, level: int = 2) -> str:
+def heading(text: str, level: int = 2) -> str:
     return f"{'#' * level} {text}\n"
 
 
-def _too_short(seconds: float) -> str:
+def too_short(seconds: float) -> str:
     return f"not meaningful (run of {duration(seconds)})"
 
 
-def _runs_source(inp: PaperInputs, names: list[str]) -> str:
+def runs_source(inp: PaperInputs, names: list[str]) -> str:
     """'Data: `data/runs/<scale>/<run>/cycles.csv`' for the runs a figure draws."""
     paths_ = [inp.rel(Path(inp.runs[n].path) / paths.CYCLES_CSV) for n in names if n in inp.runs]
     if len(paths_) > 2:
@@ -40,11 +41,11 @@ def _runs_source(inp: PaperInputs, names: list[str]) -> str:
     return "Data: " + ", ".join(f"`{x}`" for x in paths_) + "."
 
 
-def _fig(stem: str, rel: Mapping[str, str], n: int, caption: str) -> str:
+def figure_line(stem: str, rel: Mapping[str, str], n: int, caption: str) -> str:
     return f"![Figure {n}]({rel[stem]})\n\n*Figure {n}.* {caption}\n"
 
 
-def _n_text(n: Any) -> str:
+def n_text(n: Any) -> str:
     """The study's n: '205 runs', or 'n = 5 blocks' for one arm, '5 blocks x 6 arms' for
     several with the same n ('arm=5, arm=4' otherwise)."""
     text = str(n)
@@ -58,7 +59,7 @@ def _n_text(n: Any) -> str:
     return "n: " + text
 
 
-def _repeated_note(inp: PaperInputs, *keys: str) -> str:
+def repeated_note(inp: PaperInputs, *keys: str) -> str:
     """' Repeated in the causal study: ...' for the comparisons ``keys`` (or why not)."""
     rep = inp.study
     got = [rep[k] for k in keys if k in rep]
@@ -69,11 +70,11 @@ def _repeated_note(inp: PaperInputs, *keys: str) -> str:
             "[[headline]]): " + "; ".join(f"{r.label}, {r.text()}" for r in got) + ".")
 
 
-def _claims_by_id(inp: PaperInputs, measured: Mapping[str, Any] | None = None) -> pd.DataFrame:
+def claims_by_id(inp: PaperInputs, measured: Mapping[str, Any] | None = None) -> pd.DataFrame:
     return inp.claims.ledger(measured=measured).set_index("claim_id")
 
 
-def _dash(v: Any, fmt: Any = None) -> str:
+def dash(v: Any, fmt: Any = None) -> str:
     """``fmt(v)`` for a number, '—' when missing; without ``fmt``, :func:`num` at 4 digits."""
     if fmt is None:
         return num(v, 4)

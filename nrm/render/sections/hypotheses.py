@@ -8,7 +8,7 @@ import pandas as pd
 
 from nrm.render import results as R
 from nrm.render.inputs import PaperInputs
-from nrm.render.sections.common import _fig, _h, _runs_source
+from nrm.render.sections.common import figure_line, heading, runs_source
 from nrm.render.text import table
 
 __all__ = ["PAPER_STANCE", "section"]
@@ -39,7 +39,7 @@ def section(inp: PaperInputs, rel: Mapping[str, str]) -> str:
     byrun = pd.concat([pd.DataFrame([paper_row]), byrun], ignore_index=True)
     byrun.columns = [c if c == "run" else f"{c} (measured)" for c in byrun.columns]
     return (
-        _h("3. Runtime hypotheses H1–H5")
+        heading("3. Runtime hypotheses H1–H5")
         + "\nThe paper names five possible mechanisms of its slowdown: H1 resource contention, "
         "H2 memory fragmentation, H3 I/O accumulation, H4 thermal throttling and H5 emergent "
         "complexity. It ranks H2 first on the strength of a blog post and calls H2 and H3 "
@@ -53,7 +53,7 @@ def section(inp: PaperInputs, rel: Mapping[str, str]) -> str:
         f"machine's verdict. {inp.source('phase1a/hypotheses')}*\n\n{table(t)}\n\n"
         "*Table [[byrun]]. H1–H5 verdicts on every run of this build (first row: the paper's "
         f"claim). {inp.source('phase1a/verdicts_by_run')}*\n\n{table(byrun)}\n\n"
-        + _fig("hypothesis_tests", rel, 2,
+        + figure_line("hypothesis_tests", rel, 2,
                "The quantity behind each runtime hypothesis on C256 unoptimized. H1: load "
                "average and system CPU utilisation against time; H2: resident set size and the "
                "unused share of pymalloc arena memory against the cycle, with linear and "
@@ -63,5 +63,5 @@ def section(inp: PaperInputs, rel: Mapping[str, str]) -> str:
                "whole-run least-squares line that the H5 test fits (red, its slope in the "
                "legend). Fitted lines: linear red, quadratic green dashed; on twin axes each "
                "axis label has its series' colour. "
-               + _runs_source(inp, [R.SLOW]))
+               + runs_source(inp, [R.SLOW]))
     )

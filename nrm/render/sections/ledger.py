@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from nrm.render.inputs import PaperInputs
 from nrm.render.measured import measured_claims
-from nrm.render.sections.common import _fig, _h
+from nrm.render.sections.common import figure_line, heading
 from nrm.render.text import table
 
 __all__ = ["LEDGER_SHOWN", "section"]
@@ -38,7 +38,7 @@ def section(inp: PaperInputs, rel: Mapping[str, str]) -> str:
     n_measured = int((led["measured_here"] != c.NOT_MEASURED).sum())
     mockups = led.set_index("claim_id").loc["fig.mockups", "paper_value"]
     return (
-        _h("6. Claims ledger")
+        heading("6. Claims ledger")
         + "\nEach claim of the paper (and a few facts from its archive that bear on them), "
         "where its number came from, what it becomes when recomputed from its own sources "
         f"(`data/reference/`, labelled as the paper's), and, for {n_measured} of the "
@@ -56,7 +56,7 @@ def section(inp: PaperInputs, rel: Mapping[str, str]) -> str:
         "*Table [[snapshots]]. The `ps` snapshots of the original runs recorded in the paper's "
         "archive (paper's data), read in their real units (recomputed). "
         f"{inp.source('data/reference/ps_snapshots.csv')}*\n\n{table(snaps)}\n\n"
-        + _fig("claims_snapshots", rel, 5, _snapshot_caption().rstrip()
+        + figure_line("claims_snapshots", rel, 5, _snapshot_caption().rstrip()
                + " Data: `data/reference/ps_snapshots.csv`.")
         + f"\n**What the original evidence can and cannot support.** {c.evidence_statement()}"
         "\n\nIn short: the archive shows that C256 ran for many hours, mostly asleep or waiting "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nrm.render.inputs import PaperInputs
-from nrm.render.sections.common import _h
+from nrm.render.sections.common import heading
 from nrm.run.scales import get_scale
 
 __all__ = ["section"]
@@ -16,7 +16,7 @@ def section(inp: PaperInputs) -> str:
     system = (ctx.get("os") or {}).get("system", "this OS")
     vm = " in a virtual machine" if (ctx.get("cpu") or {}).get("hypervisor") else ""
     return (
-        _h("8. Limitations")
+        heading("8. Limitations")
         + "\n* "
         + ("This build used the paper's parameters." if full else
            f"This build ran at scale `{inp.scale}`, smaller than the paper's {paper.cycles} "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nrm.render.inputs import PaperInputs
-from nrm.render.sections.common import _h
+from nrm.render.sections.common import heading
 from nrm.render.text import num, table
 from nrm.render.wording import RULE_LABELS
 from nrm.run.scales import get_scale
@@ -65,7 +65,7 @@ def section(inp: PaperInputs) -> str:
         "have stopped (`crash_cycle`)."
     )
     return (
-        _h("1. What was run")
+        heading("1. What was run")
         + "\nThe model is the NRM multi-agent simulator as the original scripts ran it: agents "
         "with phase states drawn from live system metrics, a bridge of three oscillators, "
         "pairwise resonance tests that form clusters in a registry that is never cleared, and "

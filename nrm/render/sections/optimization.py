@@ -9,15 +9,15 @@ import pandas as pd
 from nrm.render import results as R
 from nrm.render.inputs import PaperInputs
 from nrm.render.sections.common import (
-    _claims_by_id,
-    _dash,
-    _fig,
-    _h,
-    _p,
-    _repeated_note,
-    _runs_source,
+    claims_by_id,
+    dash,
+    figure_line,
+    heading,
+    p_text,
+    repeated_note,
+    runs_source,
 )
-from nrm.render.sections.prediction import _prediction_cell, _prediction_label
+from nrm.render.sections.prediction import prediction_cell, prediction_label
 from nrm.render.text import duration, num, pct, table
 from nrm.render.wording import human
 
@@ -27,7 +27,7 @@ __all__ = ["section"]
 def section(inp: PaperInputs, rel: Mapping[str, str]) -> str:
     sm = inp.phase1b["summary"].set_index("comparison")
     same, design = sm.loc["same_experiment"], sm.loc["paper_design"]
-    led = _claims_by_id(inp)
+    led = claims_by_id(inp)
     slow = inp.run_row(R.SLOW)
     opt_names = R.COMPARISONS["paper_design"][1]
     rows = [
@@ -42,19 +42,19 @@ def section(inp: PaperInputs, rel: Mapping[str, str]) -> str:
          duration(inp.run_row("C256-optimized")["runtime_s"]),
          duration(sum(float(inp.run_row(n)["runtime_s"]) for n in opt_names) / len(opt_names))
          + " (mean)"),
-        (_prediction_label(inp), "optimization eliminates the variance (§2.4, §4.1)",
-         _prediction_cell(same), _prediction_cell(design)),
+        (prediction_label(inp), "optimization eliminates the variance (§2.4, §4.1)",
+         prediction_cell(same), prediction_cell(design)),
     ]
     t = pd.DataFrame(rows, columns=[
         "quantity", "paper (predicted)", "C256 unopt. vs C256 opt. (measured)",
         "C256 unopt. vs C257–C260 opt. (measured)"])
     detail = inp.phase1b["same_experiment"][["statistic", "value", "ci_low", "ci_high",
                                              "p_value", "note"]]
-    detail = detail.assign(ci_low=detail["ci_low"].map(_dash), ci_high=detail["ci_high"].map(_dash),
-                           p_value=detail["p_value"].map(lambda p: _dash(p, _p)),
+    detail = detail.assign(ci_low=detail["ci_low"].map(dash), ci_high=detail["ci_high"].map(dash),
+                           p_value=detail["p_value"].map(lambda p: dash(p, p_text)),
                            note=detail["note"].fillna("").map(lambda x: x or "—"))
     return (
-        _h("4. Optimization impact")
+        heading("4. Optimization impact")
         + "\nThe paper's optimization test compares C256 (unoptimized) with C257–C260 "
         "(optimized), which are different experiments: any difference mixes the optimization "
         "with the mechanisms each experiment switches on. We report that comparison and a "
@@ -72,17 +72,17 @@ def section(inp: PaperInputs, rel: Mapping[str, str]) -> str:
         f"{num(abs(same['cv_reduction_pct']))} %. A smaller variance after a speedup is "
         "expected from the change of scale alone; the coefficient of variation shows whether "
         "the spread *relative to the mean* shrank."
-        f"{_repeated_note(inp, 'speedup_same', 'speedup_design')}\n\n"
+        f"{repeated_note(inp, 'speedup_same', 'speedup_design')}\n\n"
         "*Table [[comparison]]. Every statistic of the same-experiment comparison (measured). "
         f"{inp.source('phase1b/same_experiment')}*\n\n"
         f"{table(human(detail))}\n\n"
-        + _fig("optimization_impact", rel, 3,
+        + figure_line("optimization_impact", rel, 3,
                "Optimization impact. Colours mark the cost preset (legend): red unoptimized, "
                "blue optimized, green lean. (a) Distribution of per-cycle wall time of every "
                "run, log scale (box: quartiles, whiskers: 1.5 × IQR, dots: cycles beyond). "
                "(b) Total cycle time per run, log scale. (c) Speedup of the mean per-cycle "
                "time, unoptimized over optimized (dot), with 95 % block-bootstrap intervals "
                "(bars); the dotted line is no speedup. "
-               + _runs_source(inp, list(inp.runs)) + " "
+               + runs_source(inp, list(inp.runs)) + " "
                + inp.source("phase1b/summary"))
     )

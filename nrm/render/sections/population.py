@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from nrm.render import results as R
 from nrm.render.inputs import PaperInputs
-from nrm.render.sections.common import _fig, _h, _runs_source
+from nrm.render.sections.common import figure_line, heading, runs_source
 from nrm.render.text import num, table
 from nrm.render.wording import human
 
@@ -24,7 +24,7 @@ def section(inp: PaperInputs, rel: Mapping[str, str]) -> str:
     else:
         lead = "No per-cycle quantity of C256 varied enough to be correlated with its time."
     return (
-        _h("5. Population dynamics and per-cycle cost")
+        heading("5. Population dynamics and per-cycle cost")
         + "\nThe paper links its slowdown to the model's emergent complexity (H5). The "
         "per-cycle cost of the unoptimized model is set by the work a cycle does: every evolve "
         "call samples the system and writes a row, and recursive evolution makes the number of "
@@ -33,10 +33,10 @@ def section(inp: PaperInputs, rel: Mapping[str, str]) -> str:
         "quantities, C256 unoptimized (measured; the paper reports none). "
         f"{inp.source('phase1a/cost_drivers')}*\n\n"
         f"{table(human(slow[['per-cycle quantity', 'n', 'Spearman ρ', 'p']]))}\n\n"
-        + _fig("population_cost", rel, 4,
+        + figure_line("population_cost", rel, 4,
                "Population and per-cycle cost of C256 unoptimized. (a) Agents alive (green, "
                "left axis) and per-cycle wall time (blue, right axis; thin every cycle, thick a "
                "rolling mean) against the cycle. (b) Per-cycle wall time against the number of "
                "agent evolve calls in the cycle, one colour per condition (legend). "
-               + _runs_source(inp, [R.SLOW]))
+               + runs_source(inp, [R.SLOW]))
     )

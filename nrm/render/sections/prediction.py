@@ -7,26 +7,26 @@ import pandas as pd
 
 from nrm.render import results as R
 from nrm.render.inputs import PaperInputs
-from nrm.render.sections.common import _p
+from nrm.render.sections.common import p_text
 from nrm.render.text import num, pct
 from nrm.stats.verdict import (
     VERDICTS,
     threshold_verdict,
 )
 
-__all__ = ["PREDICTION_THRESHOLD"]
+__all__ = ["PREDICTION_THRESHOLD", "prediction_cell", "prediction_label", "prediction_verdict"]
 
 
 #: The paper's prediction: variance reduction above this many per cent (§2.4).
 PREDICTION_THRESHOLD = 80.0
 
 
-def _prediction_label(inp: PaperInputs) -> str:
+def prediction_label(inp: PaperInputs) -> str:
     row = R.stat(inp.phase1b["same_experiment"], "prediction")
     return str(row["statistic"]).replace("paper's prediction: ", "prediction: ")
 
 
-def _prediction_verdict(row: pd.Series) -> str:
+def prediction_verdict(row: pd.Series) -> str:
     """holds / does not hold / undecided (decided by the variance reduction's 95 % CI)."""
     v = row.get("prediction_verdict")
     if isinstance(v, str) and v in VERDICTS:
@@ -37,7 +37,7 @@ def _prediction_verdict(row: pd.Series) -> str:
                              p=float(row["levene_p"]))
 
 
-def _prediction_cell(row: pd.Series) -> str:
-    return (f"{_prediction_verdict(row)}: reduction {pct(row['variance_reduction_pct'])} "
+def prediction_cell(row: pd.Series) -> str:
+    return (f"{prediction_verdict(row)}: reduction {pct(row['variance_reduction_pct'])} "
             f"(95 % CI {num(row['variance_reduction_ci_low'])} to "
-            f"{num(row['variance_reduction_ci_high'])} %), Levene p {_p(row['levene_p'])}")
+            f"{num(row['variance_reduction_ci_high'])} %), Levene p {p_text(row['levene_p'])}")

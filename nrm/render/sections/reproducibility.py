@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nrm.render.inputs import PaperInputs
-from nrm.render.sections.common import _h
+from nrm.render.sections.common import heading
 
 __all__ = ["section"]
 
@@ -19,7 +19,7 @@ def section(inp: PaperInputs) -> str:
     if "render_paper.ipynb" not in executed:
         executed.append("render_paper.ipynb")  # the notebook writing this paper
     return (
-        _h("9. Reproducibility")
+        heading("9. Reproducibility")
         + f"\nRebuild this paper: `make paper SCALE={inp.scale}` (a second `make paper` with "
         "nothing changed does nothing). Presets: `nrm scales show`. Re-run one "
         "experiment with other parameters:\n\n"

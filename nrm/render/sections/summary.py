@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from nrm.render import results as R
 from nrm.render.inputs import PaperInputs
-from nrm.render.sections.common import _h, _n_text, _p
-from nrm.render.sections.prediction import _prediction_label, _prediction_verdict
+from nrm.render.sections.common import heading, n_text, p_text
+from nrm.render.sections.prediction import prediction_label, prediction_verdict
 from nrm.render.text import duration, num, pct
 from nrm.stats.verdict import (
     DOES_NOT_HOLD,
@@ -18,7 +18,7 @@ __all__ = ["section"]
 
 def _study_h_text(inp: PaperInputs) -> str:
     sv = inp.study_verdicts
-    return "; ".join(f"{r['hypothesis']} {r['verdict']} ({_n_text(r['n'])})"
+    return "; ".join(f"{r['hypothesis']} {r['verdict']} ({n_text(r['n'])})"
                      for _, r in sv.iterrows())
 
 
@@ -49,10 +49,10 @@ def section(inp: PaperInputs) -> str:
     verdicts = "; ".join(f"{h} {v[h]}" for h in v.index)
     held = {HOLDS: "held", DOES_NOT_HOLD: "did not hold",
             UNDECIDED: "is undecided (its 95 % interval contains the threshold)"}[
-        _prediction_verdict(same)]
+        prediction_verdict(same)]
     k = inp.claims.key_numbers()
     return (
-        _h("Summary")
+        heading("Summary")
         + "\nThe paper reports that an unoptimized run of experiment C256 took "
         f"{num(k.get('cutoff_reading'))} h against a {num(k.get('baseline'))} h expectation "
         "taken from C255, attributes the excess to pymalloc memory fragmentation, and predicts "
@@ -72,10 +72,10 @@ def section(inp: PaperInputs) -> str:
         f"{num(same['speedup'])}× (n = 1 run per arm; 95 % CI over its cycles "
         f"{num(same['ci_low'])}–{num(same['ci_high'])}); the "
         f"paper's design, C256 against C257–C260, gives {num(design['speedup'])}×. The paper's "
-        f"falsifiable prediction ({_prediction_label(inp).split(': ', 1)[-1]}) {held} "
+        f"falsifiable prediction ({prediction_label(inp).split(': ', 1)[-1]}) {held} "
         f"for the same-experiment comparison (reduction {pct(same['variance_reduction_pct'])}, "
         f"95 % CI {num(same['variance_reduction_ci_low'])} to "
-        f"{num(same['variance_reduction_ci_high'])} %, Levene p {_p(same['levene_p'])}; "
+        f"{num(same['variance_reduction_ci_high'])} %, Levene p {p_text(same['levene_p'])}; "
         "n = 1 run per arm, its cycles the sample).\n"
         "* The paper's runtime figures trace back to mis-read `ps` snapshots and estimates, and "
         "its figures were mock-ups generated without data (Section 6).\n"

@@ -12,8 +12,8 @@ import pandas as pd
 from nrm.exceptions import NrmError
 from nrm.render import results as R
 from nrm.render.inputs import PaperInputs
-from nrm.render.sections.common import _h, _p
-from nrm.render.sections.prediction import _prediction_label, _prediction_verdict
+from nrm.render.sections.common import heading, p_text
+from nrm.render.sections.prediction import prediction_label, prediction_verdict
 from nrm.render.text import num, pct, table
 from nrm.stats.verdict import (
     DOES_NOT_HOLD,
@@ -143,11 +143,11 @@ def section(inp: PaperInputs) -> str:
             f"a {num(lo)}–{num(hi)}× speedup: {num(sp)}× here (n = 1); a speedup from caching "
             f"grows with the samples per cycle ({num(slow['samples_per_cycle'])} here, with at "
             f"most {int(slow['max_agents'])} agents) and with the cost of one sample")
-    pred_verdict = _prediction_verdict(same)
-    pred_text = (f"the paper's falsifiable prediction ({_prediction_label(inp).split(': ', 1)[-1]}"
+    pred_verdict = prediction_verdict(same)
+    pred_text = (f"the paper's falsifiable prediction ({prediction_label(inp).split(': ', 1)[-1]}"
                  f"): {pct(same['variance_reduction_pct'])} (95 % CI "
                  f"{num(same['variance_reduction_ci_low'])} to "
-                 f"{num(same['variance_reduction_ci_high'])} %), p {_p(same['levene_p'])}; one "
+                 f"{num(same['variance_reduction_ci_high'])} %), p {p_text(same['levene_p'])}; one "
                  "run per arm (n = 1), its cycles the sample")
     if pred_verdict == HOLDS:
         supported.append(pred_text)
@@ -160,7 +160,7 @@ def section(inp: PaperInputs) -> str:
              "(n = 1)." if rep or not sv.empty else
              "No causal study was analysed at this scale: every verdict here rests on one run "
              "per experiment (n = 1), which cannot tell an effect from run-to-run noise.")
-    out = (_h("7. What this machine's runs support and contradict")
+    out = (heading("7. What this machine's runs support and contradict")
            + f"\nAt scale `{inp.scale}`, on this machine. {basis}\n\n"
            + _headline_table(inp)
            + "**Consistent with the paper here:**\n\n"

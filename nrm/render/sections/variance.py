@@ -9,12 +9,12 @@ import pandas as pd
 from nrm.render.inputs import PaperInputs
 from nrm.render.measured import measured_claims
 from nrm.render.sections.common import (
-    _claims_by_id,
-    _fig,
-    _h,
-    _repeated_note,
-    _runs_source,
-    _too_short,
+    claims_by_id,
+    figure_line,
+    heading,
+    repeated_note,
+    runs_source,
+    too_short,
 )
 from nrm.render.text import duration, num, pct, table
 from nrm.render.wording import human, rate_meaningful, trend
@@ -26,7 +26,7 @@ def section(inp: PaperInputs, rel: Mapping[str, str]) -> str:
     s = inp.phase1a["summary"].iloc[0]
     ms = inp.phase1a["milestones"]
     pred = inp.phase1a["prediction"]
-    led = _claims_by_id(inp, measured_claims(inp))
+    led = claims_by_id(inp, measured_claims(inp))
     head = pd.DataFrame([
         {"quantity": led.loc[cid, "quantity"], "paper (reported)": led.loc[cid, "paper_value"],
          "paper, recomputed from its sources": led.loc[cid, "recomputed"],
@@ -51,7 +51,7 @@ def section(inp: PaperInputs, rel: Mapping[str, str]) -> str:
         rates = (f"Between milestones the increment rate {trend(list(inc))} "
                  f"({', '.join(num(x) for x in inc)} %/h).")
     else:
-        short = _too_short(float(s["expected_s"]))
+        short = too_short(float(s["expected_s"]))
         for col in ("paper-style rate (%/h)", "increment rate (%/h)"):
             mt[col] = short
         rates = (f"Rates per hour are not given: the baseline run lasted "
@@ -60,7 +60,7 @@ def section(inp: PaperInputs, rel: Mapping[str, str]) -> str:
                  "variance at each milestone is in Table [[milestones]].")
     best = pred.loc[pred["error_pct"].abs().idxmin()]
     return (
-        _h("2. Runtime variance")
+        heading("2. Runtime variance")
         + "\nThe paper measures variance as the excess of C256's runtime over C255's, and "
         "reads an \"acceleration\" from the cumulative variance divided by the expected hours. "
         "That ratio rises whenever a run is late, whatever the trend, so we show it beside the "
@@ -69,7 +69,7 @@ def section(inp: PaperInputs, rel: Mapping[str, str]) -> str:
         "share one table.\n\n"
         f"On this machine C256 took {num(s['actual_s'])} s against an expected "
         f"{num(s['expected_s'])} s ({s['expected_from']}): variance "
-        f"{pct(s['variance_pct'])}.{_repeated_note(inp, 'variance')} {rates}\n\n"
+        f"{pct(s['variance_pct'])}.{repeated_note(inp, 'variance')} {rates}\n\n"
         "*Table [[variance]]. Runtime variance: the paper's reported value, the same value "
         "recomputed from the paper's own sources (`data/reference/`), and this machine's "
         "measurement. "
@@ -90,10 +90,10 @@ def section(inp: PaperInputs, rel: Mapping[str, str]) -> str:
         "*Table [[prediction]]. Early prediction of C256's total runtime (measured). "
         f"{inp.source('phase1a/prediction')}*\n\n"
         f"{table(human(pred))}\n\n"
-        + _fig("runtime_timeline", rel, 1,
+        + figure_line("runtime_timeline", rel, 1,
                "Runtime of every run of this build. (a) Wall-clock time since the start of the "
                "run against the cycle, log scale. (b) Per-cycle wall time of C255 and C256 "
                "unoptimized, every cycle (thin) and a rolling mean (thick), one colour per run "
                "as in the legend; dotted lines mark the start of each condition. "
-               + _runs_source(inp, list(inp.runs)))
+               + runs_source(inp, list(inp.runs)))
     )
