@@ -15,14 +15,9 @@ from typing import Literal
 import pandas as pd
 
 from nrm.exceptions import ParameterError
-from nrm.stats.verdict import HYPOTHESES, NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED
 
 __all__ = [
     "DEFAULT_RULES",
-    "HYPOTHESES",
-    "NOT_SUPPORTED",
-    "NOT_TESTABLE",
-    "SUPPORTED",
     "HypothesisRules",
 ]
 
