@@ -1,4 +1,5 @@
-"""Atomic writes: a temp file in the same folder, fsync, then ``os.replace``."""
+"""Atomic writes: a temp file in the same folder, fsync, then ``os.replace``; and whole appends
+(:func:`append_whole`): an append to an open log that a failed write cuts back, never torn."""
 
 from __future__ import annotations
 
@@ -80,6 +81,21 @@ def atomic_write(
             raise storage_error(path, exc) from exc
         raise
     return path
+
+
+def append_whole(fd: int, data: bytes, path: str | Path) -> None:
+    """Append ``data`` to the file open at ``fd`` (``path`` names it in errors). A failed write
+    (disk full, I/O error) cuts the file back to where it was, so it never ends in a torn line,
+    and raises a :class:`StorageError` naming ``path``."""
+    start = os.lseek(fd, 0, os.SEEK_END)
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # ftruncate needs no free space
+            os.ftruncate(fd, start)
+        raise storage_error(path, exc) from exc
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -106,7 +106,7 @@ def test_the_paper_section_compares_with_the_reference_build(
         smoke_build: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from types import SimpleNamespace
 
-    from nrm.render import reference_section as RS
+    from nrm.render.sections import reference as RS
 
     tables = smoke_build / "data" / "analysis" / "smoke"
     monkeypatch.setattr(RS, "REFERENCE_BUILD", tables)  # a build compared with itself

@@ -51,9 +51,9 @@ def test_no_study_gives_nothing(tmp_path: Path) -> None:
 
 
 def test_the_studys_n_is_stated_in_words() -> None:
-    from nrm.render.paper import _n_text
+    from nrm.render.sections.common import n_text
 
-    assert _n_text(205) == "n = 205 runs"  # H1, H4: a covariate over every run
-    assert _n_text("unoptimized-off-sqlite=5") == "n = 5 blocks"
-    assert _n_text("a=5, b=5, c=5") == "n = 5 blocks x 3 arms"
-    assert _n_text("a=5, b=4") == "n: a=5, b=4"  # unequal: each arm's own
+    assert n_text(205) == "n = 205 runs"  # H1, H4: a covariate over every run
+    assert n_text("unoptimized-off-sqlite=5") == "n = 5 blocks"
+    assert n_text("a=5, b=5, c=5") == "n = 5 blocks x 3 arms"
+    assert n_text("a=5, b=4") == "n: a=5, b=4"  # unequal: each arm's own

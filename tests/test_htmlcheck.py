@@ -82,7 +82,7 @@ def test_the_smoke_paper_reads_right_in_chromium(smoke_build: Path) -> None:
     res = check_html(page)
     assert res.ok, res.problems
     from nrm.render.paper import FIGURES
-    from nrm.render.study_section import FIGURES as STUDY_FIGURES
+    from nrm.render.sections.study import FIGURES as STUDY_FIGURES
 
     # the paper's figures, the causal study's and its controls' (make paper runs the study)
     assert res.images == len(FIGURES) + len(STUDY_FIGURES) + 1

@@ -17,7 +17,7 @@ import pytest
 from nrm import paths
 from nrm.build import notebooks as N
 from nrm.render.paper import FIGURES
-from nrm.render.study_section import FIGURES as STUDY_FIGURES
+from nrm.render.sections.study import FIGURES as STUDY_FIGURES
 from nrm.render.text import duration, num
 from nrm.run.scales import get_scale
 

@@ -32,7 +32,7 @@ def test_every_table_and_figure_is_stamped_and_its_runs_exist(smoke_build: Path)
     tables = [i for i in items if i.startswith("table:")]
     figures = [i for i in items if i.startswith("figure:")]
     assert len(tables) == n_tables and n_tables >= 10
-    from nrm.render.study_section import FIGURES as STUDY_FIGURES
+    from nrm.render.sections.study import FIGURES as STUDY_FIGURES
 
     # the paper's figures, the causal study's and its controls' (make paper runs the study)
     assert sorted(figures) == sorted(f"figure:{s}" for s in (*FIGURES, *STUDY_FIGURES,

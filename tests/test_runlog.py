@@ -14,9 +14,10 @@ import pytest
 
 from nrm.exceptions import LogError
 from nrm.instrument.columns import NAMES
-from nrm.instrument.runlog import (
+from nrm.instrument.runlog import CycleLog
+from nrm.instrument.runrecord import (
     EXIT_STATUS,
-    CycleLog,
+    RunRecord,
     is_complete,
     mark_status,
     read_run_json,
@@ -208,3 +209,28 @@ def test_run_json_errors(tmp_path: Path) -> None:
     with pytest.raises(LogError, match="unknown run status 'done'"):
         mark_status(tmp_path, "done")
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "running"
+
+
+def test_run_record_lifecycle(tmp_path: Path) -> None:
+    """Created "running" (lifecycle keys first, then the fields, then the context), updated,
+    resumed, finished: each step is on disk at once."""
+    rec = RunRecord.create(tmp_path / "r1", {"experiment": "C256", "conditions": {}},
+                           context={"host": "h"}, clock=lambda: "T0")
+    on_disk = read_run_json(tmp_path / "r1")
+    assert list(on_disk) == ["format", "name", "status", "exit_status", "error", "started_at",
+                             "ended_at", "experiment", "conditions", "context"]
+    assert (on_disk["format"], on_disk["name"], on_disk["status"]) == ("nrm-run/1", "r1",
+                                                                       "running")
+    rec.update(conditions={"OFF-OFF": {"mean": 1.0}})
+    assert read_run_json(tmp_path / "r1")["conditions"] == {"OFF-OFF": {"mean": 1.0}}
+    rec.finish("interrupted", 143, "interrupted by SIGTERM")
+    again = RunRecord.open(tmp_path / "r1", clock=lambda: "T1")
+    assert (again.status, again["exit_status"], again["ended_at"]) == ("interrupted", 143, "T0")
+    again.resume(from_step=7)
+    again.finish("complete")
+    final = read_run_json(tmp_path / "r1")
+    assert (final["status"], final["exit_status"], final["error"]) == ("complete", 0, None)
+    assert final["resumes"] == [{"at": "T1", "from_step": 7}] and final["ended_at"] == "T1"
+    with pytest.raises(LogError, match="unknown run status 'done'"):
+        again.finish("done")
+    assert read_run_json(tmp_path / "r1")["status"] == "complete"

@@ -365,7 +365,7 @@ def test_sweep_on_a_real_scheduler_survives_a_killed_worker(tmp_path: Path) -> N
 
 # ------------------------------------------------------------------------ paper section
 def test_paper_section_says_so_when_there_is_no_study(tmp_path: Path) -> None:
-    from nrm.render.study_section import section
+    from nrm.render.sections.study import section
 
     md, figs = section(tmp_path / "study", tmp_path / "paper")
     assert figs == {} and "No causal study has been analysed" in md and "make study" in md
@@ -378,7 +378,7 @@ def test_study_notebook_and_paper_section_from_the_smoke_study(smoke_study,
     import pandas as pd
 
     from nrm.build import notebooks as N
-    from nrm.render.study_section import section
+    from nrm.render.sections.study import section
 
     plan, out, _ = smoke_study
     analysis = tmp_path / "analysis"

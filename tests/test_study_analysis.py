@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nrm.stats.verdict import NOT_TESTABLE_HERE
 from nrm.study import analysis as A
 from nrm.study import sweep as S
 
@@ -81,23 +82,23 @@ def test_verdict_is_not_testable_when_its_data_are_missing() -> None:
     data = _synthetic({BASE: (1, 1), AA: (1, 1), ARM: (1, 1)}, load=False)
     v = A.analyse(data, n_boot=200).verdicts.set_index("hypothesis")
     for h in ("H2", "H5"):  # no allocator or recursive-evolution / registry runs
-        assert v.loc[h, "verdict"] == A.NOT_TESTABLE, h
+        assert v.loc[h, "verdict"] == NOT_TESTABLE_HERE, h
         assert "no complete paired runs" in v.loc[h, "note"]
-    assert v.loc["H1", "verdict"] == A.NOT_TESTABLE  # the load never varied
-    assert v.loc["H4", "verdict"] == A.NOT_TESTABLE  # constant clock, no temperatures
+    assert v.loc["H1", "verdict"] == NOT_TESTABLE_HERE  # the load never varied
+    assert v.loc["H4", "verdict"] == NOT_TESTABLE_HERE  # constant clock, no temperatures
     assert v.loc["H3", "verdict"] == A.WITHIN_NOISE
     # without the A/A arm no effect can be read against the noise
     data = _synthetic({BASE: (1, 1), ARM: (1.5, 0.2)})
     v = A.analyse(data, n_boot=200).verdicts.set_index("hypothesis")
-    assert v.loc["H3", "verdict"] == A.NOT_TESTABLE
+    assert v.loc["H3", "verdict"] == NOT_TESTABLE_HERE
 
 
 def test_too_few_blocks_give_no_verdict() -> None:
     data = _synthetic({BASE: (1, 1), AA: (1, 1), ARM: (2, 0.2)}, blocks=2)
     eff = A.effect(data, ARM, BASE, AA, n_boot=200)
-    assert eff["verdict"] == A.NOT_TESTABLE and eff["n"] == 2
+    assert eff["verdict"] == NOT_TESTABLE_HERE and eff["n"] == 2
     h3 = A.analyse(data, n_boot=200).verdicts.set_index("hypothesis").loc["H3"]
-    assert h3["verdict"] == A.NOT_TESTABLE and "only 2 paired blocks" in h3["note"]
+    assert h3["verdict"] == NOT_TESTABLE_HERE and "only 2 paired blocks" in h3["note"]
 
 
 def test_block_bootstrap_keeps_pairs() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nrm.render.controls_section import section
+from nrm.render.sections.controls import section
 from nrm.study import sweep as S
 from nrm.study.control_arms import CONTROL_ALLOCATORS, DB_SIZES
 

@@ -555,7 +555,7 @@ def _announce(request: RunRequest) -> None:
 
 
 def _done(request: RunRequest, seconds: float) -> None:
-    from nrm.instrument.runlog import read_run_json
+    from nrm.instrument.runrecord import read_run_json
 
     try:
         meta = read_run_json(request.out)
@@ -598,7 +598,7 @@ def run(request: RunRequest) -> dict[str, Any]:
     (:mod:`nrm.run.child`); otherwise in this process.
     """
     if request.allocator is not None:
-        from nrm.instrument.runlog import read_run_json
+        from nrm.instrument.runrecord import read_run_json
         from nrm.run.child import run_in_child
 
         code = run_in_child(request.spec, request.out, progress=request.progress)

@@ -26,7 +26,7 @@ def run_arm(spec: Any, out: str | Path, *, where: str, progress: bool = False,
     import tempfile
 
     from nrm import paths
-    from nrm.instrument.runlog import update_run_json
+    from nrm.instrument.runrecord import update_run_json
     from nrm.run.runner import prepare_run_dir, run_experiment
 
     if where not in ("disk", "ram"):

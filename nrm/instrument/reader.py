@@ -124,8 +124,8 @@ def load_run(path: str | Path) -> RunData:
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
-    """Parse run.json (:func:`nrm.instrument.runlog.read_run_json`, the one reader of run.json)."""
-    from nrm.instrument.runlog import read_run_json
+    """Parse run.json (:func:`nrm.instrument.runrecord.read_run_json`: its one reader)."""
+    from nrm.instrument.runrecord import read_run_json
 
     return read_run_json(path)
 

@@ -1,4 +1,4 @@
-"""Writing run logs: the ``cycles.csv`` appender and the ``run.json`` helpers.
+"""Writing run logs: the ``cycles.csv`` appender (run.json: :mod:`nrm.instrument.runrecord`).
 
 ``cycles.csv`` (columns: ``nrm/instrument/columns.py`` plus any declared extras) is appended in
 chunks:
@@ -12,19 +12,13 @@ flush; ``fsync`` happens on :meth:`CycleLog.close` (and on every flush with ``fs
 Lines are made by :class:`nrm.instrument.rowformat.RowFormatter` (what :mod:`csv` writes, with the
 time
 columns at fixed decimals); the probe's rows are worked out only then (:meth:`append_deferred`).
-
-``run.json`` is rewritten atomically. Its ``status`` is ``"running"`` from the start until the
-runner marks it ``complete``, ``failed`` or ``interrupted`` (docs/run-folder.md), so a killed
-run stays visibly incomplete.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import datetime as dt
 import io
-import json
 import os
 import re
 import time
@@ -32,8 +26,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from nrm import paths
-from nrm.atomic import atomic_write_json, atomic_write_text, storage_error
+from nrm.atomic import append_whole, atomic_write_text, storage_error
 from nrm.exceptions import LogError
 from nrm.instrument.columns import BY_NAME, NAMES
 from nrm.instrument.rowformat import DeferredRow, RowFormatter
@@ -196,20 +189,10 @@ class CycleLog:
             raise storage_error(self.path, exc) from exc
 
     def _write(self, data: bytes) -> None:
-        """Append ``data``; on a failed write (disk full, I/O error) cut the file back to where
-        it was, so it never ends in a torn row, and raise a :class:`StorageError` naming it."""
-        fd = self._fd
-        assert fd is not None
-        start = os.lseek(fd, 0, os.SEEK_END)
-        view = memoryview(data)
-        try:
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-        except OSError as exc:
-            with contextlib.suppress(OSError):  # ftruncate needs no free space
-                os.ftruncate(fd, start)
-            raise storage_error(self.path, exc) from exc
+        """Append ``data`` whole (:func:`nrm.atomic.append_whole`): a failed write (disk full,
+        I/O error) is cut back, so the file never ends in a torn row."""
+        assert self._fd is not None
+        append_whole(self._fd, data, self.path)
 
     @property
     def pending(self) -> int:
@@ -287,97 +270,3 @@ class CycleLog:
                 kept.append(fields)
         atomic_write_text(path, _csv_text(kept))
         return len(kept) - 1
-
-
-# --- run.json ---------------------------------------------------------------------------------
-
-FORMAT = "nrm-run/1"
-STATUSES: tuple[str, ...] = ("running", "complete", "failed", "interrupted")
-#: Exit status that goes with each status (docs/run-folder.md); the runner records 128 + the
-#: signal's number for an interrupted run (130 SIGINT, 143 SIGTERM).
-EXIT_STATUS: dict[str, int | None] = {
-    "running": None,
-    "complete": 0,
-    "failed": 1,
-    "interrupted": 130,
-}
-
-
-def now_iso() -> str:
-    """Current time, ISO 8601 UTC (the format of ``started_at``/``ended_at``)."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def run_json_path(run_dir: str | Path) -> Path:
-    return Path(run_dir) / paths.RUN_JSON
-
-
-def write_run_json(run_dir: str | Path, data: Mapping[str, Any]) -> Path:
-    """Write ``run.json`` atomically (``format`` is added when absent)."""
-    record = {"format": FORMAT, **data}
-    return atomic_write_json(run_json_path(run_dir), record)
-
-
-def read_run_json(run_dir: str | Path) -> dict[str, Any]:
-    """Read a run's ``run.json`` (give the run folder or the file): the one reader of run.json.
-
-    A missing, unreadable, corrupt or non-object file is a :class:`LogError` naming the file.
-    """
-    path = Path(run_dir)
-    if path.name != paths.RUN_JSON or path.is_dir():
-        path = run_json_path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LogError(
-            f"{path}: missing; not a run folder (expected the run's {paths.RUN_JSON})"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LogError(f"{path}: cannot be read as UTF-8 text ({exc})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LogError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            f"corrupt JSON at line {exc.lineno}: run.json is written atomically, so the file was "
-            "edited or damaged by hand. Restore it, or analyse the bare cycles.csv instead"
-        ) from None
-    if not isinstance(data, dict):
-        raise LogError(
-            f"{path}: expected a JSON object at the top level, found {type(data).__name__}"
-        )
-    return data
-
-
-def update_run_json(run_dir: str | Path, **fields: Any) -> dict[str, Any]:
-    """Set top-level keys of ``run.json`` (read, merge, atomic write); returns the record."""
-    data = read_run_json(run_dir)
-    data.update(fields)
-    write_run_json(run_dir, data)
-    return data
-
-
-def mark_status(
-    run_dir: str | Path,
-    status: str,
-    exit_status: int | None = None,
-    error: str | None = None,
-) -> dict[str, Any]:
-    """Set ``status``, ``exit_status`` (default: the one that goes with ``status``), ``error``
-    and ``ended_at`` (``None`` while running) in ``run.json``; returns the record."""
-    if status not in STATUSES:
-        raise LogError(f"unknown run status {status!r}; expected one of {', '.join(STATUSES)}")
-    if exit_status is None:
-        exit_status = EXIT_STATUS[status]
-    return update_run_json(
-        run_dir,
-        status=status,
-        exit_status=exit_status,
-        error=error,
-        ended_at=None if status == "running" else now_iso(),
-    )
-
-
-def is_complete(meta: Mapping[str, Any]) -> bool:
-    """Whether a run finished normally; a killed run still says ``"running"``."""
-    return meta.get("status") == "complete"

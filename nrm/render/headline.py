@@ -24,6 +24,8 @@ from typing import Any
 
 import pandas as pd
 
+from nrm.stats.verdict import NOT_TESTABLE_HERE, WITHIN_NOISE, is_testable
+
 __all__ = ["COMPARISONS", "Repeated", "load"]
 
 
@@ -77,19 +79,19 @@ class Repeated:
 
     @property
     def within_noise(self) -> bool:
-        return self.verdict == "within noise"
+        return self.verdict == WITHIN_NOISE
 
     @property
     def testable(self) -> bool:
-        return self.verdict not in ("not testable here", "not testable", "")
+        return is_testable(self.verdict)
 
     @property
     def finding(self) -> str:
         """The verdict in the comparison's own terms."""
         if not self.testable:
-            return "not testable here: too few paired blocks"
+            return f"{NOT_TESTABLE_HERE}: too few paired blocks"
         if self.within_noise:
-            return "within noise"
+            return WITHIN_NOISE
         if self.kind == "variance":
             return "C256 longer" if self.value > 0 else "C256 shorter"
         return "faster" if self.value > 1 else "slower"

@@ -102,7 +102,7 @@ def _check_recorded_run(spec: RunSpec, trace: Path) -> None:
     a trace recorded with the same settings; where the recording run's run.json is beside the
     trace, compare them (without it, a mismatch shows when the trace runs out)."""
     from nrm.exceptions import LogError, TraceError
-    from nrm.instrument.runlog import read_run_json
+    from nrm.instrument.runrecord import read_run_json
 
     try:
         recorded = read_run_json(trace.parent)

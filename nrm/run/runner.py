@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from nrm import paths
-from nrm.atomic import atomic_write_bytes, atomic_write_json, storage_error
+from nrm.atomic import atomic_write_bytes, storage_error
 from nrm.exceptions import (
     CheckpointError,
     NrmError,
@@ -28,6 +28,7 @@ from nrm.exceptions import (
 )
 from nrm.instrument.probe import Probe
 from nrm.instrument.runlog import CycleLog
+from nrm.instrument.runrecord import RunRecord, read_run_json
 from nrm.run.checks import check_replay
 from nrm.run.lock import LOCK_NAME, RunLock, check_not_locked
 from nrm.run.safety import (
@@ -53,12 +54,6 @@ from nrm.sim.persistence import NullPersistence, SqlitePersistence
 from nrm.sim.wiring import new_reality, new_simulation, open_persistence
 
 __all__ = ["GC_MODES", "RunSpec", "default_run_name", "resume_run", "run_experiment"]
-
-FORMAT = "nrm-run/1"
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
 
 def _holds_data(folder: Path) -> bool:
     """Whether ``folder`` holds anything of a run: any entry but the lock file and the temp
@@ -157,8 +152,6 @@ def resume_run(
     run_dir: str | Path, *, progress: bool = True, context: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Continue an interrupted run from its last checkpoint (no cycle lost or duplicated)."""
-    from nrm.instrument.runlog import read_run_json
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise CheckpointError(f"{run_dir}: no such run folder")
@@ -239,28 +232,24 @@ def _make_source(spec: RunSpec, run_dir: Path, *, condition: str, start: int) ->
     return src
 
 
-def _start_meta(
+def _start_record(
     run_dir: Path,
     state: _State,
-    meta: dict[str, Any],
+    meta: dict[str, Any] | None,
     *,
     context: dict[str, Any] | None,
-    resumed: bool,
-) -> dict[str, Any]:
-    """run.json as a run (or a resumed segment) starts."""
-    from nrm.instrument.sysinfo import collect_context
-
+) -> RunRecord:
+    """run.json as a run (``meta`` None) or a resumed segment (``meta``: its record) starts;
+    not written yet."""
+    if meta is not None:
+        record = RunRecord(run_dir, meta)
+        record.resume(from_step=state.step)
+        return record
     spec = state.spec
-    costs = spec.costs
     exp = get_experiment(spec.experiment)
-    if not resumed:
-        meta = {
-            "format": FORMAT,
-            "name": run_dir.name,
-            "status": "running",
-            "exit_status": None,
-            "started_at": _now(),
-            "ended_at": None,
+    return RunRecord.create(
+        run_dir,
+        {
             "experiment": exp.id,
             "mechanisms": list(exp.mechanisms),
             "experiment_note": exp.note,
@@ -270,22 +259,18 @@ def _start_meta(
             "variant": spec.variant_label,
             "preset": spec.variant,
             "scale": spec.scale,
-            "costs": costs.to_dict(),
+            "costs": spec.costs.to_dict(),
             "custom_switches": spec.custom_switches(),
             "parameters": spec.to_dict(),
             "seed": spec.seed,
             "metrics": {"source": parse_source_spec(spec.metrics)[0], "spec": spec.metrics},
-            "context": context if context is not None else collect_context(run_dir),
             "resumes": [],
             "conditions": {},
             "synergy": None,
-        }
-    else:
-        meta["status"] = "running"
-        meta["exit_status"] = None
-        meta["error"] = None
-        meta.setdefault("resumes", []).append({"at": _now(), "from_step": state.step})
-    return meta
+        },
+        context=context,
+        write=False,
+    )
 
 
 def _execute(
@@ -300,7 +285,9 @@ def _execute(
     """Set up (run.json, logs, probe), run the conditions still to do, finish (always)."""
     spec = state.spec
     exp = get_experiment(spec.experiment)
-    meta = _start_meta(run_dir, state, dict(meta or {}), context=context, resumed=resumed)
+    record = _start_record(run_dir, state, dict(meta) if resumed and meta is not None else None,
+                           context=context)
+    meta = record.data
 
     total_cycles = spec.cycles * len(spec.conditions)
     stop = StopSignals()
@@ -316,7 +303,7 @@ def _execute(
         try:
             make_reserve(run_dir, reserve_bytes(spec.cycles, len(spec.conditions),
                                                 spec.max_agents))
-            atomic_write_json(run_dir / paths.RUN_JSON, meta)
+            record.write()
             persistence = open_persistence(spec.costs, run_dir)
             if spec.pregrow_db_mb and _at_start(state):  # a new run, or resumed from its start
                 from nrm.run.dbgrow import pregrow
@@ -338,7 +325,7 @@ def _execute(
             )
             meta["probe"] = probe.settings()
             bar = _progress_bar(progress, total_cycles, state.step, f"{exp.id} {spec.variant}")
-            _run_conditions(run_dir, state, meta, persistence, trace, log, probe, bar, stop)
+            _run_conditions(run_dir, state, record, persistence, trace, log, probe, bar, stop)
         except StopRequested as exc:
             status, exit_status = "interrupted", 128 + exc.signum
             error = (
@@ -358,7 +345,8 @@ def _execute(
         finally:
             stop.disarm()  # from here on a signal is only noted: run.json must be written
             _restore_gc(spec.gc_mode, meta, gc_was_enabled)
-        recorded = _finish(run_dir, state, meta, status, exit_status, error, log, trace, probe)
+        recorded = _finish(run_dir, state, record, status, exit_status, error, log, trace,
+                           probe)
         if bar is not None:
             bar.close()
     status = meta["status"]
@@ -380,7 +368,7 @@ def _execute(
 def _run_conditions(
     run_dir: Path,
     state: _State,
-    meta: dict[str, Any],
+    record: RunRecord,
     persistence: SqlitePersistence | NullPersistence,
     trace: TraceWriter,
     log: CycleLog,
@@ -395,7 +383,7 @@ def _run_conditions(
     run_t0 = time.perf_counter() - state.elapsed_s
     last_ck = time.perf_counter()
     probe.start()
-    meta["gc"] = _apply_gc_mode(spec.gc_mode)
+    record.data["gc"] = _apply_gc_mode(spec.gc_mode)
     for ci in range(state.condition_index, len(spec.conditions)):
         if stop.signum is not None:  # the previous condition ended with a checkpoint
             raise StopRequested(stop.signum)
@@ -500,8 +488,7 @@ def _run_conditions(
         state.condition_index = ci + 1
         log.flush()
         trace.flush()
-        meta["conditions"] = state.results
-        atomic_write_json(run_dir / paths.RUN_JSON, meta)
+        record.update(conditions=state.results)
         state.elapsed_s = time.perf_counter() - run_t0
         _checkpoint(run_dir, state, trace, persistence)
         last_ck = time.perf_counter()
@@ -510,7 +497,7 @@ def _run_conditions(
 def _finish(
     run_dir: Path,
     state: _State,
-    meta: dict[str, Any],
+    record: RunRecord,
     status: str,
     exit_status: int,
     error: str | None,
@@ -522,6 +509,7 @@ def _finish(
     dropped, not written (the disk may be full; a resume drops them anyway) and the reserved
     space is given back first, so that run.json can still say ``failed``. Returns ``None``
     when run.json was written, else why not."""
+    meta = record.data
     if status == "failed":
         for w in (log, trace):
             if w is not None:
@@ -555,13 +543,10 @@ def _finish(
             "commits": sum(r["commits"] for r in state.results.values()),
             "cycles": sum(r["cycles"] for r in state.results.values()),
         }
-    meta["status"] = status
-    meta["exit_status"] = exit_status
-    meta["error"] = error
-    meta["ended_at"] = _now()
+    record.finish(status, exit_status, error, write=False)
     drop_reserve(run_dir)
     try:
-        atomic_write_json(run_dir / paths.RUN_JSON, meta)
+        record.write()
     except OSError as exc:
         return str(exc)
     return None

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from nrm import paths
-from nrm.atomic import storage_error
+from nrm.atomic import append_whole, storage_error
 from nrm.exceptions import ParameterError, TraceError
 from nrm.sim.conditions import CONDITIONS
 
@@ -372,17 +372,8 @@ class TraceWriter:
         self.seq += 1
 
     def _append(self, data: bytes) -> None:
-        fd = self._fd
-        assert fd is not None
-        start = os.lseek(fd, 0, os.SEEK_END)
-        view = memoryview(data)
-        try:
-            while view:
-                view = view[os.write(fd, view) :]
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, start)
-            raise storage_error(self.path, exc) from exc
+        assert self._fd is not None
+        append_whole(self._fd, data, self.path)
 
     def flush(self) -> None:
         if self._buf and self._fd is not None:

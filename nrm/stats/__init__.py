@@ -2,6 +2,7 @@
 
 Modules, one concern each:
 
+- ``verdict``      the verdict words and HYPOTHESES, defined once; threshold verdicts
 - ``rules``        the one declared rule set for H1-H5 (a frozen dataclass of thresholds)
 - ``hypotheses``   Phase 1A: H1-H5 tests and verdicts (supported / not supported / not testable)
 - ``variance``     runtime variance vs a baseline, milestone table, cumulative-runtime curve
@@ -25,14 +26,7 @@ from nrm.stats._data import TimeSource, as_cycles
 from nrm.stats.comparison import compare_runs, compare_times
 from nrm.stats.hypotheses import HypothesisResults, evaluate_hypotheses
 from nrm.stats.prediction import early_prediction
-from nrm.stats.rules import (
-    DEFAULT_RULES,
-    HYPOTHESES,
-    NOT_SUPPORTED,
-    NOT_TESTABLE,
-    SUPPORTED,
-    HypothesisRules,
-)
+from nrm.stats.rules import DEFAULT_RULES, HypothesisRules
 from nrm.stats.tables import format_table, to_latex, to_markdown
 from nrm.stats.variance import (
     Baseline,
@@ -41,6 +35,7 @@ from nrm.stats.variance import (
     runtime_curve,
     runtime_summary,
 )
+from nrm.stats.verdict import HYPOTHESES, NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED
 
 __all__ = [
     "DEFAULT_RULES",

@@ -39,7 +39,7 @@ from nrm.stats._correlation import lag1
 from nrm.stats._data import as_cycles, column
 from nrm.stats._regression import fit_line
 from nrm.stats.tables import format_p
-from nrm.stats.verdict import threshold_verdict
+from nrm.stats.verdict import HOLDS, threshold_verdict
 
 __all__ = [
     "block_bootstrap_sums",
@@ -143,7 +143,7 @@ def _row(key: str, stat: str, value: float, lo: float = math.nan, hi: float = ma
     ``holds``; other rows have None in both."""
     return {"key": key, "statistic": stat, "value": value, "ci_low": lo, "ci_high": hi,
             "p_value": p, "note": note, "verdict": verdict,
-            "holds": None if verdict is None else verdict == "holds"}
+            "holds": None if verdict is None else verdict == HOLDS}
 
 
 def stat_row(table: pd.DataFrame, key: str) -> pd.Series:
@@ -301,7 +301,7 @@ def compare_times(
         verdict=verdict,
     ))
     out = pd.DataFrame(rows)
-    out.attrs["prediction_holds"] = verdict == "holds"
+    out.attrs["prediction_holds"] = verdict == HOLDS
     out.attrs["prediction_verdict"] = verdict
     return out
 

@@ -53,6 +53,7 @@ from scipy import stats
 
 from nrm.exceptions import ParameterError
 from nrm.stats._regression import _ols, newey_west_lags
+from nrm.stats.verdict import not_testable
 
 __all__ = [
     "MIN_CYCLES",
@@ -311,7 +312,7 @@ class DriftResult:
     def describe(self) -> str:
         """One line: the drift with its interval, the shape and the window."""
         if not self.testable:
-            return f"drift not testable: {self.reason}"
+            return f"drift {not_testable(self.reason)}"
         unit = f"{self.per:g} {self.index_unit}".rstrip()
         unit += "s" if self.index_unit == "cycle" else ""
         lo, hi = self.drift_pct_ci

@@ -23,13 +23,13 @@ from nrm.instrument.reader import RunData
 from nrm.stats._correlation import SpearmanResult, spearman
 from nrm.stats._data import RUN_SCOPE, as_cycles, column, cumulative_time, scopes, usable
 from nrm.stats._regression import LinearFit, fit_line, fit_quadratic
-from nrm.stats.rules import (
-    DEFAULT_RULES,
+from nrm.stats.rules import DEFAULT_RULES, HypothesisRules
+from nrm.stats.verdict import (
     HYPOTHESES,
     NOT_SUPPORTED,
     NOT_TESTABLE,
     SUPPORTED,
-    HypothesisRules,
+    not_testable,
 )
 
 __all__ = ["TEST_COLUMNS", "VERDICT_COLUMNS", "HypothesisResults", "evaluate_hypotheses"]
@@ -98,7 +98,7 @@ class _Scope:
         return row
 
     def _untestable(self, hyp: str, y: str, x: str, reason: str, statistic: str) -> dict[str, Any]:
-        return self._row(hyp, y, x, statistic=statistic, note=f"not testable: {reason}")
+        return self._row(hyp, y, x, statistic=statistic, note=not_testable(reason))
 
     def _p(self, naive: float, robust: float) -> float:
         return robust if self.robust else naive
@@ -334,14 +334,14 @@ def _decide(hyp: str, rows: pd.DataFrame) -> tuple[str, str]:
     rows = rows[rows["role"] == "criterion"]
     testable = rows[rows["meets"].notna()]
     untestable = rows[rows["meets"].isna()]
-    reasons = "; ".join(str(n).removeprefix("not testable: ") for n in untestable["note"])
+    reasons = "; ".join(str(n).removeprefix(not_testable("")) for n in untestable["note"])
     if hyp == "H4" and len(untestable):
         return NOT_TESTABLE, f"the AND rule needs temperature and frequency; {reasons}"
     if testable.empty:
         return NOT_TESTABLE, reasons or "no test could be run"
     parts = [_evidence(r) for r in testable.itertuples()]
     if len(untestable):
-        parts.append(f"(not testable: {reasons})")
+        parts.append(f"({not_testable(reasons)})")
     if hyp == "H4":
         verdict = SUPPORTED if bool(testable["meets"].all()) else NOT_SUPPORTED
     else:
@@ -387,7 +387,7 @@ def _verdicts(
             testable = [d for d in decided if d != NOT_TESTABLE]
             meeting = (
                 f"{sum(d == SUPPORTED for d in testable)} of {len(testable)}"
-                if testable else "not testable"
+                if testable else NOT_TESTABLE
             )
         else:
             meeting = "—"

@@ -37,6 +37,7 @@ import numpy as np
 from scipy import stats
 
 from nrm.exceptions import ParameterError
+from nrm.stats.verdict import EQUIVALENT, NOT_TESTABLE, REFUTED, SUPPORTED, WITHIN_NOISE
 
 __all__ = [
     "EQUIVALENT",
@@ -57,11 +58,6 @@ __all__ = [
     "ratio_interval",
 ]
 
-SUPPORTED = "supported"
-REFUTED = "refuted"
-EQUIVALENT = "no effect larger than m"
-WITHIN_NOISE = "within noise"
-NOT_TESTABLE = "not testable"
 VERDICTS = (SUPPORTED, REFUTED, EQUIVALENT, WITHIN_NOISE, NOT_TESTABLE)
 #: Fewest blocks for a verdict (b − 1 = 2 degrees of freedom).
 MIN_BLOCKS = 3

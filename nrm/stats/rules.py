@@ -18,25 +18,9 @@ from nrm.exceptions import ParameterError
 
 __all__ = [
     "DEFAULT_RULES",
-    "HYPOTHESES",
-    "NOT_SUPPORTED",
-    "NOT_TESTABLE",
-    "SUPPORTED",
     "HypothesisRules",
 ]
 
-SUPPORTED = "supported"
-NOT_SUPPORTED = "not supported"
-NOT_TESTABLE = "not testable"
-
-#: The paper's runtime hypotheses (never the model's mechanisms).
-HYPOTHESES: dict[str, str] = {
-    "H1": "resource contention",
-    "H2": "memory fragmentation",
-    "H3": "I/O accumulation",
-    "H4": "thermal throttling",
-    "H5": "emergent complexity",
-}
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,75 @@
-"""Threshold verdicts decided by the confidence interval, not the point estimate."""
+"""The verdict vocabulary, defined once: the paper's runtime hypotheses and the words a verdict
+on one of them may be. Every verdict in the compendium (the H1-H5 rules of a run, the study's
+intervals and effects, the controls, a watch, the paper) is spelled with these constants.
+
+- :data:`SUPPORTED` / :data:`NOT_SUPPORTED`: a run's rule test (and a watch) met / did not
+  meet its rule (docs/hypothesis-rules.md);
+- :data:`REFUTED`: an interval lies wholly on the side opposite the prediction;
+- :data:`WITHIN_NOISE`: an interval covers 0 or overlaps the A/A noise band;
+- :data:`EQUIVALENT`: an equivalence test: no effect larger than the margin m;
+- :data:`HOLDS` / :data:`DOES_NOT_HOLD` / :data:`UNDECIDED` (:data:`VERDICTS`): a paper
+  prediction "value > threshold" decided by its confidence interval (:func:`threshold_verdict`);
+- :data:`NOT_TESTABLE`: the data cannot decide (a missing sensor, too few rows or blocks); with a
+  reason it reads ``"not testable: REASON"`` (:func:`not_testable`). The causal study (and the
+  controls it judges) writes :data:`NOT_TESTABLE_HERE`, the same word qualified: the study's
+  design could not decide it on this machine. The shipped reference build's study tables and
+  the README generated from them carry that wording, so it is kept; :func:`is_testable` reads
+  every form.
+"""
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["VERDICTS", "threshold_verdict"]
+__all__ = [
+    "DOES_NOT_HOLD",
+    "EQUIVALENT",
+    "HOLDS",
+    "HYPOTHESES",
+    "NOT_SUPPORTED",
+    "NOT_TESTABLE",
+    "NOT_TESTABLE_HERE",
+    "REFUTED",
+    "SUPPORTED",
+    "UNDECIDED",
+    "VERDICTS",
+    "WITHIN_NOISE",
+    "is_testable",
+    "not_testable",
+    "threshold_verdict",
+]
 
+#: The paper's runtime hypotheses (never the model's mechanisms).
+HYPOTHESES: dict[str, str] = {
+    "H1": "resource contention",
+    "H2": "memory fragmentation",
+    "H3": "I/O accumulation",
+    "H4": "thermal throttling",
+    "H5": "emergent complexity",
+}
+
+SUPPORTED = "supported"
+NOT_SUPPORTED = "not supported"
+REFUTED = "refuted"
+WITHIN_NOISE = "within noise"
+EQUIVALENT = "no effect larger than m"
+NOT_TESTABLE = "not testable"
+NOT_TESTABLE_HERE = f"{NOT_TESTABLE} here"
+HOLDS = "holds"
+DOES_NOT_HOLD = "does not hold"
+UNDECIDED = "undecided"
 #: The three answers to "does the value exceed the threshold?".
-VERDICTS = ("holds", "does not hold", "undecided")
+VERDICTS = (HOLDS, DOES_NOT_HOLD, UNDECIDED)
+
+
+def not_testable(reason: str) -> str:
+    """``"not testable: REASON"``."""
+    return f"{NOT_TESTABLE}: {reason}"
+
+
+def is_testable(verdict: str) -> bool:
+    """Whether ``verdict`` is a decision (not empty, not any form of :data:`NOT_TESTABLE`)."""
+    return bool(verdict) and not verdict.startswith(NOT_TESTABLE)
 
 
 def threshold_verdict(value: float, ci_low: float, ci_high: float, threshold: float, *,
@@ -23,15 +85,15 @@ def threshold_verdict(value: float, ci_low: float, ci_high: float, threshold: fl
     """
     lo, hi = float(ci_low), float(ci_high)
     if not (math.isfinite(lo) and math.isfinite(hi)) or not math.isfinite(float(value)):
-        return "undecided"
+        return UNDECIDED
     lo, hi = min(lo, hi), max(lo, hi)
     t = float(threshold)
     on_side = lo > t if above else hi < t
     off_side = hi <= t if above else lo >= t
     if off_side:
-        return "does not hold"
+        return DOES_NOT_HOLD
     if on_side:
         if p is not None and not (math.isfinite(float(p)) and float(p) < alpha):
-            return "does not hold"
-        return "holds"
-    return "undecided"
+            return DOES_NOT_HOLD
+        return HOLDS
+    return UNDECIDED

@@ -36,20 +36,8 @@ import pandas as pd
 from nrm import paths
 from nrm.atomic import atomic_write_json, atomic_write_text
 from nrm.exceptions import StudyError
-from nrm.instrument.runlog import read_run_json
-
-SUPPORTED = "supported"
-REFUTED = "refuted"
-WITHIN_NOISE = "within noise"
-NOT_TESTABLE = "not testable here"
-
-HYPOTHESES = {
-    "H1": "resource contention",
-    "H2": "memory fragmentation",
-    "H3": "I/O accumulation",
-    "H4": "thermal throttling",
-    "H5": "emergent complexity",
-}
+from nrm.instrument.runrecord import read_run_json
+from nrm.stats.verdict import HYPOTHESES, NOT_TESTABLE_HERE, REFUTED, SUPPORTED, WITHIN_NOISE
 
 #: How each verdict is decided (printed beside the table).
 VERDICT_RULES = {
@@ -266,7 +254,7 @@ def classify(lo: float, hi: float, aa_lo: float, aa_hi: float, *, n: int = MIN_B
     ``below`` / ``above``; "not testable here" with fewer than :data:`MIN_BLOCKS` blocks."""
     band_lo, band_hi = noise_band(aa_lo, aa_hi)
     if n < MIN_BLOCKS or any(math.isnan(v) for v in (lo, hi, band_lo, band_hi)):
-        return NOT_TESTABLE
+        return NOT_TESTABLE_HERE
     if hi < band_lo:
         return below
     if lo > band_hi:
@@ -483,12 +471,12 @@ def _verdict_from_effects(h: str, effects: pd.DataFrame, arms: list[str], *,
     sub = effects[effects["arm"].isin(arms)] if not effects.empty else effects
     have = sub
     if not sub.empty:
-        sub = sub[sub["g_verdict"] != NOT_TESTABLE]
+        sub = sub[sub["g_verdict"] != NOT_TESTABLE_HERE]
     if sub.empty:
         n = 0 if have.empty else int(min(have["n"].min(), have["n_aa"].min()))
         note = ("no complete paired runs of the deciding arms, their bases and A/A arms"
                 if n == 0 else f"only {n} paired blocks (a verdict needs {MIN_BLOCKS})")
-        return _row(h, NOT_TESTABLE, "-", n, "-", ", ".join(arms), note)
+        return _row(h, NOT_TESTABLE_HERE, "-", n, "-", ", ".join(arms), note)
     k = len(sub)
     level = 1 - 0.05 / k
     if k > 1:
@@ -537,7 +525,7 @@ def verdicts(data: StudyData, effects: pd.DataFrame) -> pd.DataFrame:
     # H1: contention for the machine, seen through the load average before each run
     cov = _ols_covariate(data.runs, "load_before")
     if cov is None:
-        rows.append(_row("H1", NOT_TESTABLE, "-", len(data.runs), "-", "all arms",
+        rows.append(_row("H1", NOT_TESTABLE_HERE, "-", len(data.runs), "-", "all arms",
                          "no variation of the load average across runs"))
     else:
         b, lo, hi, n = cov
@@ -552,11 +540,11 @@ def verdicts(data: StudyData, effects: pd.DataFrame) -> pd.DataFrame:
     temp = data.runs["cpu_temp_c"] if "cpu_temp_c" in data.runs else pd.Series(dtype=float)
     cov = _ols_covariate(data.runs, "cpu_freq_mhz")
     if cov is None and temp.dropna().empty:
-        rows.append(_row("H4", NOT_TESTABLE, "-", len(data.runs), "-", "all arms",
+        rows.append(_row("H4", NOT_TESTABLE_HERE, "-", len(data.runs), "-", "all arms",
                          "no CPU temperature readings and no CPU frequency variation (a VM "
                          "usually exposes neither)"))
     elif cov is None:
-        rows.append(_row("H4", NOT_TESTABLE, "-", len(data.runs), "-", "all arms",
+        rows.append(_row("H4", NOT_TESTABLE_HERE, "-", len(data.runs), "-", "all arms",
                          "no CPU frequency variation across runs"))
     else:
         b, lo, hi, n = cov

@@ -2,7 +2,7 @@
 
 :func:`verdict_rows` adds the controls' rows to the study's verdict table; :func:`write_tables`
 writes ``controls.csv``, ``dbgrow.csv``, ``workers.csv`` and the figure ``controls.png`` next
-to the study's tables, which :mod:`nrm.render.controls_section` turns into the paper's section.
+to the study's tables, which :mod:`nrm.render.sections.controls` turns into the paper's section.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from nrm.atomic import atomic_write_text
+from nrm.stats.verdict import NOT_SUPPORTED, NOT_TESTABLE_HERE, SUPPORTED
 from nrm.study.sweep import RUNS
 
 
@@ -104,18 +105,18 @@ def verdict_rows(data: Any, effects: pd.DataFrame) -> list[dict[str, Any]]:
     rule = ("the H2 test of nrm.stats on each control run; the positive control must be "
             "called supported and the negative not, in every run (default rule / with a 5 % "
             "floor on the rise)")
-    for arm, want, label in (("ctrl-fragmentation", "supported", "H2 control +"),
-                             ("ctrl-no-fragmentation", "not supported", "H2 control -")):
+    for arm, want, label in (("ctrl-fragmentation", SUPPORTED, "H2 control +"),
+                             ("ctrl-no-fragmentation", NOT_SUPPORTED, "H2 control -")):
         sub = ctrl[ctrl["arm"] == arm] if not ctrl.empty else ctrl
         if sub.empty:
-            row(label, f"instrument check ({arm})", "not testable here", "-", 0, "-", arm, rule,
+            row(label, f"instrument check ({arm})", NOT_TESTABLE_HERE, "-", 0, "-", arm, rule,
                 "no complete run")
             continue
         k, n = _share(sub, "h2", want)
         kf, _ = _share(sub, "h2_floor", want)
         ok = kf == n
-        verdict = ("instrument sees it" if want == "supported" else "no false alarm") if ok \
-            else ("instrument misses it" if want == "supported" else "false alarm")
+        verdict = ("instrument sees it" if want == SUPPORTED else "no false alarm") if ok \
+            else ("instrument misses it" if want == SUPPORTED else "false alarm")
         frag = sub["frag_end"].astype(float)
         row(label, f"instrument check ({arm})", verdict,
             f"H2 as expected in {k}/{n} runs (default rule), {kf}/{n} (5 % floor); frag ratio "

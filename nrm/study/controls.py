@@ -65,10 +65,8 @@ from pathlib import Path
 from typing import Any
 
 from nrm import paths
-from nrm.atomic import atomic_write_json
 from nrm.exceptions import ParameterError
 
-FORMAT = "nrm-run/1"
 KINDS: tuple[str, ...] = ("fragmentation", "no-fragmentation")
 #: run.json ``experiment`` of each control (not one of C255-C260; labelled as a control).
 EXPERIMENT_IDS: dict[str, str] = {
@@ -232,10 +230,6 @@ class Workload:
         }
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def default_out(spec: ControlSpec) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     alloc = f"-{spec.allocator}" if spec.allocator else ""
@@ -255,34 +249,30 @@ def run_control(
     """
     from nrm.instrument.probe import Probe
     from nrm.instrument.runlog import CycleLog
-    from nrm.instrument.sysinfo import collect_context
+    from nrm.instrument.runrecord import RunRecord
     from nrm.run.runner import prepare_run_dir
 
     run_dir = prepare_run_dir(out if out is not None else default_out(spec))
-    meta: dict[str, Any] = {
-        "format": FORMAT,
-        "name": run_dir.name,
-        "kind": "control",
-        "status": "running",
-        "exit_status": None,
-        "error": None,
-        "started_at": _now(),
-        "ended_at": None,
-        "experiment": EXPERIMENT_IDS[spec.kind],
-        "control": spec.kind,
-        "variant": "control",
-        "experiment_note": (
-            "H2 positive control: survivors pin pymalloc pools; newcomers change size class "
-            "at the shift"
-            if spec.pins
-            else "H2 negative control: the same workload keeping no retired record"
-        ),
-        "parameters": spec.to_dict(),
-        "allocator_requested": spec.allocator,
-        "context": context if context is not None else collect_context(run_dir),
-        "pid": os.getpid(),
-    }
-    atomic_write_json(run_dir / paths.RUN_JSON, meta)
+    record = RunRecord.create(
+        run_dir,
+        {
+            "kind": "control",
+            "experiment": EXPERIMENT_IDS[spec.kind],
+            "control": spec.kind,
+            "variant": "control",
+            "experiment_note": (
+                "H2 positive control: survivors pin pymalloc pools; newcomers change size "
+                "class at the shift"
+                if spec.pins
+                else "H2 negative control: the same workload keeping no retired record"
+            ),
+            "parameters": spec.to_dict(),
+            "allocator_requested": spec.allocator,
+            "pid": os.getpid(),
+        },
+        context=context,
+    )
+    meta = record.data
     log = CycleLog(
         run_dir / paths.CYCLES_CSV, flush_every=spec.flush_every, extra_columns=EXTRA_COLUMNS
     )
@@ -326,8 +316,7 @@ def run_control(
             "live_bytes": work.live_bytes,
             "checksum": work.checksum,
         }
-        meta.update(status=status, exit_status=exit_status, error=error, ended_at=_now())
-        atomic_write_json(run_dir / paths.RUN_JSON, meta)
+        record.finish(status, exit_status, error)
     return meta
 
 

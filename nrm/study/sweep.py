@@ -56,7 +56,7 @@ from typing import Any
 from nrm import paths
 from nrm.atomic import atomic_write_json, atomic_write_text
 from nrm.exceptions import ParameterError, RunInterruptedError, StudyError
-from nrm.instrument.runlog import read_run_json
+from nrm.instrument.runrecord import read_run_json
 from nrm.run.scales import (
     PAPER_AGENTS,
     PAPER_CPU_INTERVAL,

@@ -26,56 +26,44 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nrm import paths
-from nrm.atomic import atomic_write_json, atomic_write_text
+from nrm.atomic import atomic_write_text
 from nrm.exceptions import ParameterError
+from nrm.instrument.runrecord import RunRecord, read_run_json
 
-FORMAT = "nrm-run/1"
 ARM = "worker-processes"
 WORKERS = "workers"
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def run_workers(spec: Any, out: str | Path, *, progress: bool = False) -> dict[str, Any]:
     """Run each condition of ``spec`` (a :class:`nrm.run.spec.RunSpec`) in a fresh process into
     ``out`` (new or empty); merge their logs. Returns the merged run.json content."""
-    from nrm.instrument.runlog import read_run_json
-    from nrm.instrument.sysinfo import collect_context
     from nrm.run.runner import prepare_run_dir
     from nrm.sim.experiments import population_summary, synergy
 
     run_dir = prepare_run_dir(out)
     folder = run_dir / WORKERS
     folder.mkdir()
-    meta: dict[str, Any] = {
-        "format": FORMAT,
-        "name": run_dir.name,
-        "arm": ARM,
-        "status": "running",
-        "exit_status": None,
-        "error": None,
-        "started_at": _now(),
-        "ended_at": None,
-        "experiment": spec.experiment,
-        "variant": spec.variant_label,
-        "preset": spec.variant,
-        "scale": spec.scale,
-        "parameters": spec.to_dict(),
-        "pid": os.getpid(),
-        "workers": [],
-        "conditions": {},
-        "context": collect_context(run_dir),
-    }
-    atomic_write_json(run_dir / paths.RUN_JSON, meta)
+    record = RunRecord.create(
+        run_dir,
+        {
+            "arm": ARM,
+            "experiment": spec.experiment,
+            "variant": spec.variant_label,
+            "preset": spec.variant,
+            "scale": spec.scale,
+            "parameters": spec.to_dict(),
+            "pid": os.getpid(),
+            "workers": [],
+            "conditions": {},
+        },
+    )
+    meta = record.data
     status, error = "complete", None
     try:
         for cond in spec.conditions:
@@ -108,7 +96,7 @@ def run_workers(spec: Any, out: str | Path, *, progress: bool = False) -> dict[s
                     + (tail[0] if tail else "see its run folder")
                 )
             meta["conditions"][cond] = child_meta["conditions"][cond]
-            atomic_write_json(run_dir / paths.RUN_JSON, meta)
+            record.write()
         _merge_cycles(run_dir, [folder / c for c in spec.conditions])
     except BaseException as exc:
         status, error = (
@@ -129,13 +117,7 @@ def run_workers(spec: Any, out: str | Path, *, progress: bool = False) -> dict[s
             meta["population"] = {
                 c: population_summary(r["population_history"]) for c, r in results.items()
             }
-        meta.update(
-            status=status,
-            error=error,
-            ended_at=_now(),
-            exit_status={"complete": 0, "failed": 1}.get(status, 130),
-        )
-        atomic_write_json(run_dir / paths.RUN_JSON, meta)
+        record.finish(status, error=error)
     return meta
 
 

@@ -90,7 +90,7 @@ def run_arms(argv: list[str], arms: list[tuple[str, str]], *, out: Path, repeats
                    "status": result.status, "slope": _slope(result),
                    "mode": result.verdicts.mode}
             if opts.check_preload:
-                from nrm.instrument.runlog import read_run_json
+                from nrm.instrument.runrecord import read_run_json
 
                 mapped = read_run_json(result.folder).get("preload", {}).get("libraries", [])
                 run["preload_ok"] = any(value in lib for lib in mapped)

@@ -18,7 +18,7 @@ import numpy as np
 
 from nrm.atomic import atomic_write_text
 from nrm.exceptions import WatchError
-from nrm.instrument.runlog import read_run_json
+from nrm.instrument.runrecord import read_run_json
 from nrm.watch import verdict
 
 

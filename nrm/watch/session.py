@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from nrm.exceptions import RunExistsError, WatchError
-from nrm.instrument.runlog import mark_status, now_iso, update_run_json, write_run_json
+from nrm.instrument.runrecord import WATCH_FORMAT, RunRecord, now_iso
 from nrm.watch import startup
 from nrm.watch.procstat import ProcReader, check_pid
 from nrm.watch.sampler import Console, InsideFeed, Sampler, new_log
@@ -40,7 +40,6 @@ from nrm.watch.sampler import Console, InsideFeed, Sampler, new_log
 HOOK_DIR = Path(__file__).resolve().parent / "hook"
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 CYCLES = "cycles.csv"
-FORMAT = "nrm-watch/1"
 
 
 @dataclass
@@ -170,15 +169,13 @@ def watch(argv: Sequence[str] | None, opts: WatchOptions, *, pid: int | None = N
     opts.out.mkdir(parents=True, exist_ok=True)
     stream = stream if stream is not None else sys.stderr
     inside = bool(argv) and opts.inside
-    record: dict[str, Any] = {
-        "format": FORMAT, "name": opts.out.name, "status": "running", "exit_status": None,
-        "error": None, "started_at": now_iso(), "ended_at": None, "experiment": "WATCH",
-        "watch": {"mode": "program" if argv else "pid", "hz": opts.hz, "inside": inside,
-                  "arena_s": opts.arena_s, "tracemalloc": opts.tracemalloc,
-                  "gc_mode": opts.gc_mode or None, **opts.extra},
-        "context": _context(argv, pid or -1),
-    }
-    write_run_json(opts.out, record)
+    record = RunRecord.create(
+        opts.out,
+        {"experiment": "WATCH",
+         "watch": {"mode": "program" if argv else "pid", "hz": opts.hz, "inside": inside,
+                   "arena_s": opts.arena_s, "tracemalloc": opts.tracemalloc,
+                   "gc_mode": opts.gc_mode or None, **opts.extra}},
+        context=_context(argv, pid or -1), format=WATCH_FORMAT, clock=now_iso)
     log = new_log(opts.out / CYCLES)
     child: subprocess.Popen[bytes] | None = None
     if argv:
@@ -187,10 +184,10 @@ def watch(argv: Sequence[str] | None, opts: WatchOptions, *, pid: int | None = N
             child = subprocess.Popen(list(argv), env=program_env(opts))
         except OSError as exc:
             log.close()
-            mark_status(opts.out, "failed", 1, f"cannot start {argv[0]!r}: {exc}")
+            record.finish("failed", 1, f"cannot start {argv[0]!r}: {exc}")
             raise WatchError(f"cannot start {argv[0]!r}: {exc}") from None
         pid = child.pid
-        update_run_json(opts.out, context=_context(argv, pid))
+        record.update(context=_context(argv, pid))
     assert pid is not None
     reader = ProcReader(pid, smaps=opts.smaps)
     console = Console(stream) if opts.console and not opts.quiet else None
@@ -210,7 +207,7 @@ def watch(argv: Sequence[str] | None, opts: WatchOptions, *, pid: int | None = N
             if not sampler.tick():
                 break
             if opts.check_preload and sampler.step == 1:
-                update_run_json(opts.out, preload=_mapped(pid))
+                record.update(preload=_mapped(pid))
         if child is not None:
             try:
                 child.wait(timeout=opts.grace_s if stop.signum else None)
@@ -222,10 +219,10 @@ def watch(argv: Sequence[str] | None, opts: WatchOptions, *, pid: int | None = N
     if feed is not None:  # the last inside line (written at exit) into the run's record
         feed.poll()
     log.close()
-    return _finish(opts, argv, pid, child, stop.signum, sampler, feed)
+    return _finish(opts, record, argv, pid, child, stop.signum, sampler, feed)
 
 
-def _finish(opts: WatchOptions, argv: Sequence[str] | None, pid: int,
+def _finish(opts: WatchOptions, record: RunRecord, argv: Sequence[str] | None, pid: int,
             child: subprocess.Popen[bytes] | None, signum: int | None, sampler: Sampler,
             feed: InsideFeed | None) -> WatchResult:
     from nrm.watch import verdict
@@ -257,9 +254,9 @@ def _finish(opts: WatchOptions, argv: Sequence[str] | None, pid: int,
             inside_info.update(marks=int(last["marks"]), work=float(last["work"]),
                                hook_cpu_s=float(last["hook_cpu_s"]),
                                final_line=last["final"] == "1")
-    update_run_json(opts.out, verdicts=v.as_dict(), overhead=over, inside=inside_info,
-                    samples=sampler.step, program_exit=code if child is not None else None)
-    mark_status(opts.out, status, exit_status, error)
+    record.data.update(verdicts=v.as_dict(), overhead=over, inside=inside_info,
+                       samples=sampler.step, program_exit=code if child is not None else None)
+    record.finish(status, exit_status, error)
     if not opts.quiet:
         print(f"nrm watch: {opts.out}: {sampler.step} samples, status {status}", file=sys.stdout)
         print(v.text())

@@ -39,18 +39,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nrm.stats.verdict import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, not_testable
 from nrm.watch.fit import MIN_WINDOWS, Drift, fit_drift
 
-SUPPORTED = "supported"
-NOT_SUPPORTED = "not supported"
-NOT_TESTABLE = "not testable"
 FLOOR = 0.10
 FRAG_FLOOR = 0.05
 IO_FLOOR = 0.25
 IO_MIN_BYTES = 4096.0
 TARGET_WINDOWS = 40
 WORKLOAD_UNKNOWN = "workload unknown: a drift may be growing work"
-TOO_SHORT = "not testable: too short"
+TOO_SHORT = not_testable("too short")
 NAMES = {
     "H1": "contention", "H2": "memory fragmentation", "H2-gc": "garbage collection",
     "H3": "I/O accumulation", "H4": "thermal throttling", "H5": "growing work",

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from nrm.render.text import num, table
+from nrm.stats.verdict import NOT_TESTABLE_HERE, WITHIN_NOISE
 
 __all__ = ["FIGURES", "forest_plot", "per_cycle_plot", "section", "write_figures"]
 
@@ -35,7 +36,7 @@ def forest_plot(effects: pd.DataFrame, *, growth: bool = False) -> Any:
     eff = effects[effects[f"{p}verdict"] != "A/A"].reset_index(drop=True)
     fig, ax = plt.subplots(figsize=(8, max(2.5, 0.28 * len(eff) + 1)))
     colours = {"faster": "tab:green", "slower": "tab:red", "less growth": "tab:green",
-               "more growth": "tab:red", "within noise": "tab:gray"}
+               "more growth": "tab:red", WITHIN_NOISE: "tab:gray"}
     for i, r in eff.iterrows():
         y = len(eff) - 1 - i
         if np.isfinite(r[f"{p}band_lo"]) and np.isfinite(r[f"{p}band_hi"]):
@@ -198,7 +199,7 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
                          f"(95 % CI {_ci(r['lo'], r['hi'])}, n = {r['n']}), so identical arms "
                          f"differ by up to {_ci(r['band_lo'], r['band_hi'])} here.")
         beyond = shown[shown["verdict"].isin(["faster", "slower"])]
-        untestable = shown[shown["verdict"] == "not testable here"]
+        untestable = shown[shown["verdict"] == NOT_TESTABLE_HERE]
         if len(untestable) == len(shown):
             parts.append(f"With {int(shown['n'].max())} blocks no effect can be read against "
                          "the noise (a verdict needs at least 3); this build shows the "

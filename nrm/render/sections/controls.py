@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from nrm.render.text import num, table
+from nrm.stats.verdict import SUPPORTED
 
 __all__ = ["c259_table", "section"]
 
@@ -90,9 +91,9 @@ def section(folder: str | Path, paper_dir: str | Path, *, runs: Mapping[str, Any
             "frag ratio end": g["frag_end"].mean().to_numpy(),
             "RSS growth (MiB)": g["rss_growth_mb"].mean().to_numpy(),
             "H2 supported (default rule)": [
-                f"{int((s == 'supported').sum())}/{len(s)}" for _, s in g["h2"]],
+                f"{int((s == SUPPORTED).sum())}/{len(s)}" for _, s in g["h2"]],
             "H2 supported (5 % floor)": [
-                f"{int((s == 'supported').sum())}/{len(s)}" for _, s in g["h2_floor"]],
+                f"{int((s == SUPPORTED).sum())}/{len(s)}" for _, s in g["h2_floor"]],
         })
         parts.append("*Table [[controls]]. H2 controls: fragmentation ratio and RSS growth "
                      "(means over runs) and how often the H2 test called H2 supported, with "
@@ -103,9 +104,9 @@ def section(folder: str | Path, paper_dir: str | Path, *, runs: Mapping[str, Any
         neg = ctrl[ctrl["arm"] == "ctrl-no-fragmentation"]
         if len(pos) and len(neg):
             gap = float(pos["frag_end"].mean() - neg["frag_end"].mean())
-            k_pos = int((pos["h2"] == "supported").sum())
-            k_neg = int((neg["h2"] == "supported").sum())
-            kf_neg = int((neg["h2_floor"] == "supported").sum())
+            k_pos = int((pos["h2"] == SUPPORTED).sum())
+            k_neg = int((neg["h2"] == SUPPORTED).sum())
+            kf_neg = int((neg["h2_floor"] == SUPPORTED).sum())
             parts.append(
                 f"The fragmentation ratio separates the two controls by {num(gap)} at the end "
                 f"of the run. The H2 test called the positive control supported in {k_pos} of "
