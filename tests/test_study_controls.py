@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from nrm.render.controls_section import section
+from nrm.run.scales import SCALES
 from nrm.study import sweep as S
-from nrm.study.control_arms import CONTROL_ALLOCATORS, DB_SIZES
+from nrm.study.control_arms import CONTROL_ALLOCATORS
 
 
 def test_arms_are_planned_with_the_study() -> None:
@@ -15,7 +16,7 @@ def test_arms_are_planned_with_the_study() -> None:
     labels = {a.label for a in plan.arms}
     assert {"ctrl-fragmentation", "ctrl-no-fragmentation", "workers-unoptimized"} <= labels
     assert {f"ctrl-fragmentation-{a}" for a in CONTROL_ALLOCATORS} <= labels
-    for mb in DB_SIZES["smoke"]:
+    for mb in SCALES["smoke"].db_sizes:
         assert {f"dbgrow-{mb:g}mb-disk", f"dbgrow-{mb:g}mb-ram"} <= labels
     default = {a.label for a in S.build_plan("default").arms}
     assert {"dbgrow-300mb-disk", "dbgrow-100mb-ram"} <= default

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from nrm import paths
+from nrm.run.scales import DEFAULT_SEED, PAPER_SCALE
 from nrm.sim.persistence import NullPersistence
 
 __all__ = ["Calibration", "RunEstimate", "calibrate", "estimate_run", "summary"]
@@ -250,7 +251,7 @@ def process_startup_s() -> float:
 
     with tempfile.TemporaryDirectory(prefix="nrm-plan-") as tmp:
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "nrm.cli", "run", "C256", "--scale", "full",
+        subprocess.run([sys.executable, "-m", "nrm.cli", "run", "C256", "--scale", PAPER_SCALE,
                         "--variant", "lean", "--cycles", "1", "--max-agents", "2",
                         "--metrics", "fixed", "--out", str(Path(tmp) / "r"), "--no-progress"],
                        capture_output=True, check=False)
@@ -281,7 +282,8 @@ def study_lines(scale_name: str, cal: Calibration, *, budget_s: float = 0.1
         assert costs is not None
         kwargs = {"experiment": r.get("experiment", "C256"), "variant": r.get("variant"),
                   "cycles": arm.cycles, "max_agents": arm.max_agents, "metrics": "fixed",
-                  "cpu_interval": costs.cpu_interval, "costs": r.get("costs") or None, "seed": 0}
+                  "cpu_interval": costs.cpu_interval, "costs": r.get("costs") or None,
+                  "seed": DEFAULT_SEED}
         est = estimate_run(_ArmRun(arm.label, kwargs), cal, budget_s=budget_s)
         per_arm[arm.label] = est.seconds - NOTEBOOK_START_S + startup
     est_s = sum(per_arm.get(t.arm, 0.0) for t in tasks)
@@ -315,7 +317,8 @@ def summary(scale_name: str, runs_dir: str | Path) -> str:
         lines.append(f"  run {i}/{len(scale.runs)}  {planned.name:<18} {_fmt_s(took):>9}  "
                      f"{meta.get('status')}, started {meta.get('started_at')}")
     lines.append(f"  total time in the runs: {_fmt_s(total)}")
-    study = Path(runs_dir).resolve().parent.parent / "study" / scale.name / "study.json"
+    root = Path(runs_dir).resolve().parents[2]  # runs_dir is <root>/data/runs/<scale>
+    study = paths.Build(root, scale.name).study / "study.json"
     try:
         sw = json.loads(study.read_text(encoding="utf-8"))
         lines.append(f"  causal study: {sw.get('runs_complete')}/{sw.get('runs_planned')} runs "

@@ -35,6 +35,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from nrm import paths
 from nrm.exceptions import NotebookError, NrmError, ParameterError, RunExistsError
+from nrm.run.scales import DEFAULT_SCALE, SCALES
 
 if TYPE_CHECKING:
     from nrm.run.spec import RunSpec
@@ -113,7 +114,7 @@ def _i(name: str, default: Any, help: str, optional: bool = False) -> Param:
     return Param(name, (int,), default, help, optional)
 
 
-_SCALE = _s("scale", "default", "one of smoke, default, full (nrm/run/scales.py)")
+_SCALE = _s("scale", DEFAULT_SCALE, f"one of {', '.join(SCALES)} (nrm/run/scales.py)")
 _RUNS_DIR = _s("runs_dir", None, "folder holding the scale's run folders "
                "(default data/runs/<scale>)", optional=True)
 
@@ -181,7 +182,8 @@ def _scale_runs(v: dict[str, Any], notebook: str) -> tuple[str, dict[str, Path]]
     from nrm.run.scales import get_scale
 
     scale = get_scale(v["scale"])
-    base = Path(v["runs_dir"]).expanduser() if v["runs_dir"] else paths.RUNS / scale.name
+    base = (Path(v["runs_dir"]).expanduser() if v["runs_dir"]
+            else paths.Build.here(scale.name).runs)
     runs = {name: (base / name).resolve() for name in scale.names()}
     missing = [str(p) for p in runs.values() if not (p / paths.RUN_JSON).is_file()]
     if missing:
@@ -200,7 +202,7 @@ def _dir(value: str | None, default: Path) -> Path:
 def _resolve_analysis(notebook: str) -> Callable[[dict[str, Any]], AnalysisRequest]:
     def resolve(v: dict[str, Any]) -> AnalysisRequest:
         scale, runs = _scale_runs(v, notebook)
-        out = _dir(v["output_dir"], paths.DATA / "analysis" / scale)
+        out = _dir(v["output_dir"], paths.Build.here(scale).analysis)
         return AnalysisRequest(scale, runs, {"analysis": out}, {})
 
     return resolve
@@ -209,10 +211,10 @@ def _resolve_analysis(notebook: str) -> Callable[[dict[str, Any]], AnalysisReque
 def _resolve_render(v: dict[str, Any]) -> AnalysisRequest:
     scale, runs = _scale_runs(v, "render_paper")
     dirs = {
-        "analysis": _dir(v["analysis_dir"], paths.DATA / "analysis" / scale),
-        "figures": _dir(v["figures_dir"], paths.FIGURES),
-        "paper": _dir(v["paper_dir"], paths.PAPER),
-        "executed": _dir(v["executed_dir"], paths.EXECUTED / scale),
+        "analysis": _dir(v["analysis_dir"], paths.Build.here(scale).analysis),
+        "figures": _dir(v["figures_dir"], paths.Build.here(scale).figures),
+        "paper": _dir(v["paper_dir"], paths.Build.here(scale).paper),
+        "executed": _dir(v["executed_dir"], paths.Build.here(scale).executed),
     }
     return AnalysisRequest(scale, runs, dirs, {})
 
@@ -222,14 +224,14 @@ def _resolve_study(v: dict[str, Any]) -> AnalysisRequest:
     from nrm.study.sweep import PLAN_JSON
 
     scale = get_study_scale(v["scale"]).name
-    study = _dir(v["study_dir"], paths.DATA / "study" / scale)
+    study = _dir(v["study_dir"], paths.Build.here(scale).study)
     if not (study / PLAN_JSON).is_file():
         raise ParameterError(f"notebook study needs a study folder with {PLAN_JSON}; {study} has "
                              f"none. Run it first: nrm study run --scale {scale} --out {study} "
                              f"(or make study SCALE={scale})")
     if not isinstance(v["n_boot"], int) or v["n_boot"] < 100:
         raise ParameterError(f"n_boot must be an integer >= 100, got {v['n_boot']!r}")
-    out = _dir(v["output_dir"], paths.DATA / "analysis" / scale / "study")
+    out = _dir(v["output_dir"], paths.Build.here(scale).study_analysis)
     return AnalysisRequest(scale, {}, {"study": study, "analysis": out},
                            {"n_boot": v["n_boot"]})
 
@@ -291,7 +293,7 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
         NotebookSpec(
             "study",
             "the causal study: effects with A/A noise band, cost shares, H1-H5 verdicts",
-            (_s("scale", "default", "one of smoke, default, full (nrm/study/sweep.py)"),
+            (_s("scale", DEFAULT_SCALE, f"one of {', '.join(SCALES)} (nrm/run/scales.py)"),
              _s("study_dir", None, "the study folder (default data/study/<scale>)",
                 optional=True),
              _s("output_dir", None, "tables and figures (default data/analysis/<scale>/study)",

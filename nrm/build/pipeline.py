@@ -61,7 +61,7 @@ RUN_CODE = ("nrm.build.notebooks", "nrm.run.runner", "nrm.instrument.allocator",
 #: study module can launch; a paper run never executes them.
 RUN_EXCLUDE = ("nrm.study.controls", "nrm.study.control_arms")
 ANALYSES = {"variance_hypotheses": "phase1a", "optimization": "phase1b"}
-STATE = "doit-state.json"
+STATE = paths.STATE_FILE
 
 
 #: The study's analysis files the paper reads (written by notebooks/study.ipynb).
@@ -92,33 +92,38 @@ class Build:
         return cls(scale, Path(out).expanduser().resolve(), int(s) if s else None, st == "1")
 
     @property
+    def layout(self) -> paths.Build:
+        """The build's folders (:class:`nrm.paths.Build`)."""
+        return paths.Build(self.out, self.scale)
+
+    @property
     def runs_dir(self) -> Path:
-        return self.out / "data" / "runs" / self.scale
+        return self.layout.runs
 
     @property
     def exec_dir(self) -> Path:
-        return self.out / "data" / "executed" / self.scale
+        return self.layout.executed
 
     @property
     def analysis_dir(self) -> Path:
-        return self.out / "data" / "analysis" / self.scale
+        return self.layout.analysis
 
     @property
     def study_dir(self) -> Path:
         """The causal study's runs (``nrm study run --out``)."""
-        return self.out / "data" / "study" / self.scale
+        return self.layout.study
 
     @property
     def figures_dir(self) -> Path:
-        return self.out / "figures"
+        return self.layout.figures
 
     @property
     def paper_dir(self) -> Path:
-        return self.out / "paper"
+        return self.layout.paper
 
     @property
     def state_file(self) -> Path:
-        return self.out / ".make" / STATE
+        return self.layout.state_file
 
     def doit_config(self) -> dict[str, Any]:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -186,7 +191,7 @@ def _reference_files() -> list[str]:
 
 def study_outputs(b: Build) -> list[str]:
     """The causal study's tables and figures, which the paper's sections 7, 10 and 11 read."""
-    folder = b.analysis_dir / "study"
+    folder = b.layout.study_analysis
     return ([str(folder / "study_summary.json")]
             + [str(folder / f"{t}.csv") for t in STUDY_TABLES]
             + [str(folder / f"{f}.png") for f in STUDY_PNGS])
@@ -227,7 +232,7 @@ def study_tasks(b: Build, env: Mapping[str, Any], after: list[str]) -> Iterator[
     src = "notebooks/study.ipynb"
     target = b.exec_dir / "study.ipynb"
     params = {"scale": b.scale, "study_dir": str(b.study_dir),
-              "output_dir": str(b.analysis_dir / "study")}
+              "output_dir": str(b.layout.study_analysis)}
     yield {
         "basename": "analysis", "name": f"{b.scale}/study",
         "doc": f"study notebook over the {b.scale} study's runs",

@@ -1,6 +1,7 @@
 """``nrm run``: build one :class:`~nrm.run.spec.RunSpec` (from flags or a JSON file) and run it.
 
-Flags left out take the scale's value (``--scale``, default :data:`nrm.run.spec.DEFAULT_SCALE`), the
+Flags left out take the scale's value (``--scale``, default
+:data:`nrm.run.scales.DEFAULT_SCALE`), the
 same values the run notebook takes with no parameters. With an allocator the run happens in a
 child process that receives the spec as JSON on its standard input (:mod:`nrm.run.child`).
 """
@@ -14,6 +15,7 @@ from typing import Any
 
 from nrm.cli.argtypes import nonneg_float, positive_int
 from nrm.exceptions import ParameterError
+from nrm.run.spec import GC_MODES
 
 #: Flags that build the spec (they cannot be combined with --spec).
 _SPEC_FLAGS = ("experiment", "scale", "variant", "cycles", "max_agents", "condition",
@@ -46,7 +48,7 @@ def register(sub: Any) -> None:
     r.add_argument("--cost", action="append", default=None, metavar="SWITCH=VALUE",
                    help="override one cost switch, e.g. --cost sqlite=false (variant 'custom')")
     r.add_argument("--allocator", default=None, help="pymalloc | malloc | jemalloc | mimalloc")
-    r.add_argument("--gc-mode", default=None, choices=("default", "disable", "freeze"),
+    r.add_argument("--gc-mode", default=None, choices=GC_MODES,
                    help="garbage collector after set-up: leave it, gc.disable() or gc.freeze()")
     r.add_argument("--pregrow-db", dest="pregrow_db_mb", type=float, default=None,
                    metavar="MB",
@@ -93,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
 
 def spec_from_args(args: argparse.Namespace) -> Any:
     """The :class:`~nrm.run.spec.RunSpec` the parsed ``nrm run`` arguments describe."""
-    from nrm.run.spec import DEFAULT_SCALE, RunSpec
+    from nrm.run.scales import DEFAULT_SCALE
+    from nrm.run.spec import RunSpec
 
     if args.spec is not None:
         given = [f"--{n.replace('_', '-')}" for n in _SPEC_FLAGS

@@ -28,7 +28,8 @@ def add_run_flags(p: Any) -> None:
 def spec_from_flags(args: argparse.Namespace, **extra: Any) -> Any:
     """A :class:`nrm.run.spec.RunSpec` from :func:`add_run_flags`' flags (bad input raises)."""
     from nrm.cli.run import parse_cost
-    from nrm.run.spec import DEFAULT_SCALE, RunSpec
+    from nrm.run.scales import DEFAULT_SCALE
+    from nrm.run.spec import RunSpec
 
     kw: dict[str, Any] = {"scale": args.scale or DEFAULT_SCALE}
     for name in ("variant", "cycles", "max_agents", "cpu_interval", "metrics", "seed",

@@ -32,7 +32,7 @@ from nrm.render import figures as F
 from nrm.render import results as R
 from nrm.render.text import duration, num, pct, table
 from nrm.render.wording import RULE_LABELS, human, rate_meaningful, trend
-from nrm.run.scales import get_scale
+from nrm.run.scales import PAPER_SCALE, get_scale
 from nrm.stats.verdict import VERDICTS, threshold_verdict
 
 __all__ = ["FIGURES", "PaperInputs", "build", "compose", "draw_figures", "load_inputs",
@@ -86,7 +86,8 @@ class PaperInputs:
     @property
     def study_dir(self) -> Path | None:
         """The causal study's analysis folder (``notebooks/study.ipynb`` writes it)."""
-        return None if self.analysis_dir is None else Path(self.analysis_dir) / "study"
+        return (None if self.analysis_dir is None
+                else Path(self.analysis_dir) / paths.STUDY_ANALYSIS)
 
     @functools.cached_property
     def study(self) -> dict[str, Any]:
@@ -144,7 +145,7 @@ def figure_data(inp: PaperInputs, stem: str) -> dict[str, pd.DataFrame]:
     if stem == "claims_snapshots":
         return {"snapshots": inp.claims.snapshot_table()}
     if stem.startswith("study") and inp.analysis_dir is not None:  # the causal study's tables
-        folder = Path(inp.analysis_dir) / "study"
+        folder = Path(inp.analysis_dir) / paths.STUDY_ANALYSIS
         return {p.stem: pd.read_csv(p) for p in sorted(folder.glob("*.csv"))
                 if p.stat().st_size > 0}
     names = _order(inp) if stem in ("runtime_timeline", "optimization_impact") else [R.SLOW]
@@ -1136,8 +1137,8 @@ def _verdict(inp: PaperInputs) -> str:
 
 
 def _limitations(inp: PaperInputs) -> str:
-    full = inp.scale == "full"
-    paper = get_scale("full").runs[0]
+    full = inp.scale == PAPER_SCALE
+    paper = get_scale(PAPER_SCALE).runs[0]
     ctx = inp.slow.meta.get("context") or {}
     system = (ctx.get("os") or {}).get("system", "this OS")
     vm = " in a virtual machine" if (ctx.get("cpu") or {}).get("hypervisor") else ""

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from nrm.exceptions import ParameterError
-from nrm.run.scales import StudyScale
+from nrm.run.scales import DEFAULT_SEED, PAPER_SCALE, StudyScale
+from nrm.run.spec import GC_DEFAULT
 from nrm.sim.costs import PRESETS, CostSwitches
 
 EXPERIMENT = "C256"
@@ -46,7 +47,7 @@ class Arm:
         if not self.label or "/" in self.label or "__" in self.label:
             raise ParameterError(f"arm label {self.label!r}: non-empty, no '/' and no '__'")
 
-    def argv(self, run_dir: Path, trace: Path, seed: int = 0) -> list[str]:
+    def argv(self, run_dir: Path, trace: Path, seed: int = DEFAULT_SEED) -> list[str]:
         """The command line of one run of this arm into ``run_dir``."""
         if self.command is not None:
             values = {"python": sys.executable, "out": str(run_dir), "trace": str(trace),
@@ -55,7 +56,7 @@ class Arm:
         r = dict(self.run or {})
         # --scale full: unset values are the model's own (the paper's), not a scale's
         argv = [sys.executable, "-m", "nrm.cli", "run", r.get("experiment", EXPERIMENT),
-                "--scale", "full", "--variant", r.get("variant", "unoptimized")]
+                "--scale", PAPER_SCALE, "--variant", r.get("variant", "unoptimized")]
         if self.cycles is not None:
             argv += ["--cycles", str(self.cycles)]
         if self.max_agents is not None:
@@ -68,7 +69,7 @@ class Arm:
             argv += ["--cost", f"{k}={str(v).lower() if isinstance(v, bool) else v}"]
         if r.get("allocator"):
             argv += ["--allocator", r["allocator"]]
-        if r.get("gc_mode", "default") != "default":
+        if r.get("gc_mode", GC_DEFAULT) != GC_DEFAULT:
             argv += ["--gc-mode", r["gc_mode"]]
         argv += ["--metrics", f"cycle-replay:{trace}", "--seed", str(seed), "--out",
                  str(run_dir), "--no-progress"]

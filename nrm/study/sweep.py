@@ -54,9 +54,12 @@ from nrm.atomic import atomic_write_json, atomic_write_text
 from nrm.exceptions import ParameterError, StudyError
 from nrm.instrument.runlog import read_run_json
 from nrm.run.scales import (
+    DEFAULT_SCALE,
+    DEFAULT_SEED,
     PAPER_AGENTS,
     PAPER_CPU_INTERVAL,
     PAPER_CYCLES,
+    PAPER_SCALE,
     StudyScale,
     get_study_scale,
 )
@@ -85,7 +88,7 @@ class RunTask:
     arm: str
     block: int
     position: int
-    seed: int = 0
+    seed: int = DEFAULT_SEED
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,7 +118,7 @@ class StudyPlan:
     blocks: tuple[tuple[str, ...], ...]
     trace_cycles: int
     trace_agents: int
-    model_seed: int = 0
+    model_seed: int = DEFAULT_SEED
     format: str = FORMAT
 
     @property
@@ -167,11 +170,11 @@ class StudyPlan:
         return cls(StudyScale(**d["scale"]), int(d["seed"]), arms,
                    tuple(Skipped(**s) for s in d["skipped"]),
                    tuple(tuple(b) for b in d["blocks"]), int(d["trace"]["cycles"]),
-                   int(d["trace"]["max_agents"]), int(d.get("model_seed", 0)))
+                   int(d["trace"]["max_agents"]), int(d.get("model_seed", DEFAULT_SEED)))
 
 
-def build_plan(scale: str | StudyScale = "default", *, repeats: int | None = None,
-               seed: int = 0, arms: Iterable[str] | None = None) -> StudyPlan:
+def build_plan(scale: str | StudyScale = DEFAULT_SCALE, *, repeats: int | None = None,
+               seed: int = DEFAULT_SEED, arms: Iterable[str] | None = None) -> StudyPlan:
     """The study's plan at ``scale``; ``arms`` keeps only those labels (their bases and A/A
     arms are kept too, so every effect can still be read)."""
     sc = get_study_scale(scale) if isinstance(scale, str) else scale
@@ -473,7 +476,7 @@ def ensure_trace(plan: StudyPlan, out: Path, *, trace: str | None = None) -> Pat
         if not run_complete(folder):
             if folder.exists():
                 _retire(folder)
-            argv = [sys.executable, "-m", "nrm.cli", "run", EXPERIMENT, "--scale", "full",
+            argv = [sys.executable, "-m", "nrm.cli", "run", EXPERIMENT, "--scale", PAPER_SCALE,
                     "--variant", "lean",
                     "--metrics", "live", "--cycles", str(plan.trace_cycles), "--max-agents",
                     str(plan.trace_agents), "--out", str(folder), "--no-progress"]
