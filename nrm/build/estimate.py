@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from nrm import paths
-from nrm.run.scales import DEFAULT_SEED, PAPER_SCALE
+from nrm.run.scales import DEFAULT_SEED
 from nrm.sim.persistence import NullPersistence
 
 __all__ = ["Calibration", "RunEstimate", "calibrate", "estimate_run", "summary"]
@@ -247,14 +247,16 @@ def process_startup_s() -> float:
     """Wall time of a fresh ``nrm run`` process that runs one cycle (the fixed cost of every
     study run)."""
     import subprocess
-    import sys
 
+    from nrm.run.child import command
+    from nrm.run.spec import RunSpec
+
+    spec = RunSpec("C256", "lean", cycles=1, max_agents=2, metrics="fixed")
     with tempfile.TemporaryDirectory(prefix="nrm-plan-") as tmp:
+        spec_file = Path(tmp) / "spec.json"
+        spec_file.write_text(spec.to_json(), encoding="utf-8")
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "nrm.cli", "run", "C256", "--scale", PAPER_SCALE,
-                        "--variant", "lean", "--cycles", "1", "--max-agents", "2",
-                        "--metrics", "fixed", "--out", str(Path(tmp) / "r"), "--no-progress"],
-                       capture_output=True, check=False)
+        subprocess.run(command(spec_file, Path(tmp) / "r"), capture_output=True, check=False)
         return time.perf_counter() - t0  # the four conditions' set-up included
 
 
@@ -274,7 +276,7 @@ def study_lines(scale_name: str, cal: Calibration, *, budget_s: float = 0.1
     for arm in plan.arms:
         if not arm.available:
             continue
-        if arm.run is None:
+        if arm.run is None or arm.runner != "run":
             n_command += 1
             continue
         r = arm.run

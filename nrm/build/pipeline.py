@@ -32,6 +32,7 @@ Runs never overwrite runs: before a run step executes, the old run folder is mov
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -45,15 +46,15 @@ from nrm import paths
 from nrm.deps import notebook_modules
 from nrm.deps import source_files as _source_files
 from nrm.exceptions import ParameterError
+from nrm.run.checks import MAX_SEED
 from nrm.run.scales import get_scale
 
 __all__ = ["RUN_CODE", "Build", "RecordedConfig", "study_outputs", "tasks", "why"]
 
 #: The modules that make a run's data: the run notebook calls nrm.build.notebooks.run, which runs
-#: nrm.run.runner in the kernel or, with an allocator, ``nrm run`` in a child process
-#: (nrm.instrument.allocator, nrm.run.child; the command's handler is nrm.cli.run).
-RUN_CODE = ("nrm.build.notebooks", "nrm.run.runner", "nrm.instrument.allocator", "nrm.run.child",
-            "nrm.cli.run")
+#: nrm.run.runner in the kernel or, with an allocator, ``python -m nrm.cli child`` in a child
+#: process (nrm.instrument.allocator, nrm.run.child).
+RUN_CODE = ("nrm.build.notebooks", "nrm.run.runner", "nrm.instrument.allocator", "nrm.run.child")
 #: The walk does not enter nrm.cli: it only dispatches to the handler above, and it imports
 #: every other subcommand (the study, the paper, the statistics), which a run never executes.
 #: The H2 controls (nrm.study.controls, nrm.study.control_arms) are experiments of their own that
@@ -82,9 +83,12 @@ class Build:
     @classmethod
     def from_vars(cls, scale: str, out: str, seed: str = "", study: str = "1") -> Build:
         get_scale(scale)
-        s = seed.strip()
-        if s and not s.lstrip("-").isdigit():
+        s = str(seed).strip()
+        if s and re.fullmatch(r"-?[0-9]+", s) is None:
             raise ParameterError(f"SEED must be an integer, got {seed!r}")
+        if s and abs(int(s)) > MAX_SEED:
+            raise ParameterError(f"SEED must be an integer in [-{MAX_SEED}, {MAX_SEED}], "
+                                 f"got {s} ({len(s.lstrip('-'))} digits)")
         st = str(study).strip() or "1"
         if st not in ("0", "1"):
             raise ParameterError(f"STUDY must be 1 (run the causal study) or 0 (skip it), "
@@ -214,7 +218,8 @@ def study_tasks(b: Build, env: Mapping[str, Any], after: list[str]) -> Iterator[
     interrupted sweep continues where it stopped."""
     from nrm.study.sweep import STUDY_CODE, STUDY_EXCLUDE, STUDY_JSON, build_plan
 
-    plan = build_plan(b.scale)
+    model_seed = {} if b.seed is None else {"model_seed": b.seed}
+    plan = build_plan(b.scale, **model_seed)
     study_json = str(b.study_dir / STUDY_JSON)
     yield {
         "basename": "study", "name": f"{b.scale}/sweep",
@@ -225,7 +230,8 @@ def study_tasks(b: Build, env: Mapping[str, Any], after: list[str]) -> Iterator[
         "uptodate": [RecordedConfig({"plan": plan.to_dict(), "environment": env}),
                      (_study_done, [study_json], {})],
         "actions": [CmdAction(_py("nrm.cli", "study", "run", "--scale", b.scale, "--out",
-                                  str(b.study_dir), "--workers", "1", "--retire-stale"),
+                                  str(b.study_dir), "--workers", "1", "--retire-stale",
+                                  *(["--model-seed", str(b.seed)] if b.seed is not None else [])),
                               shell=False, buffering=1)],
         "verbosity": 2,
     }

@@ -27,6 +27,8 @@ def register(sub: Any) -> None:
                        help="blocks (repeats per arm; the scale's own by default, 5 at default)")
         q.add_argument("--seed", type=int, default=DEFAULT_SEED,
                        help="seed of the randomized order")
+        q.add_argument("--model-seed", type=int, default=DEFAULT_SEED,
+                       help="every run's model seed (make paper SEED=N sets it)")
         q.add_argument("--arm", action="append", default=None,
                        help="keep only this arm (repeatable; its base and A/A arm are kept)")
 
@@ -66,7 +68,8 @@ def register(sub: Any) -> None:
 def _plan(args: argparse.Namespace) -> Any:
     from nrm.study.sweep import build_plan
 
-    return build_plan(args.scale, repeats=args.repeats, seed=args.seed, arms=args.arm)
+    return build_plan(args.scale, repeats=args.repeats, seed=args.seed, arms=args.arm,
+                      model_seed=args.model_seed)
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nrm.run.scales import PAPER_SCALE, get_scale
+from nrm.run.scales import get_scale
 from nrm.study.arms import Arm
 
 CONTROL_ALLOCATORS = ("malloc", "jemalloc", "mimalloc")
@@ -50,14 +50,10 @@ def build_arms(scale: Any) -> list[Any]:
             f"ctrl-fragmentation-{alloc}", "control", f"H2 positive control under {alloc}",
             command=(*ctrl, "fragmentation", *size, "--allocator", alloc), available=ok,
             note="" if ok else f"not available: apt-get install {DEBIAN_PACKAGES.get(alloc)}"))
-    common = ("C256", "--scale", PAPER_SCALE, "--variant", "unoptimized", "--cycles",
-              str(scale.short_cycles), "--max-agents", str(scale.max_agents), "--cpu-interval",
-              repr(float(scale.cpu_interval)), "--metrics", "cycle-replay:{trace}", "--seed",
-              "{seed}", "--out", "{out}", "--no-progress")  # fmt: skip
+    run = {"experiment": "C256", "variant": "unoptimized", "cpu_interval": scale.cpu_interval}
     arms.append(Arm(
         "workers-unoptimized", "workers", "each condition in a fresh process (unoptimized)",
-        base="base-unoptimized", aa="aa-unoptimized",
-        command=("{python}", "-m", "nrm.cli", "workers", *common),
+        base="base-unoptimized", aa="aa-unoptimized", run=run, runner="workers",
         cycles=scale.short_cycles, max_agents=scale.max_agents,
         note="the paper's 'restart workers': four processes vs the base's one"))
     for mb in table.db_sizes:
@@ -66,8 +62,8 @@ def build_arms(scale: Any) -> list[Any]:
             arms.append(Arm(
                 label, "dbgrow", f"databases pre-grown to {mb:g} MiB, run folder in {where}",
                 base="dbgrow-0mb-disk" if label != "dbgrow-0mb-disk" else None,
-                command=("{python}", "-m", "nrm.cli", "dbgrow", *common, "--pregrow-db",
-                         f"{mb:g}", "--where", where, "--drop-db"),
+                run={**run, "pregrow_db_mb": float(mb)}, runner="dbgrow",
+                runner_args=("--where", where, "--drop-db"),
                 cycles=scale.short_cycles, max_agents=scale.max_agents))
     return arms
 
