@@ -27,6 +27,9 @@ WORKSPACE_DB = "workspace.db"
 BRIDGE_DB = "bridge.db"
 CHECKPOINT = "checkpoint.pkl"
 
+# Name of a study folder's plan (nrm.study.sweep).
+PLAN_JSON = "plan.json"
+
 # Name of the file listing an analysis folder's tables (nrm.render.results).
 MANIFEST_JSON = "manifest.json"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from nrm import paths
-from nrm.build.pipeline import RUN_CODE, RUN_EXCLUDE, Build, source_files, tasks
+from nrm.build.pipeline import RUN_CODE, Build, source_files, tasks
 from nrm.deps import notebook_modules
 from nrm.exceptions import ParameterError
 
@@ -45,11 +45,12 @@ def test_notebook_imports_are_read_from_its_code_cells() -> None:
 
 
 def test_the_run_step_reads_the_simulator_and_never_the_statistics() -> None:
-    run_code = source_files(RUN_CODE, RUN_EXCLUDE)
+    run_code = source_files(RUN_CODE)  # no exclude list
     assert {"nrm/sim/model.py", "nrm/run/runner.py", "nrm/sim/persistence.py",
             "nrm/instrument/rowformat.py",
-            "nrm/run/spec.py", "nrm/cli/run.py", "nrm/run/child.py"} <= set(run_code)
-    assert not any(f.startswith(("nrm/stats/", "nrm/render/", "nrm/claims/")) for f in run_code)
+            "nrm/run/spec.py", "nrm/cli/child.py", "nrm/run/child.py"} <= set(run_code)
+    assert not any(f.startswith(("nrm/stats/", "nrm/render/", "nrm/claims/", "nrm/study/"))
+                   for f in run_code)
     assert "nrm/cli/main.py" not in run_code  # the dispatcher, which imports every subcommand
 
 

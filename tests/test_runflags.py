@@ -72,3 +72,20 @@ def test_the_child_entry_refuses_a_bad_spec_in_one_line(tmp_path: Path) -> None:
                           check=False)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "cycles" in proc.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_the_run_notebook_sets_every_runspec_field(tmp_path: Path) -> None:
+    from nrm.build.notebooks import NOTEBOOKS, check_parameters, declared_parameters
+    from nrm.run.spec import INTERNAL_FIELDS
+
+    names = set(NOTEBOOKS["run_experiment"].names)
+    fields = {f.name for f in dataclasses.fields(RunSpec)}
+    assert fields - set(INTERNAL_FIELDS) <= names
+    assert set(declared_parameters("run_experiment")) == names  # the cell and the table agree
+    req = check_parameters("run_experiment", scale="smoke", gc_mode="freeze",
+                           costs={"sqlite": False}, conditions=["ON-ON"], tracemalloc=True,
+                           output=str(tmp_path / "r"))
+    assert req.spec == RunSpec("C256", scale="smoke", gc_mode="freeze", costs={"sqlite": False},
+                               conditions=("ON-ON",), tracemalloc=True)
+    with pytest.raises(ParameterError, match="gc_mode"):
+        check_parameters("run_experiment", gc_mode="sometimes", output=str(tmp_path / "s"))

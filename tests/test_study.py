@@ -478,3 +478,14 @@ def test_execute_records_failures_and_moves_half_written_runs_aside(tmp_path: Pa
     assert json.loads((Path(rec["retired"]) / "run.json").read_text())["status"] == "running"
     assert S.execute(task, str(tmp_path), ["false"])["status"] == "already complete"
     assert not list((tmp_path / "claims").glob("*.json"))  # no claim left behind
+
+
+def test_the_studys_code_record_needs_no_exclude_list() -> None:
+    """The code that makes a study's data imports no statistics, analysis or renderer, so
+    editing them never invalidates a study's runs."""
+    files = set(S.code_record()["files"])
+    assert {"nrm/study/sweep.py", "nrm/run/child.py", "nrm/cli/child.py", "nrm/run/runner.py",
+            "nrm/study/controls.py", "nrm/cli/workers.py"} <= files
+    assert not any(f.startswith(("nrm/stats/", "nrm/render/", "nrm/claims/"))
+                   or f in ("nrm/study/analysis.py", "nrm/study/control_analysis.py")
+                   for f in files)

@@ -143,14 +143,23 @@ class RunRequest:
                 f"allocator {self.allocator or 'default'}{changed}\n-> {self.out}")
 
 
+#: The run notebook's parameters that are RunSpec fields besides experiment, variant and scale
+#: (``cpu_interval`` is the cost switch's sugar, as in ``nrm run``).
+_RUN_FIELDS = ("cycles", "max_agents", "metrics", "cpu_interval", "seed", "allocator", "gc_mode",
+               "costs", "conditions", "pregrow_db_mb", "flush_every", "arena_every",
+               "checkpoint_every", "tracemalloc", "uss")
+
+
 def _resolve_run(v: dict[str, Any]) -> RunRequest:
     from nrm.run.runner import default_run_name
     from nrm.run.spec import RunSpec
 
-    # None means "the scale's value": RunSpec resolves it (the same way `nrm run` does)
-    spec = RunSpec(v["experiment"], v["variant"], scale=v["scale"], cycles=v["cycles"],
-                   max_agents=v["max_agents"], metrics=v["metrics"],
-                   cpu_interval=v["cpu_interval"], seed=v["seed"], allocator=v["allocator"])
+    # None means "the scale's value" (or RunSpec's default): RunSpec resolves it (the same way
+    # `nrm run` does)
+    kw = {k: v[k] for k in _RUN_FIELDS if v[k] is not None}
+    if "conditions" in kw:
+        kw["conditions"] = tuple(kw["conditions"])
+    spec = RunSpec(v["experiment"], v["variant"], scale=v["scale"], **kw)
     if spec.allocator is not None:
         from nrm.exceptions import AllocatorError
         from nrm.instrument.allocator import DEBIAN_PACKAGES, available
@@ -221,14 +230,13 @@ def _resolve_render(v: dict[str, Any]) -> AnalysisRequest:
 
 def _resolve_study(v: dict[str, Any]) -> AnalysisRequest:
     from nrm.run.scales import get_study_scale
-    from nrm.study.sweep import PLAN_JSON
 
     scale = get_study_scale(v["scale"]).name
     study = _dir(v["study_dir"], paths.Build.here(scale).study)
-    if not (study / PLAN_JSON).is_file():
-        raise ParameterError(f"notebook study needs a study folder with {PLAN_JSON}; {study} has "
-                             f"none. Run it first: nrm study run --scale {scale} --out {study} "
-                             f"(or make study SCALE={scale})")
+    if not (study / paths.PLAN_JSON).is_file():
+        raise ParameterError(f"notebook study needs a study folder with {paths.PLAN_JSON}; "
+                             f"{study} has none. Run it first: nrm study run --scale {scale} "
+                             f"--out {study} (or make study SCALE={scale})")
     if not isinstance(v["n_boot"], int) or v["n_boot"] < 100:
         raise ParameterError(f"n_boot must be an integer >= 100, got {v['n_boot']!r}")
     out = _dir(v["output_dir"], paths.Build.here(scale).study_analysis)
@@ -256,6 +264,23 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
                    optional=True),
                 _s("allocator", None, "pymalloc, malloc, jemalloc or mimalloc (None: default; "
                    "runs in a child process)", optional=True),
+                _s("gc_mode", None, "default, disable or freeze: the garbage collector after "
+                   "set-up (None: default)", optional=True),
+                Param("costs", (dict,), None, "cost switches overriding the variant's, e.g. "
+                      "{'sqlite': False} (nrm/sim/costs.py; the run is then 'custom')",
+                      optional=True),
+                Param("conditions", (list, tuple), None, "run only these conditions, e.g. "
+                      "['OFF-OFF', 'ON-ON'] (None: all four)", optional=True),
+                Param("pregrow_db_mb", (float, int), None, "MiB of model-shaped rows put into "
+                      "the run's SQLite databases first (None: 0)", optional=True),
+                _i("flush_every", None, "flush logs every K cycles (None: 50)", optional=True),
+                _i("arena_every", None, "arena statistics every K cycles (None: 100)",
+                   optional=True),
+                _i("checkpoint_every", None, "checkpoint every N cycles (None: every 30 s)",
+                   optional=True),
+                Param("tracemalloc", (bool,), None, "also record tracemalloc current/peak",
+                      optional=True),
+                Param("uss", (bool,), None, "also record USS (slow)", optional=True),
                 _s("output", None, "new run folder (None: data/runs/<exp>-<variant>-<time>)",
                    optional=True),
                 Param("progress", (bool,), False, "show a progress bar"),

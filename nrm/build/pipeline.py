@@ -53,14 +53,11 @@ __all__ = ["RUN_CODE", "Build", "RecordedConfig", "study_outputs", "tasks", "why
 
 #: The modules that make a run's data: the run notebook calls nrm.build.notebooks.run, which runs
 #: nrm.run.runner in the kernel or, with an allocator, ``python -m nrm.cli child`` in a child
-#: process (nrm.instrument.allocator, nrm.run.child).
-RUN_CODE = ("nrm.build.notebooks", "nrm.run.runner", "nrm.instrument.allocator", "nrm.run.child")
-#: The walk does not enter nrm.cli: it only dispatches to the handler above, and it imports
-#: every other subcommand (the study, the paper, the statistics), which a run never executes.
-#: The H2 controls (nrm.study.controls, nrm.study.control_arms) are experiments of their own that
-#: the
-#: study module can launch; a paper run never executes them.
-RUN_EXCLUDE = ("nrm.study.controls", "nrm.study.control_arms")
+#: process (nrm.instrument.allocator, nrm.run.child; the command's handler is nrm.cli.child).
+RUN_CODE = ("nrm.build.notebooks", "nrm.run.runner", "nrm.instrument.allocator", "nrm.run.child",
+            "nrm.cli.child")
+#: The walk needs no exclude list: none of these imports the dispatcher nrm.cli.main, the study,
+#: the statistics or the renderer (tests/test_pipeline.py checks it).
 ANALYSES = {"variance_hypotheses": "phase1a", "optimization": "phase1b"}
 STATE = paths.STATE_FILE
 
@@ -216,7 +213,7 @@ def study_tasks(b: Build, env: Mapping[str, Any], after: list[str]) -> Iterator[
     to
     ``data/study/.superseded/`` instead of mixing two versions of the code in one study. An
     interrupted sweep continues where it stopped."""
-    from nrm.study.sweep import STUDY_CODE, STUDY_EXCLUDE, STUDY_JSON, build_plan
+    from nrm.study.sweep import STUDY_CODE, STUDY_JSON, build_plan
 
     model_seed = {} if b.seed is None else {"model_seed": b.seed}
     plan = build_plan(b.scale, **model_seed)
@@ -224,7 +221,7 @@ def study_tasks(b: Build, env: Mapping[str, Any], after: list[str]) -> Iterator[
     yield {
         "basename": "study", "name": f"{b.scale}/sweep",
         "doc": f"the causal study at scale {b.scale}: {len(plan.tasks())} runs on Dask",
-        "file_dep": source_files(STUDY_CODE, STUDY_EXCLUDE),
+        "file_dep": source_files(STUDY_CODE),
         "targets": [study_json],
         "task_dep": after,  # after the paper's runs: never two timed things at once
         "uptodate": [RecordedConfig({"plan": plan.to_dict(), "environment": env}),
@@ -255,7 +252,7 @@ def tasks(b: Build) -> Iterator[dict[str, Any]]:
     env = environment_record()
     scale = get_scale(b.scale)
     run_nb = "notebooks/run_experiment.ipynb"
-    run_code = source_files(RUN_CODE, RUN_EXCLUDE)
+    run_code = source_files(RUN_CODE)
     all_run_files: list[str] = []
     run_nbs: list[str] = []
     previous: list[str] = []

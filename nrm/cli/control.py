@@ -8,13 +8,8 @@ from typing import Any
 
 from nrm import paths
 from nrm.cli.argtypes import positive_int as _positive
-from nrm.study.controls import (
-    H2_FLOOR,
-    KINDS,
-    ControlSpec,
-    run_control,
-    summarize,
-)
+from nrm.study.control_analysis import summarize
+from nrm.study.controls import H2_FLOOR, KINDS, ControlSpec, run_control
 
 
 def register(sub: Any) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from nrm.cli.argtypes import nonneg_float, positive_int
 from nrm.exceptions import ParameterError
 from nrm.run.scales import DEFAULT_SCALE, SCALES
-from nrm.run.spec import GC_MODES, RunSpec
+from nrm.run.spec import GC_MODES, INTERNAL_FIELDS, RunSpec
 from nrm.sim.conditions import CONDITIONS
 
 #: RunSpec field -> (flag, argparse keywords). ``costs`` has two: --cost and --cpu-interval.
@@ -56,14 +56,9 @@ FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
 CPU_INTERVAL = ("--cpu-interval", {"type": nonneg_float,
                                    "help": "seconds the CPU sample blocks; same as --cost "
                                            "cpu_interval=S"})
-#: Fields without a flag: set them with --spec FILE.json.
-INTERNAL: dict[str, str] = {
-    "experiment": "the positional argument",
-    "root_energy": "a constant of the model (ModelParams), not a run setting",
-    "cooldown": "a constant of the model (ModelParams), not a run setting",
-    "io_calls_every": "the probe's syscall-count cadence (10); --spec only",
-    "checkpoint_interval_s": "the time-based checkpoint cadence (30 s); --spec only",
-}
+#: Fields without a flag (set them with --spec FILE.json): the experiment is the positional
+#: argument, the rest are :data:`nrm.run.spec.INTERNAL_FIELDS`.
+INTERNAL: dict[str, str] = {"experiment": "the positional argument", **INTERNAL_FIELDS}
 
 
 def _dest(field: str) -> str:

@@ -41,6 +41,16 @@ GC_DEFAULT = "default"  # a GC mode, not a scale
 GC_MODES: tuple[str, ...] = (GC_DEFAULT, "disable", "freeze")
 
 
+#: Fields that no command-line flag (:mod:`nrm.cli.runflags`) and no run-notebook parameter
+#: sets, and why: ``--spec FILE.json`` (or ``RunSpec(...)``) sets them.
+INTERNAL_FIELDS: dict[str, str] = {
+    "root_energy": "a constant of the model (ModelParams), not a run setting",
+    "cooldown": "a constant of the model (ModelParams), not a run setting",
+    "io_calls_every": "the probe's syscall-count cadence (10)",
+    "checkpoint_interval_s": "the time-based checkpoint cadence (30 s)",
+}
+
+
 @dataclass(frozen=True, init=False)
 class RunSpec:
     """Everything that defines a run (recorded in run.json, validated on construction)."""

@@ -241,7 +241,7 @@ def format_plan(plan: StudyPlan) -> str:
 
 
 # ------------------------------------------------------------------------------ the folders
-PLAN_JSON = "plan.json"
+PLAN_JSON = paths.PLAN_JSON
 STUDY_JSON = "study.json"
 RUNS_CSV = "runs.csv"
 RUNS = "runs"
@@ -424,12 +424,12 @@ def execute(task: dict[str, Any], study_dir: str, argv: list[str]) -> dict[str, 
 
 #: The modules that make a study's data: the plan and the sweep, the commands its arms run
 #: (nrm.run.child, the H2 controls, the worker and database-growth arms) and their imports.
-#: The walk does not enter the statistics, the study's analysis or the renderer: editing the
-#: analysis or the paper never invalidates a study's runs.
+#: None of them imports the statistics, the study's analysis (the H2 controls' verdicts are
+#: nrm.study.control_analysis) or the renderer, so the walk needs no exclude list: editing the
+#: analysis or the paper never invalidates a study's runs (tests/test_study.py checks it).
 STUDY_CODE = ("nrm.study.sweep", "nrm.study.control_arms", "nrm.run.child", "nrm.run.runner",
               "nrm.instrument.allocator", "nrm.study.controls", "nrm.run.dbgrow",
-              "nrm.cli.dbgrow", "nrm.cli.workers", "nrm.cli.control")
-STUDY_EXCLUDE = ("nrm.stats", "nrm.render", "nrm.study.analysis", "nrm.study.control_analysis")
+              "nrm.cli.dbgrow", "nrm.cli.workers", "nrm.cli.child")
 CODE_JSON = "code.json"
 
 
@@ -440,7 +440,7 @@ def code_record() -> dict[str, Any]:
     from nrm.provenance import environment, file_sha256
 
     files = {p.relative_to(paths.ROOT).as_posix(): file_sha256(p)
-             for p in source_files(STUDY_CODE, STUDY_EXCLUDE)}
+             for p in source_files(STUDY_CODE)}
     return {"files": files, "environment": environment()}
 
 
