@@ -115,7 +115,7 @@ DOIT_VARS = scale=$(SCALE) out=$(abspath $(OUT)) seed=$(SEED) study=$(STUDY)
 # PLAN=1: list the planned runs with an estimate for this machine (nrm plan), run nothing.
 # Otherwise build, then print the time each run took.
 paper: setup
-	@$(BIN)/nrm scales check $(SCALE) --seed "$(SEED)" --study "$(STUDY)" --out "$(OUT)"
+	@$(BIN)/nrm scales check $(SCALE) --seed="$(SEED)" --study="$(STUDY)" --out="$(OUT)"
 ifneq ($(filter-out 0,$(PLAN)),)
 	@$(BIN)/nrm plan --scale $(SCALE) --out $(OUT) $(if $(filter 0,$(STUDY)),--no-study)
 else ifneq ($(WHY),)

@@ -106,6 +106,31 @@ def test_bad_seed_is_refused() -> None:
         Build.from_vars("smoke", ".", "one")
 
 
+@pytest.mark.parametrize("seed", ["one", "1.5", "1" * 26, "--3", " "])
+def test_make_paper_checks_seed_in_one_line_before_doit(seed: str, tmp_path: Path) -> None:
+    """The Makefile's first step of `make paper` is `nrm scales check` (before doit starts)."""
+    make = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    assert '@$(BIN)/nrm scales check $(SCALE) --seed="$(SEED)"' in make.split("paper: setup")[1]
+    proc = subprocess.run([sys.executable, "-m", "nrm.cli", "scales", "check", "smoke",
+                           f"--seed={seed}", f"--out={tmp_path}"],
+                          capture_output=True, text=True, check=False)
+    if not seed.strip():
+        assert proc.returncode == 0 and not proc.stderr
+        return
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "SEED must be an integer" in proc.stderr
+
+
+def test_seed_reaches_the_studys_runs(tmp_path: Path) -> None:
+    b = Build.from_vars("smoke", str(tmp_path), "7")
+    sweep = next(t for t in tasks(b) if t["basename"] == "study")
+    argv = sweep["actions"][0]._action
+    assert argv[argv.index("--model-seed") + 1] == "7"
+    plan = sweep["uptodate"][0].config["plan"]
+    assert plan["model_seed"] == 7
+    assert {r["spec"]["seed"] for r in plan["runs"] if r["spec"]} == {7}
+
+
 # ------------------------------------------------------------------ against a real build
 
 
