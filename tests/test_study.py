@@ -220,8 +220,12 @@ def test_arms_share_one_metrics_trace(smoke_study) -> None:
             continue
         run = out / "runs" / S.run_name(a.label, 0)
         meta = json.loads((run / "run.json").read_text())
-        assert meta["metrics"]["spec"] == f"cycle-replay:{trace}", a.label
-        for line in (run / "metrics_trace.csv").read_text().splitlines()[1:]:
+        assert meta["parameters"]["metrics"] == f"cycle-replay:{trace}", a.label
+        # the worker arm's samples are its conditions' (workers/<condition>/)
+        conds = meta["parameters"]["conditions"]
+        traces = ([run / "workers" / c / "metrics_trace.csv" for c in conds]
+                  if a.runner == "workers" else [run / "metrics_trace.csv"])
+        for line in (x for p in traces for x in p.read_text().splitlines()[1:]):
             f = line.split(",")
             assert tuple(f[2:]) in recorded[f[1]], (a.label, line)
 
@@ -451,7 +455,7 @@ def test_every_run_arm_states_its_whole_spec(tmp_path: Path) -> None:
             continue
         argv = S.task_command(plan, task, tmp_path, tmp_path / "trace.csv")
         spec = RunSpec.from_file(argv[argv.index("--spec") + 1] if "--spec" in argv
-                                 else argv[3])
+                                 else argv[4])
         assert spec.scale is None and spec.metrics == f"cycle-replay:{tmp_path / 'trace.csv'}"
         assert (spec.cycles, spec.max_agents) == (arm.cycles, arm.max_agents), arm.label
         want = arm.cost_switches()

@@ -97,7 +97,6 @@ def _meta(run_dir: Path) -> dict[str, Any]:
 def control_table(data: Any) -> pd.DataFrame:
     """One row per complete control run: allocator, frag ratio and RSS at start and end, H2
     with and without the floor (:func:`summarize`)."""
-    from nrm.study.controls import summarize
     cached = getattr(data, "_control_table", None)
     if cached is not None:
         return cached
