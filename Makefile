@@ -76,7 +76,7 @@ bench: setup
 	$(BIN)/nrm bench
 	$(BIN)/nrm bench --budget $(BUDGET)
 
-# make study [SCALE=smoke|default|full] [OUT=DIR] [WORKERS=N | SCHEDULER=tcp://host:8786]
+# make study [SCALE=smoke|default|full] [OUT=DIR] [SEED=N] [WORKERS=N | SCHEDULER=tcp://host:8786]
 # The causal study (nrm/study/sweep.py; plan: nrm study plan --scale SCALE): its runs go to
 # OUT/data/study/SCALE/ on Dask (one single-threaded worker unless WORKERS/SCHEDULER say
 # otherwise). Restartable: the same command runs only the runs without a complete run.json.
@@ -85,7 +85,8 @@ bench: setup
 STUDY_DIR = $(abspath $(OUT))/data/study/$(SCALE)
 study: setup
 	$(BIN)/nrm study run --scale $(SCALE) --out $(STUDY_DIR) --retire-stale \
-	  $(if $(SCHEDULER),--scheduler $(SCHEDULER),--workers $(or $(WORKERS),1))
+	  $(if $(SCHEDULER),--scheduler $(SCHEDULER),--workers $(or $(WORKERS),1)) \
+	  $(if $(SEED),--model-seed=$(SEED))
 	$(BIN)/nrm notebook study $(abspath $(OUT))/data/executed/$(SCALE)/study.ipynb \
 	  -p scale $(SCALE) -p study_dir $(STUDY_DIR) \
 	  -p output_dir $(abspath $(OUT))/data/analysis/$(SCALE)/study
@@ -115,7 +116,7 @@ DOIT_VARS = scale=$(SCALE) out=$(abspath $(OUT)) seed=$(SEED) study=$(STUDY)
 # PLAN=1: list the planned runs with an estimate for this machine (nrm plan), run nothing.
 # Otherwise build, then print the time each run took.
 paper: setup
-	@$(BIN)/nrm scales names $(SCALE) >/dev/null
+	@$(BIN)/nrm scales check $(SCALE) --seed="$(SEED)" --study="$(STUDY)" --out="$(OUT)"
 ifneq ($(filter-out 0,$(PLAN)),)
 	@$(BIN)/nrm plan --scale $(SCALE) --out $(OUT) $(if $(filter 0,$(STUDY)),--no-study)
 else ifneq ($(WHY),)

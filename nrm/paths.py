@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 #: The folder holding the ``nrm`` package (a source checkout's root; never overridden).
@@ -11,11 +12,12 @@ PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 ROOT = Path(os.environ.get("NRM_ROOT", Path(__file__).resolve().parent.parent))
 DATA = ROOT / "data"
 REFERENCE = DATA / "reference"
-RUNS = DATA / "runs"
-EXECUTED = DATA / "executed"
+#: The shipped reference build (one make paper at nrm.run.scales.REFERENCE_SCALE).
+REFERENCE_BUILD = REFERENCE / "build-default"
+RUNS = DATA / "runs"  # scale-less runs (nrm run without --out); per scale: Build(...).runs
+BENCH = DATA / "bench"
+WATCH = DATA / "watch"
 NOTEBOOKS = ROOT / "notebooks"
-FIGURES = ROOT / "figures"
-PAPER = ROOT / "paper"
 
 # Names of the files inside one run folder.
 RUN_JSON = "run.json"
@@ -25,5 +27,103 @@ WORKSPACE_DB = "workspace.db"
 BRIDGE_DB = "bridge.db"
 CHECKPOINT = "checkpoint.pkl"
 
+# Name of a study folder's plan (nrm.study.sweep).
+PLAN_JSON = "plan.json"
+
 # Name of the file listing an analysis folder's tables (nrm.render.results).
 MANIFEST_JSON = "manifest.json"
+
+#: Folder (inside a scale's run or study folder) that receives out-of-date folders moved aside.
+SUPERSEDED = ".superseded"
+#: Name of a build's doit state folder and file (``<root>/.make/doit-state.json``).
+MAKE_STATE = ".make"
+#: Name of the study's tables folder inside an analysis folder (``<analysis>/study``).
+STUDY_ANALYSIS = "study"
+STATE_FILE = "doit-state.json"
+
+
+@dataclass(frozen=True)
+class Build:
+    """The folders of one build: ``<root>/data/{runs,executed,analysis,study}/<scale>`` and the
+    shared ``figures/``, ``paper/`` and ``.make/``. Pure: nothing is checked or created."""
+
+    root: Path
+    scale: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @classmethod
+    def here(cls, scale: str) -> Build:
+        """The compendium's own build at ``scale`` (root :data:`ROOT`)."""
+        return cls(ROOT, scale)
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def runs(self) -> Path:
+        """One folder per planned run: ``data/runs/<scale>/<experiment>-<variant>``."""
+        return self.data / "runs" / self.scale
+
+    def run(self, name: str) -> Path:
+        return self.runs / name
+
+    @property
+    def runs_superseded(self) -> Path:
+        return self.runs / SUPERSEDED
+
+    @property
+    def executed(self) -> Path:
+        """Executed notebooks (written only when every cell ran)."""
+        return self.data / "executed" / self.scale
+
+    @property
+    def analyses(self) -> Path:
+        """Every scale's analysis folder: ``data/analysis``."""
+        return self.data / "analysis"
+
+    @property
+    def analysis(self) -> Path:
+        """The tables the paper reads (``phase1a``, ``phase1b``, ``study``)."""
+        return self.analyses / self.scale
+
+    @property
+    def study(self) -> Path:
+        """The causal study's runs (``nrm study run --out``)."""
+        return self.data / "study" / self.scale
+
+    @property
+    def study_superseded(self) -> Path:
+        """Where a study of another plan or other code is moved (``<study>/../.superseded``)."""
+        return self.study.parent / SUPERSEDED
+
+    @property
+    def study_analysis(self) -> Path:
+        """The study's tables and figures (notebooks/study.ipynb)."""
+        return self.analysis / STUDY_ANALYSIS
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def paper(self) -> Path:
+        return self.root / "paper"
+
+    @property
+    def make_dir(self) -> Path:
+        return self.root / MAKE_STATE
+
+    @property
+    def state_file(self) -> Path:
+        return self.make_dir / STATE_FILE
+
+    @property
+    def bench(self) -> Path:
+        return self.data / "bench"
+
+    @property
+    def watch(self) -> Path:
+        return self.data / "watch"

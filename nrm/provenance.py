@@ -338,7 +338,7 @@ def build_records(
             "date": date,
             "data_sha256": data.get(item_id),
         }
-        study_csv = analysis_dir / "study" / "runs.csv"
+        study_csv = analysis_dir / paths.STUDY_ANALYSIS / "runs.csv"
         if any(a.startswith("study/") for a in spec.analysis) and study_csv.is_file():
             try:
                 n_study = len(pd.read_csv(study_csv))

@@ -14,6 +14,7 @@ import pytest
 from nrm.cli.main import main
 from nrm.exceptions import ParameterError
 from nrm.instrument.reader import load_run
+from nrm.study.control_analysis import summarize
 from nrm.study.controls import (
     BIG_FIELDS,
     BIG_PER_SMALL,
@@ -21,7 +22,6 @@ from nrm.study.controls import (
     SMALL_FIELDS,
     ControlSpec,
     Workload,
-    summarize,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +111,7 @@ def test_h2_floor_rejects_a_small_creep_and_keeps_a_large_rise() -> None:
     import pandas as pd
 
     from nrm.stats import DEFAULT_RULES, evaluate_hypotheses
-    from nrm.study.controls import control_rules
+    from nrm.study.control_analysis import control_rules
 
     x = np.arange(400)
     creep = 60e6 + 3e5 * (1 - np.exp(-x / 60))  # +0.3 MB, saturating: bends and grows

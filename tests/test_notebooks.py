@@ -51,7 +51,7 @@ def test_unknown_parameter_names_the_valid_ones_and_a_close_match() -> None:
         N.check_parameters("run_experiment", None, cyles=10)
     msg = str(err.value)
     assert "unknown parameter 'cyles' (did you mean 'cycles'?)" in msg
-    assert "valid: allocator, cpu_interval, cycles, experiment, max_agents" in msg
+    assert "valid: allocator, arena_every, checkpoint_every, conditions, costs, cpu_interval" in msg
 
 
 def test_wrong_type_and_bad_value_fail_with_the_parameter_named(tmp_path: Path) -> None:

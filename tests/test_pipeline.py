@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from nrm import paths
-from nrm.build.pipeline import RUN_CODE, RUN_EXCLUDE, Build, source_files, tasks
+from nrm.build.pipeline import RUN_CODE, Build, source_files, tasks
 from nrm.deps import notebook_modules
 from nrm.exceptions import ParameterError
 
@@ -45,11 +45,12 @@ def test_notebook_imports_are_read_from_its_code_cells() -> None:
 
 
 def test_the_run_step_reads_the_simulator_and_never_the_statistics() -> None:
-    run_code = source_files(RUN_CODE, RUN_EXCLUDE)
+    run_code = source_files(RUN_CODE)  # no exclude list
     assert {"nrm/sim/model.py", "nrm/run/runner.py", "nrm/sim/persistence.py",
             "nrm/instrument/rowformat.py",
-            "nrm/run/spec.py", "nrm/cli/run.py", "nrm/run/child.py"} <= set(run_code)
-    assert not any(f.startswith(("nrm/stats/", "nrm/render/", "nrm/claims/")) for f in run_code)
+            "nrm/run/spec.py", "nrm/cli/child.py", "nrm/run/child.py"} <= set(run_code)
+    assert not any(f.startswith(("nrm/stats/", "nrm/render/", "nrm/claims/", "nrm/study/"))
+                   for f in run_code)
     assert "nrm/cli/main.py" not in run_code  # the dispatcher, which imports every subcommand
 
 
@@ -103,6 +104,31 @@ def test_study_0_leaves_the_study_out_of_the_build(tmp_path: Path) -> None:
 def test_bad_seed_is_refused() -> None:
     with pytest.raises(ParameterError, match="SEED"):
         Build.from_vars("smoke", ".", "one")
+
+
+@pytest.mark.parametrize("seed", ["one", "1.5", "1" * 26, "--3", " "])
+def test_make_paper_checks_seed_in_one_line_before_doit(seed: str, tmp_path: Path) -> None:
+    """The Makefile's first step of `make paper` is `nrm scales check` (before doit starts)."""
+    make = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    assert '@$(BIN)/nrm scales check $(SCALE) --seed="$(SEED)"' in make.split("paper: setup")[1]
+    proc = subprocess.run([sys.executable, "-m", "nrm.cli", "scales", "check", "smoke",
+                           f"--seed={seed}", f"--out={tmp_path}"],
+                          capture_output=True, text=True, check=False)
+    if not seed.strip():
+        assert proc.returncode == 0 and not proc.stderr
+        return
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "SEED must be an integer" in proc.stderr
+
+
+def test_seed_reaches_the_studys_runs(tmp_path: Path) -> None:
+    b = Build.from_vars("smoke", str(tmp_path), "7")
+    sweep = next(t for t in tasks(b) if t["basename"] == "study")
+    argv = sweep["actions"][0]._action
+    assert argv[argv.index("--model-seed") + 1] == "7"
+    plan = sweep["uptodate"][0].config["plan"]
+    assert plan["model_seed"] == 7
+    assert {r["spec"]["seed"] for r in plan["runs"] if r["spec"]} == {7}
 
 
 # ------------------------------------------------------------------ against a real build

@@ -11,8 +11,8 @@ from nrm.build import notebooks as N
 from nrm.cli.main import build_parser, main
 from nrm.cli.run import spec_from_args
 from nrm.exceptions import ParameterError
-from nrm.run.scales import SCALES
-from nrm.run.spec import DEFAULT_SCALE, RunSpec
+from nrm.run.scales import DEFAULT_SCALE, SCALES
+from nrm.run.spec import RunSpec
 from nrm.sim.costs import PRESETS
 
 TINY = dict(cycles=3, max_agents=5, metrics="fixed", flush_every=1, arena_every=1)

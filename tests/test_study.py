@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from nrm.sim.costs import CostSwitches
 from nrm.sim.metrics import CycleReplaySource
 from nrm.sim.model import Reality
 from nrm.study import sweep as S
+from nrm.study.arms import TRACE_METRICS
 
 BIN = Path(sys.executable).parent
 
@@ -100,10 +102,40 @@ def test_plan_rejects_bad_input() -> None:
 def test_command_arms_take_placeholders(tmp_path: Path) -> None:
     arm = S.Arm("ctl", "control", "a control", command=("{python}", "-m", "x", "--out", "{out}",
                                                         "--trace", "{trace}"))
-    argv = arm.argv(tmp_path / "r", tmp_path / "t.csv")
-    assert argv[0] == sys.executable and argv[4] == str(tmp_path / "r")
+    plan = S.build_plan("smoke", arms=["base-lean"])
+    plan = replace(plan, arms=(*plan.arms, arm))
+    argv = S.task_command(plan, S.RunTask("ctl__b00", "ctl", 0, 0), tmp_path, tmp_path / "t.csv")
+    assert argv[0] == sys.executable and argv[4] == str(tmp_path / "runs" / "ctl__b00")
+    assert argv[-1] == str(tmp_path / "t.csv")
     with pytest.raises(ParameterError):
         S.Arm("bad__label", "x", "y", run={})
+
+
+def test_a_bad_arm_delta_is_refused_when_the_plan_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = S.Arm("bad", "switch-off", "no such switch", base="base-lean", aa="aa-lean",
+                run={"experiment": "C256", "variant": "lean", "costs": {"no_such": True}})
+    real = S.build_arms
+    monkeypatch.setattr(S, "build_arms", lambda sc: (real(sc)[0] + [bad], real(sc)[1]))
+    with pytest.raises(ParameterError, match="arm 'bad'"):
+        S.build_plan("smoke")
+
+
+def test_plan_json_holds_every_runs_full_spec() -> None:
+    from nrm.run.spec import RunSpec
+
+    plan = S.build_plan("smoke", model_seed=7)
+    d = plan.to_dict()
+    assert [r["name"] for r in d["runs"]] == [t.name for t in plan.tasks()]
+    for r in d["runs"]:
+        arm = plan.arm(r["arm"])
+        if arm.run is None:
+            assert r["spec"] is None
+            continue
+        spec = RunSpec.from_dict(r["spec"])
+        assert spec.to_dict() == r["spec"] and spec.seed == 7
+        assert spec.metrics == TRACE_METRICS and spec.scale is None
+        assert (spec.cycles, spec.max_agents) == (arm.cycles, arm.max_agents)
+    assert S.StudyPlan.from_dict(d).to_dict() == d
 
 
 # ------------------------------------------------------------------------ cycle replay
@@ -189,8 +221,12 @@ def test_arms_share_one_metrics_trace(smoke_study) -> None:
             continue
         run = out / "runs" / S.run_name(a.label, 0)
         meta = json.loads((run / "run.json").read_text())
-        assert meta["metrics"]["spec"] == f"cycle-replay:{trace}", a.label
-        for line in (run / "metrics_trace.csv").read_text().splitlines()[1:]:
+        assert meta["parameters"]["metrics"] == f"cycle-replay:{trace}", a.label
+        # the worker arm's samples are its conditions' (workers/<condition>/)
+        conds = meta["parameters"]["conditions"]
+        traces = ([run / "workers" / c / "metrics_trace.csv" for c in conds]
+                  if a.runner == "workers" else [run / "metrics_trace.csv"])
+        for line in (x for p in traces for x in p.read_text().splitlines()[1:]):
             f = line.split(",")
             assert tuple(f[2:]) in recorded[f[1]], (a.label, line)
 
@@ -409,19 +445,22 @@ def test_study_notebook_and_paper_section_from_the_smoke_study(smoke_study,
 
 
 def test_every_run_arm_states_its_whole_spec(tmp_path: Path) -> None:
-    """Flags left out would take `nrm run`'s default scale's values (e.g. its blocking sample)."""
-    from nrm.cli.run import register  # noqa: F401  (the flags exist)
+    """An arm's spec takes no scale's values: the study scale's sizes, the arm's own CPU-sample
+    time, the study's trace and seed."""
     from nrm.run.spec import RunSpec
 
     plan = S.build_plan("smoke")
-    for arm in plan.arms:
+    for task in plan.tasks():
+        arm = plan.arm(task.arm)
         if arm.run is None:
             continue
-        argv = arm.argv(tmp_path / "r", tmp_path / "trace.csv")
-        for flag in ("--cycles", "--max-agents", "--cpu-interval", "--metrics", "--seed"):
-            assert flag in argv, (arm.label, flag)
+        argv = S.task_command(plan, task, tmp_path, tmp_path / "trace.csv")
+        spec = RunSpec.from_file(argv[argv.index("--spec") + 1] if "--spec" in argv
+                                 else argv[4])
+        assert spec.scale is None and spec.metrics == f"cycle-replay:{tmp_path / 'trace.csv'}"
+        assert (spec.cycles, spec.max_agents) == (arm.cycles, arm.max_agents), arm.label
         want = arm.cost_switches()
-        got = float(argv[argv.index("--cpu-interval") + 1])
+        got = spec.costs.cpu_interval
         assert got == want.cpu_interval, arm.label
         if arm.label == "base-lean":
             assert got == 0.0
@@ -539,3 +578,14 @@ def test_a_signal_stops_a_sweep_with_one_line_even_if_sigint_was_ignored(
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and f"stopped by {sig.name}" in lines[0], err
     assert "run the same command again" in lines[0] and "Traceback" not in err
+
+
+def test_the_studys_code_record_needs_no_exclude_list() -> None:
+    """The code that makes a study's data imports no statistics, analysis or renderer, so
+    editing them never invalidates a study's runs."""
+    files = set(S.code_record()["files"])
+    assert {"nrm/study/sweep.py", "nrm/run/child.py", "nrm/cli/child.py", "nrm/run/runner.py",
+            "nrm/study/controls.py", "nrm/cli/workers.py"} <= files
+    assert not any(f.startswith(("nrm/stats/", "nrm/render/", "nrm/claims/"))
+                   or f in ("nrm/study/analysis.py", "nrm/study/control_analysis.py")
+                   for f in files)

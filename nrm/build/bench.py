@@ -32,7 +32,7 @@ from nrm.sim.conditions import CONDITIONS
 from nrm.sim.costs import PRESETS, CostSwitches
 from nrm.sim.experiments import get_experiment
 from nrm.sim.metrics import FixedSource
-from nrm.sim.model import ModelParams, Simulation
+from nrm.sim.model import DEFAULT_SEED, ModelParams, Simulation
 from nrm.sim.wiring import new_reality, new_simulation, open_persistence
 
 
@@ -42,7 +42,7 @@ def make_sim(
     """C256 in ``condition``, wired as the runner wires it (nrm/sim/wiring.py), set up."""
     reality = new_reality(FixedSource(cpu_interval=0.0), open_persistence(costs, folder))
     sim = new_simulation(get_experiment("C256"), condition, ModelParams(max_agents=max_agents),
-                         costs, reality, seed=0)
+                         costs, reality, seed=DEFAULT_SEED)
     sim.setup()
     return sim
 
@@ -245,7 +245,7 @@ def run_all(*, quick: bool = False) -> int:
             else "slower: the probe may leave the process slower, or the machine changed speed"
         )
         print(f"  {after:.2f} s, {100 * (after / t - 1):+.1f} % against step 2 ({verdict})")
-    dest = paths.DATA / "bench" / f"bench-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}.json"
+    dest = paths.BENCH / f"bench-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}.json"
     atomic_write_text(dest, json.dumps(out, indent=2, default=str))
     print(f"written {dest}")
     return 0

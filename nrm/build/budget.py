@@ -28,13 +28,13 @@ from typing import Any
 from nrm import paths
 from nrm.atomic import atomic_write_json
 from nrm.exceptions import ParameterError
+from nrm.run.scales import SCALES
 
 __all__ = ["TARGETS", "check", "measure", "run_budget"]
 
 #: seconds: (study, whole make paper) per scale; None: no target
 TARGETS: dict[str, dict[str, float | None]] = {
-    "smoke": {"study_s": 120.0, "whole_s": None},
-    "default": {"study_s": 900.0, "whole_s": 1800.0},
+    name: dict(sc.budget) for name, sc in SCALES.items() if sc.budget
 }
 
 
@@ -45,13 +45,13 @@ def measure(out: Path, scale: str, whole_s: float) -> dict[str, Any]:
     runs: dict[str, float | None] = {}
     for planned in get_scale(scale).runs:
         try:
-            meta = json.loads((out / "data" / "runs" / scale / planned.name / paths.RUN_JSON)
+            meta = json.loads((paths.Build(out, scale).run(planned.name) / paths.RUN_JSON)
                               .read_text(encoding="utf-8"))
             runs[planned.name] = float((meta.get("totals") or {}).get("runtime_s"))
         except (OSError, ValueError, TypeError):
             runs[planned.name] = None
     try:
-        study = json.loads((out / "data" / "study" / scale / "study.json")
+        study = json.loads((paths.Build(out, scale).study / "study.json")
                            .read_text(encoding="utf-8"))
     except (OSError, ValueError):
         study = {}
@@ -111,7 +111,7 @@ def run_budget(scale: str, *, out: str | Path | None = None) -> int:
                  f"({m['study_runs']}/{m['study_runs_planned']} runs)"))
         for key, verdict in m["verdicts"].items():
             print(f"  {key}: {verdict}")
-        path = paths.DATA / "bench" / (f"budget-{scale}-"
+        path = paths.BENCH / (f"budget-{scale}-"
                                        f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}.json")
         atomic_write_json(path, m)
         print(f"written {path}")

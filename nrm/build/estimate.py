@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from nrm import paths
+from nrm.run.scales import DEFAULT_SEED
 from nrm.sim.persistence import NullPersistence
 
 __all__ = ["Calibration", "RunEstimate", "calibrate", "estimate_run", "summary"]
@@ -246,14 +247,16 @@ def process_startup_s() -> float:
     """Wall time of a fresh ``nrm run`` process that runs one cycle (the fixed cost of every
     study run)."""
     import subprocess
-    import sys
 
+    from nrm.run.child import command
+    from nrm.run.spec import RunSpec
+
+    spec = RunSpec("C256", "lean", cycles=1, max_agents=2, metrics="fixed")
     with tempfile.TemporaryDirectory(prefix="nrm-plan-") as tmp:
+        spec_file = Path(tmp) / "spec.json"
+        spec_file.write_text(spec.to_json(), encoding="utf-8")
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "nrm.cli", "run", "C256", "--scale", "full",
-                        "--variant", "lean", "--cycles", "1", "--max-agents", "2",
-                        "--metrics", "fixed", "--out", str(Path(tmp) / "r"), "--no-progress"],
-                       capture_output=True, check=False)
+        subprocess.run(command(spec_file, Path(tmp) / "r"), capture_output=True, check=False)
         return time.perf_counter() - t0  # the four conditions' set-up included
 
 
@@ -273,7 +276,7 @@ def study_lines(scale_name: str, cal: Calibration, *, budget_s: float = 0.1
     for arm in plan.arms:
         if not arm.available:
             continue
-        if arm.run is None:
+        if arm.run is None or arm.runner != "run":
             n_command += 1
             continue
         r = arm.run
@@ -281,7 +284,8 @@ def study_lines(scale_name: str, cal: Calibration, *, budget_s: float = 0.1
         assert costs is not None
         kwargs = {"experiment": r.get("experiment", "C256"), "variant": r.get("variant"),
                   "cycles": arm.cycles, "max_agents": arm.max_agents, "metrics": "fixed",
-                  "cpu_interval": costs.cpu_interval, "costs": r.get("costs") or None, "seed": 0}
+                  "cpu_interval": costs.cpu_interval, "costs": r.get("costs") or None,
+                  "seed": DEFAULT_SEED}
         est = estimate_run(_ArmRun(arm.label, kwargs), cal, budget_s=budget_s)
         per_arm[arm.label] = est.seconds - NOTEBOOK_START_S + startup
     est_s = sum(per_arm.get(t.arm, 0.0) for t in tasks)
@@ -315,7 +319,8 @@ def summary(scale_name: str, runs_dir: str | Path) -> str:
         lines.append(f"  run {i}/{len(scale.runs)}  {planned.name:<18} {_fmt_s(took):>9}  "
                      f"{meta.get('status')}, started {meta.get('started_at')}")
     lines.append(f"  total time in the runs: {_fmt_s(total)}")
-    study = Path(runs_dir).resolve().parent.parent / "study" / scale.name / "study.json"
+    root = Path(runs_dir).resolve().parents[2]  # runs_dir is <root>/data/runs/<scale>
+    study = paths.Build(root, scale.name).study / "study.json"
     try:
         sw = json.loads(study.read_text(encoding="utf-8"))
         lines.append(f"  causal study: {sw.get('runs_complete')}/{sw.get('runs_planned')} runs "

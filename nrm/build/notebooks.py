@@ -35,6 +35,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from nrm import paths
 from nrm.exceptions import NotebookError, NrmError, ParameterError, RunExistsError
+from nrm.run.scales import DEFAULT_SCALE, SCALES
 
 if TYPE_CHECKING:
     from nrm.run.spec import RunSpec
@@ -113,7 +114,7 @@ def _i(name: str, default: Any, help: str, optional: bool = False) -> Param:
     return Param(name, (int,), default, help, optional)
 
 
-_SCALE = _s("scale", "default", "one of smoke, default, full (nrm/run/scales.py)")
+_SCALE = _s("scale", DEFAULT_SCALE, f"one of {', '.join(SCALES)} (nrm/run/scales.py)")
 _RUNS_DIR = _s("runs_dir", None, "folder holding the scale's run folders "
                "(default data/runs/<scale>)", optional=True)
 
@@ -142,14 +143,23 @@ class RunRequest:
                 f"allocator {self.allocator or 'default'}{changed}\n-> {self.out}")
 
 
+#: The run notebook's parameters that are RunSpec fields besides experiment, variant and scale
+#: (``cpu_interval`` is the cost switch's sugar, as in ``nrm run``).
+_RUN_FIELDS = ("cycles", "max_agents", "metrics", "cpu_interval", "seed", "allocator", "gc_mode",
+               "costs", "conditions", "pregrow_db_mb", "flush_every", "arena_every",
+               "checkpoint_every", "tracemalloc", "uss")
+
+
 def _resolve_run(v: dict[str, Any]) -> RunRequest:
     from nrm.run.runner import default_run_name
     from nrm.run.spec import RunSpec
 
-    # None means "the scale's value": RunSpec resolves it (the same way `nrm run` does)
-    spec = RunSpec(v["experiment"], v["variant"], scale=v["scale"], cycles=v["cycles"],
-                   max_agents=v["max_agents"], metrics=v["metrics"],
-                   cpu_interval=v["cpu_interval"], seed=v["seed"], allocator=v["allocator"])
+    # None means "the scale's value" (or RunSpec's default): RunSpec resolves it (the same way
+    # `nrm run` does)
+    kw = {k: v[k] for k in _RUN_FIELDS if v[k] is not None}
+    if "conditions" in kw:
+        kw["conditions"] = tuple(kw["conditions"])
+    spec = RunSpec(v["experiment"], v["variant"], scale=v["scale"], **kw)
     if spec.allocator is not None:
         from nrm.exceptions import AllocatorError
         from nrm.instrument.allocator import DEBIAN_PACKAGES, available
@@ -181,7 +191,8 @@ def _scale_runs(v: dict[str, Any], notebook: str) -> tuple[str, dict[str, Path]]
     from nrm.run.scales import get_scale
 
     scale = get_scale(v["scale"])
-    base = Path(v["runs_dir"]).expanduser() if v["runs_dir"] else paths.RUNS / scale.name
+    base = (Path(v["runs_dir"]).expanduser() if v["runs_dir"]
+            else paths.Build.here(scale.name).runs)
     runs = {name: (base / name).resolve() for name in scale.names()}
     missing = [str(p) for p in runs.values() if not (p / paths.RUN_JSON).is_file()]
     if missing:
@@ -200,7 +211,7 @@ def _dir(value: str | None, default: Path) -> Path:
 def _resolve_analysis(notebook: str) -> Callable[[dict[str, Any]], AnalysisRequest]:
     def resolve(v: dict[str, Any]) -> AnalysisRequest:
         scale, runs = _scale_runs(v, notebook)
-        out = _dir(v["output_dir"], paths.DATA / "analysis" / scale)
+        out = _dir(v["output_dir"], paths.Build.here(scale).analysis)
         return AnalysisRequest(scale, runs, {"analysis": out}, {})
 
     return resolve
@@ -209,27 +220,26 @@ def _resolve_analysis(notebook: str) -> Callable[[dict[str, Any]], AnalysisReque
 def _resolve_render(v: dict[str, Any]) -> AnalysisRequest:
     scale, runs = _scale_runs(v, "render_paper")
     dirs = {
-        "analysis": _dir(v["analysis_dir"], paths.DATA / "analysis" / scale),
-        "figures": _dir(v["figures_dir"], paths.FIGURES),
-        "paper": _dir(v["paper_dir"], paths.PAPER),
-        "executed": _dir(v["executed_dir"], paths.EXECUTED / scale),
+        "analysis": _dir(v["analysis_dir"], paths.Build.here(scale).analysis),
+        "figures": _dir(v["figures_dir"], paths.Build.here(scale).figures),
+        "paper": _dir(v["paper_dir"], paths.Build.here(scale).paper),
+        "executed": _dir(v["executed_dir"], paths.Build.here(scale).executed),
     }
     return AnalysisRequest(scale, runs, dirs, {})
 
 
 def _resolve_study(v: dict[str, Any]) -> AnalysisRequest:
     from nrm.run.scales import get_study_scale
-    from nrm.study.sweep import PLAN_JSON
 
     scale = get_study_scale(v["scale"]).name
-    study = _dir(v["study_dir"], paths.DATA / "study" / scale)
-    if not (study / PLAN_JSON).is_file():
-        raise ParameterError(f"notebook study needs a study folder with {PLAN_JSON}; {study} has "
-                             f"none. Run it first: nrm study run --scale {scale} --out {study} "
-                             f"(or make study SCALE={scale})")
+    study = _dir(v["study_dir"], paths.Build.here(scale).study)
+    if not (study / paths.PLAN_JSON).is_file():
+        raise ParameterError(f"notebook study needs a study folder with {paths.PLAN_JSON}; "
+                             f"{study} has none. Run it first: nrm study run --scale {scale} "
+                             f"--out {study} (or make study SCALE={scale})")
     if not isinstance(v["n_boot"], int) or v["n_boot"] < 100:
         raise ParameterError(f"n_boot must be an integer >= 100, got {v['n_boot']!r}")
-    out = _dir(v["output_dir"], paths.DATA / "analysis" / scale / "study")
+    out = _dir(v["output_dir"], paths.Build.here(scale).study_analysis)
     return AnalysisRequest(scale, {}, {"study": study, "analysis": out},
                            {"n_boot": v["n_boot"]})
 
@@ -254,6 +264,23 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
                    optional=True),
                 _s("allocator", None, "pymalloc, malloc, jemalloc or mimalloc (None: default; "
                    "runs in a child process)", optional=True),
+                _s("gc_mode", None, "default, disable or freeze: the garbage collector after "
+                   "set-up (None: default)", optional=True),
+                Param("costs", (dict,), None, "cost switches overriding the variant's, e.g. "
+                      "{'sqlite': False} (nrm/sim/costs.py; the run is then 'custom')",
+                      optional=True),
+                Param("conditions", (list, tuple), None, "run only these conditions, e.g. "
+                      "['OFF-OFF', 'ON-ON'] (None: all four)", optional=True),
+                Param("pregrow_db_mb", (float, int), None, "MiB of model-shaped rows put into "
+                      "the run's SQLite databases first (None: 0)", optional=True),
+                _i("flush_every", None, "flush logs every K cycles (None: 50)", optional=True),
+                _i("arena_every", None, "arena statistics every K cycles (None: 100)",
+                   optional=True),
+                _i("checkpoint_every", None, "checkpoint every N cycles (None: every 30 s)",
+                   optional=True),
+                Param("tracemalloc", (bool,), None, "also record tracemalloc current/peak",
+                      optional=True),
+                Param("uss", (bool,), None, "also record USS (slow)", optional=True),
                 _s("output", None, "new run folder (None: data/runs/<exp>-<variant>-<time>)",
                    optional=True),
                 Param("progress", (bool,), False, "show a progress bar"),
@@ -291,7 +318,7 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
         NotebookSpec(
             "study",
             "the causal study: effects with A/A noise band, cost shares, H1-H5 verdicts",
-            (_s("scale", "default", "one of smoke, default, full (nrm/study/sweep.py)"),
+            (_s("scale", DEFAULT_SCALE, f"one of {', '.join(SCALES)} (nrm/run/scales.py)"),
              _s("study_dir", None, "the study folder (default data/study/<scale>)",
                 optional=True),
              _s("output_dir", None, "tables and figures (default data/analysis/<scale>/study)",

@@ -32,6 +32,7 @@ Runs never overwrite runs: before a run step executes, the old run folder is mov
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -45,23 +46,20 @@ from nrm import paths
 from nrm.deps import notebook_modules
 from nrm.deps import source_files as _source_files
 from nrm.exceptions import ParameterError
+from nrm.run.checks import MAX_SEED
 from nrm.run.scales import get_scale
 
 __all__ = ["RUN_CODE", "Build", "RecordedConfig", "study_outputs", "tasks", "why"]
 
 #: The modules that make a run's data: the run notebook calls nrm.build.notebooks.run, which runs
-#: nrm.run.runner in the kernel or, with an allocator, ``nrm run`` in a child process
-#: (nrm.instrument.allocator, nrm.run.child; the command's handler is nrm.cli.run).
+#: nrm.run.runner in the kernel or, with an allocator, ``python -m nrm.cli child`` in a child
+#: process (nrm.instrument.allocator, nrm.run.child; the command's handler is nrm.cli.child).
 RUN_CODE = ("nrm.build.notebooks", "nrm.run.runner", "nrm.instrument.allocator", "nrm.run.child",
-            "nrm.cli.run")
-#: The walk does not enter nrm.cli: it only dispatches to the handler above, and it imports
-#: every other subcommand (the study, the paper, the statistics), which a run never executes.
-#: The H2 controls (nrm.study.controls, nrm.study.control_arms) are experiments of their own that
-#: the
-#: study module can launch; a paper run never executes them.
-RUN_EXCLUDE = ("nrm.study.controls", "nrm.study.control_arms")
+            "nrm.cli.child")
+#: The walk needs no exclude list: none of these imports the dispatcher nrm.cli.main, the study,
+#: the statistics or the renderer (tests/test_pipeline.py checks it).
 ANALYSES = {"variance_hypotheses": "phase1a", "optimization": "phase1b"}
-STATE = "doit-state.json"
+STATE = paths.STATE_FILE
 
 
 #: The study's analysis files the paper reads (written by notebooks/study.ipynb).
@@ -82,9 +80,12 @@ class Build:
     @classmethod
     def from_vars(cls, scale: str, out: str, seed: str = "", study: str = "1") -> Build:
         get_scale(scale)
-        s = seed.strip()
-        if s and not s.lstrip("-").isdigit():
+        s = str(seed).strip()
+        if s and re.fullmatch(r"-?[0-9]+", s) is None:
             raise ParameterError(f"SEED must be an integer, got {seed!r}")
+        if s and abs(int(s)) > MAX_SEED:
+            raise ParameterError(f"SEED must be an integer in [-{MAX_SEED}, {MAX_SEED}], "
+                                 f"got {s} ({len(s.lstrip('-'))} digits)")
         st = str(study).strip() or "1"
         if st not in ("0", "1"):
             raise ParameterError(f"STUDY must be 1 (run the causal study) or 0 (skip it), "
@@ -92,33 +93,38 @@ class Build:
         return cls(scale, Path(out).expanduser().resolve(), int(s) if s else None, st == "1")
 
     @property
+    def layout(self) -> paths.Build:
+        """The build's folders (:class:`nrm.paths.Build`)."""
+        return paths.Build(self.out, self.scale)
+
+    @property
     def runs_dir(self) -> Path:
-        return self.out / "data" / "runs" / self.scale
+        return self.layout.runs
 
     @property
     def exec_dir(self) -> Path:
-        return self.out / "data" / "executed" / self.scale
+        return self.layout.executed
 
     @property
     def analysis_dir(self) -> Path:
-        return self.out / "data" / "analysis" / self.scale
+        return self.layout.analysis
 
     @property
     def study_dir(self) -> Path:
         """The causal study's runs (``nrm study run --out``)."""
-        return self.out / "data" / "study" / self.scale
+        return self.layout.study
 
     @property
     def figures_dir(self) -> Path:
-        return self.out / "figures"
+        return self.layout.figures
 
     @property
     def paper_dir(self) -> Path:
-        return self.out / "paper"
+        return self.layout.paper
 
     @property
     def state_file(self) -> Path:
-        return self.out / ".make" / STATE
+        return self.layout.state_file
 
     def doit_config(self) -> dict[str, Any]:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -186,7 +192,7 @@ def _reference_files() -> list[str]:
 
 def study_outputs(b: Build) -> list[str]:
     """The causal study's tables and figures, which the paper's sections 7, 10 and 11 read."""
-    folder = b.analysis_dir / "study"
+    folder = b.layout.study_analysis
     return ([str(folder / "study_summary.json")]
             + [str(folder / f"{t}.csv") for t in STUDY_TABLES]
             + [str(folder / f"{f}.png") for f in STUDY_PNGS])
@@ -207,27 +213,29 @@ def study_tasks(b: Build, env: Mapping[str, Any], after: list[str]) -> Iterator[
     to
     ``data/study/.superseded/`` instead of mixing two versions of the code in one study. An
     interrupted sweep continues where it stopped."""
-    from nrm.study.sweep import STUDY_CODE, STUDY_EXCLUDE, STUDY_JSON, build_plan
+    from nrm.study.sweep import STUDY_CODE, STUDY_JSON, build_plan
 
-    plan = build_plan(b.scale)
+    model_seed = {} if b.seed is None else {"model_seed": b.seed}
+    plan = build_plan(b.scale, **model_seed)
     study_json = str(b.study_dir / STUDY_JSON)
     yield {
         "basename": "study", "name": f"{b.scale}/sweep",
         "doc": f"the causal study at scale {b.scale}: {len(plan.tasks())} runs on Dask",
-        "file_dep": source_files(STUDY_CODE, STUDY_EXCLUDE),
+        "file_dep": source_files(STUDY_CODE),
         "targets": [study_json],
         "task_dep": after,  # after the paper's runs: never two timed things at once
         "uptodate": [RecordedConfig({"plan": plan.to_dict(), "environment": env}),
                      (_study_done, [study_json], {})],
         "actions": [CmdAction(_py("nrm.cli", "study", "run", "--scale", b.scale, "--out",
-                                  str(b.study_dir), "--workers", "1", "--retire-stale"),
+                                  str(b.study_dir), "--workers", "1", "--retire-stale",
+                                  *(["--model-seed", str(b.seed)] if b.seed is not None else [])),
                               shell=False, buffering=1)],
         "verbosity": 2,
     }
     src = "notebooks/study.ipynb"
     target = b.exec_dir / "study.ipynb"
     params = {"scale": b.scale, "study_dir": str(b.study_dir),
-              "output_dir": str(b.analysis_dir / "study")}
+              "output_dir": str(b.layout.study_analysis)}
     yield {
         "basename": "analysis", "name": f"{b.scale}/study",
         "doc": f"study notebook over the {b.scale} study's runs",
@@ -244,7 +252,7 @@ def tasks(b: Build) -> Iterator[dict[str, Any]]:
     env = environment_record()
     scale = get_scale(b.scale)
     run_nb = "notebooks/run_experiment.ipynb"
-    run_code = source_files(RUN_CODE, RUN_EXCLUDE)
+    run_code = source_files(RUN_CODE)
     all_run_files: list[str] = []
     run_nbs: list[str] = []
     previous: list[str] = []

@@ -107,7 +107,7 @@ def _rerun_missing(build: Path, scale: str, runs: dict[str, Path],
                                   "scale": scale, "output": str(folder)}
         if seeds.get(name) is not None and seeds[name] != planned.seed:
             params["seed"] = int(seeds[name])
-        out = build / "data" / "executed" / scale / f"run-{name}.reproduce.ipynb"
+        out = paths.Build(build, scale).executed / f"run-{name}.reproduce.ipynb"
         notebooks.execute("run_experiment", out, params)
         done.append(name)
     return done
@@ -134,7 +134,7 @@ def reproduce(item_id: str, build: str | Path = ".") -> Reproduction:
     scale = str(rec["scale"])
     out = Reproduction(item_id, True)
     # every run of the build (the paper's inputs need them all); the item's own are stamped
-    runs_dir = root / "data" / "runs" / scale
+    runs_dir = paths.Build(root, scale).runs
     all_runs = {n: runs_dir / n for n in get_scale(scale).names()}
     stamped = {r["name"]: r for r in rec.get("runs", [])}
     for r in stamped.values():
@@ -160,14 +160,14 @@ def reproduce(item_id: str, build: str | Path = ".") -> Reproduction:
                 out.lines.append(f"recomputed {phase} from the run folders")
             else:
                 shutil.copytree(analysis_dir / phase, work / phase)
-        if (analysis_dir / "study").is_dir():  # the paper reads the study's tables too
-            shutil.copytree(analysis_dir / "study", work / "study")
+        if (analysis_dir / paths.STUDY_ANALYSIS).is_dir():  # the paper reads the study's too
+            shutil.copytree(analysis_dir / paths.STUDY_ANALYSIS, work / paths.STUDY_ANALYSIS)
             if "study" in phases:
                 out.lines.append("the causal study's tables as the build left them (`make "
                                  "study` re-makes them from its runs)")
         request = AnalysisRequest(scale, all_runs, {
             "analysis": work, "figures": t / "figures", "paper": t / "paper",
-            "executed": root / "data" / "executed" / scale}, {})
+            "executed": paths.Build(root, scale).executed}, {})
         inp = paper_mod.load_inputs(request)
         kind, key = item_id.split(":", 1)
         if kind == "figure":

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from nrm.run.scales import SCALES
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("bench", help="speed and probe-overhead benchmarks (make bench)")
     p.add_argument("--quick", action="store_true",
                    help="fewer cycles (a minute instead of several)")
-    p.add_argument("--budget", choices=["smoke", "default"], default=None,
+    p.add_argument("--budget", choices=[n for n, s in SCALES.items() if s.budget], default=None,
                    help="instead: time a whole first make paper at this scale against its "
                         "budget (smoke study <= 2 min; default study <= 15 min, whole <= 30 "
                         "min; nrm/build/budget.py)")

@@ -8,13 +8,7 @@ from typing import Any
 
 from nrm import paths
 from nrm.cli.argtypes import positive_int as _positive
-from nrm.study.controls import (
-    H2_FLOOR,
-    KINDS,
-    ControlSpec,
-    run_control,
-    summarize,
-)
+from nrm.study.controls import H2_FLOOR, KINDS, ControlSpec, run_control
 
 
 def register(sub: Any) -> None:
@@ -81,6 +75,10 @@ def _cmd_control(args: argparse.Namespace) -> int:
         return run_in_child(argv, args.allocator)
     meta = run_control(spec, args.out, progress=not args.no_progress)
     out = Path(paths.RUNS / meta["name"]) if args.out is None else Path(args.out)
+    # imported after the run: the control's own process measures its memory, and the analysis
+    # (pandas, the study) must not be in it while it runs
+    from nrm.study.control_analysis import summarize
+
     s = summarize(out)
     frag = (
         f"frag ratio {s['frag_start']:.3f} -> {s['frag_end']:.3f}, "

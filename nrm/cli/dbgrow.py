@@ -60,14 +60,13 @@ def run_arm(spec: Any, out: str | Path, *, where: str, progress: bool = False,
 
 def register(sub: Any) -> None:
     """``nrm dbgrow``: the database-growth arm."""
-    from nrm.cli.workers import add_run_flags
+    from nrm.cli.runflags import add_run_flags
 
     p = sub.add_parser(
         "dbgrow",
         help="run with the databases pre-grown, on disk or in RAM (database-growth arm)",
     )
-    add_run_flags(p)
-    p.add_argument("--pregrow-db", type=float, default=0.0, metavar="MB")
+    add_run_flags(p, out_required=True)  # --pregrow-db MB: the spec's pregrow_db_mb
     p.add_argument("--where", choices=("disk", "ram"), default="disk")
     p.add_argument("--drop-db", action="store_true",
                    help="remove the databases after a complete run (sizes stay in run.json)")
@@ -75,12 +74,12 @@ def register(sub: Any) -> None:
 
 
 def _cmd_dbgrow(args: Any) -> int:
-    from nrm.cli.workers import spec_from_flags
+    from nrm.cli.runflags import spec_from_flags
 
-    spec = spec_from_flags(args, pregrow_db_mb=args.pregrow_db)
+    spec = spec_from_flags(args)
     meta = run_arm(spec, args.out, where=args.where, progress=not args.no_progress,
                    drop_db=args.drop_db)
     lat = commit_latency(args.out)
-    print(f"dbgrow {args.where} {args.pregrow_db:g} MiB: {meta.get('status')}, "
+    print(f"dbgrow {args.where} {spec.pregrow_db_mb:g} MiB: {meta.get('status')}, "
           f"{lat['commits']} commits, {lat['mean_ms'] or float('nan'):.3f} ms per commit")
     return 0 if meta.get("status") == "complete" else 1

@@ -14,6 +14,7 @@ from nrm.cli import (
     bench,
     check_html,
     check_lock,
+    child,
     compare,
     control,
     dbgrow,
@@ -35,7 +36,7 @@ from nrm.exceptions import NrmError, RunInterruptedError
 
 #: The subcommand modules, in the order ``nrm --help`` lists them.
 COMMANDS = (listing, run, notebook, scales, deps, bench, check_lock, plan, why, check_html,
-            control, workers, dbgrow, study, reproduce, compare, readme, watch,
+            control, workers, dbgrow, child, study, reproduce, compare, readme, watch,
             predict)
 
 

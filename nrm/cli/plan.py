@@ -6,8 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from nrm import paths
 from nrm.build.estimate import plan_text, summary
 from nrm.exceptions import NrmError
+from nrm.run.scales import DEFAULT_SCALE, SCALES
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -18,7 +20,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         raise NrmError(f"--budget must be > 0 seconds, got {args.budget}")
     runs_dir = args.runs_dir
     if runs_dir is None and args.out is not None:
-        runs_dir = str(Path(args.out) / "data" / "runs" / args.scale)
+        runs_dir = str(paths.Build(Path(args.out), args.scale).runs)
     print(plan_text(args.scale, runs_dir, budget_s=args.budget, study=not args.no_study),
           flush=True)
     return 0
@@ -28,7 +30,7 @@ def register(sub: Any) -> None:
     """``nrm plan [--scale S] [--out DIR | --runs-dir DIR] [--summary RUNS_DIR]``."""
     p = sub.add_parser("plan", help="list make paper's planned runs with an estimated time for "
                        "this machine (nothing is run)")
-    p.add_argument("--scale", default="default", help="smoke | default | full")
+    p.add_argument("--scale", default=DEFAULT_SCALE, help=" | ".join(SCALES))
     p.add_argument("--out", default=None, help="make paper's OUT (the commit latency is "
                    "measured on its file system)")
     p.add_argument("--runs-dir", default=None, help="folder that will hold the run folders")

@@ -1,4 +1,5 @@
-"""``nrm scales names SCALE | show [SCALE] | retire RUN_DIR``: the presets of ``make paper``."""
+"""``nrm scales names SCALE | show [SCALE] | check SCALE --seed S --study 0|1 | retire RUN_DIR``:
+the presets of ``make paper``."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ def register(sub: Any) -> None:
     show = verbs.add_parser("show", help="print the presets (of one scale, or all)")
     show.add_argument("scale", nargs="?", default=None)
     show.set_defaults(handler=_show)
+    check = verbs.add_parser("check", help="check make paper's variables (one line on error)")
+    check.add_argument("scale")
+    check.add_argument("--seed", default="", help="SEED (empty: the scale's seeds)")
+    check.add_argument("--study", default="1", help="STUDY (1 or 0)")
+    check.add_argument("--out", default=".", help="OUT")
+    check.set_defaults(handler=_check)
     retire = verbs.add_parser("retire", help="move an out-of-date run folder to .superseded/")
     retire.add_argument("run_dir")
     retire.set_defaults(handler=_retire)
@@ -24,6 +31,13 @@ def _names(args: argparse.Namespace) -> int:
     from nrm.run.scales import get_scale
 
     print(" ".join(get_scale(args.scale).names()))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from nrm.build.pipeline import Build
+
+    Build.from_vars(args.scale, args.out, args.seed, args.study)
     return 0
 
 

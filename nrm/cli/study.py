@@ -10,10 +10,11 @@ from typing import Any
 
 from nrm import paths
 from nrm.cli.argtypes import positive_int as _positive
+from nrm.run.scales import DEFAULT_SCALE, DEFAULT_SEED, SCALES
 
 
 def default_out(scale: str) -> Path:
-    return paths.DATA / "study" / scale
+    return paths.Build.here(scale).study
 
 
 def register(sub: Any) -> None:
@@ -21,10 +22,13 @@ def register(sub: Any) -> None:
     ssub = p.add_subparsers(dest="study_command", required=True)
 
     def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--scale", default="default", help="smoke | default | full")
+        q.add_argument("--scale", default=DEFAULT_SCALE, help=" | ".join(SCALES))
         q.add_argument("--repeats", type=_positive, default=None,
                        help="blocks (repeats per arm; the scale's own by default, 5 at default)")
-        q.add_argument("--seed", type=int, default=0, help="seed of the randomized order")
+        q.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                       help="seed of the randomized order")
+        q.add_argument("--model-seed", type=int, default=DEFAULT_SEED,
+                       help="every run's model seed (make paper SEED=N sets it)")
         q.add_argument("--arm", action="append", default=None,
                        help="keep only this arm (repeatable; its base and A/A arm are kept)")
 
@@ -65,7 +69,8 @@ def register(sub: Any) -> None:
 def _plan(args: argparse.Namespace) -> Any:
     from nrm.study.sweep import build_plan
 
-    return build_plan(args.scale, repeats=args.repeats, seed=args.seed, arms=args.arm)
+    return build_plan(args.scale, repeats=args.repeats, seed=args.seed, arms=args.arm,
+                      model_seed=args.model_seed)
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:

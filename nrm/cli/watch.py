@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nrm.exceptions import WatchError
+from nrm.run.scales import DEFAULT_SEED
 
 
 def register(sub: Any) -> None:
@@ -37,7 +38,7 @@ def register(sub: Any) -> None:
     p.add_argument("--arms", nargs="+", default=None, metavar="KEY=V1,V2",
                    help="causal re-runs: allocator=malloc,jemalloc,mimalloc gc=freeze,disable")
     p.add_argument("--repeats", type=int, default=3, help="blocks of the arms (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the arms' random order")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the arms' random order")
     p.add_argument("--quiet", action="store_true", help="no live line, no printed verdicts")
     p.add_argument("command", nargs=argparse.REMAINDER,
                    help="-- PROGRAM ARGS, or: report DIR")

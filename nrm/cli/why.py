@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
 
 def _why(args: Any) -> int:
     from nrm.build.pipeline import Build, format_why, tasks, why
-    from nrm.run.spec import DEFAULT_SCALE
+    from nrm.run.scales import DEFAULT_SCALE
 
     out = os.path.abspath(args.out)
     os.chdir(paths.ROOT)  # doit's file keys are relative to the project root

@@ -151,7 +151,8 @@ def run_in_child(
     *,
     stdin: str | None = None,
 ) -> int:
-    """Run ``python -m nrm.cli *argv`` under ``allocator`` and return its exit code.
+    """Run ``python -m nrm.cli *argv`` under ``allocator`` and return its exit code (a run's
+    child is ``nrm.cli child``: :mod:`nrm.run.child`).
 
     ``argv`` is passed as given (the caller adds whatever flag stops the child from spawning
     again); ``stdin``, when given, is written to the child's standard input (then closed).

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported where used: `nrm` commands start without pandas
     import pandas as pd
 
+from nrm import paths
 from nrm.exceptions import LogError, ParameterError
 
 __all__ = ["BuildComparison", "compare_builds", "resolve_build"]
@@ -47,10 +48,10 @@ def resolve_build(path: str | Path, scale: str | None = None) -> Path:
         raise ParameterError(f"build folder {p} does not exist")
     if (p / "phase1a").is_dir() or (p / "phase1b").is_dir():
         return p
-    base = p / "data" / "analysis"
+    base = paths.Build(p, scale or "").analyses
     if scale is not None:
-        if (base / scale / "phase1a").is_dir():
-            return base / scale
+        if (paths.Build(p, scale).analysis / "phase1a").is_dir():
+            return paths.Build(p, scale).analysis
         raise ParameterError(f"{p} has no tables for scale {scale!r} ({base / scale})")
     found = sorted(d for d in base.glob("*") if (d / "phase1a").is_dir()) if base.is_dir() else []
     if len(found) == 1:
@@ -87,7 +88,7 @@ def noise_halfwidth(folder: Path) -> float | None:
     import numpy as np
     import pandas as pd
 
-    for base in (folder / "study", folder.parent / "study"):
+    for base in (folder / paths.STUDY_ANALYSIS, folder.parent / paths.STUDY_ANALYSIS):
         cand = base / "noise.json"
         if cand.is_file():
             try:

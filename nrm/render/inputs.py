@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from nrm import paths
 from nrm.exceptions import LogError
 from nrm.instrument.reader import RunData
 from nrm.render import results as R
@@ -61,7 +62,8 @@ class PaperInputs:
     @property
     def study_dir(self) -> Path | None:
         """The causal study's analysis folder (``notebooks/study.ipynb`` writes it)."""
-        return None if self.analysis_dir is None else Path(self.analysis_dir) / "study"
+        return (None if self.analysis_dir is None
+                else Path(self.analysis_dir) / paths.STUDY_ANALYSIS)
 
     @functools.cached_property
     def study(self) -> dict[str, Any]:

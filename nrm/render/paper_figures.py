@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from nrm import paths
 from nrm.render import figures as F
 from nrm.render import results as R
 from nrm.render.inputs import PaperInputs
@@ -38,7 +39,7 @@ def figure_data(inp: PaperInputs, stem: str) -> dict[str, pd.DataFrame]:
     if stem == "claims_snapshots":
         return {"snapshots": inp.claims.snapshot_table()}
     if stem.startswith("study") and inp.analysis_dir is not None:  # the causal study's tables
-        folder = Path(inp.analysis_dir) / "study"
+        folder = Path(inp.analysis_dir) / paths.STUDY_ANALYSIS
         return {p.stem: pd.read_csv(p) for p in sorted(folder.glob("*.csv"))
                 if p.stat().st_size > 0}
     names = _order(inp) if stem in ("runtime_timeline", "optimization_impact") else [R.SLOW]

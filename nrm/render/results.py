@@ -29,6 +29,7 @@ from nrm import paths, stats
 from nrm.atomic import atomic_write_json, atomic_write_text
 from nrm.exceptions import LogError
 from nrm.instrument.reader import RunData, load_run
+from nrm.run.scales import DEFAULT_SEED
 from nrm.stats.verdict import VERDICTS
 
 __all__ = [
@@ -237,7 +238,7 @@ def comparison_summary(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 
 def phase1b(runs: Mapping[str, str | Path], out_dir: str | Path, *,
             comparisons: Mapping[str, tuple[tuple[str, ...], tuple[str, ...], str]] = COMPARISONS,
-            n_boot: int = 2000, seed: int = 0) -> dict[str, pd.DataFrame]:
+            n_boot: int = 2000, seed: int = DEFAULT_SEED) -> dict[str, pd.DataFrame]:
     """Phase 1B on a scale's runs; writes ``<out_dir>/phase1b/*.csv``; returns the tables."""
     loaded = load_runs(runs)
     tables: dict[str, pd.DataFrame] = {}

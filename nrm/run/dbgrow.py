@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from nrm.exceptions import ParameterError
+from nrm.sim.model import DEFAULT_SEED
 from nrm.sim.persistence import SqlitePersistence
 
 #: (database, table, share of the requested bytes)
@@ -97,7 +98,7 @@ def check_megabytes(megabytes: Any) -> float:
     return float(megabytes)
 
 
-def pregrow(folder: str | Path, megabytes: float, *, seed: int = 0) -> dict[str, Any]:
+def pregrow(folder: str | Path, megabytes: float, *, seed: int = DEFAULT_SEED) -> dict[str, Any]:
     """Fill ``folder``'s ``workspace.db`` and ``bridge.db`` (created when missing, with the
     model's schema) until together they hold ``megabytes`` MiB (within :data:`TOLERANCE`).
 

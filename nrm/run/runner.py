@@ -40,7 +40,7 @@ from nrm.run.safety import (
     reserve_bytes,
     signal_name,
 )
-from nrm.run.spec import GC_MODES, RunSpec
+from nrm.run.spec import GC_DEFAULT, GC_MODES, RunSpec
 from nrm.sim.experiments import get_experiment, population_summary, synergy
 from nrm.sim.metrics import (
     ReplaySource,
@@ -564,7 +564,7 @@ def _apply_gc_mode(mode: str) -> dict[str, Any]:
 
 def _restore_gc(mode: str, meta: dict[str, Any], was_enabled: bool) -> None:
     """Undo :func:`_apply_gc_mode` at the end of a segment (recording what was in force)."""
-    if mode == "default":
+    if mode == GC_DEFAULT:
         return
     if isinstance(meta.get("gc"), dict):
         meta["gc"]["at_end"] = {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}

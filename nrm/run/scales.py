@@ -34,21 +34,35 @@ from typing import Any
 from nrm import paths
 from nrm.exceptions import ParameterError
 from nrm.sim.costs import CostSwitches
-from nrm.sim.model import DEFAULT_CYCLES, ModelParams
+from nrm.sim.model import DEFAULT_CYCLES, DEFAULT_SEED, ModelParams
 
 __all__ = [
+    "DEFAULT_SCALE",
+    "DEFAULT_SEED",
+    "PAPER_SCALE",
+    "REFERENCE_SCALE",
     "SCALES",
+    "STUDY_SCALES",
     "SUPERSEDED",
     "PlannedRun",
     "Scale",
+    "StudyScale",
     "describe",
     "get_scale",
+    "get_study_scale",
     "retire",
     "run_dir",
 ]
 
+#: The scale ``nrm run``, ``nrm study``, ``make paper`` and the notebooks use when none is named.
+DEFAULT_SCALE = "default"
+#: The scale with the paper's own parameters (the model's defaults).
+PAPER_SCALE = "full"
+#: The scale of the shipped reference build (data/reference/build-<scale>).
+REFERENCE_SCALE = DEFAULT_SCALE
+
 #: Folder (inside a scale's run folder) that receives out-of-date runs moved aside by make.
-SUPERSEDED = ".superseded"
+SUPERSEDED = paths.SUPERSEDED
 
 
 @dataclass(frozen=True)
@@ -61,7 +75,7 @@ class PlannedRun:
     max_agents: int
     metrics: str
     cpu_interval: float | None  # None: the variant's own (0.1 s for unoptimized/optimized)
-    seed: int = 0
+    seed: int = DEFAULT_SEED
     role: str = "paper"  # "paper": as the paper ran it; "extra": added by this compendium
 
     @property
@@ -84,11 +98,48 @@ class PlannedRun:
         return {**asdict(self), "name": self.name}
 
 
+#: The paper's parameters (the model's own defaults), for the study plan's "scale relative to
+#: the paper" column.
+PAPER_CYCLES = DEFAULT_CYCLES
+PAPER_AGENTS = ModelParams.max_agents
+PAPER_CPU_INTERVAL = CostSwitches.cpu_interval
+
+
+@dataclass(frozen=True)
+class StudyScale:
+    """Run lengths of one study scale.
+
+    ``short_cycles`` is used by every arm whose costs include a per-row SQLite commit, recursive
+    evolution or the cumulative registry (seconds to minutes per cycle at the paper's size);
+    ``long_cycles`` by the cheap arms, so that their per-cycle slope and curvature rest on
+    thousands of cycles. An effect is always read over the cycles both runs have.
+    """
+
+    name: str
+    repeats: int
+    max_agents: int
+    short_cycles: int
+    long_cycles: int
+    cpu_interval: float  # seconds the CPU sample blocks where the original's 0.1 s applies
+    description: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+
 @dataclass(frozen=True)
 class Scale:
+    """One scale: the paper's planned runs, the causal study's sizes, the H2 controls' workload,
+    the pre-grown database sizes and the build's time budget (one row of :data:`SCALES`)."""
+
     name: str
     description: str
     runs: tuple[PlannedRun, ...]
+    study: StudyScale
+    control_size: tuple[int, int]  # the H2 controls' (cycles, population)
+    db_sizes: tuple[float, ...]  # MiB the dbgrow arms pre-grow the databases to
+    budget: dict[str, float | None] | None = None  # seconds: study_s, whole_s (nrm bench)
 
     def names(self) -> list[str]:
         return [r.name for r in self.runs]
@@ -135,28 +186,53 @@ _PLAN: tuple[tuple[str, str, str], ...] = (
 
 
 def _scale(name: str, description: str, *, cycles: int, max_agents: int, metrics: str,
-           cpu_interval: float | None) -> Scale:
+           cpu_interval: float | None, study: tuple[Any, ...], control_size: tuple[int, int],
+           db_sizes: tuple[float, ...], budget: dict[str, float | None] | None = None) -> Scale:
     runs = tuple(
-        PlannedRun(exp, variant, cycles, max_agents, metrics, cpu_interval, 0, role)
+        PlannedRun(exp, variant, cycles, max_agents, metrics, cpu_interval, DEFAULT_SEED, role)
         for exp, variant, role in _PLAN
     )
-    return Scale(name, description, runs)
+    return Scale(name, description, runs, StudyScale(name, *study), control_size, db_sizes,
+                 budget)
 
 
+# Pre-growing the databases costs about 45 s per GiB here, so at default scale (a 15-min
+# budget) the largest is 300 MiB: in the default study of 2026-12-06 (5 blocks, 10 cycles x 10
+# agents) 1000 MiB took 41-45 s per run to pre-grow, 7.5 of its 18.7 min, and its commits were no
+# slower than at 0 MiB (1.38-1.64 vs 1.35-1.53 ms on disk). The full study keeps 1000 MiB.
 SCALES: dict[str, Scale] = {
     s.name: s
     for s in (
         _scale("smoke", "seconds, for the test suite: 20 cycles, 8 agents, fixed metrics, "
-               "no blocking sample", cycles=20, max_agents=8, metrics="fixed", cpu_interval=0.0),
+               "no blocking sample", cycles=20, max_agents=8, metrics="fixed", cpu_interval=0.0,
+               study=(2, 6, 3, 40, 0.001,
+                      "seconds per run, for the test suite: 2 blocks, 6 agents, 3 or 40 cycles "
+                      "per condition, the CPU sample blocking 1 ms"),
+               control_size=(400, 200_000), db_sizes=(0.0, 2.0, 8.0),
+               budget={"study_s": 120.0, "whole_s": None}),
         _scale("default", "laptop-sized: 200 cycles per condition, 15 agents, live metrics, "
                "the blocking CPU sample scaled from 0.1 s to 2 ms; every other cost of the "
-               "original kept", cycles=200, max_agents=15, metrics="live", cpu_interval=0.002),
+               "original kept", cycles=200, max_agents=15, metrics="live", cpu_interval=0.002,
+               study=(5, 10, 10, 1000, 0.002,
+                      "5 blocks, 10 agents, 10 cycles per condition for the arms with per-row "
+                      "SQLite commits, recursive evolution or the cumulative registry (the level "
+                      "of their costs, not their long-run growth), 1000 for the cheap ones, the "
+                      "CPU sample blocking 2 ms; budgeted at 15 min on 2 quiet cores (an "
+                      "estimate: nrm study plan --estimate-from A_SMOKE_STUDY)"),
+               control_size=(1000, 400_000), db_sizes=(0.0, 100.0, 300.0),
+               budget={"study_s": 900.0, "whole_s": 1800.0}),
         _scale("full", "the paper's parameters: 3000 cycles per condition, 100 agents, live "
                "metrics, the blocking 0.1 s CPU sample (unoptimized runs take days)",
                cycles=DEFAULT_CYCLES, max_agents=ModelParams.max_agents, metrics="live",
-               cpu_interval=None),
+               cpu_interval=None,
+               study=(5, PAPER_AGENTS, PAPER_CYCLES, PAPER_CYCLES, PAPER_CPU_INTERVAL,
+                      "the paper's parameters for every arm (3000 cycles per condition, 100 "
+                      "agents, 0.1 s blocking CPU sample): a cluster job, see README"),
+               control_size=(1000, 400_000), db_sizes=(0.0, 100.0, 1000.0)),
     )
 }
+#: The causal study's scales (one per scale of :data:`SCALES`).
+STUDY_SCALES: dict[str, StudyScale] = {name: sc.study for name, sc in SCALES.items()}
 
 
 def get_scale(name: str) -> Scale:
@@ -171,8 +247,7 @@ def run_dir(scale: str, run: PlannedRun | str, root: str | Path | None = None) -
     """``<root>/data/runs/<scale>/<name>`` (``root`` defaults to the compendium's root)."""
     get_scale(scale)
     name = run.name if isinstance(run, PlannedRun) else run
-    base = paths.RUNS if root is None else Path(root) / "data" / "runs"
-    return base / scale / name
+    return paths.Build(paths.ROOT if root is None else Path(root), scale).run(name)
 
 
 def retire(folder: str | Path) -> Path | None:
@@ -206,53 +281,6 @@ def describe(scale: Scale) -> str:
     return "\n".join(lines)
 
 
-# ------------------------------------------------------------------ the causal study's scales
-#: The paper's parameters (the model's own defaults), for the study plan's "scale relative to
-#: the paper" column.
-PAPER_CYCLES = DEFAULT_CYCLES
-PAPER_AGENTS = ModelParams.max_agents
-PAPER_CPU_INTERVAL = CostSwitches.cpu_interval
-
-
-@dataclass(frozen=True)
-class StudyScale:
-    """Run lengths of one study scale.
-
-    ``short_cycles`` is used by every arm whose costs include a per-row SQLite commit, recursive
-    evolution or the cumulative registry (seconds to minutes per cycle at the paper's size);
-    ``long_cycles`` by the cheap arms, so that their per-cycle slope and curvature rest on
-    thousands of cycles. An effect is always read over the cycles both runs have.
-    """
-
-    name: str
-    repeats: int
-    max_agents: int
-    short_cycles: int
-    long_cycles: int
-    cpu_interval: float  # seconds the CPU sample blocks where the original's 0.1 s applies
-    description: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-STUDY_SCALES: dict[str, StudyScale] = {
-    s.name: s
-    for s in (
-        StudyScale("smoke", 2, 6, 3, 40, 0.001,
-                   "seconds per run, for the test suite: 2 blocks, 6 agents, 3 or 40 cycles "
-                   "per condition, the CPU sample blocking 1 ms"),
-        StudyScale("default", 5, 10, 10, 1000, 0.002,
-                   "5 blocks, 10 agents, 10 cycles per condition for the arms with per-row "
-                   "SQLite commits, recursive evolution or the cumulative registry (the level "
-                   "of their costs, not their long-run growth), 1000 for the cheap ones, the "
-                   "CPU sample blocking 2 ms; budgeted at 15 min on 2 quiet cores (an estimate: "
-                   "nrm study plan --estimate-from A_SMOKE_STUDY)"),
-        StudyScale("full", 5, PAPER_AGENTS, PAPER_CYCLES, PAPER_CYCLES, PAPER_CPU_INTERVAL,
-                   "the paper's parameters for every arm (3000 cycles per condition, 100 "
-                   "agents, 0.1 s blocking CPU sample): a cluster job, see README"),
-    )
-}
 
 
 def get_study_scale(name: str) -> StudyScale:

@@ -6,9 +6,9 @@ presets of ``make paper``, the allocator child) builds a :class:`RunSpec` and ha
 Defaults, in one place each:
 
 - cycles, agent cap, metrics source, seed and the CPU sample's blocking time come from a *scale*
-  (:mod:`nrm.run.scales`). ``nrm run`` and the run notebook both use :data:`DEFAULT_SCALE` when none
-  is named; a ``RunSpec`` built with ``scale=None`` takes the model's own parameters (the paper's,
-  the same as the ``full`` scale).
+  (:mod:`nrm.run.scales`). ``nrm run`` and the run notebook both use
+  :data:`nrm.run.scales.DEFAULT_SCALE` when none is named; a ``RunSpec`` built with
+  ``scale=None`` takes the model's own parameters (the paper's, the same as the ``full`` scale).
 - the cost switches come from the named preset (:mod:`nrm.sim.costs`), with the scale's CPU-sample
   time where the scale sets one. ``costs`` overrides single switches; ``cpu_interval=`` is sugar
   for ``costs={"cpu_interval": ...}``. The resolved :class:`~nrm.sim.costs.CostSwitches` is stored.
@@ -32,15 +32,23 @@ from nrm.sim.conditions import CONDITIONS, check_condition
 from nrm.sim.costs import CostSwitches, preset
 from nrm.sim.experiments import get_experiment
 from nrm.sim.metrics import parse_source_spec
-from nrm.sim.model import DEFAULT_CYCLES, ModelParams
-
-#: The scale ``nrm run`` and the run notebook use when none is named.
-DEFAULT_SCALE = "default"
+from nrm.sim.model import DEFAULT_CYCLES, DEFAULT_SEED, ModelParams
 
 #: What the cyclic garbage collector does once the run is set up (imports, folder, logs, probe;
 #: before the first condition):
 #: ``default`` leaves it alone, ``disable`` calls ``gc.disable()``, ``freeze`` ``gc.freeze()``.
-GC_MODES: tuple[str, ...] = ("default", "disable", "freeze")
+GC_DEFAULT = "default"  # a GC mode, not a scale
+GC_MODES: tuple[str, ...] = (GC_DEFAULT, "disable", "freeze")
+
+
+#: Fields that no command-line flag (:mod:`nrm.cli.runflags`) and no run-notebook parameter
+#: sets, and why: ``--spec FILE.json`` (or ``RunSpec(...)``) sets them.
+INTERNAL_FIELDS: dict[str, str] = {
+    "root_energy": "a constant of the model (ModelParams), not a run setting",
+    "cooldown": "a constant of the model (ModelParams), not a run setting",
+    "io_calls_every": "the probe's syscall-count cadence (10)",
+    "checkpoint_interval_s": "the time-based checkpoint cadence (30 s)",
+}
 
 
 @dataclass(frozen=True, init=False)
@@ -92,7 +100,7 @@ class RunSpec:
         tracemalloc: bool = False,
         uss: bool = False,
         allocator: str | None = None,
-        gc_mode: str = "default",
+        gc_mode: str = GC_DEFAULT,
         pregrow_db_mb: float = 0.0,
     ) -> None:
         """``None`` means "the scale's value" (or the model's, without a scale)."""
@@ -239,7 +247,7 @@ def scale_defaults(scale: str | None, experiment: str, variant: str) -> dict[str
     named = preset(variant)  # a clear error for an unknown variant
     if scale is None:
         return {"cycles": DEFAULT_CYCLES, "max_agents": ModelParams.max_agents,
-                "metrics": "live", "seed": 0, "costs": named}
+                "metrics": "live", "seed": DEFAULT_SEED, "costs": named}
     from nrm.run.scales import get_scale
 
     planned = get_scale(scale).base(experiment, variant)

@@ -49,6 +49,8 @@ MECHANISMS = ("pooling", "sources", "throttling", "recovery")
 
 #: Cycles per condition in the paper's experiments (the other defaults are ModelParams').
 DEFAULT_CYCLES = 3000
+#: The seed of every random choice unless one is given (runs, studies, bootstraps).
+DEFAULT_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -257,7 +259,7 @@ class Simulation:
         params: ModelParams,
         costs: CostSwitches,
         reality: Reality,
-        seed: int = 0,
+        seed: int = DEFAULT_SEED,
     ) -> None:
         self.mechanisms = mechanisms
         self.params = params

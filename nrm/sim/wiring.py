@@ -12,7 +12,7 @@ from pathlib import Path
 from nrm.sim.costs import CostSwitches
 from nrm.sim.experiments import Experiment
 from nrm.sim.metrics import MetricsSource, TraceWriter
-from nrm.sim.model import ModelParams, Reality, Simulation
+from nrm.sim.model import DEFAULT_SEED, ModelParams, Reality, Simulation
 from nrm.sim.persistence import NullPersistence, SqlitePersistence
 
 Persistence = SqlitePersistence | NullPersistence
@@ -39,7 +39,7 @@ def new_simulation(
     params: ModelParams,
     costs: CostSwitches,
     reality: Reality,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> Simulation:
     """One condition of ``experiment`` (not yet set up: :meth:`Simulation.setup`)."""
     return Simulation(experiment.mechanisms_for(condition), params, costs, reality, seed=seed)

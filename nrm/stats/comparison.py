@@ -35,6 +35,7 @@ from scipy import stats
 
 from nrm.exceptions import LogError, ParameterError
 from nrm.instrument.reader import RunData
+from nrm.sim.model import DEFAULT_SEED
 from nrm.stats._correlation import lag1
 from nrm.stats._data import as_cycles, column
 from nrm.stats._regression import fit_line
@@ -177,7 +178,7 @@ def compare_times(
     samples_optimized: Sequence[float] | None = None,
     n_boot: int = 2000,
     block: int | None = None,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     level: float = 0.95,
     alpha: float = 0.05,
     min_variance_reduction_pct: float = 80.0,

@@ -37,6 +37,7 @@ from nrm import paths
 from nrm.atomic import atomic_write_json, atomic_write_text
 from nrm.exceptions import StudyError
 from nrm.instrument.runrecord import read_run_json
+from nrm.run.scales import DEFAULT_SEED
 from nrm.stats.verdict import HYPOTHESES, NOT_TESTABLE_HERE, REFUTED, SUPPORTED, WITHIN_NOISE
 
 #: How each verdict is decided (printed beside the table).
@@ -215,7 +216,8 @@ def paired(data: StudyData, arm: str, base: str, limit: int | None = None) -> pd
 
 
 def block_bootstrap_ratio(arm: np.ndarray, base: np.ndarray, *, n_boot: int = 2000,
-                          seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+                          seed: int = DEFAULT_SEED, level: float = 0.95
+                          ) -> tuple[float, float, float]:
     """Geometric-mean ratio arm/base over paired blocks and its percentile bootstrap CI at
     ``level`` (95 % by default; blocks resampled with replacement, each block's pair kept
     together)."""
@@ -263,7 +265,7 @@ def classify(lo: float, hi: float, aa_lo: float, aa_hi: float, *, n: int = MIN_B
 
 
 def effect(data: StudyData, arm: str, base: str, aa: str | None, *, n_boot: int = 2000,
-           seed: int = 0) -> dict[str, Any]:
+           seed: int = DEFAULT_SEED) -> dict[str, Any]:
     """One arm's effect against its base, calibrated by the A/A arm of that base."""
     pa = paired(data, arm, base)
     out: dict[str, Any] = {"arm": arm, "base": base, "aa": aa, "n": len(pa),
@@ -328,7 +330,7 @@ def ols_effects(data: StudyData, arms: Iterable[str], base: str) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def effects_table(data: StudyData, *, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+def effects_table(data: StudyData, *, n_boot: int = 2000, seed: int = DEFAULT_SEED) -> pd.DataFrame:
     rows = []
     for a in data.plan.arms:
         if a.base is None or not a.available:
@@ -374,7 +376,7 @@ def arm_summary(data: StudyData) -> pd.DataFrame:
 
 
 def cost_shares(data: StudyData, effects: pd.DataFrame, *, n_boot: int = 2000,
-                seed: int = 0) -> pd.DataFrame:
+                seed: int = DEFAULT_SEED) -> pd.DataFrame:
     """Share of the unoptimized run's cycle time each cost accounts for, and the leftover."""
     if effects.empty:
         return pd.DataFrame()
@@ -461,7 +463,7 @@ def _adjusted(data: StudyData | None, r: pd.Series, level: float, n_boot: int,
 
 def _verdict_from_effects(h: str, effects: pd.DataFrame, arms: list[str], *,
                           refute_all: bool, data: StudyData | None = None,
-                          n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+                          n_boot: int = 2000, seed: int = DEFAULT_SEED) -> dict[str, Any]:
     """Decide on the growth effect (late/early cycle time) of ``arms`` against their bases.
 
     When several arms decide one hypothesis, any one of them crossing the noise band would
@@ -574,7 +576,7 @@ class StudyResults:
     headline: pd.DataFrame
 
 
-def analyse(data: StudyData, *, n_boot: int = 2000, seed: int = 0) -> StudyResults:
+def analyse(data: StudyData, *, n_boot: int = 2000, seed: int = DEFAULT_SEED) -> StudyResults:
     eff = effects_table(data, n_boot=n_boot, seed=seed)
     head = eff[eff["group"] == "headline"] if not eff.empty else eff
     return StudyResults(data, arm_summary(data), eff,
@@ -583,7 +585,7 @@ def analyse(data: StudyData, *, n_boot: int = 2000, seed: int = 0) -> StudyResul
 
 
 def analyse_study(out: str | Path, *, to: str | Path | None = None, n_boot: int = 2000,
-                  seed: int = 0) -> StudyResults:
+                  seed: int = DEFAULT_SEED) -> StudyResults:
     """Analyse the study in ``out`` and write its tables to ``to`` (default ``OUT/analysis``)."""
     data = load_study(out)
     if data.runs.empty:

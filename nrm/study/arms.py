@@ -4,27 +4,40 @@ A/A arm that gives its noise floor."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from nrm.exceptions import ParameterError
-from nrm.run.scales import StudyScale
+from nrm.run.scales import DEFAULT_SEED, StudyScale
+from nrm.run.spec import RunSpec
 from nrm.sim.costs import PRESETS, CostSwitches
 
 EXPERIMENT = "C256"
 BASES = ("unoptimized", "lean")
 
 
+#: The study's metrics source in a planned spec: the sweep puts the study's trace in its place
+#: (:func:`nrm.study.sweep.task_spec`), recorded or given, once it is known.
+TRACE_METRICS = "cycle-replay:STUDY_TRACE"
+#: How a spec arm's run is made: ``run`` (:mod:`nrm.run.child`), ``workers`` (each condition in
+#: a fresh process, :mod:`nrm.study.workers`) or ``dbgrow`` (databases pre-grown, the run folder
+#: on disk or in RAM, :mod:`nrm.run.dbgrow`).
+RUNNERS = ("run", "workers", "dbgrow")
+
+
 @dataclass(frozen=True)
 class Arm:
-    """One arm: an ``nrm run`` spec delta (``run``) or a command line (``command``).
+    """One arm: a :class:`~nrm.run.spec.RunSpec` delta (``run``) or a command line (``command``).
 
-    ``command`` is a list of arguments with the placeholders ``{python}`` (this interpreter),
-    ``{out}`` (the run folder, which the command must create and finish with a ``run.json``
-    whose ``status`` is ``complete``), ``{trace}`` (the study's metrics trace) and ``{seed}``.
-    ``base`` names the arm its effect is read against; ``aa`` the A/A arm giving its noise floor.
+    ``run`` holds the fields that differ from C256 unoptimized at the model's own parameters
+    (``cpu_interval`` is sugar for that cost switch); ``cycles`` and ``max_agents`` are the
+    study scale's. :meth:`spec` makes the full spec, checked when the plan is made.
+    ``runner`` says how the spec is run (:data:`RUNNERS`, with ``runner_args``).
+    ``command`` (the H2 controls) is a list of arguments with the placeholders ``{python}``
+    (this interpreter), ``{out}`` (the run folder, which the command must create and finish with
+    a ``run.json`` whose ``status`` is ``complete``), ``{trace}`` (the study's metrics trace)
+    and ``{seed}``. ``base`` names the arm its effect is read against; ``aa`` the A/A arm giving
+    its noise floor.
     """
 
     label: str
@@ -39,40 +52,36 @@ class Arm:
     changes_dynamics: bool = False
     cycles: int | None = None
     max_agents: int | None = None
+    runner: str = "run"
+    runner_args: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.run is None) == (self.command is None):
             raise ParameterError(f"arm {self.label!r}: give exactly one of run= or command=")
         if not self.label or "/" in self.label or "__" in self.label:
             raise ParameterError(f"arm label {self.label!r}: non-empty, no '/' and no '__'")
+        if self.runner not in RUNNERS:
+            raise ParameterError(f"arm {self.label!r}: runner {self.runner!r}; valid: "
+                                 + ", ".join(RUNNERS))
 
-    def argv(self, run_dir: Path, trace: Path, seed: int = 0) -> list[str]:
-        """The command line of one run of this arm into ``run_dir``."""
-        if self.command is not None:
-            values = {"python": sys.executable, "out": str(run_dir), "trace": str(trace),
-                      "seed": str(seed)}
-            return [a.format(**values) for a in self.command]
-        r = dict(self.run or {})
-        # --scale full: unset values are the model's own (the paper's), not a scale's
-        argv = [sys.executable, "-m", "nrm.cli", "run", r.get("experiment", EXPERIMENT),
-                "--scale", "full", "--variant", r.get("variant", "unoptimized")]
-        if self.cycles is not None:
-            argv += ["--cycles", str(self.cycles)]
-        if self.max_agents is not None:
-            argv += ["--max-agents", str(self.max_agents)]
+    def spec(self, seed: int = DEFAULT_SEED, metrics: str = TRACE_METRICS) -> RunSpec | None:
+        """The arm's full run specification (None for a command arm); bad deltas raise."""
+        if self.run is None:
+            return None
+        r = dict(self.run)
         costs = self.cost_switches()
         assert costs is not None
-        # always explicit: flags left out would take `nrm run`'s default scale's values
-        argv += ["--cpu-interval", repr(float(costs.cpu_interval))]
-        for k, v in sorted((r.get("costs") or {}).items()):
-            argv += ["--cost", f"{k}={str(v).lower() if isinstance(v, bool) else v}"]
-        if r.get("allocator"):
-            argv += ["--allocator", r["allocator"]]
-        if r.get("gc_mode", "default") != "default":
-            argv += ["--gc-mode", r["gc_mode"]]
-        argv += ["--metrics", f"cycle-replay:{trace}", "--seed", str(seed), "--out",
-                 str(run_dir), "--no-progress"]
-        return argv
+        overrides = dict(r.pop("costs", None) or {})
+        # always explicit: the arm's CPU-sample time, never a preset's or a scale's
+        overrides["cpu_interval"] = float(costs.cpu_interval)
+        r.pop("cpu_interval", None)
+        d: dict[str, Any] = {"experiment": EXPERIMENT, "variant": "unoptimized", **r,
+                             "costs": overrides, "metrics": metrics, "seed": seed}
+        if self.cycles is not None:
+            d["cycles"] = self.cycles
+        if self.max_agents is not None:
+            d["max_agents"] = self.max_agents
+        return RunSpec.from_dict(d)  # scale None: unset values are the model's own (the paper's)
 
     def cost_switches(self) -> CostSwitches | None:
         if self.run is None:
@@ -87,6 +96,7 @@ class Arm:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["command"] = list(self.command) if self.command is not None else None
+        d["runner_args"] = list(self.runner_args)
         return d
 
     @classmethod
@@ -94,6 +104,7 @@ class Arm:
         d = dict(d)
         if d.get("command") is not None:
             d["command"] = tuple(d["command"])
+        d["runner_args"] = tuple(d.get("runner_args") or ())
         return cls(**d)
 
 

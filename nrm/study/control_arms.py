@@ -20,17 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from nrm.run.scales import get_scale
 from nrm.study.arms import Arm
 
-#: Control workload size per study scale: (cycles, population)
-CONTROL_SIZE = {"smoke": (400, 200_000), "default": (1000, 400_000), "full": (1000, 400_000)}
-#: Pre-grown database sizes (MiB) per study scale. Pre-growing costs about 45 s per GiB here,
-#: so at default scale (a 15-min budget) the largest is 300 MiB: in the default study of
-#: 2026-12-06 (5 blocks, 10 cycles x 10 agents) 1000 MiB took 41-45 s per run to pre-grow, 7.5
-#: of its 18.7 min, and its commits were no slower than at 0 MiB (1.38-1.64 vs 1.35-1.53 ms on
-#: disk). The full study keeps 1000 MiB.
-DB_SIZES = {"smoke": (0.0, 2.0, 8.0), "default": (0.0, 100.0, 300.0),
-            "full": (0.0, 100.0, 1000.0)}
 CONTROL_ALLOCATORS = ("malloc", "jemalloc", "mimalloc")
 
 
@@ -38,7 +30,8 @@ def build_arms(scale: Any) -> list[Any]:
     """The arms of issue #15 at ``scale`` (a :class:`nrm.run.scales.StudyScale`)."""
     from nrm.instrument.allocator import DEBIAN_PACKAGES, available
 
-    cycles, population = CONTROL_SIZE.get(scale.name, CONTROL_SIZE["default"])
+    table = get_scale(scale.name)  # the scale owns its control and database sizes
+    cycles, population = table.control_size
     ctrl = ("{python}", "-m", "nrm.cli", "control")
     size = ("--cycles", str(cycles), "--population", str(population), "--out", "{out}",
             "--no-progress")  # fmt: skip
@@ -57,24 +50,20 @@ def build_arms(scale: Any) -> list[Any]:
             f"ctrl-fragmentation-{alloc}", "control", f"H2 positive control under {alloc}",
             command=(*ctrl, "fragmentation", *size, "--allocator", alloc), available=ok,
             note="" if ok else f"not available: apt-get install {DEBIAN_PACKAGES.get(alloc)}"))
-    common = ("C256", "--scale", "full", "--variant", "unoptimized", "--cycles",
-              str(scale.short_cycles), "--max-agents", str(scale.max_agents), "--cpu-interval",
-              repr(float(scale.cpu_interval)), "--metrics", "cycle-replay:{trace}", "--seed",
-              "{seed}", "--out", "{out}", "--no-progress")  # fmt: skip
+    run = {"experiment": "C256", "variant": "unoptimized", "cpu_interval": scale.cpu_interval}
     arms.append(Arm(
         "workers-unoptimized", "workers", "each condition in a fresh process (unoptimized)",
-        base="base-unoptimized", aa="aa-unoptimized",
-        command=("{python}", "-m", "nrm.cli", "workers", *common),
+        base="base-unoptimized", aa="aa-unoptimized", run=run, runner="workers",
         cycles=scale.short_cycles, max_agents=scale.max_agents,
         note="the paper's 'restart workers': four processes vs the base's one"))
-    for mb in DB_SIZES.get(scale.name, DB_SIZES["default"]):
+    for mb in table.db_sizes:
         for where in ("disk", "ram"):
             label = f"dbgrow-{mb:g}mb-{where}"
             arms.append(Arm(
                 label, "dbgrow", f"databases pre-grown to {mb:g} MiB, run folder in {where}",
                 base="dbgrow-0mb-disk" if label != "dbgrow-0mb-disk" else None,
-                command=("{python}", "-m", "nrm.cli", "dbgrow", *common, "--pregrow-db",
-                         f"{mb:g}", "--where", where, "--drop-db"),
+                run={**run, "pregrow_db_mb": float(mb)}, runner="dbgrow",
+                runner_args=("--where", where, "--drop-db"),
                 cycles=scale.short_cycles, max_agents=scale.max_agents))
     return arms
 

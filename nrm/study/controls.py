@@ -43,8 +43,8 @@ Before the first cycle the workload fills CPython's free lists (freed tuples, fl
 and dicts kept for reuse, which pymalloc counts as used) so that their filling does not show
 as a creeping rise of memory. What remains in the negative control is a ~0.3 MB rise of RSS
 while the probe and its log warm up; the default H2 rule has no effect size and sometimes
-calls that "supported", so :func:`summarize` also reports the verdict with a floor on the
-rise (:func:`control_rules`).
+calls that "supported", so :func:`nrm.study.control_analysis.summarize` also reports the
+verdict with a floor on the rise (:func:`nrm.study.control_analysis.control_rules`).
 
 Under ``PYTHONMALLOC=malloc`` (``--allocator malloc|jemalloc|mimalloc``) pymalloc is off: the
 arena columns stay empty and only RSS (and the workload's own ``live_bytes``) measure the
@@ -321,73 +321,6 @@ def run_control(
 
 
 # --- summary --------------------------------------------------------------------------------
-
-
-def control_rules() -> Any:
-    """The default H2 rule plus a floor: net rise > :data:`H2_FLOOR` of the starting level.
-
-    The default rule (as the paper's) has no effect size: in the negative control a ~0.3 MB
-    (0.5 %) creep of RSS while the probe and log warm up can pass it. Both verdicts are
-    reported; which one the paper should use is a decision about the rule, not the control.
-    """
-    from dataclasses import replace
-
-    from nrm.stats import DEFAULT_RULES
-
-    return replace(DEFAULT_RULES, h2_min_rel_rise=H2_FLOOR)
-
-
-def summarize(run: Any) -> dict[str, Any]:
-    """Measured numbers of one control run (a path or a :class:`nrm.instrument.reader.RunData`):
-    frag
-    ratio and RSS at the start, the shift and the end (mean of the first/last 10 % of rows),
-    and the H2 verdict of :func:`nrm.stats.evaluate_hypotheses` with its evidence, under the
-    default rules (``h2``) and with a floor on the rise (``h2_floor``, :func:`control_rules`)."""
-    import numpy as np
-
-    from nrm.instrument.reader import RunData, load_run
-    from nrm.stats import evaluate_hypotheses
-
-    data = run if isinstance(run, RunData) else load_run(run)
-    df = data.cycles
-    n = len(df)
-    w = max(1, n // 10)
-
-    def ends(name: str) -> tuple[float | None, float | None]:
-        if name not in df:
-            return None, None
-        v = df[name].to_numpy(dtype=float, na_value=np.nan)
-        first, last = v[:w], v[-w:]
-        f = float(np.nanmean(first)) if np.isfinite(first).any() else None
-        la = float(np.nanmean(last)) if np.isfinite(last).any() else None
-        return f, la
-
-    frag0, frag1 = ends("frag_ratio")
-    rss0, rss1 = ends("rss_bytes")
-    live0, live1 = ends("live_bytes")
-    res = evaluate_hypotheses(data)
-    v = res.verdicts.set_index("hypothesis").loc["H2"]
-    floor = evaluate_hypotheses(data, control_rules()).verdicts.set_index("hypothesis")
-    ctx = data.meta.get("context") or {}
-    alloc = ctx.get("allocator") or {}
-    return {
-        "run": data.name,
-        "control": data.meta.get("control"),
-        "allocator": alloc.get("name") if isinstance(alloc, dict) else None,
-        "allocator_requested": data.meta.get("allocator_requested"),
-        "rows": n,
-        "frag_start": frag0,
-        "frag_end": frag1,
-        "rss_start_mb": None if rss0 is None else rss0 / 2**20,
-        "rss_end_mb": None if rss1 is None else rss1 / 2**20,
-        "rss_growth_mb": None if rss0 is None or rss1 is None else (rss1 - rss0) / 2**20,
-        "live_start_mb": None if live0 is None else live0 / 2**20,
-        "live_end_mb": None if live1 is None else live1 / 2**20,
-        "h2": str(v["verdict"]),
-        "h2_evidence": str(v["evidence"]),
-        "h2_floor": str(floor.loc["H2", "verdict"]),
-        "runtime_s": (data.meta.get("totals") or {}).get("runtime_s"),
-    }
 
 
 # --- CLI: nrm control {fragmentation,no-fragmentation} ---------------------------------------

@@ -57,13 +57,17 @@ from nrm import paths
 from nrm.atomic import atomic_write_json, atomic_write_text
 from nrm.exceptions import ParameterError, RunInterruptedError, StudyError
 from nrm.instrument.runrecord import read_run_json
+from nrm.run.child import command as child_command
 from nrm.run.scales import (
+    DEFAULT_SCALE,
+    DEFAULT_SEED,
     PAPER_AGENTS,
     PAPER_CPU_INTERVAL,
     PAPER_CYCLES,
     StudyScale,
     get_study_scale,
 )
+from nrm.run.spec import RunSpec
 from nrm.study import control_arms
 from nrm.study.arms import EXPERIMENT, Arm, Skipped, core_arms
 
@@ -89,7 +93,7 @@ class RunTask:
     arm: str
     block: int
     position: int
-    seed: int = 0
+    seed: int = DEFAULT_SEED
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,7 +123,7 @@ class StudyPlan:
     blocks: tuple[tuple[str, ...], ...]
     trace_cycles: int
     trace_agents: int
-    model_seed: int = 0
+    model_seed: int = DEFAULT_SEED
     format: str = FORMAT
 
     @property
@@ -147,7 +151,18 @@ class StudyPlan:
         return (f"{cyc}/{PAPER_CYCLES} cycles ({cyc / PAPER_CYCLES:.2%}), {ag}/{PAPER_AGENTS} "
                 f"agents, CPU sample {cpu:g} s (paper {PAPER_CPU_INTERVAL:g} s)")
 
+    def task_spec(self, task: RunTask) -> RunSpec | None:
+        """The full run specification of one run of the plan (None for a command arm); its
+        metrics source names the study's trace as :data:`nrm.study.arms.TRACE_METRICS`."""
+        return self.arm(task.arm).spec(task.seed)
+
     def to_dict(self) -> dict[str, Any]:
+        runs = []
+        for t in self.tasks():
+            arm = self.arm(t.arm)
+            spec = self.task_spec(t)
+            runs.append({"name": t.name, "arm": t.arm, "runner": arm.runner,
+                         "spec": spec.to_dict() if spec is not None else None})
         return {
             "format": self.format,
             "scale": self.scale.to_dict(),
@@ -160,6 +175,7 @@ class StudyPlan:
             "arms": [{**a.to_dict(), "scale_note": self.scale_note(a)} for a in self.arms],
             "skipped": [asdict(s) for s in self.skipped],
             "blocks": [list(b) for b in self.blocks],
+            "runs": runs,
         }
 
     @classmethod
@@ -171,20 +187,24 @@ class StudyPlan:
         return cls(StudyScale(**d["scale"]), int(d["seed"]), arms,
                    tuple(Skipped(**s) for s in d["skipped"]),
                    tuple(tuple(b) for b in d["blocks"]), int(d["trace"]["cycles"]),
-                   int(d["trace"]["max_agents"]), int(d.get("model_seed", 0)))
+                   int(d["trace"]["max_agents"]), int(d.get("model_seed", DEFAULT_SEED)))
 
 
-def build_plan(scale: str | StudyScale = "default", *, repeats: int | None = None,
-               seed: int = 0, arms: Iterable[str] | None = None) -> StudyPlan:
+def build_plan(scale: str | StudyScale = DEFAULT_SCALE, *, repeats: int | None = None,
+               seed: int = DEFAULT_SEED, arms: Iterable[str] | None = None,
+               model_seed: int = DEFAULT_SEED) -> StudyPlan:
     """The study's plan at ``scale``; ``arms`` keeps only those labels (their bases and A/A
-    arms are kept too, so every effect can still be read)."""
+    arms are kept too, so every effect can still be read). ``seed`` orders the blocks,
+    ``model_seed`` is every run's (``make paper SEED=N``). Every arm's run specification is
+    checked here (:meth:`Arm.spec`), before anything runs."""
     sc = get_study_scale(scale) if isinstance(scale, str) else scale
     if repeats is not None:
         if not isinstance(repeats, int) or repeats < 1:
             raise ParameterError(f"repeats must be a positive integer, got {repeats!r}")
         sc = replace(sc, repeats=repeats)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ParameterError(f"seed must be an integer, got {seed!r}")
+    for name, value in (("seed", seed), ("model_seed", model_seed)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ParameterError(f"{name} must be an integer, got {value!r}")
     all_arms, skipped = build_arms(sc)
     if arms is not None:
         wanted = set(arms)
@@ -199,8 +219,13 @@ def build_plan(scale: str | StudyScale = "default", *, repeats: int | None = Non
     labels = [a.label for a in all_arms if a.available]
     blocks = randomized_blocks(labels, sc.repeats, seed)
     trace_cycles = max([a.cycles or 0 for a in all_arms] + [sc.long_cycles])
+    for a in all_arms:
+        try:
+            a.spec(model_seed)
+        except ParameterError as exc:
+            raise ParameterError(f"arm {a.label!r}: {exc}") from None
     return StudyPlan(sc, seed, tuple(all_arms), tuple(skipped),
-                     tuple(tuple(b) for b in blocks), trace_cycles, sc.max_agents)
+                     tuple(tuple(b) for b in blocks), trace_cycles, sc.max_agents, model_seed)
 
 
 def format_plan(plan: StudyPlan) -> str:
@@ -220,14 +245,37 @@ def format_plan(plan: StudyPlan) -> str:
 
 
 # ------------------------------------------------------------------------------ the folders
-PLAN_JSON = "plan.json"
+PLAN_JSON = paths.PLAN_JSON
 STUDY_JSON = "study.json"
 RUNS_CSV = "runs.csv"
 RUNS = "runs"
+SPECS = "specs"  # the run specification each run of the study was given
 RECORDS = "records"
 CLAIMS = "claims"
 LOGS = "logs"
 TRACE = "trace"
+
+
+def task_command(plan: StudyPlan, task: RunTask, out: Path, trace: Path) -> list[str]:
+    """The command line of one run of the study (the one place it is built): a spec arm's
+    spec, with the study's trace in it, is written to ``OUT/specs/<run>.json`` and run by
+    :mod:`nrm.run.child` (or ``nrm workers`` / ``nrm dbgrow --spec``, see
+    :data:`nrm.study.arms.RUNNERS`); a command arm's placeholders are filled in."""
+    arm = plan.arm(task.arm)
+    run_dir = out / RUNS / task.name
+    spec = plan.task_spec(task)
+    if spec is None:
+        assert arm.command is not None
+        values = {"python": sys.executable, "out": str(run_dir), "trace": str(trace),
+                  "seed": str(task.seed)}
+        return [a.format(**values) for a in arm.command]
+    spec = RunSpec.from_dict({**spec.to_dict(), "metrics": f"cycle-replay:{trace}"})
+    spec_file = out / SPECS / f"{task.name}.json"
+    atomic_write_text(spec_file, spec.to_json())
+    if arm.runner == "run":
+        return child_command(spec_file, run_dir)
+    return [sys.executable, "-m", "nrm.cli", arm.runner, "--spec", str(spec_file), "--out",
+            str(run_dir), "--no-progress", *arm.runner_args]
 
 
 def run_complete(run_dir: Path) -> bool:
@@ -379,13 +427,13 @@ def execute(task: dict[str, Any], study_dir: str, argv: list[str]) -> dict[str, 
 
 
 #: The modules that make a study's data: the plan and the sweep, the commands its arms run
-#: (``nrm run``, the H2 controls, the database-growth arm) and what they import. The walk does
-#: not enter the statistics, the study's analysis or the renderer: editing the analysis or the
-#: paper never invalidates a study's runs.
-STUDY_CODE = ("nrm.study.sweep", "nrm.study.control_arms", "nrm.cli.run", "nrm.run.runner",
-              "nrm.instrument.allocator", "nrm.run.child", "nrm.study.controls", "nrm.run.dbgrow",
-              "nrm.cli.dbgrow")
-STUDY_EXCLUDE = ("nrm.stats", "nrm.render", "nrm.study.analysis", "nrm.study.control_analysis")
+#: (nrm.run.child, the H2 controls, the worker and database-growth arms) and their imports.
+#: None of them imports the statistics, the study's analysis (the H2 controls' verdicts are
+#: nrm.study.control_analysis) or the renderer, so the walk needs no exclude list: editing the
+#: analysis or the paper never invalidates a study's runs (tests/test_study.py checks it).
+STUDY_CODE = ("nrm.study.sweep", "nrm.study.control_arms", "nrm.run.child", "nrm.run.runner",
+              "nrm.instrument.allocator", "nrm.study.controls", "nrm.run.dbgrow",
+              "nrm.cli.dbgrow", "nrm.cli.workers", "nrm.cli.child")
 CODE_JSON = "code.json"
 
 
@@ -396,7 +444,7 @@ def code_record() -> dict[str, Any]:
     from nrm.provenance import environment, file_sha256
 
     files = {p.relative_to(paths.ROOT).as_posix(): file_sha256(p)
-             for p in source_files(STUDY_CODE, STUDY_EXCLUDE)}
+             for p in source_files(STUDY_CODE)}
     return {"files": files, "environment": environment()}
 
 
@@ -477,11 +525,12 @@ def ensure_trace(plan: StudyPlan, out: Path, *, trace: str | None = None) -> Pat
         if not run_complete(folder):
             if folder.exists():
                 _retire(folder)
-            argv = [sys.executable, "-m", "nrm.cli", "run", EXPERIMENT, "--scale", "full",
-                    "--variant", "lean",
-                    "--metrics", "live", "--cycles", str(plan.trace_cycles), "--max-agents",
-                    str(plan.trace_agents), "--out", str(folder), "--no-progress"]
-            proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+            spec = RunSpec(EXPERIMENT, "lean", metrics="live", cycles=plan.trace_cycles,
+                           max_agents=plan.trace_agents, seed=plan.model_seed)
+            spec_file = out / SPECS / f"{TRACE}.json"
+            atomic_write_text(spec_file, spec.to_json())
+            proc = subprocess.run(child_command(spec_file, folder), capture_output=True,
+                                  text=True, check=False)
             if proc.returncode != 0 or not run_complete(folder):
                 raise StudyError(f"recording the metrics trace failed: {proc.stderr.strip()}")
         src = CycleReplaySource(folder / paths.TRACE_CSV)
@@ -720,7 +769,7 @@ def _sweep(client: Any, plan: StudyPlan, out: Path, pending: list[RunTask], trac
         window = max(1, sum(client.nthreads().values()))
         while todo and in_flight < window:
             t = todo.pop(0)
-            argv = plan.arm(t.arm).argv(out / RUNS / t.name, trace_path, t.seed)
+            argv = task_command(plan, t, out, trace_path)
             fut = client.submit(execute, t.to_dict(), str(out), argv,
                                 key=f"nrm-study-{t.name}-{stamp}", retries=2, pure=False)
             names[fut.key] = t.name

@@ -2,8 +2,9 @@
 
 The paper's mitigation advice is to restart workers. The original ran the four conditions one
 after another in one long process (``nrm run``); here each condition runs as its own
-``nrm run --spec`` process (same spec, same metrics source, one condition each), one after
-another in the paper's order. The run folder then looks like an ordinary four-condition run:
+``python -m nrm.cli child SPEC.json`` process (same spec, same metrics source, one condition
+each), one after another in the paper's order. The run folder then looks like an ordinary
+four-condition run:
 
 - ``workers/<condition>/``: each condition's own run folder (its ``run.json`` records the PID
   of the process that ran it), and ``workers/<condition>.spec.json``, the spec it was given;
@@ -24,7 +25,6 @@ import csv
 import io
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from nrm import paths
 from nrm.atomic import atomic_write_text
 from nrm.exceptions import ParameterError
 from nrm.instrument.runrecord import RunRecord, read_run_json
+from nrm.run.child import command as child_command
 
 ARM = "worker-processes"
 WORKERS = "workers"
@@ -71,10 +72,7 @@ def run_workers(spec: Any, out: str | Path, *, progress: bool = False) -> dict[s
             spec_path = folder / f"{cond}.spec.json"
             atomic_write_text(spec_path, one.to_json())
             child = folder / cond
-            argv = [sys.executable, "-m", "nrm.cli", "run", "--spec", str(spec_path),
-                    "--out", str(child)]  # fmt: skip
-            if not progress:
-                argv.append("--no-progress")
+            argv = child_command(spec_path, child, progress=progress)
             t0 = time.perf_counter()
             proc = subprocess.run(argv, capture_output=not progress, text=True, check=False)
             wall = time.perf_counter() - t0

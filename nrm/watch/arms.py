@@ -23,6 +23,7 @@ from typing import Any
 from nrm.atomic import atomic_write_json
 from nrm.exceptions import AllocatorError, WatchError
 from nrm.instrument.allocator import ALLOCATORS, child_env, find_library
+from nrm.run.scales import DEFAULT_SEED
 from nrm.watch.session import WatchOptions, check_out, check_program, watch
 
 GC_MODES = ("disable", "freeze")
@@ -55,7 +56,7 @@ def _slope(result: Any) -> float | None:
 
 
 def run_arms(argv: list[str], arms: list[tuple[str, str]], *, out: Path, repeats: int = 3,
-             hz: float = 1.0, seed: int = 0, quiet: bool = False) -> int:
+             hz: float = 1.0, seed: int = DEFAULT_SEED, quiet: bool = False) -> int:
     check_program(argv)
     check_out(out)
     if repeats < 1:

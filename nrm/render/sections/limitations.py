@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from nrm.render.inputs import PaperInputs
 from nrm.render.sections.common import heading
-from nrm.run.scales import get_scale
+from nrm.run.scales import PAPER_SCALE, get_scale
 
 __all__ = ["section"]
 
 
 def section(inp: PaperInputs) -> str:
-    full = inp.scale == "full"
-    paper = get_scale("full").runs[0]
+    full = inp.scale == PAPER_SCALE
+    paper = get_scale(PAPER_SCALE).runs[0]
     ctx = inp.slow.meta.get("context") or {}
     system = (ctx.get("os") or {}).get("system", "this OS")
     vm = " in a virtual machine" if (ctx.get("cpu") or {}).get("hypervisor") else ""

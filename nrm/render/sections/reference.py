@@ -9,10 +9,11 @@ from typing import Any
 
 from nrm import paths
 from nrm.render.text import num
+from nrm.run.scales import REFERENCE_SCALE
 
 __all__ = ["REFERENCE_BUILD", "section"]
 
-REFERENCE_BUILD = paths.REFERENCE / "build-default"
+REFERENCE_BUILD = paths.REFERENCE_BUILD
 
 
 def _machine() -> str:
@@ -56,7 +57,7 @@ def section(inp: Any, number: int = 10) -> str:
              "below is called significant or insignificant."
              if cmp.noise is None else
              f"A ratio is within the combined A/A noise when |log ratio| <= {num(cmp.noise)}.")
-    ref_scale = "default"
+    ref_scale = REFERENCE_SCALE
     same_scale = inp.scale == ref_scale
     verdict_diff = cmp.cells[(cmp.cells["column"].isin(["verdict", "prediction_holds"]))
                              & cmp.cells["differs"]]
