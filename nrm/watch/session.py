@@ -256,7 +256,8 @@ def _finish(opts: WatchOptions, argv: Sequence[str] | None, pid: int,
         if last is not None:
             inside_info.update(marks=int(last["marks"]), work=float(last["work"]),
                                hook_cpu_s=float(last["hook_cpu_s"]),
-                               final_line=last["final"] == "1")
+                               final_line=last["final"] == "1",
+                               work_source=last["work_source"] or None)
     update_run_json(opts.out, verdicts=v.as_dict(), overhead=over, inside=inside_info,
                     samples=sampler.step, program_exit=code if child is not None else None)
     mark_status(opts.out, status, exit_status, error)

@@ -8,12 +8,16 @@ wall time is split into what the process did and what it waited for::
 
 and every part is divided by the window's work (seconds per unit) or, without markers, by the
 window's wall time (a share). A drift is the OLS slope of a series on cumulative work (per
-1000 units) or on time (per hour) with a 95 % Newey-West interval (:mod:`nrm.watch.fit`).
+1000 units) or on time (per hour) with the compendium's drift statistic
+(:func:`nrm.stats.drift.drift`: HAC interval, fixed-b critical value, shape; :mod:`nrm.watch.fit`).
 
 Verdicts (``supported`` / ``not supported`` / ``not testable: reason``):
 
-- **H1 contention**: time runnable but waiting for a CPU (``/proc/PID/schedstat``; else the
-  blocked time) per unit grows by at least ``FLOOR`` of the first window's time per unit;
+- **H1 contention**: the watched process's time runnable but waiting for a CPU
+  (``/proc/PID/schedstat``; else its blocked time) per unit, against the run's own baseline
+  (its first quarter): it rises by the last quarter by at least ``FLOOR`` of the first
+  window's time per unit and by more than ``NOISE_K`` baseline standard deviations, and its
+  drift's interval is above zero. A host that is busy all along is not a cause;
 - **H2 fragmentation**: pymalloc's ``frag_ratio`` (inside tier) rises by at least
   ``FRAG_FLOOR`` (the compendium's H2 control floor);
 - **H2-gc garbage collection**: GC time per unit grows by at least ``FLOOR`` (the paper's
@@ -48,6 +52,8 @@ FLOOR = 0.10
 FRAG_FLOOR = 0.05
 IO_FLOOR = 0.25
 IO_MIN_BYTES = 4096.0
+#: H1 needs a rise of more than this many baseline standard deviations.
+NOISE_K = 3.0
 TARGET_WINDOWS = 40
 WORKLOAD_UNKNOWN = "workload unknown: a drift may be growing work"
 TOO_SHORT = "not testable: too short"
@@ -218,22 +224,24 @@ def _evaluate_work(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
     hours = w["hours"].to_numpy(dtype=float)
     wall = fit_drift(x, _per(w, "wall"))
     assert wall is not None
-    base = wall.start
+    # levels are the run's own: the observed mean time per unit in its first and last
+    # quarter (a fitted line can start below zero when the series curves)
+    per_wall = _per(w, "wall")
+    base, rise, _ = _baseline_rise(per_wall)
+    last = base + rise
     floor = FLOOR * base
     v.drift = _drift_dict(wall, 1000.0, "1000 units")
-    v.drift_per_hour = _drift_dict(fit_drift(hours, _per(w, "wall")), 1.0, "hour")
-    rel = wall.relative
-    if wall.significant and rel is not None and rel >= FLOOR:
-        v.headline = (f"slowdown: time per unit {_fmt_s(wall.start)} -> {_fmt_s(wall.end)} "
-                      f"(+{100 * rel:.0f} % over the run); drift {_fmt_s(wall.slope * 1000)} per "
-                      f"1000 units (95 % CI {_fmt_s(wall.ci_low * 1000)} to "
-                      f"{_fmt_s(wall.ci_high * 1000)})")
-    elif wall.significant and rel is not None and rel <= -FLOOR:
-        v.headline = f"speed-up: time per unit {_fmt_s(wall.start)} -> {_fmt_s(wall.end)}"
+    v.drift_per_hour = _drift_dict(fit_drift(hours, per_wall), 1.0, "hour")
+    rel = wall.change / base if base > 0 else None
+    ci = (f"drift {_fmt_s(wall.slope * 1000)} per 1000 units (95 % CI "
+          f"{_fmt_s(wall.ci_low * 1000)} to {_fmt_s(wall.ci_high * 1000)}, shape {wall.shape})")
+    levels = f"time per unit {_fmt_s(base)} -> {_fmt_s(last)} (first to last quarter)"
+    if wall.ci_low > 0 and rel is not None and rel >= FLOOR:
+        v.headline = f"slowdown: {levels}, +{100 * rel:.0f} % over the run; {ci}"
+    elif wall.ci_high < 0 and rel is not None and rel <= -FLOOR:
+        v.headline = f"speed-up: {levels}; {ci}"
     else:
-        v.headline = (f"no drift: time per unit {_fmt_s(wall.start)} -> {_fmt_s(wall.end)} "
-                      f"(95 % CI of the drift per 1000 units {_fmt_s(wall.ci_low * 1000)} to "
-                      f"{_fmt_s(wall.ci_high * 1000)}; floor {100 * FLOOR:.0f} % over the run)")
+        v.headline = f"no drift: {levels}; {ci}; floor {100 * FLOOR:.0f} % over the run"
     slowdown = max(wall.change, 0.0)
 
     def share(change: float) -> float | None:
@@ -282,25 +290,44 @@ def _wait_share(w: pd.DataFrame) -> tuple[np.ndarray, str]:
     return blocked / w["wall"].to_numpy(float), "blocked time"
 
 
+def _baseline_rise(series: np.ndarray) -> tuple[float, float, float]:
+    """(baseline mean, rise, baseline noise): the first quarter of the windows (at least 3) is
+    the run's own baseline; the rise is the last quarter's mean minus the baseline's, the
+    noise the baseline's standard deviation between windows."""
+    s = np.asarray(series, dtype=float)
+    s = s[np.isfinite(s)]
+    k = max(3, len(s) // 4)
+    base, late = s[:k], s[-k:]
+    noise = float(np.std(base, ddof=1)) if len(base) > 1 else 0.0
+    return float(base.mean()), float(late.mean() - base.mean()), noise
+
+
 def _contention_row(v: Verdicts, w: pd.DataFrame, x: np.ndarray, floor: float,
                     share: Any) -> None:
-    """H1: the share of runnable time spent waiting for a CPU rises (by FLOOR, absolute) and
-    the waiting per unit grows by FLOOR of the first window's time per unit. A share, not
-    the wait per unit alone: under steady contention a unit that takes longer also waits
-    longer."""
+    """H1, judged against the run's own baseline: the watched process's run-queue wait per
+    unit (else its blocked time per unit) rises from the first quarter of the run to the last
+    by at least FLOOR of the first quarter's time per unit and by more than NOISE_K times the
+    baseline's own window-to-window spread, with a drift whose interval is above zero. A
+    machine that is busy all along raises the baseline, not the rise: steady load from other
+    processes is not a cause of a slowdown; load that grows during the run is."""
     ratio, label = _wait_share(w)
+    series = _per(w, "wait") if label == "runqueue wait" else _per(w, "blocked")
+    per = fit_drift(x, series)
     d = fit_drift(x, ratio)
-    per = fit_drift(x, _per(w, "wait") if label == "runqueue wait" else _per(w, "blocked"))
     invol = fit_drift(x, _per(w, "invol"))
     if d is None or per is None:
         v.rows.append(_untestable("H1", "no data"))
         return
-    ok = d.ci_low > 0 and d.change >= FLOOR and _grows(per, floor)
-    text = (f"{label} {100 * d.start:.0f} % -> {100 * d.end:.0f} % of the time runnable; "
-            f"per unit {_fmt_s(per.start)} -> {_fmt_s(per.end)}"
+    base, rise, noise = _baseline_rise(series)
+    unit_time = floor / FLOOR  # the first window's time per unit
+    ok = per.ci_low > 0 and rise >= floor and rise > NOISE_K * noise
+    text = (f"{label} per unit {_fmt_s(base)} in the first quarter of the run, "
+            f"{100 * rise / unit_time:+.0f} % of the time per unit by the last "
+            f"(baseline spread {_fmt_s(noise)}); {100 * d.start:.0f} % -> {100 * d.end:.0f} % "
+            "of the time runnable"
             + (f"; involuntary switches per unit {invol.start:.3g} -> {invol.end:.3g}"
                if invol else "") + f"; host CPU busy {w['host'].mean():.0f} %")
-    v.rows.append(_row("H1", ok, d, share(per.change) if ok and share else None, text))
+    v.rows.append(_row("H1", ok, per, share(per.change) if ok and share else None, text))
 
 
 def _evaluate_time(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
@@ -315,7 +342,9 @@ def _evaluate_time(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
                   f"{100 * cpu.ci_high:+.3g})")
     ratio, label = _wait_share(w)
     wait = fit_drift(hours, ratio)
-    v.rows.append(_row("H1", _grows(wait, FLOOR), wait, None,
+    _, rise, noise = _baseline_rise(ratio)
+    h1 = bool(wait and wait.ci_low > 0 and rise >= FLOOR and rise > NOISE_K * noise)
+    v.rows.append(_row("H1", h1, wait, None,
                        f"{label} {100 * wait.start:.1f} % -> {100 * wait.end:.1f} % of the time "
                        "runnable" if wait else "no data", unknown=True))
     _frag_row(v, w, hours, inside, unknown=True)
