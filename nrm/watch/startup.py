@@ -2,7 +2,8 @@
 
 What it records, with no edit of the program:
 
-- every garbage collection's duration, per generation (``gc.callbacks``);
+- every garbage collection's duration (CPU time of the collecting thread), per generation
+  (``gc.callbacks``);
 - pymalloc's arenas (``sys._debugmallocstats()`` parsed by :mod:`nrm.instrument.arenas`) every
   ``NRM_WATCH_ARENA_S`` seconds (default 5; 0: never), because one reading walks every arena;
 - optionally tracemalloc's traced bytes (``NRM_WATCH_TRACEMALLOC=1``; it slows allocation);
@@ -79,11 +80,13 @@ class Recorder:
         self._stop = threading.Event()
 
     def on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        # CPU time of the collecting thread, not wall time: a collection during which the
+        # program was descheduled by other load does not look longer
         if phase == "start":
-            self._t0 = time.perf_counter()
+            self._t0 = time.thread_time()
             return
         gen = info.get("generation", 2)
-        dt = time.perf_counter() - self._t0
+        dt = time.thread_time() - self._t0
         self.n[gen] += 1
         self.s[gen] += dt
         if gen == 2 and dt > self.gc2_max:

@@ -13,24 +13,26 @@ window's wall time (a share). A drift is the OLS slope of a series on cumulative
 
 Verdicts (``supported`` / ``not supported`` / ``not testable: reason``):
 
-- **H1 contention**: the watched process's time runnable but waiting for a CPU
-  (``/proc/PID/schedstat``; else its blocked time) per unit, against the run's own baseline
-  (its first quarter): it rises by the last quarter by at least ``FLOOR`` of the first
-  window's time per unit and by more than ``NOISE_K`` baseline standard deviations, and its
-  drift's interval is above zero. A host that is busy all along is not a cause;
+- **H1 contention**: the watched process's share of its runnable time spent waiting for a
+  CPU (``/proc/PID/schedstat``; else its blocked share), against the run's own baseline (its
+  first quarter): it rises by the last quarter by at least ``FLOOR`` (absolute) and by more
+  than ``NOISE_K`` standard errors, and the wait it adds per unit beyond the baseline share is
+  at least ``FLOOR`` of the first quarter's time per unit. A host busy all along is not a
+  cause; load that grows during the run is;
 - **H2 fragmentation**: pymalloc's ``frag_ratio`` (inside tier) rises by at least
   ``FRAG_FLOOR`` (the compendium's H2 control floor);
-- **H2-gc garbage collection**: GC time per unit grows by at least ``FLOOR`` (the paper's
-  second H2 prediction: pauses lengthen);
+- **H2-gc garbage collection**: GC time per unit (CPU time of the collections) grows by
+  at least ``FLOOR`` (the paper's second H2 prediction: pauses lengthen);
 - **H3 I/O accumulation**: bytes read and written per unit (``rchar + wchar``, page cache
   included) grow by at least ``IO_FLOOR`` and are at least ``IO_MIN_BYTES`` per unit at the end;
 - **H4 thermal**: CPU frequency falls by 5 % or temperature rises by 5 degC (where exposed);
 - **H5 growing work**: CPU time per unit other than GC grows by at least ``FLOOR``, which is
   what a step that does more work as the run goes on (a scan of a growing list) looks like.
 
-Each supported hypothesis gets the share of the slowdown its part of the time explains; the
-largest is the primary cause. Without work markers every verdict carries "workload unknown:
-a drift may be growing work", and H5 is not testable.
+Each supported hypothesis gets the share of the slowdown its part of the time explains
+(``share_of_slowdown``) and the seconds per unit that part added (``added_s_per_unit``);
+the one that added most is the primary cause. Without work markers every verdict carries
+"workload unknown: a drift may be growing work", and H5 is not testable.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ FLOOR = 0.10
 FRAG_FLOOR = 0.05
 IO_FLOOR = 0.25
 IO_MIN_BYTES = 4096.0
-#: H1 needs a rise of more than this many baseline standard deviations.
+#: H1 needs a rise of more than this many standard errors (first vs last quarter).
 NOISE_K = 3.0
 TARGET_WINDOWS = 40
 WORKLOAD_UNKNOWN = "workload unknown: a drift may be growing work"
@@ -247,11 +249,16 @@ def _evaluate_work(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
     def share(change: float) -> float | None:
         return min(1.0, max(0.0, change) / slowdown) if slowdown > 0 else None
 
-    _contention_row(v, w, x, floor, share)
+    added: dict[str, float] = {}  # seconds per unit each supported cause added over the run
+    h1 = _contention_row(v, w, x, floor, share)
+    if h1 is not None:
+        added["H1"] = h1
     _frag_row(v, w, x, inside)
     if inside:
         gc = fit_drift(x, _per(w, "gc"))
         ok = _grows(gc, floor)
+        if ok and gc:
+            added["H2-gc"] = gc.change
         v.rows.append(_row("H2-gc", ok, gc, share(gc.change) if ok and gc else None,
                            f"GC time per unit {_fmt_s(gc.start)} -> {_fmt_s(gc.end)}; "
                            f"{100 * (v.gc_share or 0):.1f} % of the wall time in GC"
@@ -263,6 +270,8 @@ def _evaluate_work(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
               and io.end >= IO_MIN_BYTES)
     io_time = fit_drift(x, (w["sys"] + w["blocked"] - w["wait"].fillna(0)).to_numpy(float)
                         / w["dwork"].to_numpy(float))
+    if ok and io_time:
+        added["H3"] = io_time.change
     v.rows.append(_row("H3", ok, io, share(io_time.change) if ok and io_time else None,
                        f"bytes read + written per unit {io.start:,.0f} -> {io.end:,.0f}"
                        if io else "no data"))
@@ -270,12 +279,17 @@ def _evaluate_work(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
     cpu_col = "icpu" if w["icpu"].notna().all() else "user"  # the inside tier's clock: ns
     rest = fit_drift(x, _per(w, cpu_col) - np.nan_to_num(_per(w, "gc")))
     ok = _grows(rest, floor)
+    if ok and rest:
+        added["H5"] = rest.change
     v.rows.append(_row("H5", ok, rest, share(rest.change) if ok and rest else None,
                        f"CPU time per unit other than GC {_fmt_s(rest.start)} -> "
                        f"{_fmt_s(rest.end)}" if rest else "no data"))
-    ranked = [r for r in v.rows if r["verdict"] == SUPPORTED and r.get("share_of_slowdown")]
-    if ranked and slowdown > 0:
-        v.primary = max(ranked, key=lambda r: r["share_of_slowdown"])["hypothesis"]
+    # the primary cause: the supported hypothesis whose part of the time per unit grew most
+    # (ranked by seconds added, which shares capped at 100 % could not separate)
+    for row in v.rows:
+        row["added_s_per_unit"] = added.get(row["hypothesis"])
+    if added:
+        v.primary = max(added, key=lambda h: added[h])
     elif v.supported():
         v.primary = v.supported()[0]
     return v
@@ -291,43 +305,54 @@ def _wait_share(w: pd.DataFrame) -> tuple[np.ndarray, str]:
 
 
 def _baseline_rise(series: np.ndarray) -> tuple[float, float, float]:
-    """(baseline mean, rise, baseline noise): the first quarter of the windows (at least 3) is
-    the run's own baseline; the rise is the last quarter's mean minus the baseline's, the
-    noise the baseline's standard deviation between windows."""
+    """(baseline mean, rise, z): the first quarter of the windows (at least 3) is the run's
+    own baseline; the rise is the last quarter's mean minus the baseline's, and ``z`` the rise
+    over its standard error (Welch, from the two quarters' spread between windows)."""
     s = np.asarray(series, dtype=float)
     s = s[np.isfinite(s)]
     k = max(3, len(s) // 4)
     base, late = s[:k], s[-k:]
-    noise = float(np.std(base, ddof=1)) if len(base) > 1 else 0.0
-    return float(base.mean()), float(late.mean() - base.mean()), noise
+    rise = float(late.mean() - base.mean())
+    se = math.sqrt((np.var(base, ddof=1) + np.var(late, ddof=1)) / k)
+    z = rise / se if se > 0 else (math.inf if rise > 0 else 0.0)
+    return float(base.mean()), rise, z
 
 
 def _contention_row(v: Verdicts, w: pd.DataFrame, x: np.ndarray, floor: float,
-                    share: Any) -> None:
-    """H1, judged against the run's own baseline: the watched process's run-queue wait per
-    unit (else its blocked time per unit) rises from the first quarter of the run to the last
-    by at least FLOOR of the first quarter's time per unit and by more than NOISE_K times the
-    baseline's own window-to-window spread, with a drift whose interval is above zero. A
-    machine that is busy all along raises the baseline, not the rise: steady load from other
-    processes is not a cause of a slowdown; load that grows during the run is."""
+                    share: Any) -> float | None:
+    """H1, judged against the run's own baseline. The series is the watched process's share
+    of its runnable time spent waiting for a CPU (run-queue wait / (wait + CPU); else its
+    blocked share of the wall time): a share, because under steady contention a unit that
+    takes longer also waits longer. H1 is supported when the share rises from the first
+    quarter of the run to the last by at least FLOOR (absolute) and by more than NOISE_K
+    standard errors (the windows' own spread), and the wait it adds per unit, beyond what the
+    baseline share gives the same CPU time, is at least FLOOR of the first quarter's time per
+    unit. A machine busy all along raises the baseline, not the rise; load that grows during
+    the run is a cause (a step, which a straight line fits badly, counts as much as a ramp).
+    Returns the wait per unit added (None: not supported)."""
     ratio, label = _wait_share(w)
-    series = _per(w, "wait") if label == "runqueue wait" else _per(w, "blocked")
-    per = fit_drift(x, series)
     d = fit_drift(x, ratio)
     invol = fit_drift(x, _per(w, "invol"))
-    if d is None or per is None:
+    if d is None:
         v.rows.append(_untestable("H1", "no data"))
-        return
-    base, rise, noise = _baseline_rise(series)
-    unit_time = floor / FLOOR  # the first window's time per unit
-    ok = per.ci_low > 0 and rise >= floor and rise > NOISE_K * noise
-    text = (f"{label} per unit {_fmt_s(base)} in the first quarter of the run, "
-            f"{100 * rise / unit_time:+.0f} % of the time per unit by the last "
-            f"(baseline spread {_fmt_s(noise)}); {100 * d.start:.0f} % -> {100 * d.end:.0f} % "
-            "of the time runnable"
+        return None
+    base, rise, z = _baseline_rise(ratio)
+    waited = _per(w, "wait") if label == "runqueue wait" else _per(w, "blocked")
+    k = max(3, len(ratio) // 4)
+    r0 = min(max(base, 0.0), 0.95)
+    if label == "runqueue wait":
+        expected = _per(w, "cpu") * r0 / (1 - r0)
+    else:
+        expected = _per(w, "wall") * r0
+    added = float(np.nanmean(waited[-k:] - expected[-k:]))
+    ok = rise >= FLOOR and z > NOISE_K and added >= floor
+    text = (f"{label} {100 * base:.0f} % of the time runnable in the first quarter of the "
+            f"run, {100 * (base + rise):.0f} % in the last (z = {z:.1f}); wait added per unit "
+            f"{_fmt_s(added)}"
             + (f"; involuntary switches per unit {invol.start:.3g} -> {invol.end:.3g}"
                if invol else "") + f"; host CPU busy {w['host'].mean():.0f} %")
-    v.rows.append(_row("H1", ok, per, share(per.change) if ok and share else None, text))
+    v.rows.append(_row("H1", ok, d, share(added) if ok and share else None, text))
+    return added if ok else None
 
 
 def _evaluate_time(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
@@ -342,8 +367,8 @@ def _evaluate_time(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
                   f"{100 * cpu.ci_high:+.3g})")
     ratio, label = _wait_share(w)
     wait = fit_drift(hours, ratio)
-    _, rise, noise = _baseline_rise(ratio)
-    h1 = bool(wait and wait.ci_low > 0 and rise >= FLOOR and rise > NOISE_K * noise)
+    _, rise, z = _baseline_rise(ratio)
+    h1 = bool(wait and rise >= FLOOR and z > NOISE_K)
     v.rows.append(_row("H1", h1, wait, None,
                        f"{label} {100 * wait.start:.1f} % -> {100 * wait.end:.1f} % of the time "
                        "runnable" if wait else "no data", unknown=True))
