@@ -345,10 +345,8 @@ def _contention_row(v: Verdicts, w: pd.DataFrame, x: np.ndarray, floor: float,
     waited = _per(w, "wait") if label == "runqueue wait" else _per(w, "blocked")
     k = max(3, len(ratio) // 4)
     r0 = min(max(base, 0.0), 0.95)
-    if label == "runqueue wait":
-        expected = _per(w, "cpu") * r0 / (1 - r0)
-    else:
-        expected = _per(w, "wall") * r0
+    expected = (_per(w, "cpu") * r0 / (1 - r0) if label == "runqueue wait"
+                else _per(w, "wall") * r0)
     added = float(np.nanmean(waited[-k:] - expected[-k:]))
     ok = z > NOISE_K and added >= floor
     text = (f"{label} {100 * base:.0f} % of the time runnable in the first quarter of the "
