@@ -317,3 +317,18 @@ def test_arms_missing_allocator_is_not_available_and_others_go_on(tmp_path: Path
     assert env["watch"]["arm"] == "allocator=malloc"
     # the preload check reads the maps of a live process
     assert _mapped(os.getpid())["checked"] is True
+
+
+def test_overhead_a_a_at_smoke_size(tmp_path: Path) -> None:
+    """The bench's watch-on vs watch-off A/A runs and reports (timing targets live in
+    `make bench`, not here)."""
+    from nrm.build.bench import bench_watch_overhead
+
+    r = bench_watch_overhead(units=300, repeats=1, tmp=tmp_path)
+    times = r["times_s"]
+    assert all(len(times[a]) == 1 and times[a][0] > 0 for a in ("off", "outside", "both"))
+    assert isinstance(r["outside_overhead_pct"], float)
+    share = r["watcher_core_share_pct"]
+    assert share is None or 0 <= share < 100
+    both = json.loads((tmp_path / "both-0" / "run.json").read_text())
+    assert both["watch"]["inside"] is True and both["watch"]["hz"] == 1.0
