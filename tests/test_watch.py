@@ -293,8 +293,23 @@ def test_report_html(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     page = (out / "report.html").read_text()
     assert "data:image/png;base64," in page and "<table>" in page and "Overhead" in page
-    assert verdict.WORKLOAD_UNKNOWN in page
+    assert verdict.WORKLOAD_UNKNOWN in page and "Table 1." in page
+    assert (out / "report-series.png").stat().st_size > 1000  # via nrm.render's save_png
     assert nrm_watch("report", str(tmp_path / "none")).returncode == 2
+
+
+def test_report_html_passes_the_papers_chromium_check(tmp_path: Path) -> None:
+    from nrm.build.htmlcheck import check_html, chromium
+
+    if chromium() is None:
+        pytest.skip("no Chromium")
+    out = tmp_path / "rep"
+    assert nrm_watch("--out", str(out), "--hz", "20", "--", PY,
+                     str(SCENARIOS / "flat.py"), "600").returncode == 0
+    assert nrm_watch("report", str(out)).returncode == 0
+    res = check_html(out / "report.html", screenshot=tmp_path / "shot.png")
+    assert res.problems == [], res.problems
+    assert res.images == 1 and res.tables == 2
 
 
 def test_arms_missing_allocator_is_not_available_and_others_go_on(tmp_path: Path) -> None:
@@ -332,3 +347,20 @@ def test_overhead_a_a_at_smoke_size(tmp_path: Path) -> None:
     assert share is None or 0 <= share < 100
     both = json.loads((tmp_path / "both-0" / "run.json").read_text())
     assert both["watch"]["inside"] is True and both["watch"]["hz"] == 1.0
+
+
+def test_arms_real_jemalloc_is_preloaded_and_checked(tmp_path: Path) -> None:
+    from nrm.instrument.allocator import find_library
+
+    if find_library("jemalloc") is None:
+        pytest.skip("jemalloc is not installed")
+    out = tmp_path / "je"
+    code = "import time\nt=time.time()\nwhile time.time()-t<1.5: sum(range(1000))"
+    proc = nrm_watch("--out", str(out), "--hz", "10", "--arms", "allocator=jemalloc",
+                     "--repeats", "1", "--", PY, "-c", code)
+    assert proc.returncode == 0, proc.stderr
+    arms = json.loads((out / "arms.json").read_text())
+    run = next(r for r in arms["runs"] if r["arm"] == "allocator=jemalloc")
+    assert run["preload_ok"] is True  # libjemalloc showed in /proc/PID/maps
+    record = json.loads((Path(run["folder"]) / "run.json").read_text())
+    assert any("jemalloc" in lib for lib in record["preload"]["libraries"])
