@@ -9,7 +9,10 @@ metrics and no blocking CPU interval, so it measures the model and its costs, no
    advancing in alternating blocks, one bare, one probed and writing cycles.csv):
    target <= 5 % on ``lean`` and <= 1 % on ``unoptimized``; for information also ``lean`` at
    ``nrm run``'s denser settings, and ``unoptimized`` estimated from the probe's costs;
-4. step 2 again, to see whether the probe left the process slower after it stopped.
+4. step 2 again, to see whether the probe left the process slower after it stopped;
+5. ``nrm watch``'s overhead: a watch-on vs watch-off A/A on a fixed pure-Python loop (bare,
+   outside tier only at 1 Hz, both tiers at 1 Hz; alternating, median of paired ratios), and
+   the outside watcher's own CPU time at 1 Hz as a share of a core: target <= 0.5 %.
 
 Results are printed and written to ``data/bench/bench-<time>.json`` with the run context.
 """
@@ -167,6 +170,54 @@ def bench_probe_overhead(preset: str, cycles: int, agents: int, repeats: int, tm
             "periodic_us_per_cycle": periodic_us}
 
 
+_WATCHED_LOOP = """
+import sys, time
+t0 = time.perf_counter()
+total = 0
+for _ in range(int(sys.argv[1])):
+    for i in range(20_000):
+        total += i * i % 7
+open(sys.argv[2], "w").write(repr(time.perf_counter() - t0))
+"""
+
+
+def bench_watch_overhead(units: int = 1500, repeats: int = 3,
+                         tmp: Path | None = None) -> dict[str, object]:
+    """``nrm watch`` on vs off: the same loop of ``units`` fixed units (about 1.5 ms each)
+    run bare, watched from the outside only, and watched with the inside tier, at 1 Hz, in
+    alternating order; the program's own elapsed time is compared (median of the paired
+    ratios), and the watcher's CPU time per second of watching is its core share."""
+    import subprocess
+    import sys
+
+    from nrm.watch.session import WatchOptions, watch
+
+    with tempfile.TemporaryDirectory() as td:
+        base = Path(tmp or td)
+        times: dict[str, list[float]] = {"off": [], "outside": [], "both": []}
+        shares: list[float] = []
+        for r in range(repeats):
+            for arm in ("off", "outside", "both") if r % 2 == 0 else ("both", "outside", "off"):
+                res = base / f"{arm}-{r}.txt"
+                argv = [sys.executable, "-c", _WATCHED_LOOP, str(units), str(res)]
+                if arm == "off":
+                    subprocess.run(argv, check=True)
+                else:
+                    got = watch(argv, WatchOptions(out=base / f"{arm}-{r}", hz=1.0,
+                                                   inside=arm == "both", quiet=True))
+                    if arm == "outside" and got.overhead.get("core_share") is not None:
+                        shares.append(float(got.overhead["core_share"]))
+                times[arm].append(float(res.read_text()))
+    off = times["off"]
+    out: dict[str, object] = {"units": units, "repeats": repeats, "times_s": times}
+    for arm in ("outside", "both"):
+        ratios = [t / o for t, o in zip(times[arm], off, strict=True)]
+        out[f"{arm}_overhead_pct"] = 100 * (statistics.median(ratios) - 1)
+        out[f"{arm}_overhead_pct_each"] = [100 * (x - 1) for x in ratios]
+    out["watcher_core_share_pct"] = 100 * statistics.median(shares) if shares else None
+    return out
+
+
 def run_all(*, quick: bool = False) -> int:
     """Every benchmark, printed and written to data/bench/ (``quick``: fewer cycles)."""
     q = quick
@@ -245,6 +296,16 @@ def run_all(*, quick: bool = False) -> int:
             else "slower: the probe may leave the process slower, or the machine changed speed"
         )
         print(f"  {after:.2f} s, {100 * (after / t - 1):+.1f} % against step 2 ({verdict})")
+        print("5. nrm watch on vs off (A/A, 1 Hz; the program's own elapsed time):")
+        w = bench_watch_overhead(1500 if q else 6000, 3 if q else 5, tmp)
+        out["watch_overhead"] = w
+        share = w["watcher_core_share_pct"]
+        print(f"  outside tier only: {w['outside_overhead_pct']:+.2f} %, both tiers: "
+              f"{w['both_overhead_pct']:+.2f} % (median of paired runs); the watcher's own CPU "
+              f"at 1 Hz: "
+              + ("n/a" if share is None else
+                 f"{share:.3f} % of a core (target <= 0.5 %: "
+                 f"{'PASS' if share <= 0.5 else 'FAIL'})"))
     dest = paths.BENCH / f"bench-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}.json"
     atomic_write_text(dest, json.dumps(out, indent=2, default=str))
     print(f"written {dest}")

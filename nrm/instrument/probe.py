@@ -84,6 +84,9 @@ _MINFLT, _MAJFLT, _INBLOCK, _OUBLOCK, _NVCSW, _NIVCSW = (
     _RU[f"ru_{name}"] for name in ("minflt", "majflt", "inblock", "oublock", "nvcsw", "nivcsw")
 )
 _LINUX = sys.platform.startswith("linux")
+#: Cycles ended by every Probe of this process: ``nrm watch``'s inside tier reads it, so a
+#: program that measures its loop with a Probe is normalised per cycle without nrm.mark.
+cycles_ended = 0
 
 #: Sensor groups of ``psutil.sensors_temperatures()`` that measure the CPU package or cores.
 CPU_SENSORS: tuple[str, ...] = (
@@ -566,6 +569,8 @@ class Probe:
             unix, io0, io1, extra, fields,
         )  # fmt: skip
         self.cycles = n + 1
+        global cycles_ended
+        cycles_ended += 1
         if self.log is not None:
             self.log.append_deferred(row, fields)
         return row

@@ -7,7 +7,7 @@ Modules, one concern each (nothing is imported here, so ``nrm.mark`` stays cheap
 - ``hook/``     the ``sitecustomize`` that loads ``startup`` without an edit of the program
 - ``marker``    ``nrm.mark(work=N)``: the one optional line that normalises time per unit
 - ``sampler``   the outside loop (1-10 Hz) writing ``cycles.csv``, and the live console line
-- ``fit``       the drift fit (OLS slope with a Newey-West HAC interval, statsmodels)
+- ``fit``       a series's drift through the compendium's ``nrm.stats.drift.drift``
 - ``verdict``   the H1-H5 verdicts from the gathered series
 - ``session``   one watch from start to verdicts: run folder, program or PID, signals
 - ``report``    the HTML page of a watch folder

@@ -11,7 +11,7 @@ An allocator arm runs with :func:`nrm.instrument.allocator.child_env` (``PYTHONM
 ``/proc/PID/maps`` (the preload check). An arm whose library is missing reads "not available"
 and the other arms go on. GC arms set the inside tier's ``gc.disable()`` or ``gc.freeze()``.
 
-This first version runs the arms one after the other in this process (no Dask sweep).
+The arms run one after the other in this process (not yet on the study's Dask sweep).
 """
 
 from __future__ import annotations

@@ -1,15 +1,15 @@
-"""The drift fit: ``y = a + b x`` by least squares, with an autocorrelation-robust interval.
+"""The drift of one watched series, read through the compendium's drift statistic.
 
-Consecutive windows of a long run are correlated (a slow patch lasts), so the slope's
-interval uses Newey-West (HAC) standard errors (statsmodels ``OLS(...).fit(cov_type="HAC")``,
-Bartlett kernel, ``floor(4 (n/100)^(2/9))`` lags, t distribution). This is a small private
-fit: the compendium's shared drift module (``nrm/stats/drift.py``) had not landed when
-``nrm watch`` was written; swap it in when it has.
+Every drift ``nrm watch`` reports is :func:`nrm.stats.drift.drift` of a per-window series
+against cumulative work (or elapsed hours): OLS with a Newey-West (Bartlett) HAC interval whose
+lag follows Andrews' AR(1) plug-in, a Kiefer-Vogelsang fixed-b critical value, and the shape
+of the series (flat, warm-up, step, ramp, accelerating). What this module adds is the view the
+verdicts need: the fitted level at the first and at the last window, the change between them
+and that change relative to the first level.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,22 +18,18 @@ import numpy as np
 MIN_WINDOWS = 8
 
 
-def hac_lags(n: int) -> int:
-    """Newey-West's rule of thumb for the number of lags."""
-    return max(1, math.floor(4 * (n / 100.0) ** (2.0 / 9.0)))
-
-
 @dataclass(frozen=True)
 class Drift:
-    """Slope of ``y`` on ``x`` with its 95 % HAC interval; levels at the first and last x."""
+    """Slope of ``y`` on ``x`` with its 95 % interval; levels at the first and last x."""
 
     n: int
-    slope: float
+    slope: float  # per unit of x
     ci_low: float
     ci_high: float
-    p: float
     start: float  # fitted y at the first x
     end: float  # fitted y at the last x
+    shape: str = ""
+    hac_lags: int = 0
 
     @property
     def change(self) -> float:
@@ -49,33 +45,35 @@ class Drift:
     def significant(self) -> bool:
         return self.ci_low > 0 or self.ci_high < 0
 
-    def as_dict(self) -> dict[str, float | int | None]:
+    def as_dict(self) -> dict[str, float | int | str | None]:
         return {
             "n": self.n, "slope": self.slope, "ci_low": self.ci_low, "ci_high": self.ci_high,
-            "p": self.p, "start": self.start, "end": self.end, "change": self.change,
-            "relative": self.relative,
+            "start": self.start, "end": self.end, "change": self.change,
+            "relative": self.relative, "shape": self.shape, "hac_lags": self.hac_lags,
         }
 
 
 def fit_drift(x: np.ndarray, y: np.ndarray, level: float = 0.95) -> Drift | None:
-    """Fit the drift; ``None`` when fewer than :data:`MIN_WINDOWS` finite points remain or
-    ``x`` does not vary."""
-    import statsmodels.api as sm
+    """:func:`nrm.stats.drift.drift` of ``y`` against ``x`` (no work terms: the series is
+    already per unit of work, or a share of time); ``None`` when fewer than
+    :data:`MIN_WINDOWS` finite points remain or ``x`` does not vary."""
+    from nrm.stats.drift import drift
 
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
-    n = len(x)
-    if n < MIN_WINDOWS or np.ptp(x) <= 0:
+    if len(x) < MIN_WINDOWS or np.ptp(x) <= 0:
         return None
-    design = sm.add_constant(x, has_constant="add")
-    if np.ptp(y) == 0:  # a constant series: no drift, an exact zero interval
-        return Drift(n, 0.0, 0.0, 0.0, 1.0, float(y[0]), float(y[0]))
-    res = sm.OLS(y, design).fit(cov_type="HAC", cov_kwds={"maxlags": hac_lags(n)}, use_t=True)
-    low, high = res.conf_int(alpha=1 - level)[1]
-    a, b = float(res.params[0]), float(res.params[1])
-    return Drift(
-        n=n, slope=b, ci_low=float(low), ci_high=float(high), p=float(res.pvalues[1]),
-        start=a + b * float(x.min()), end=a + b * float(x.max()),
-    )
+    if np.ptp(y) == 0:  # a constant series: no drift (the OLS slope is 0 up to rounding)
+        return Drift(len(x), 0.0, 0.0, 0.0, float(y[0]), float(y[0]), "flat", 0)
+    r = drift(y, index=x, per=1.0, level=level, min_cycles=MIN_WINDOWS)
+    if not r.testable:
+        return None
+    mid = r.unit_cost("cycle").estimate  # the fitted level at the mean x
+    xm = float(x.mean())
+    low, high = r.drift_ci
+    return Drift(n=r.n, slope=r.drift_s, ci_low=low, ci_high=high,
+                 start=mid + r.drift_s * (float(x.min()) - xm),
+                 end=mid + r.drift_s * (float(x.max()) - xm),
+                 shape=r.shape, hac_lags=r.hac_lags)

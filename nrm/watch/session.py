@@ -253,7 +253,8 @@ def _finish(opts: WatchOptions, record: RunRecord, argv: Sequence[str] | None, p
         if last is not None:
             inside_info.update(marks=int(last["marks"]), work=float(last["work"]),
                                hook_cpu_s=float(last["hook_cpu_s"]),
-                               final_line=last["final"] == "1")
+                               final_line=last["final"] == "1",
+                               work_source=last["work_source"] or None)
     record.data.update(verdicts=v.as_dict(), overhead=over, inside=inside_info,
                        samples=sampler.step, program_exit=code if child is not None else None)
     record.finish(status, exit_status, error)

@@ -2,11 +2,14 @@
 
 What it records, with no edit of the program:
 
-- every garbage collection's duration, per generation (``gc.callbacks``);
+- every garbage collection's duration (CPU time of the collecting thread), per generation
+  (``gc.callbacks``);
 - pymalloc's arenas (``sys._debugmallocstats()`` parsed by :mod:`nrm.instrument.arenas`) every
   ``NRM_WATCH_ARENA_S`` seconds (default 5; 0: never), because one reading walks every arena;
 - optionally tracemalloc's traced bytes (``NRM_WATCH_TRACEMALLOC=1``; it slows allocation);
-- the work marked with :func:`nrm.mark` (``nrm.watch.marker``).
+- the work marked with :func:`nrm.mark` (``nrm.watch.marker``), or, in a program that marks
+  nothing but measures its loop with :class:`nrm.instrument.probe.Probe`, the Probe's cycles
+  (each cycle one unit of work; ``work_source`` says which).
 
 A daemon thread appends one line of cumulative counters to ``inside.csv`` in the watch folder
 every ``NRM_WATCH_PERIOD`` seconds (one ``write`` call per line) and a last line at exit. Only
@@ -21,6 +24,7 @@ import atexit
 import contextlib
 import gc
 import os
+import sys
 import threading
 import time
 from typing import Any
@@ -36,8 +40,23 @@ INSIDE_CSV = "inside.csv"
 COLUMNS: tuple[str, ...] = (
     "t_mono", "pid", "work", "marks", "cpu_s", "gc0_n", "gc1_n", "gc2_n", "gc0_s", "gc1_s",
     "gc2_s", "gc2_max_s", "arenas_current", "arena_bytes", "used_block_bytes", "frag_ratio",
-    "tracemalloc_bytes", "hook_cpu_s", "final",
+    "tracemalloc_bytes", "hook_cpu_s", "work_source", "final",
 )
+
+
+def work_done() -> tuple[float, int, str]:
+    """(work, marks, source): ``nrm.mark``'s counters, else the cycles ended by any
+    :class:`~nrm.instrument.probe.Probe` of this process (only if the program imported it),
+    else nothing marked."""
+    from nrm.watch import marker
+
+    if marker.marks:
+        return float(marker.work_total), marker.marks, "mark"
+    probe = sys.modules.get("nrm.instrument.probe")
+    cycles = int(getattr(probe, "cycles_ended", 0)) if probe is not None else 0
+    if cycles:
+        return float(cycles), cycles, "probe"
+    return 0.0, 0, ""
 
 
 class Recorder:
@@ -61,11 +80,13 @@ class Recorder:
         self._stop = threading.Event()
 
     def on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        # CPU time of the collecting thread, not wall time: a collection during which the
+        # program was descheduled by other load does not look longer
         if phase == "start":
-            self._t0 = time.perf_counter()
+            self._t0 = time.thread_time()
             return
         gen = info.get("generation", 2)
-        dt = time.perf_counter() - self._t0
+        dt = time.thread_time() - self._t0
         self.n[gen] += 1
         self.s[gen] += dt
         if gen == 2 and dt > self.gc2_max:
@@ -85,8 +106,7 @@ class Recorder:
             self._arenas_ok = False
 
     def line(self, final: bool = False) -> str:
-        from nrm.watch import marker
-
+        work, marks, source = work_done()
         a = self._arena
         traced = ""
         if self.tracemalloc_on:
@@ -96,12 +116,12 @@ class Recorder:
                 traced = str(tracemalloc.get_traced_memory()[0])
         frag = "" if a is None or a.frag_ratio is None else repr(a.frag_ratio)
         cells = (
-            repr(time.monotonic()), str(os.getpid()), repr(float(marker.work_total)),
-            str(marker.marks), repr(time.process_time()), *map(str, self.n),
+            repr(time.monotonic()), str(os.getpid()), repr(work),
+            str(marks), repr(time.process_time()), *map(str, self.n),
             *map(repr, self.s), repr(self.gc2_max),
             "" if a is None else str(a.arenas_current), "" if a is None else str(a.arena_bytes),
             "" if a is None else str(a.used_block_bytes), frag, traced,
-            repr(self._thread_cpu), "1" if final else "0",
+            repr(self._thread_cpu), source, "1" if final else "0",
         )
         self.gc2_max = 0.0
         return ",".join(cells) + "\n"

@@ -8,25 +8,32 @@ wall time is split into what the process did and what it waited for::
 
 and every part is divided by the window's work (seconds per unit) or, without markers, by the
 window's wall time (a share). A drift is the OLS slope of a series on cumulative work (per
-1000 units) or on time (per hour) with a 95 % Newey-West interval (:mod:`nrm.watch.fit`).
+1000 units) or on time (per hour) with the compendium's drift statistic
+(:func:`nrm.stats.drift.drift`: HAC interval, fixed-b critical value, shape; :mod:`nrm.watch.fit`).
 
-Verdicts (``supported`` / ``not supported`` / ``not testable: reason``):
+Verdicts (``supported`` / ``not supported`` / ``not testable: reason``). The floor of the
+work mode is ``FLOOR`` of the program's own time per unit in the first quarter of the run
+(wall minus run-queue wait), so a machine busy with other work does not raise the bar:
 
-- **H1 contention**: time runnable but waiting for a CPU (``/proc/PID/schedstat``; else the
-  blocked time) per unit grows by at least ``FLOOR`` of the first window's time per unit;
+- **H1 contention**: the watched process's share of its runnable time spent waiting for a
+  CPU (``/proc/PID/schedstat``; else its blocked share), against the run's own baseline (its
+  first quarter): it rises by the last quarter by more than ``NOISE_K`` standard errors,
+  and the wait it adds per unit beyond the baseline share is at least the floor. A host
+  busy all along is not a cause; load that grows during the run is;
 - **H2 fragmentation**: pymalloc's ``frag_ratio`` (inside tier) rises by at least
   ``FRAG_FLOOR`` (the compendium's H2 control floor);
-- **H2-gc garbage collection**: GC time per unit grows by at least ``FLOOR`` (the paper's
-  second H2 prediction: pauses lengthen);
+- **H2-gc garbage collection**: GC time per unit (CPU time of the collections) grows by
+  at least ``FLOOR`` (the paper's second H2 prediction: pauses lengthen);
 - **H3 I/O accumulation**: bytes read and written per unit (``rchar + wchar``, page cache
   included) grow by at least ``IO_FLOOR`` and are at least ``IO_MIN_BYTES`` per unit at the end;
 - **H4 thermal**: CPU frequency falls by 5 % or temperature rises by 5 degC (where exposed);
 - **H5 growing work**: CPU time per unit other than GC grows by at least ``FLOOR``, which is
   what a step that does more work as the run goes on (a scan of a growing list) looks like.
 
-Each supported hypothesis gets the share of the slowdown its part of the time explains; the
-largest is the primary cause. Without work markers every verdict carries "workload unknown:
-a drift may be growing work", and H5 is not testable.
+Each supported hypothesis gets the share of the slowdown its part of the time explains
+(``share_of_slowdown``) and the seconds per unit that part added (``added_s_per_unit``);
+the one that added most is the primary cause. Without work markers every verdict carries
+"workload unknown: a drift may be growing work", and H5 is not testable.
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ FLOOR = 0.10
 FRAG_FLOOR = 0.05
 IO_FLOOR = 0.25
 IO_MIN_BYTES = 4096.0
+#: H1 needs a rise of more than this many standard errors (first vs last quarter).
+NOISE_K = 3.0
 TARGET_WINDOWS = 40
 WORKLOAD_UNKNOWN = "workload unknown: a drift may be growing work"
 TOO_SHORT = not_testable("too short")
@@ -216,32 +225,43 @@ def _evaluate_work(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
     hours = w["hours"].to_numpy(dtype=float)
     wall = fit_drift(x, _per(w, "wall"))
     assert wall is not None
-    base = wall.start
-    floor = FLOOR * base
+    # levels are the run's own: the observed mean time per unit in its first and last
+    # quarter (a fitted line can start below zero when the series curves)
+    per_wall = _per(w, "wall")
+    base, rise, _ = _baseline_rise(per_wall)
+    last = base + rise
+    # each cause must add FLOOR of the program's own time per unit in the first quarter
+    # (wall minus run-queue wait: what a unit takes on an idle machine), so that a machine
+    # busy with other work, which inflates the wall time, does not raise the bar
+    own, _, _ = _baseline_rise(per_wall - np.nan_to_num(_per(w, "wait")))
+    floor = FLOOR * (own if own > 0 else base)
     v.drift = _drift_dict(wall, 1000.0, "1000 units")
-    v.drift_per_hour = _drift_dict(fit_drift(hours, _per(w, "wall")), 1.0, "hour")
-    rel = wall.relative
-    if wall.significant and rel is not None and rel >= FLOOR:
-        v.headline = (f"slowdown: time per unit {_fmt_s(wall.start)} -> {_fmt_s(wall.end)} "
-                      f"(+{100 * rel:.0f} % over the run); drift {_fmt_s(wall.slope * 1000)} per "
-                      f"1000 units (95 % CI {_fmt_s(wall.ci_low * 1000)} to "
-                      f"{_fmt_s(wall.ci_high * 1000)})")
-    elif wall.significant and rel is not None and rel <= -FLOOR:
-        v.headline = f"speed-up: time per unit {_fmt_s(wall.start)} -> {_fmt_s(wall.end)}"
+    v.drift_per_hour = _drift_dict(fit_drift(hours, per_wall), 1.0, "hour")
+    rel = wall.change / base if base > 0 else None
+    ci = (f"drift {_fmt_s(wall.slope * 1000)} per 1000 units (95 % CI "
+          f"{_fmt_s(wall.ci_low * 1000)} to {_fmt_s(wall.ci_high * 1000)}, shape {wall.shape})")
+    levels = f"time per unit {_fmt_s(base)} -> {_fmt_s(last)} (first to last quarter)"
+    if wall.ci_low > 0 and rel is not None and rel >= FLOOR:
+        v.headline = f"slowdown: {levels}, +{100 * rel:.0f} % over the run; {ci}"
+    elif wall.ci_high < 0 and rel is not None and rel <= -FLOOR:
+        v.headline = f"speed-up: {levels}; {ci}"
     else:
-        v.headline = (f"no drift: time per unit {_fmt_s(wall.start)} -> {_fmt_s(wall.end)} "
-                      f"(95 % CI of the drift per 1000 units {_fmt_s(wall.ci_low * 1000)} to "
-                      f"{_fmt_s(wall.ci_high * 1000)}; floor {100 * FLOOR:.0f} % over the run)")
+        v.headline = f"no drift: {levels}; {ci}; floor {100 * FLOOR:.0f} % over the run"
     slowdown = max(wall.change, 0.0)
 
     def share(change: float) -> float | None:
         return min(1.0, max(0.0, change) / slowdown) if slowdown > 0 else None
 
-    _contention_row(v, w, x, floor, share)
+    added: dict[str, float] = {}  # seconds per unit each supported cause added over the run
+    h1 = _contention_row(v, w, x, floor, share)
+    if h1 is not None:
+        added["H1"] = h1
     _frag_row(v, w, x, inside)
     if inside:
         gc = fit_drift(x, _per(w, "gc"))
         ok = _grows(gc, floor)
+        if ok and gc:
+            added["H2-gc"] = gc.change
         v.rows.append(_row("H2-gc", ok, gc, share(gc.change) if ok and gc else None,
                            f"GC time per unit {_fmt_s(gc.start)} -> {_fmt_s(gc.end)}; "
                            f"{100 * (v.gc_share or 0):.1f} % of the wall time in GC"
@@ -253,6 +273,8 @@ def _evaluate_work(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
               and io.end >= IO_MIN_BYTES)
     io_time = fit_drift(x, (w["sys"] + w["blocked"] - w["wait"].fillna(0)).to_numpy(float)
                         / w["dwork"].to_numpy(float))
+    if ok and io_time:
+        added["H3"] = io_time.change
     v.rows.append(_row("H3", ok, io, share(io_time.change) if ok and io_time else None,
                        f"bytes read + written per unit {io.start:,.0f} -> {io.end:,.0f}"
                        if io else "no data"))
@@ -260,12 +282,17 @@ def _evaluate_work(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
     cpu_col = "icpu" if w["icpu"].notna().all() else "user"  # the inside tier's clock: ns
     rest = fit_drift(x, _per(w, cpu_col) - np.nan_to_num(_per(w, "gc")))
     ok = _grows(rest, floor)
+    if ok and rest:
+        added["H5"] = rest.change
     v.rows.append(_row("H5", ok, rest, share(rest.change) if ok and rest else None,
                        f"CPU time per unit other than GC {_fmt_s(rest.start)} -> "
                        f"{_fmt_s(rest.end)}" if rest else "no data"))
-    ranked = [r for r in v.rows if r["verdict"] == SUPPORTED and r.get("share_of_slowdown")]
-    if ranked and slowdown > 0:
-        v.primary = max(ranked, key=lambda r: r["share_of_slowdown"])["hypothesis"]
+    # the primary cause: the supported hypothesis whose part of the time per unit grew most
+    # (ranked by seconds added, which shares capped at 100 % could not separate)
+    for row in v.rows:
+        row["added_s_per_unit"] = added.get(row["hypothesis"])
+    if added:
+        v.primary = max(added, key=lambda h: added[h])
     elif v.supported():
         v.primary = v.supported()[0]
     return v
@@ -280,25 +307,53 @@ def _wait_share(w: pd.DataFrame) -> tuple[np.ndarray, str]:
     return blocked / w["wall"].to_numpy(float), "blocked time"
 
 
+def _baseline_rise(series: np.ndarray) -> tuple[float, float, float]:
+    """(baseline mean, rise, z): the first quarter of the windows (at least 3) is the run's
+    own baseline; the rise is the last quarter's mean minus the baseline's, and ``z`` the rise
+    over its standard error (Welch, from the two quarters' spread between windows)."""
+    s = np.asarray(series, dtype=float)
+    s = s[np.isfinite(s)]
+    k = max(3, len(s) // 4)
+    base, late = s[:k], s[-k:]
+    rise = float(late.mean() - base.mean())
+    se = math.sqrt((np.var(base, ddof=1) + np.var(late, ddof=1)) / k)
+    z = rise / se if se > 0 else (math.inf if rise > 0 else 0.0)
+    return float(base.mean()), rise, z
+
+
 def _contention_row(v: Verdicts, w: pd.DataFrame, x: np.ndarray, floor: float,
-                    share: Any) -> None:
-    """H1: the share of runnable time spent waiting for a CPU rises (by FLOOR, absolute) and
-    the waiting per unit grows by FLOOR of the first window's time per unit. A share, not
-    the wait per unit alone: under steady contention a unit that takes longer also waits
-    longer."""
+                    share: Any) -> float | None:
+    """H1, judged against the run's own baseline. The series is the watched process's share
+    of its runnable time spent waiting for a CPU (run-queue wait / (wait + CPU); else its
+    blocked share of the wall time): a share, because under steady contention a unit that
+    takes longer also waits longer. H1 is supported when the share rises from the first
+    quarter of the run to the last by at least FLOOR (absolute) and by more than NOISE_K
+    standard errors (the windows' own spread), and the wait it adds per unit, beyond what the
+    baseline share gives the same CPU time, is at least FLOOR of the first quarter's time per
+    unit. A machine busy all along raises the baseline, not the rise; load that grows during
+    the run is a cause (a step, which a straight line fits badly, counts as much as a ramp).
+    Returns the wait per unit added (None: not supported)."""
     ratio, label = _wait_share(w)
     d = fit_drift(x, ratio)
-    per = fit_drift(x, _per(w, "wait") if label == "runqueue wait" else _per(w, "blocked"))
     invol = fit_drift(x, _per(w, "invol"))
-    if d is None or per is None:
+    if d is None:
         v.rows.append(_untestable("H1", "no data"))
-        return
-    ok = d.ci_low > 0 and d.change >= FLOOR and _grows(per, floor)
-    text = (f"{label} {100 * d.start:.0f} % -> {100 * d.end:.0f} % of the time runnable; "
-            f"per unit {_fmt_s(per.start)} -> {_fmt_s(per.end)}"
+        return None
+    base, rise, z = _baseline_rise(ratio)
+    waited = _per(w, "wait") if label == "runqueue wait" else _per(w, "blocked")
+    k = max(3, len(ratio) // 4)
+    r0 = min(max(base, 0.0), 0.95)
+    expected = (_per(w, "cpu") * r0 / (1 - r0) if label == "runqueue wait"
+                else _per(w, "wall") * r0)
+    added = float(np.nanmean(waited[-k:] - expected[-k:]))
+    ok = z > NOISE_K and added >= floor
+    text = (f"{label} {100 * base:.0f} % of the time runnable in the first quarter of the "
+            f"run, {100 * (base + rise):.0f} % in the last (z = {z:.1f}); wait added per unit "
+            f"{_fmt_s(added)}"
             + (f"; involuntary switches per unit {invol.start:.3g} -> {invol.end:.3g}"
                if invol else "") + f"; host CPU busy {w['host'].mean():.0f} %")
-    v.rows.append(_row("H1", ok, d, share(per.change) if ok and share else None, text))
+    v.rows.append(_row("H1", ok, d, share(added) if ok and share else None, text))
+    return added if ok else None
 
 
 def _evaluate_time(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
@@ -313,7 +368,9 @@ def _evaluate_time(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
                   f"{100 * cpu.ci_high:+.3g})")
     ratio, label = _wait_share(w)
     wait = fit_drift(hours, ratio)
-    v.rows.append(_row("H1", _grows(wait, FLOOR), wait, None,
+    _, rise, z = _baseline_rise(ratio)
+    h1 = bool(wait and rise >= FLOOR and z > NOISE_K)
+    v.rows.append(_row("H1", h1, wait, None,
                        f"{label} {100 * wait.start:.1f} % -> {100 * wait.end:.1f} % of the time "
                        "runnable" if wait else "no data", unknown=True))
     _frag_row(v, w, hours, inside, unknown=True)
