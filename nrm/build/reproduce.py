@@ -84,7 +84,7 @@ def _load_provenance(build: Path) -> dict[str, Any]:
                              f"{str(exc).splitlines()[0][:120]}); re-render it with make paper "
                              f"OUT={build}") from None
     if not isinstance(prov, dict) or not isinstance(prov.get("items", {}), dict) or not all(
-            isinstance(r, dict) and isinstance(r.get("scale"), str)
+            isinstance(r, dict) and isinstance(r.get("scale", ""), str)
             and isinstance(r.get("runs", []), list) for r in prov.get("items", {}).values()):
         raise ParameterError(f"{prov_path}: not a provenance record (expected an object whose "
                              "'items' map each id to an object with 'scale' and 'runs'); "
@@ -131,6 +131,9 @@ def reproduce(item_id: str, build: str | Path = ".") -> Reproduction:
     if item_id.split(":", 1)[1].startswith("study"):
         raise ParameterError(f"{item_id} belongs to the causal study: `make study` re-makes its "
                              "runs and tables; nrm reproduce re-makes the paper's own items")
+    if "scale" not in rec:
+        raise ParameterError(f"{root}/paper/provenance.json: item {item_id!r} names no scale; "
+                             f"re-render it with make paper OUT={root}")
     scale = str(rec["scale"])
     out = Reproduction(item_id, True)
     # every run of the build (the paper's inputs need them all); the item's own are stamped

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nrm.exceptions import ParameterError
+from nrm.run.scales import PAPER_SCALE, SMOKE_SCALE
 
 DEFAULT_FIT_PREFIX = "fit-"
 
@@ -21,7 +22,7 @@ DEFAULT_FIT_PREFIX = "fit-"
 def register(sub: Any) -> None:
     r = sub.add_parser("predict", help="predicted runtime of a run from measured unit costs")
     r.add_argument("experiment", help="C255 ... C260")
-    r.add_argument("--scale", default="full",
+    r.add_argument("--scale", default=PAPER_SCALE,
                    help="where unset values come from: smoke | default | full (default: full, "
                         "the paper's parameters)")
     r.add_argument("--variant", default="unoptimized", help="unoptimized | optimized")
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
     uc = fit_unit_costs(runs)
     counts = cached_counts(spec, progress=not args.no_progress)
-    kind = args.metrics_kind or ("live" if args.scale != "smoke" else "fixed")
+    kind = args.metrics_kind or ("live" if args.scale != SMOKE_SCALE else "fixed")
     p = predict(counts, uc, medium=args.medium, metrics=kind, commit_s=commit_s)
     print(p.describe())
     print(f"unit costs: {len(uc.runs)} runs on {uc.machine.get('hostname')} "

@@ -46,6 +46,7 @@ import pandas as pd
 from nrm import paths
 from nrm.atomic import atomic_write_json, atomic_write_text
 from nrm.exceptions import ParameterError
+from nrm.run.scales import PAPER_SCALE
 from nrm.run.spec import RunSpec
 from nrm.sim.costs import CostSwitches
 from nrm.sim.experiments import get_experiment
@@ -339,7 +340,7 @@ def resample(counts: RunCounts, sampling: str) -> RunCounts:
 def paper_spec(experiment: str, variant: str = "unoptimized", **overrides: Any) -> RunSpec:
     """The paper's run of ``experiment`` (scale ``full``: 3000 cycles, 100 agents, 0.1 s
     sample) as a counting run sees it: fixed metrics (a live run cannot be replayed)."""
-    kw: dict[str, Any] = {"scale": "full", "metrics": "fixed", **overrides}
+    kw: dict[str, Any] = {"scale": PAPER_SCALE, "metrics": "fixed", **overrides}
     return RunSpec(experiment, variant, **kw)
 
 

@@ -58,6 +58,8 @@ __all__ = [
 DEFAULT_SCALE = "default"
 #: The scale with the paper's own parameters (the model's defaults).
 PAPER_SCALE = "full"
+#: The test suite's scale: seconds per run, fixed metrics.
+SMOKE_SCALE = "smoke"
 #: The scale of the shipped reference build (data/reference/build-<scale>).
 REFERENCE_SCALE = DEFAULT_SCALE
 

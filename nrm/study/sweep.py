@@ -619,6 +619,8 @@ def connect_scheduler(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> Any
 
 
 def _client(workers: int, scheduler: str | None) -> Any:
+    import logging
+
     import dask
     from distributed import Client, LocalCluster
 
@@ -629,7 +631,8 @@ def _client(workers: int, scheduler: str | None) -> Any:
     with dask.config.set({"distributed.scheduler.http.routes": []}):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                               scheduler_kwargs={"dashboard": False})
+                               scheduler_kwargs={"dashboard": False},
+                               silence_logs=logging.ERROR)
     return Client(cluster), cluster
 
 
