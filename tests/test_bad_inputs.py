@@ -106,3 +106,83 @@ def test_collecting_flags_still_collect() -> None:
     spec = runflags.spec_from_flags(args)
     assert set(spec.conditions) == {"ON-ON", "OFF-OFF"}
     assert not spec.costs.sqlite and not spec.costs.cumulative_registry
+
+
+# ---------------------------------------------------------------- 2. specifications, traces
+
+def _spec_files(root: Path) -> dict[str, Path]:
+    files = {
+        "null-experiment": b'{"experiment": null}',
+        "deep": b"[" * 100_000 + b"]" * 100_000,
+        "deep-object": b'{"experiment": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001,
+        "binary": bytes(range(256)),
+        "not-utf8": b'\xff\xfe{"experiment": "C256"}',
+        "bool-cycles": b'{"experiment": "C256", "cycles": true}',
+        "list-variant": b'{"experiment": "C256", "variant": ["lean"]}',
+        "number-condition": b'{"experiment": "C256", "conditions": [1]}',
+    }
+    for name, data in files.items():
+        (root / f"{name}.json").write_bytes(data)
+    return {name: root / f"{name}.json" for name in files}
+
+
+@pytest.mark.parametrize("name, fragment", [
+    ("null-experiment", "experiment must be a string in a run specification, got null"),
+    ("deep", "nested too deeply"),
+    ("deep-object", "nested too deeply"),
+    ("binary", "binary data"),
+    ("not-utf8", "not UTF-8 text"),
+    ("bool-cycles", "cycles must be an integer in a run specification, got true"),
+    ("list-variant", "variant must be a string in a run specification, got list"),
+    ("number-condition", "conditions holds condition names, got 1"),
+])
+@pytest.mark.parametrize("how", ["file", "stdin"])
+def test_bad_spec_files_are_one_line(tmp_path: Path, name: str, fragment: str, how: str) -> None:
+    path = _spec_files(tmp_path)[name]
+    out = tmp_path / "r"
+    argv = [sys.executable, "-m", "nrm.cli", "run", "--spec",
+            str(path) if how == "file" else "-", "--out", str(out)]
+    proc = subprocess.run(argv, input=path.read_bytes() if how == "stdin" else None,
+                          capture_output=True, check=False, timeout=120)
+    assert proc.returncode == 2
+    assert fragment in _one_line(proc.stderr.decode())
+    assert not out.exists()
+
+
+def _trace(path: Path, count: int, samples: int) -> Path:
+    from nrm.sim.metrics import TRACE_FIELDS
+
+    lines = [",".join(TRACE_FIELDS)]
+    for seq in range(samples):
+        lines.append(f"{seq},ON-ON,20.0,40.0,50.0,{count if seq == 3 else 0},0,200")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("variant", ["lean", "unoptimized"])
+@pytest.mark.parametrize("count", [2**63, 2**64, 10**30])
+def test_a_trace_counter_beyond_64_bits_is_refused(tmp_path: Path, variant: str, count: int,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    trace = _trace(tmp_path / "t.csv", count, 100)
+    out = tmp_path / "r"
+    assert main(["run", "C256", "--variant", variant, "--cycles", "5", "--max-agents", "4",
+                 "--condition", "ON-ON", "--metrics", f"replay:{trace}", "--cpu-interval", "0",
+                 "--out", str(out), "--no-progress"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "t.csv:5" in line and str(count) in line and "64-bit" in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("variant", ["lean", "unoptimized"])
+def test_the_largest_64_bit_counter_replays(tmp_path: Path, variant: str) -> None:
+    base = dict(cycles=5, max_agents=4, conditions=("ON-ON",), cpu_interval=0.0)
+    first = tmp_path / "first"
+    run_experiment(RunSpec("C256", variant, metrics="fixed", **base), first, progress=False)
+    lines = (first / "metrics_trace.csv").read_text().splitlines()
+    row = lines[4].split(",")
+    row[5] = str(2**63 - 1)
+    lines[4] = ",".join(row)
+    trace = tmp_path / "t.csv"
+    trace.write_text("\n".join(lines) + "\n")
+    spec = RunSpec("C256", variant, metrics=f"replay:{trace}", **base)
+    assert run_experiment(spec, tmp_path / "r", progress=False)["status"] == "complete"

@@ -13,7 +13,6 @@ which collect) is refused when given twice, as ``--cost`` refuses a switch given
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from nrm.cli.argtypes import nonneg_float, positive_int
@@ -150,7 +149,7 @@ def spec_from_flags(args: argparse.Namespace) -> RunSpec:
             raise ParameterError(f"--spec holds the whole specification; drop {what} "
                                  "(or edit the file)")
         if args.spec == "-":
-            return RunSpec.from_json(sys.stdin.read(), source="standard input")
+            return RunSpec.from_stdin()
         return RunSpec.from_file(args.spec)
     if not args.experiment:
         raise ParameterError("give an experiment (C255 ... C260) or --spec FILE.json")

@@ -65,7 +65,7 @@ def resume_in_child(run_dir: Path, allocator: str, *, progress: bool = True) -> 
 
 def read_spec(source: str) -> RunSpec:
     if source == "-":
-        return RunSpec.from_json(sys.stdin.read(), source="standard input")
+        return RunSpec.from_stdin()
     return RunSpec.from_file(source)
 
 
