@@ -186,3 +186,98 @@ def test_the_largest_64_bit_counter_replays(tmp_path: Path, variant: str) -> Non
     trace.write_text("\n".join(lines) + "\n")
     spec = RunSpec("C256", variant, metrics=f"replay:{trace}", **base)
     assert run_experiment(spec, tmp_path / "r", progress=False)["status"] == "complete"
+
+
+# ---------------------------------------------------------------- 3. property: a spec or one line
+
+_FIELD_NAMES = ["experiment", "variant", "scale", "cycles", "max_agents", "root_energy",
+                "cooldown", "conditions", "seed", "metrics", "costs", "flush_every",
+                "arena_every", "io_calls_every", "checkpoint_every", "checkpoint_interval_s",
+                "tracemalloc", "uss", "allocator", "gc_mode", "pregrow_db_mb", "bogus"]
+
+
+def _json_values() -> object:
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(-(2**70), 2**70),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.sampled_from(["C256", "C259-as-run", "lean", "optimized", "unoptimized", "smoke",
+                         "full", "ON-ON", "OFF-OFF", "fixed", "live", "replay:/nonexistent",
+                         "pymalloc", "freeze", "sqlite", "cpu_interval", ""]),
+        st.text(max_size=6),
+    )
+    return st.recursive(scalars, lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["sqlite", "cpu_interval", "sampling", "x"]), inner,
+                        max_size=3)), max_leaves=6)
+
+
+def test_property_from_dict_gives_a_spec_or_one_error_line() -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from nrm.exceptions import NrmError
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.dictionaries(st.sampled_from(_FIELD_NAMES), _json_values(), max_size=6),
+           st.booleans())
+    def check(data: dict[str, object], with_experiment: bool) -> None:
+        if with_experiment:
+            data = {"experiment": "C256", **data}
+        try:
+            spec = RunSpec.from_dict(data)
+        except NrmError as exc:
+            assert "\n" not in str(exc) and str(exc)
+        else:
+            assert RunSpec.from_dict(spec.to_dict()) == spec
+
+    check()
+
+
+def test_property_run_flags_give_a_spec_or_one_error_line() -> None:
+    import argparse
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from nrm.cli import runflags
+    from nrm.exceptions import NrmError
+
+    flags = ["--scale", "--variant", "--cycles", "--max-agents", "--condition", "--metrics",
+             "--seed", "--cost", "--cpu-interval", "--allocator", "--gc-mode", "--pregrow-db",
+             "--flush-every", "--arena-every", "--checkpoint-every", "--out", "--spec"]
+    switches = st.booleans()
+    words = st.one_of(
+        st.sampled_from(["C256", "smoke", "lean", "ON-ON", "fixed", "0", "1", "-1", "3", "1e309",
+                         "nan", "", "sqlite=false", "cpu_interval=0", "sampling=x", "=",
+                         "malloc", "freeze", "2**64", "18446744073709551617"]),
+        st.text(max_size=6))
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    runflags.add_run_flags(parser)
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.one_of(st.none(), st.sampled_from(["C256", "C999", ""])),
+           st.lists(st.tuples(st.sampled_from(flags), words), max_size=4),
+           st.lists(st.sampled_from(["--tracemalloc", "--uss", "--no-progress"]), max_size=2),
+           switches)
+    def check(experiment: str | None, pairs: list[tuple[str, str]], bare: list[str],
+              spec_first: bool) -> None:
+        argv = [] if experiment is None else [experiment]
+        for flag, value in pairs:
+            if flag == "--spec" and value == "-":
+                value = "/nonexistent.json"  # standard input is the test's, not ours
+            argv.append(f"{flag}={value}")
+        argv += bare
+        try:
+            args = parser.parse_args(argv)
+        except (argparse.ArgumentError, SystemExit):
+            return  # argparse's own refusal (its usage line), before any of ours
+        try:
+            spec = runflags.spec_from_flags(args)
+        except NrmError as exc:
+            assert "\n" not in str(exc) and str(exc)
+        else:
+            assert isinstance(spec, RunSpec)
+
+    check()
