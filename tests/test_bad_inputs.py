@@ -281,3 +281,57 @@ def test_property_run_flags_give_a_spec_or_one_error_line() -> None:
             assert isinstance(spec, RunSpec)
 
     check()
+
+
+# ---------------------------------------------------------------- 4. runs that cannot fit or end
+
+@pytest.mark.parametrize("variant", ["lean", "unoptimized"])
+def test_a_run_larger_than_the_free_space_is_refused(tmp_path: Path, variant: str) -> None:
+    out = tmp_path / "r"
+    proc = subprocess.run([sys.executable, "-m", "nrm.cli", "run", "C256", "--variant", variant,
+                           "--scale", "smoke", "--cycles", "100000000000000", "--out", str(out)],
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 2
+    line = _one_line(proc.stderr)
+    assert "PiB" in line and "free" in line and "--force" in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("margin, refused", [(-1, True), (0, False), (10**6, False)])
+def test_the_room_check_compares_the_estimate_with_the_free_space(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, margin: int, refused: bool) -> None:
+    import shutil
+
+    from nrm.exceptions import ParameterError
+    from nrm.run import safety
+
+    spec = RunSpec("C256", "lean", scale="smoke", cycles=1000)
+    need = safety.estimate_output_bytes(spec)
+    assert need > 1000 * 4 * 200  # at least the measured ~230 bytes a cycle and condition
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage",
+                        lambda _p: usage._replace(free=need + margin))
+    if refused:
+        with pytest.raises(ParameterError, match="fewer --cycles"):
+            safety.check_room(spec, tmp_path / "new" / "r")
+    else:
+        safety.check_room(spec, tmp_path / "new" / "r")
+
+
+def test_force_skips_the_room_check(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from nrm.run import child
+
+    seen: list[RunSpec] = []
+    monkeypatch.setattr(child, "run", lambda spec, out, progress: seen.append(spec) or 0)
+    argv = ["run", "C256", "--variant", "lean", "--cycles", "100000000000000",
+            "--out", str(tmp_path / "r")]
+    assert main([*argv, "--force"]) == 0 and seen[0].cycles == 10**14
+    assert main(argv) == 2 and len(seen) == 1
+
+
+@pytest.mark.parametrize("repeats, code", [("1000000000", 2), ("1001", 2), ("3", 0)])
+def test_study_plan_repeats_are_bounded(repeats: str, code: int,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["study", "plan", "--scale", "smoke", "--repeats", repeats]) == code
+    if code:
+        assert "at most 1000" in _one_line(capsys.readouterr().err)

@@ -21,6 +21,8 @@ def register(sub: Any) -> None:
     r = sub.add_parser("run", help="run an experiment into a new run folder")
     add_run_flags(r)
     r.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue an interrupted run")
+    r.add_argument("--force", action="store_true",
+                   help="run even when the estimated output exceeds the free disk space")
     r.set_defaults(handler=run, resume_hint="resume with `nrm run --resume RUN_DIR`")
 
 
@@ -36,6 +38,12 @@ def run(args: argparse.Namespace) -> int:
         print_summary(meta)
         return 0 if meta.get("status") == "complete" else 1
     spec = spec_from_args(args)  # every check happens here, before anything is written
+    if not args.force:
+        from nrm import paths
+        from nrm.run.runner import default_run_name
+        from nrm.run.safety import check_room
+
+        check_room(spec, Path(args.out) if args.out else paths.RUNS / default_run_name(spec))
     return child.run(spec, args.out, progress=progress)
 
 
