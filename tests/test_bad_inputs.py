@@ -335,3 +335,37 @@ def test_study_plan_repeats_are_bounded(repeats: str, code: int,
     assert main(["study", "plan", "--scale", "smoke", "--repeats", repeats]) == code
     if code:
         assert "at most 1000" in _one_line(capsys.readouterr().err)
+
+
+# ------------------------------------------------------- 5. a full disk: "failed" or refused
+
+@pytest.mark.parametrize("size_k", [12, 24, 48, 100, 200])
+def test_a_small_disk_gives_run_json_failed_or_a_refusal(tmp_path: Path, size_k: int) -> None:
+    import json
+    import os
+
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_k}k",
+                                            "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        out = mnt / "r"
+        proc = subprocess.run([sys.executable, "-m", "nrm.cli", "run", "C256", "--variant",
+                               "unoptimized", "--cycles", "300", "--max-agents", "8",
+                               "--metrics", "fixed", "--cpu-interval", "0", "--out", str(out),
+                               "--no-progress", "--force"], capture_output=True, text=True,
+                              check=False,
+                              timeout=300)
+        run_json = out / "run.json"
+        if run_json.exists():
+            assert json.loads(run_json.read_text())["status"] in ("failed", "complete")
+            status = json.loads(run_json.read_text())["status"]
+            assert proc.returncode == (0 if status == "complete" else 1), proc.stderr
+        else:
+            assert proc.returncode == 2 and "reserve" in _one_line(proc.stderr)
+            assert not out.exists()
+        if proc.returncode:
+            assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
