@@ -33,6 +33,21 @@ TINY = dict(variant="optimized", cycles=CYCLES, max_agents=6, cpu_interval=0.0, 
 TINY_ARGS = ["C256", "--variant", "optimized", "--cycles", str(CYCLES), "--max-agents", "6",
              "--metrics", "fixed", "--flush-every", "5", "--cpu-interval", "0", "--no-progress"]
 
+
+def tiny(*extra: str) -> list[str]:
+    """TINY_ARGS with the flags ``extra`` gives replaced by its values (a flag given twice is
+    refused, so a test that changes one of TINY_ARGS' values must not repeat the flag)."""
+    given = {e for e in extra if e.startswith("--")}
+    out: list[str] = []
+    it = iter(TINY_ARGS)
+    for a in it:
+        if a in given:
+            if a != "--no-progress":
+                next(it)
+            continue
+        out.append(a)
+    return [*out, *extra]
+
 # Runs the nrm command with a pause at a chosen moment, so a test can kill it exactly there.
 HOOKED = r"""
 import os, sys, time
@@ -143,7 +158,7 @@ def _assert_same_result(run_dir: Path, ref: Path) -> None:
 
 def test_two_concurrent_writers_one_runs_the_other_fails_with_the_lock(tmp_path: Path) -> None:
     out, n = tmp_path / "cc", 150  # ~4.5 s of blocking samples: the two surely overlap
-    args = [*TINY_ARGS, "--condition", "OFF-OFF", "--cycles", str(n), "--cpu-interval", "0.03",
+    args = [*tiny("--condition", "OFF-OFF", "--cycles", str(n), "--cpu-interval", "0.03"),
             "--out", str(out)]
     a, b = _nrm(["run", *args]), _nrm(["run", *args])
     try:
@@ -250,7 +265,7 @@ def test_kill_in_the_first_second_with_the_default_checkpoint_cadence(
 ) -> None:
     out = tmp_path / "k"
     # default cadence: time-based, every 30 s; the kill comes long before that
-    proc = _nrm(["run", *TINY_ARGS, "--cpu-interval", "0.005", "--out", str(out)])
+    proc = _nrm(["run", *tiny("--cpu-interval", "0.005"), "--out", str(out)])
     try:
         _wait_for(lambda: _rows(out / "cycles.csv") >= 5 or proc.poll() is not None,
                   "the first rows")
@@ -270,7 +285,7 @@ def test_stop_signal_checkpoints_prints_one_line_and_exits_as_run_json_says(
     tmp_path: Path, reference: Path, sig: signal.Signals
 ) -> None:
     out = tmp_path / "s"
-    proc = _nrm(["run", *TINY_ARGS, "--cpu-interval", "0.01", "--out", str(out)])
+    proc = _nrm(["run", *tiny("--cpu-interval", "0.01"), "--out", str(out)])
     _wait_for(lambda: _rows(out / "cycles.csv") >= 10 or proc.poll() is not None, "rows")
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
@@ -420,7 +435,7 @@ def test_values_from_the_issue_are_refused_before_the_folder(
               if (tmp_path / k).mkdir() is None}
     extra = [e.format(**traces) for e in extra]
     out = tmp_path / "x"
-    assert main(["run", *TINY_ARGS, *extra, "--out", str(out)]) == 2
+    assert main(["run", *tiny(*extra), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and fragment in err, err
     assert not out.exists()

@@ -4,12 +4,15 @@
 :data:`FLAGS` maps each ``RunSpec`` field to its flag; :data:`INTERNAL` names the fields that
 have none, and why (``--spec FILE.json`` sets them). tests/test_runflags.py checks that every
 field is in exactly one of the two.
+
+One rule for repeats: a flag that takes one value (every flag but ``--condition`` and ``--cost``,
+which collect) is refused when given twice, as ``--cost`` refuses a switch given twice
+(:func:`check_flags`).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from nrm.cli.argtypes import nonneg_float, positive_int
@@ -61,6 +64,60 @@ CPU_INTERVAL = ("--cpu-interval", {"type": nonneg_float,
 INTERNAL: dict[str, str] = {"experiment": "the positional argument", **INTERNAL_FIELDS}
 
 
+#: Where the parse records a single-valued flag given more than once (see :func:`check_flags`).
+_REPEATED = "_run_flags_repeated"
+_SEEN = "_run_flags_seen"
+
+
+def _once(base: type[argparse.Action]) -> type[argparse.Action]:
+    """``base`` that also notes a second use of its flag (refused later, in one line)."""
+
+    class Once(base):  # type: ignore[valid-type, misc]
+        def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                     values: Any, option_string: str | None = None) -> None:
+            seen: set[str] = namespace.__dict__.setdefault(_SEEN, set())
+            if self.dest in seen:
+                repeated: list[str] = namespace.__dict__.setdefault(_REPEATED, [])
+                if option_string not in repeated:
+                    repeated.append(str(option_string))
+            seen.add(self.dest)
+            super().__call__(parser, namespace, values, option_string)
+
+    return Once
+
+
+_STORE = _once(argparse._StoreAction)
+_STORE_TRUE = _once(argparse._StoreTrueAction)
+
+
+def _single(kw: dict[str, Any]) -> dict[str, Any]:
+    """``kw`` with its action replaced by the repeat-noting one (collecting flags unchanged)."""
+    action = kw.get("action", "store")
+    if action == "store":
+        return {**kw, "action": _STORE}
+    if action == "store_true":
+        return {**kw, "action": _STORE_TRUE}
+    return kw
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Refuse a single-valued flag given twice, and an empty ``--out`` (one line each)."""
+    repeated = getattr(args, _REPEATED, [])
+    if repeated:
+        raise ParameterError(f"{', '.join(repeated)} given more than once; give each flag once "
+                             "(--condition and --cost collect: give them once per value)")
+    if getattr(args, "out", None) is not None and not str(args.out).strip():
+        raise ParameterError("--out is empty; name the new run folder (or leave --out out)")
+
+
+def given_flags(args: argparse.Namespace) -> list[str]:
+    """The spec flags set on the command line (``--cpu-interval`` included), in FLAGS order."""
+    given = [FLAGS[f][0] for f in FLAGS if getattr(args, _dest(f)) not in (None, False)]
+    if args.cpu_interval is not None:
+        given.append(CPU_INTERVAL[0])
+    return given
+
+
 def _dest(field: str) -> str:
     flag, kw = FLAGS[field]
     return str(kw.get("dest", flag.lstrip("-").replace("-", "_")))
@@ -70,30 +127,29 @@ def add_run_flags(p: argparse.ArgumentParser, *, out_required: bool = False) -> 
     """The experiment, ``--spec``, a flag per :data:`FLAGS` field, ``--out``, ``--no-progress``."""
     p.add_argument("experiment", nargs="?",
                    help="C255 ... C260, or C259-as-run (see nrm experiments)")
-    p.add_argument("--spec", metavar="FILE.json", default=None,
+    p.add_argument("--spec", metavar="FILE.json", default=None, action=_STORE,
                    help="the whole run specification as JSON ('-': standard input)")
     for field, (flag, kw) in FLAGS.items():
-        p.add_argument(flag, default=None, **kw)
+        p.add_argument(flag, default=None, **_single(kw))
         if field == "costs":
-            p.add_argument(CPU_INTERVAL[0], default=None, **CPU_INTERVAL[1])
-    p.add_argument("--out", required=out_required, default=None,
+            p.add_argument(CPU_INTERVAL[0], default=None, **_single(CPU_INTERVAL[1]))
+    p.add_argument("--out", required=out_required, default=None, action=_STORE,
                    help="new run folder" + ("" if out_required else
                                             " (default data/runs/<exp>-<variant>-<time>)"))
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action=_STORE_TRUE, help="no progress bar")
 
 
 def spec_from_flags(args: argparse.Namespace) -> RunSpec:
     """The :class:`RunSpec` the parsed flags describe (bad input raises, nothing is written)."""
-    given = [FLAGS[f][0] for f in FLAGS if getattr(args, _dest(f)) is not None]
-    if args.cpu_interval is not None:
-        given.append(CPU_INTERVAL[0])
+    check_flags(args)
+    given = given_flags(args)
     if args.spec is not None:
         if args.experiment or given:
             what = ", ".join(([args.experiment] if args.experiment else []) + given)
             raise ParameterError(f"--spec holds the whole specification; drop {what} "
                                  "(or edit the file)")
         if args.spec == "-":
-            return RunSpec.from_json(sys.stdin.read(), source="standard input")
+            return RunSpec.from_stdin()
         return RunSpec.from_file(args.spec)
     if not args.experiment:
         raise ParameterError("give an experiment (C255 ... C260) or --spec FILE.json")

@@ -66,8 +66,17 @@ def register(sub: Any) -> None:
     q.set_defaults(handler=_cmd_analyse)
 
 
+#: The most blocks a study plans (each block runs every arm once; more never finishes).
+MAX_REPEATS = 1000
+
+
 def _plan(args: argparse.Namespace) -> Any:
+    from nrm.exceptions import ParameterError
     from nrm.study.sweep import build_plan
+
+    if args.repeats is not None and args.repeats > MAX_REPEATS:
+        raise ParameterError(f"--repeats {args.repeats} is more than a study can run; "
+                             f"give at most {MAX_REPEATS}")
 
     return build_plan(args.scale, repeats=args.repeats, seed=args.seed, arms=args.arm,
                       model_seed=args.model_seed)

@@ -21,8 +21,11 @@ from pathlib import Path
 
 from nrm.exceptions import ParameterError
 from nrm.instrument import allocator as _allocator
-from nrm.run.runner import run_experiment
+from nrm.run.runner import resume_run, run_experiment
 from nrm.run.spec import RunSpec
+
+__all__ = ["ENTRY", "command", "print_summary", "read_spec", "resume_in_child", "resume_run",
+           "run", "run_in_child"]  # resume_run: the runner's, re-exported for nrm.cli
 
 #: The child entry: ``python -m nrm.cli child`` (:mod:`nrm.cli.child`).
 ENTRY = ("-m", "nrm.cli", "child")
@@ -62,7 +65,7 @@ def resume_in_child(run_dir: Path, allocator: str, *, progress: bool = True) -> 
 
 def read_spec(source: str) -> RunSpec:
     if source == "-":
-        return RunSpec.from_json(sys.stdin.read(), source="standard input")
+        return RunSpec.from_stdin()
     return RunSpec.from_file(source)
 
 

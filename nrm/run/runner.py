@@ -25,6 +25,7 @@ from nrm.exceptions import (
     RunExistsError,
     RunFailedError,
     RunInterruptedError,
+    StorageError,
 )
 from nrm.instrument.probe import Probe
 from nrm.instrument.runlog import CycleLog
@@ -139,13 +140,27 @@ def run_experiment(
     out = Path(out) if out is not None else paths.RUNS / default_run_name(spec)
     # validate the metrics source before creating the folder (a bad trace is a clear error)
     check_replay(spec, _make_source(spec, out, condition=spec.conditions[0], start=0))
+    existed = out.is_dir()
     run_dir, lock = claim_run_dir(out)
     try:
+        # the space reserve comes before the first write, so a full disk can always be recorded
+        # in run.json ("failed", docs/run-folder.md); no room for it: refuse, leave nothing
+        need = reserve_bytes(spec.cycles, len(spec.conditions), spec.max_agents)
+        if not make_reserve(run_dir, need):
+            lock.release()
+            lock = None
+            with contextlib.suppress(OSError):
+                (run_dir / LOCK_NAME).unlink()
+                if not existed:
+                    run_dir.rmdir()
+            raise StorageError(f"{run_dir}: no room for the run's {need // 1024} KiB space "
+                               "reserve (the disk is full); free some space and run again")
         state = _State(spec)
         _write_checkpoint(run_dir, state)  # from here on, `nrm run --resume` can finish it
         return _execute(run_dir, state, progress=progress, context=context, resumed=False)
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
 def resume_run(

@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sqlite3
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nrm.atomic import storage_error
-from nrm.exceptions import NrmError, StorageError
+from nrm.exceptions import NrmError, ParameterError, StorageError
+
+if TYPE_CHECKING:
+    from nrm.run.spec import RunSpec
 
 RESERVE_NAME = ".nrm-reserve"
 
@@ -89,6 +93,51 @@ def reserve_bytes(cycles: int, conditions: int, max_agents: int) -> int:
     """Room for one rewrite of a finished run.json (population histories and final energies
     dominate it; measured ~8 KiB for 4 x 25 cycles, 8 agents), with a margin."""
     return 32768 + 16 * cycles * conditions + 64 * max_agents * conditions
+
+
+#: Bytes a cycle writes per condition, generously rounded up from the row format: a cycles.csv
+#: row (46 columns, ~195 bytes measured on a lean smoke run) at 8 bytes a column, a
+#: metrics_trace.csv row (~34 bytes measured) and, with SQLite, its rows of a cycle.
+CSV_BYTES_PER_COLUMN = 8
+TRACE_ROW_BYTES = 64
+SQLITE_BYTES_PER_CYCLE = 256
+
+
+def estimate_output_bytes(spec: RunSpec) -> int:
+    """What ``spec`` writes, roughly: bytes per cycle (from the row format) x cycles x
+    conditions, plus the space reserve."""
+    from nrm.instrument.columns import COLUMNS
+
+    per_cycle = CSV_BYTES_PER_COLUMN * len(COLUMNS) + TRACE_ROW_BYTES
+    if spec.costs.sqlite:
+        per_cycle += SQLITE_BYTES_PER_CYCLE
+    n = len(spec.conditions)
+    return per_cycle * spec.cycles * n + reserve_bytes(spec.cycles, n, spec.max_agents)
+
+
+def check_room(spec: RunSpec, out: Path) -> None:
+    """Refuse a run whose estimated output does not fit on ``out``'s file system (one line)."""
+    need = estimate_output_bytes(spec)
+    where = out.absolute()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        return  # the folder's own checks say why it cannot be written
+    if need > free:
+        raise ParameterError(
+            f"{out}: this run would write about {_size(need)} ({spec.cycles} cycles x "
+            f"{len(spec.conditions)} conditions) and {where} has {_size(free)} free; give fewer "
+            "--cycles, free some space, or add --force to run anyway")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    raise AssertionError  # pragma: no cover
 
 
 def make_reserve(run_dir: Path, nbytes: int) -> bool:

@@ -206,6 +206,9 @@ class RunSpec:
         if not isinstance(data, Mapping):
             raise ParameterError(f"a run specification is a JSON object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
+        odd = [k for k in data if not isinstance(k, str)]
+        if odd:
+            raise ParameterError(f"run specification field names are strings, got {odd[0]!r}")
         unknown = sorted(set(data) - known)
         if unknown:
             raise ParameterError(
@@ -213,6 +216,8 @@ class RunSpec:
             )
         if "experiment" not in data:
             raise ParameterError("a run specification needs 'experiment' (C255 ... C260)")
+        for name, value in data.items():
+            _check_json_type(name, value)
         kw = dict(data)
         if isinstance(kw.get("conditions"), list):
             kw["conditions"] = tuple(kw["conditions"])
@@ -230,16 +235,88 @@ class RunSpec:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ParameterError(f"{source}: not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ParameterError(f"{source}: JSON nested too deeply to be a run specification"
+                                 ) from None
         return cls.from_dict(data)
+
+    @classmethod
+    def from_stdin(cls) -> RunSpec:
+        """The spec on standard input (``--spec -``), read as bytes and checked like a file."""
+        import sys
+
+        source = "standard input"
+        return cls.from_json(decode_text(sys.stdin.buffer.read(), source), source=source)
 
     @classmethod
     def from_file(cls, path: str | Path) -> RunSpec:
         path = Path(path)
         try:
-            text = path.read_text()
+            data = path.read_bytes()
         except OSError as exc:
             raise ParameterError(f"cannot read run specification {path}: {exc.strerror}") from None
-        return cls.from_json(text, source=str(path))
+        return cls.from_json(decode_text(data, str(path)), source=str(path))
+
+
+#: The JSON type of each field :meth:`RunSpec.from_dict` accepts (``None``: may be null).
+_JSON_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "experiment": ((str,), "a string"),
+    "variant": ((str,), "a string"),
+    "scale": ((str, type(None)), "a string or null"),
+    "cycles": ((int,), "an integer"),
+    "max_agents": ((int,), "an integer"),
+    "root_energy": ((int, float), "a number"),
+    "cooldown": ((int,), "an integer"),
+    "conditions": ((list, tuple), "a list of condition names"),
+    "seed": ((int,), "an integer"),
+    "metrics": ((str,), "a string"),
+    "costs": ((Mapping, CostSwitches, type(None)), "an object of switches or null"),
+    "flush_every": ((int,), "an integer"),
+    "arena_every": ((int,), "an integer"),
+    "io_calls_every": ((int,), "an integer"),
+    "checkpoint_every": ((int, type(None)), "an integer or null"),
+    "checkpoint_interval_s": ((int, float), "a number"),
+    "tracemalloc": ((bool,), "true or false"),
+    "uss": ((bool,), "true or false"),
+    "allocator": ((str, type(None)), "a string or null"),
+    "gc_mode": ((str,), "a string"),
+    "pregrow_db_mb": ((int, float), "a number"),
+}
+
+
+def _check_json_type(name: str, value: object) -> None:
+    """One line when a field's value has the wrong JSON type (``true`` is not a number)."""
+    types, what = _JSON_TYPES[name]
+    if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+        raise ParameterError(f"{name} must be {what} in a run specification, "
+                             f"got {_shown(value)}")
+    if name == "conditions":
+        for c in value:  # type: ignore[attr-defined]
+            if not isinstance(c, str):
+                raise ParameterError(f"conditions holds condition names, got {_shown(c)}")
+    if name == "costs" and isinstance(value, Mapping):
+        for k in value:
+            if not isinstance(k, str):
+                raise ParameterError(f"costs switch names are strings, got {_shown(k)}")
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value) if isinstance(value, str | int | float | bool | type(None)) \
+        else type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def decode_text(data: bytes, source: str) -> str:
+    """``data`` as UTF-8 text, or one line saying it is binary (a NUL byte) or not UTF-8."""
+    if b"\x00" in data:
+        raise ParameterError(f"{source}: binary data (a NUL byte); a run specification is "
+                             "a JSON text file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParameterError(f"{source}: not UTF-8 text (byte 0x{data[exc.start]:02x} at "
+                             f"offset {exc.start}); a run specification is a JSON text file"
+                             ) from None
 
 
 def scale_defaults(scale: str | None, experiment: str, variant: str) -> dict[str, Any]:

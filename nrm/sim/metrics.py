@@ -221,6 +221,10 @@ PERCENT_FIELDS = ("cpu_percent", "mem_percent", "disk_percent")
 COUNT_FIELDS = ("net_sent", "net_recv", "n_pids")
 
 
+#: The largest count a trace may hold: what SQLite's INTEGER (and the run's counters) hold.
+COUNT_MAX = 2**63 - 1
+
+
 def _read_trace(path: Path) -> list[tuple[str, Metrics]]:
     """Read and check a whole trace: UTF-8 text, the header, then on every line a sequence
     number that counts from 0, a known condition, finite percentages within 0-100 and counts
@@ -289,6 +293,9 @@ def _read_trace(path: Path) -> list[tuple[str, Metrics]]:
             for name, count in zip(COUNT_FIELDS, m[3:], strict=True):
                 if count < 0:
                     raise TraceError(f"{path}:{lineno}: {name} {count} is negative")
+                if count > COUNT_MAX:
+                    raise TraceError(f"{path}:{lineno}: {name} {count} is larger than a "
+                                     f"64-bit counter holds ({COUNT_MAX})")
             rows.append((row[1], m))
     except csv.Error as exc:
         raise TraceError(f"{path}:{reader.line_num}: not a CSV line ({exc})") from None
