@@ -219,3 +219,25 @@ def test_h1_obeys_the_minimum_blocks_and_needs_contention() -> None:
     assert A.h1_testability(varied.runs) is None
     assert is_testable(A.analyse(varied, n_boot=200).verdicts.set_index("hypothesis")
                        .loc["H1", "verdict"])
+
+
+def test_the_controls_verdict_shows_the_papers_rule_and_the_floored_one() -> None:
+    """Two negative-control runs the default rule calls H2 supported (a false alarm each) and
+    the floored rule does not: the verdict shows both, so the false alarms are not hidden."""
+    from types import SimpleNamespace
+
+    from nrm.study.control_analysis import verdict_rows
+
+    ctrl = pd.DataFrame({
+        "arm": ["ctrl-fragmentation"] * 2 + ["ctrl-no-fragmentation"] * 2,
+        "h2": ["supported", "supported", "supported", "supported"],
+        "h2_floor": ["supported", "supported", "not supported", "not supported"],
+        "frag_end": [0.38, 0.40, 0.05, 0.06]})
+    data = SimpleNamespace(_control_table=ctrl)
+    rows = {r["hypothesis"]: r for r in verdict_rows(data, pd.DataFrame())}
+    neg, pos = rows["H2 control -"], rows["H2 control +"]
+    assert neg["verdict_floor"] == "no false alarm" and neg["verdict_paper_rule"] == "false alarm"
+    assert neg["verdict"] == ("no false alarm (5 % floor); false alarm (paper's rule, 0/2 as "
+                              "expected)")
+    assert pos["verdict"] == ("instrument sees it (5 % floor); instrument sees it (paper's "
+                              "rule, 2/2 as expected)")
