@@ -9,17 +9,20 @@ Everything is computed from the study folder; DataFrames in, DataFrames out.
   RSS slope, mean arena fragmentation and its slope, mean CPU frequency.
 - Effects (:func:`effect`): the ratio arm / base of the cycle time over the cycles both have
   (an arm shorter than its base is compared with the base's first cycles), as the geometric
-  mean of the per-block ratios, with a 95 % percentile bootstrap interval that resamples blocks
-  (each block's arm and base runs stay paired, so drift between blocks cancels). The A/A arm's
-  ratio to the same base gives the noise interval: an effect whose interval overlaps it is
-  "within noise"; otherwise "faster" or "slower". A statsmodels OLS of log time on arm and block
+  mean of the per-block ratios, with a 95 % t interval on the per-block log ratios (blocks - 1
+  degrees of freedom; each block's arm and base runs stay paired, so drift between blocks
+  cancels). The A/A arm's ratio to the same base, of the same process kind (in-process or
+  child), gives the noise interval: an effect whose interval overlaps it is "within noise";
+  otherwise "faster" or "slower". A statsmodels OLS of log time on arm and block
   (and host, when there are several) gives a second estimate.
 - Shares: how much of the unoptimized run's cycle time each cost accounts for
   (1 − ratio of its switch-off arm) and the leftover: the whole gap to ``lean`` minus the sum.
 - Dynamics: arms that should not change the model's dynamics must reproduce their base's
   population histories exactly (same trace, same seed); arms flagged as changing them
   (recursive evolution, registry, other experiments) have their histories compared.
-- Verdicts for H1-H5 (:data:`VERDICT_RULES` says how each is decided).
+- Verdicts for H1-H5 (:data:`VERDICT_RULES` says how each is decided; docs/hypothesis-rules.md
+  gives the rules with their margins). A hypothesis whose deciding arms cannot show its
+  mechanism reads "not testable: REASON".
 """
 
 from __future__ import annotations
@@ -38,28 +41,43 @@ from nrm.atomic import atomic_write_json, atomic_write_text
 from nrm.exceptions import StudyError
 from nrm.instrument.runrecord import read_run_json
 from nrm.run.scales import DEFAULT_SEED
-from nrm.stats.verdict import HYPOTHESES, NOT_TESTABLE_HERE, REFUTED, SUPPORTED, WITHIN_NOISE
+from nrm.stats.intervals import bonferroni_level, ratio_interval
+from nrm.stats.verdict import (
+    HYPOTHESES,
+    NOT_TESTABLE_HERE,
+    REFUTED,
+    SUPPORTED,
+    WITHIN_NOISE,
+    not_testable,
+)
 
 #: How each verdict is decided (printed beside the table).
 VERDICT_RULES = {
     "H1": "OLS of log cycle time on the 1-min load average before the run, with arm and block "
           "as factors: supported if the load slope's 95 % CI lies above 0, refuted if below, "
-          "within noise if it covers 0; not testable without load variation",
-    "H2": "allocator arms (malloc, jemalloc, mimalloc vs pymalloc, both bases), on the growth "
-          "of the per-cycle time (late-half over early-half cycle time): supported if one "
-          "grows less beyond the A/A noise band, refuted if all grow more beyond it, within "
-          "noise otherwise; each arm's interval at the Bonferroni level 1 - 0.05/k over its k "
-          "arms (familywise 5 %)",
+          "within noise if it covers 0; not testable with fewer than 3 blocks, or with no "
+          "contention to detect (no concurrent run and the load average varied by less than "
+          "1.0), or without load variation",
+    "H2": "allocator arms (malloc, jemalloc, mimalloc vs pymalloc under --allocator, both "
+          "bases), on the growth of the per-cycle time (late-half over early-half cycle time): "
+          "supported if one grows less beyond the A/A noise band, refuted if all grow more "
+          "beyond it, within noise otherwise; 95 % t intervals on the per-block log ratios "
+          "(blocks - 1 df), each arm's at the Bonferroni level 1 - 0.05/k over its k arms, the "
+          "A/A band from an A/A of the same process kind (child); not testable when every "
+          "deciding arm replays its metrics (no psutil call), runs fewer than 100 cycles or "
+          "has no arena reading taken twice",
     "H3": "the unoptimized run without its SQLite commits, on the growth of the per-cycle "
           "time: supported if it grows less beyond the A/A noise band, refuted if more, "
-          "within noise otherwise",
+          "within noise otherwise (95 % t interval on the per-block log ratios); not testable "
+          "when the deciding arm replays its metrics (no psutil call latency) or runs fewer "
+          "than 100 cycles",
     "H4": "OLS of log cycle time on the mean CPU frequency (arm, block factors): supported if "
           "the slope's CI lies below 0 (slower clock, longer run); not testable without "
           "frequency variation or temperature sensors",
     "H5": "the unoptimized run without recursive evolution / without the cumulative registry "
           "(the growth of the model's own work), on the growth of the per-cycle time: "
           "supported if either grows less beyond the A/A noise band, refuted if both grow "
-          "more, within noise otherwise; intervals at the Bonferroni level 1 - 0.05/2",
+          "more, within noise otherwise; t intervals at the Bonferroni level 1 - 0.05/2",
 }
 
 
@@ -129,6 +147,7 @@ def load_study(out: str | Path) -> StudyData:
             "concurrent_before": rec.get("concurrent_before"),
             "started_at": rec.get("started_at") or meta.get("started_at"),
         }
+        row["metrics"] = (meta.get("parameters") or {}).get("metrics")
         conds = meta.get("conditions") or {}
         histories[t.name] = {c: list(r.get("population_history", [])) for c, r in conds.items()}
         frame = _cycles(run_dir)
@@ -215,27 +234,19 @@ def paired(data: StudyData, arm: str, base: str, limit: int | None = None) -> pd
     return pd.DataFrame(rows)
 
 
-def block_bootstrap_ratio(arm: np.ndarray, base: np.ndarray, *, n_boot: int = 2000,
-                          seed: int = DEFAULT_SEED, level: float = 0.95
-                          ) -> tuple[float, float, float]:
-    """Geometric-mean ratio arm/base over paired blocks and its percentile bootstrap CI at
-    ``level`` (95 % by default; blocks resampled with replacement, each block's pair kept
-    together)."""
+def block_ratio(arm: np.ndarray, base: np.ndarray, *, level: float = 0.95
+                ) -> tuple[float, float, float]:
+    """Geometric-mean ratio arm/base over paired blocks and its t interval at ``level`` (95 %
+    by default): the mean of the per-block log ratios with a Student t interval on blocks - 1
+    degrees of freedom (:func:`nrm.stats.intervals.ratio_interval`). Each block's pair stays
+    together, so drift between blocks cancels. Non-positive or missing blocks are dropped;
+    one block gives the ratio without an interval."""
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     arm, base = np.asarray(arm, float), np.asarray(base, float)
     ok = np.isfinite(arm) & np.isfinite(base) & (arm > 0) & (base > 0)
-    logr = np.log(arm[ok] / base[ok])
-    if len(logr) == 0:
-        return math.nan, math.nan, math.nan
-    est = float(np.exp(logr.mean()))
-    if len(logr) == 1:
-        return est, math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(logr), size=(n_boot, len(logr)))
-    boots = np.exp(logr[idx].mean(axis=1))
-    lo, hi = np.percentile(boots, [50 * (1 - level), 50 * (1 + level)])
-    return est, float(lo), float(hi)
+    ci = ratio_interval(np.log(arm[ok] / base[ok]), level)
+    return ci.ratio, ci.ratio_low, ci.ratio_high
 
 
 def noise_band(aa_lo: float, aa_hi: float) -> tuple[float, float]:
@@ -246,8 +257,16 @@ def noise_band(aa_lo: float, aa_hi: float) -> tuple[float, float]:
     return min(aa_lo, 1 / aa_hi, 1.0), max(aa_hi, 1 / aa_lo, 1.0)
 
 
-#: Fewer paired blocks than this: no verdict (a bootstrap over 2 blocks has 3 outcomes).
+#: Fewer paired blocks than this: no verdict (a t interval on 1 degree of freedom is 12.7
+#: standard errors wide either way).
 MIN_BLOCKS = 3
+#: Fewest cycles per condition an arm needs before its growth (late over early half) can stand
+#: for growth of the per-cycle time: below it the population is still ramping towards its cap
+#: and no pymalloc arena reading is taken twice (docs/hypothesis-rules.md).
+MIN_GROWTH_CYCLES = 100
+#: The spread of the 1-min load average across runs (max - min) below which a study with no
+#: concurrent run had no contention to detect (H1).
+MIN_LOAD_RANGE = 1.0
 
 
 def classify(lo: float, hi: float, aa_lo: float, aa_hi: float, *, n: int = MIN_BLOCKS,
@@ -264,25 +283,48 @@ def classify(lo: float, hi: float, aa_lo: float, aa_hi: float, *, n: int = MIN_B
     return WITHIN_NOISE
 
 
+def process_kind(data: StudyData, arm: str | None) -> str:
+    """How an arm's runs are started: ``"child"`` for an arm run under ``--allocator`` (the CLI
+    spawns a child process with the allocator preloaded), ``"in-process"`` otherwise. An effect
+    is read against the A/A noise of its own process kind only."""
+    if arm is None:
+        return "in-process"
+    try:
+        run = data.plan.arm(arm).run or {}
+    except Exception:
+        return "in-process"
+    return "child" if run.get("allocator") else "in-process"
+
+
 def effect(data: StudyData, arm: str, base: str, aa: str | None, *, n_boot: int = 2000,
            seed: int = DEFAULT_SEED) -> dict[str, Any]:
-    """One arm's effect against its base, calibrated by the A/A arm of that base."""
+    """One arm's effect against its base, calibrated by the A/A arm of that base.
+
+    Intervals are t intervals on the per-block log ratios (:func:`block_ratio`); ``n_boot``
+    and ``seed`` are accepted for callers of the bootstrap era and not used. The A/A arm must
+    be of the arm's process kind (:func:`process_kind`): a child-process allocator arm read
+    against an in-process A/A has no noise band, and its verdict is "not testable here"."""
+    del n_boot, seed
     pa = paired(data, arm, base)
     out: dict[str, Any] = {"arm": arm, "base": base, "aa": aa, "n": len(pa),
                            "cycles": None if pa.empty else pa["cycles"].iloc[0]}
     aa_base = aa_base_of(data, aa)
+    kind, aa_kind = process_kind(data, arm), process_kind(data, aa)
+    same_kind = aa is None or kind == aa_kind
     pq = pd.DataFrame()
-    if aa is not None and aa_base is not None:
+    if aa is not None and aa_base is not None and same_kind:
         limit = None if pa.empty or pd.isna(pa["cycles"].iloc[0]) else int(pa["cycles"].iloc[0])
         pq = paired(data, aa, aa_base, limit)  # the noise over the same number of cycles
     out["n_aa"] = len(pq)
+    out["process_kind"] = kind
+    out["note"] = "" if same_kind else (
+        f"no A/A of the same process kind: {arm} runs in a {kind} process, its A/A {aa} "
+        f"{aa_kind}")
     for prefix, a_col, b_col, below, above in (
             ("", "arm", "base", "faster", "slower"),
             ("g_", "arm_growth", "base_growth", "less growth", "more growth")):
-        est, lo, hi = block_bootstrap_ratio(pa.get(a_col, []), pa.get(b_col, []),
-                                            n_boot=n_boot, seed=seed)
-        _, aa_lo, aa_hi = block_bootstrap_ratio(pq.get(a_col, []), pq.get(b_col, []),
-                                                n_boot=n_boot, seed=seed)
+        est, lo, hi = block_ratio(pa.get(a_col, []), pa.get(b_col, []))
+        _, aa_lo, aa_hi = block_ratio(pq.get(a_col, []), pq.get(b_col, []))
         band = noise_band(aa_lo, aa_hi)
         out.update({f"{prefix}ratio": est, f"{prefix}lo": lo, f"{prefix}hi": hi,
                     f"{prefix}aa_lo": aa_lo, f"{prefix}aa_hi": aa_hi,
@@ -385,7 +427,7 @@ def cost_shares(data: StudyData, effects: pd.DataFrame, *, n_boot: int = 2000,
              "lo": 1 - r["hi"], "hi": 1 - r["lo"], "n": r["n"]} for _, r in off.iterrows()]
     lean = paired(data, "base-lean", "base-unoptimized")
     if len(lean) and rows:
-        est, lo, hi = block_bootstrap_ratio(lean["arm"], lean["base"], n_boot=n_boot, seed=seed)
+        est, lo, hi = block_ratio(lean["arm"], lean["base"])
         total = 1 - est
         rows.append({"cost": "all costs (lean vs unoptimized)", "share": total, "lo": 1 - hi,
                      "hi": 1 - lo, "n": len(lean)})
@@ -444,15 +486,13 @@ def _fmt_effect(r: pd.Series) -> tuple[str, str]:
             f"{r['g_band_hi']:.3f}])")
 
 
-def _adjusted(data: StudyData | None, r: pd.Series, level: float, n_boot: int,
-              seed: int) -> pd.Series:
+def _adjusted(data: StudyData | None, r: pd.Series, level: float) -> pd.Series:
     """Row ``r`` of the effects table with its growth CI re-drawn at ``level`` and its growth
     verdict re-read against the same A/A band (nothing changes at 95 % or without data)."""
     if data is None or level <= 0.95:
         return r
     pa = paired(data, str(r["arm"]), str(r["base"]))
-    _, lo, hi = block_bootstrap_ratio(pa.get("arm_growth", []), pa.get("base_growth", []),
-                                      n_boot=n_boot, seed=seed, level=level)
+    _, lo, hi = block_ratio(pa.get("arm_growth", []), pa.get("base_growth", []), level=level)
     out = r.copy()
     out["g_lo"], out["g_hi"] = lo, hi
     out["g_verdict"] = classify(lo, hi, float(r["g_aa_lo"]), float(r["g_aa_hi"]),
@@ -461,28 +501,96 @@ def _adjusted(data: StudyData | None, r: pd.Series, level: float, n_boot: int,
     return out
 
 
+def _arm_runs(data: StudyData, arm: str) -> pd.DataFrame:
+    runs = data.runs
+    return runs[runs["arm"] == arm] if not runs.empty and "arm" in runs else runs
+
+
+def replays_metrics(data: StudyData, arm: str) -> bool:
+    """Whether ``arm`` replays its metrics (``cycle-replay:``): no psutil call is made in its
+    runs. Read from the runs' recorded metrics source; a run that recorded none is taken to
+    have the plan's (the study's trace, :data:`nrm.study.arms.TRACE_METRICS`)."""
+    from nrm.study.arms import TRACE_METRICS
+
+    runs = _arm_runs(data, arm)
+    if "metrics" in runs and runs["metrics"].notna().any():
+        return bool(runs["metrics"].dropna().astype(str).str.startswith("cycle-replay:").all())
+    try:
+        metrics = (data.plan.arm(arm).run or {}).get("metrics", TRACE_METRICS)
+    except Exception:
+        metrics = TRACE_METRICS
+    return str(metrics).startswith("cycle-replay:")
+
+
+def _too_short(data: StudyData, arm: str, *, arenas: bool) -> str | None:
+    """Why ``arm``'s runs are too short to show growth, or None: fewer than
+    :data:`MIN_GROWTH_CYCLES` cycles, or (``arenas``) no arena reading taken twice."""
+    runs = _arm_runs(data, arm)
+    if runs.empty:
+        return None  # no runs: the effects say so
+    cycles = pd.to_numeric(runs.get("cycles", pd.Series(dtype=float)), errors="coerce")
+    if cycles.notna().any() and float(cycles.min()) < MIN_GROWTH_CYCLES:
+        return f"{int(cycles.min())} cycles (fewer than the minimum {MIN_GROWTH_CYCLES})"
+    if arenas:
+        frag = pd.to_numeric(runs.get("frag_slope_per_cycle", pd.Series(dtype=float)),
+                             errors="coerce")
+        if not np.isfinite(frag.to_numpy(float)).any():
+            return "no arena reading taken twice (fragmentation slope not estimable)"
+    return None
+
+
+def testability(data: StudyData, h: str, arms: list[str]) -> str | None:
+    """Why the arms deciding ``h`` cannot show its mechanism, or None (H2, H3; see
+    docs/hypothesis-rules.md): every deciding arm replays its metrics (no psutil call: neither
+    the paper's source of short-lived objects, H2, nor its psutil latency, H3, occurs), or
+    every deciding arm is too short to show growth."""
+    present = [a for a in arms if not _arm_runs(data, a).empty]
+    if not present or h not in ("H2", "H3"):
+        return None
+    if all(replays_metrics(data, a) for a in present):
+        what = ("the paper's source of short-lived objects (a psutil sample per call)"
+                if h == "H2" else "the paper's psutil call latency")
+        return (f"every deciding arm replays its metrics (cycle-replay:), so no psutil call "
+                f"is made and {what} does not occur")
+    short = {a: _too_short(data, a, arenas=h == "H2") for a in present}
+    if all(short.values()):
+        return "the deciding arms are too short to show growth: " + "; ".join(
+            f"{a}: {why}" for a, why in short.items())
+    return None
+
+
 def _verdict_from_effects(h: str, effects: pd.DataFrame, arms: list[str], *,
-                          refute_all: bool, data: StudyData | None = None,
-                          n_boot: int = 2000, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+                          refute_all: bool, data: StudyData | None = None) -> dict[str, Any]:
     """Decide on the growth effect (late/early cycle time) of ``arms`` against their bases.
 
-    When several arms decide one hypothesis, any one of them crossing the noise band would
-    decide it, so each arm's interval is drawn at the Bonferroni level ``1 - 0.05 / k`` (k
-    arms; 99.2 % for six) and the verdict keeps a familywise error of 5 %. The effects table
-    and the forest plot keep each arm's own 95 % interval."""
+    First: can the arms show the mechanism at all (:func:`testability`)? If not, "not
+    testable: REASON". When several arms decide one hypothesis, any one of them crossing the
+    noise band would decide it, so each arm's t interval is drawn at the Bonferroni level
+    ``1 - 0.05 / k`` (k arms; 99.2 % for six) and the verdict keeps a familywise error of 5 %.
+    The effects table and the forest plot keep each arm's own 95 % interval."""
     sub = effects[effects["arm"].isin(arms)] if not effects.empty else effects
+    why = testability(data, h, arms) if data is not None else None
+    if why is not None:
+        n = 0 if sub.empty else ", ".join(f"{r['arm']}={r['n']}" for _, r in sub.iterrows())
+        return _row(h, not_testable(why), "-", n, "-", ", ".join(arms), why)
     have = sub
     if not sub.empty:
         sub = sub[sub["g_verdict"] != NOT_TESTABLE_HERE]
     if sub.empty:
         n = 0 if have.empty else int(min(have["n"].min(), have["n_aa"].min()))
-        note = ("no complete paired runs of the deciding arms, their bases and A/A arms"
-                if n == 0 else f"only {n} paired blocks (a verdict needs {MIN_BLOCKS})")
+        notes = [] if have.empty or "note" not in have else [
+            str(x) for x in have["note"] if isinstance(x, str) and x]
+        if have.empty or int(have["n"].max()) == 0:
+            note = "no complete paired runs of the deciding arms, their bases and A/A arms"
+        elif notes:
+            note = "; ".join(dict.fromkeys(notes))
+        else:
+            note = f"only {n} paired blocks (a verdict needs {MIN_BLOCKS})"
         return _row(h, NOT_TESTABLE_HERE, "-", n, "-", ", ".join(arms), note)
     k = len(sub)
-    level = 1 - 0.05 / k
+    level = bonferroni_level(0.95, k)
     if k > 1:
-        sub = pd.DataFrame([_adjusted(data, r, level, n_boot, seed) for _, r in sub.iterrows()])
+        sub = pd.DataFrame([_adjusted(data, r, level) for _, r in sub.iterrows()])
     stats = [_fmt_effect(r) for _, r in sub.iterrows()]
     statistic = "; ".join(x for x, _ in stats)
     ci = "; ".join(c for _, c in stats)
@@ -500,6 +608,24 @@ def _verdict_from_effects(h: str, effects: pd.DataFrame, arms: list[str], *,
             f"each arm's interval at {100 * level:.1f} % (Bonferroni over {k} arms), so that "
             "one arm crossing the A/A band by chance does not decide the hypothesis")
     return _row(h, v, statistic, n, ci, ", ".join(sub["arm"]), note)
+
+
+def h1_testability(runs: pd.DataFrame) -> str | None:
+    """Why H1 cannot be decided from ``runs``, or None: fewer than :data:`MIN_BLOCKS` blocks,
+    or no contention to detect (no run ever had a concurrent run and the 1-min load average
+    varied by less than :data:`MIN_LOAD_RANGE` across runs)."""
+    blocks = int(runs["block"].nunique()) if "block" in runs else 0
+    if blocks < MIN_BLOCKS:
+        return f"too few blocks ({blocks}; a verdict needs {MIN_BLOCKS})"
+    conc = pd.to_numeric(runs.get("concurrent_before", pd.Series(dtype=float)),
+                         errors="coerce").fillna(0)
+    load = pd.to_numeric(runs.get("load_before", pd.Series(dtype=float)),
+                         errors="coerce").dropna()
+    spread = float(load.max() - load.min()) if len(load) else 0.0
+    if float(conc.max() if len(conc) else 0) <= 0 and spread < MIN_LOAD_RANGE:
+        return (f"no contention to detect (no concurrent run; the 1-min load average varied "
+                f"by {spread:.2f}, less than the declared {MIN_LOAD_RANGE:g})")
+    return None
 
 
 def _ols_covariate(runs: pd.DataFrame, column: str) -> tuple[float, float, float, int] | None:
@@ -525,8 +651,11 @@ def _ols_covariate(runs: pd.DataFrame, column: str) -> tuple[float, float, float
 def verdicts(data: StudyData, effects: pd.DataFrame) -> pd.DataFrame:
     rows = []
     # H1: contention for the machine, seen through the load average before each run
-    cov = _ols_covariate(data.runs, "load_before")
-    if cov is None:
+    why = h1_testability(data.runs)
+    cov = None if why is not None else _ols_covariate(data.runs, "load_before")
+    if why is not None:
+        rows.append(_row("H1", not_testable(why), "-", len(data.runs), "-", "all arms", why))
+    elif cov is None:
         rows.append(_row("H1", NOT_TESTABLE_HERE, "-", len(data.runs), "-", "all arms",
                          "no variation of the load average across runs"))
     else:
@@ -538,7 +667,7 @@ def verdicts(data: StudyData, effects: pd.DataFrame) -> pd.DataFrame:
               and a.run and a.run.get("allocator") != "pymalloc" and a.available]
     rows.append(_verdict_from_effects("H2", effects, allocs, refute_all=True, data=data))
     rows.append(_verdict_from_effects("H3", effects, ["unoptimized-off-sqlite"],
-                                      refute_all=True))
+                                      refute_all=True, data=data))
     temp = data.runs["cpu_temp_c"] if "cpu_temp_c" in data.runs else pd.Series(dtype=float)
     cov = _ols_covariate(data.runs, "cpu_freq_mhz")
     if cov is None and temp.dropna().empty:

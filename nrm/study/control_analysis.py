@@ -158,16 +158,28 @@ def _share(frame: pd.DataFrame, col: str, value: str) -> tuple[int, int]:
     return int((frame[col] == value).sum()), len(frame)
 
 
+def control_verdict(want: str, k: int, n: int) -> str:
+    """The word for a control whose H2 test gave the expected answer (``want``) in ``k`` of
+    ``n`` runs: every run as expected, or not."""
+    if want == SUPPORTED:
+        return "instrument sees it" if k == n else "instrument misses it"
+    return "no false alarm" if k == n else "false alarm"
+
+
 def verdict_rows(data: Any, effects: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows of the study's verdict table for the H2 controls and the worker arm."""
+    """Rows of the study's verdict table for the H2 controls and the worker arm.
+
+    A control's verdict shows both rules, the floored one first and the paper's (default) rule
+    after it, so that the default rule's false alarms show; ``verdict_floor`` and
+    ``verdict_paper_rule`` hold each alone."""
     ctrl = control_table(data)
     rows: list[dict[str, Any]] = []
 
     def row(h: str, name: str, verdict: str, statistic: str, n: Any, ci: str, arms: str,
-            rule: str, note: str = "") -> None:
+            rule: str, note: str = "", **extra: str) -> None:
         rows.append({"hypothesis": h, "name": name, "verdict": verdict,
                      "statistic": statistic, "n": n, "ci": ci, "deciding_arms": arms,
-                     "rule": rule, "note": note})
+                     "rule": rule, "note": note, **extra})
 
     rule = ("the H2 test of nrm.stats on each control run; the positive control must be "
             "called supported and the negative not, in every run (default rule / with a 5 % "
@@ -181,14 +193,14 @@ def verdict_rows(data: Any, effects: pd.DataFrame) -> list[dict[str, Any]]:
             continue
         k, n = _share(sub, "h2", want)
         kf, _ = _share(sub, "h2_floor", want)
-        ok = kf == n
-        verdict = ("instrument sees it" if want == SUPPORTED else "no false alarm") if ok \
-            else ("instrument misses it" if want == SUPPORTED else "false alarm")
+        paper, floor = control_verdict(want, k, n), control_verdict(want, kf, n)
         frag = sub["frag_end"].astype(float)
-        row(label, f"instrument check ({arm})", verdict,
+        row(label, f"instrument check ({arm})",
+            f"{floor} (5 % floor); {paper} (paper's rule, {k}/{n} as expected)",
             f"H2 as expected in {k}/{n} runs (default rule), {kf}/{n} (5 % floor); frag ratio "
             f"at the end {np.nanmean(frag):.3f}", n,
-            f"frag end [{np.nanmin(frag):.3f}, {np.nanmax(frag):.3f}]", arm, rule)
+            f"frag end [{np.nanmin(frag):.3f}, {np.nanmax(frag):.3f}]", arm, rule,
+            verdict_paper_rule=paper, verdict_floor=floor)
     eff = effects[effects["arm"] == "workers-unoptimized"] if not effects.empty else effects
     if not eff.empty:
         r = eff.iloc[0]
