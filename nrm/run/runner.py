@@ -33,6 +33,7 @@ from nrm.instrument.runrecord import RunRecord, read_run_json
 from nrm.run.checks import check_replay
 from nrm.run.lock import LOCK_NAME, RunLock, check_not_locked
 from nrm.run.safety import (
+    RESERVE_NAME,
     StopRequested,
     StopSignals,
     describe_failure,
@@ -57,10 +58,12 @@ from nrm.sim.wiring import new_reality, new_simulation, open_persistence
 __all__ = ["GC_MODES", "RunSpec", "default_run_name", "resume_run", "run_experiment"]
 
 def _holds_data(folder: Path) -> bool:
-    """Whether ``folder`` holds anything of a run: any entry but the lock file and the temp
-    files of an atomic write that a kill cut short (a run killed that early wrote nothing)."""
+    """Whether ``folder`` holds anything of a run: any entry but the lock file, the disk space
+    reserve and the temp files of an atomic write that a kill cut short (a run killed that
+    early wrote nothing)."""
     return any(
-        p.name != LOCK_NAME and not (p.name.startswith(".") and p.name.endswith(".tmp"))
+        p.name not in (LOCK_NAME, RESERVE_NAME)
+        and not (p.name.startswith(".") and p.name.endswith(".tmp"))
         for p in folder.iterdir()
     )
 
