@@ -40,7 +40,7 @@ import numpy as np
 
 from nrm import paths
 from nrm.run.scales import DEFAULT_SEED
-from nrm.sim.persistence import NullPersistence
+from nrm.sim.persistence import CountingPersistence
 
 __all__ = ["Calibration", "RunEstimate", "calibrate", "estimate_run", "summary"]
 
@@ -72,19 +72,6 @@ class RunEstimate:
     cpu_s: float
     seconds: float
     extrapolated: bool  # True when only a prefix of each condition was executed
-
-
-class _CountingPersistence(NullPersistence):
-    """Stands in for SqlitePersistence: counts the rows the model would commit."""
-
-    def sample(self, m: Any) -> None:
-        self.commits += 1
-
-    def phase(self, agent_id: str, phases: Any, magnitude: float, m: Any) -> None:
-        self.commits += 1
-
-    def resonance(self, a: str, b: str, similarity: float, resonant: bool) -> None:
-        self.commits += 1
 
 
 def _existing(folder: Path) -> Path:
@@ -134,7 +121,7 @@ def _condition_work(planned: Any, condition: str, budget_s: float) -> dict[str, 
     from nrm.sim.wiring import new_reality, new_simulation
 
     spec = RunSpec(**planned.spec_kwargs())
-    persistence = _CountingPersistence()
+    persistence = CountingPersistence()
     reality = new_reality(FixedSource(cpu_interval=0.0), persistence)  # type: ignore[arg-type]
     sim = new_simulation(get_experiment(spec.experiment), condition, spec.model_params(),
                          spec.costs, reality, seed=spec.seed)

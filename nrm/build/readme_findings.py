@@ -254,6 +254,13 @@ def _hypotheses(b: _Build) -> list[str]:
     out = _wrap("The paper's hypotheses, as the study's arms decide them (growth ratio: an "
                 "arm's late-half over early-half per-cycle time, against its base's; below 1 "
                 "means it grows less):")
+    if b.verdicts and "verdict_floor" not in b.verdicts[0]:  # made before the rules of #23
+        out.append("")
+        out += _wrap("*These verdicts follow the study's earlier rules, which counted arms that "
+                     "replay their metrics and arms too short to leave the ramp-up as evidence; "
+                     "the current rules ([docs/hypothesis-rules.md](docs/hypothesis-rules.md)) "
+                     "call such arms not testable, so read them as cost levels, not as "
+                     "tests of the mechanisms, until the reference build is re-made.*")
     out.append("")
     for h in ("H1", "H2", "H3", "H4", "H5"):
         if h not in v:

@@ -52,7 +52,7 @@ from nrm.sim.costs import CostSwitches
 from nrm.sim.experiments import get_experiment
 from nrm.sim.metrics import FixedSource, MetricsSource, make_source, parse_source_spec
 from nrm.sim.model import MAX_ENERGY, POOL_FRACTION, Simulation
-from nrm.sim.persistence import NullPersistence
+from nrm.sim.persistence import CountingPersistence
 from nrm.sim.wiring import new_reality
 
 __all__ = ["COUNTERS", "ConditionCounts", "CountingPersistence", "RunCounts", "cached_counts",
@@ -64,20 +64,6 @@ COUNTERS = ("samples", "commits", "pairs_tested", "evolve_calls", "spawns", "dea
 #: Where cached counts live (generated, not committed).
 CACHE_DIR = paths.DATA / "predict" / "counts"
 FORMAT = "nrm-counts/1"
-
-
-class CountingPersistence(NullPersistence):
-    """Stands in for :class:`~nrm.sim.persistence.SqlitePersistence`: counts the rows the
-    faithful run would commit, writes nothing."""
-
-    def sample(self, m: Any) -> None:
-        self.commits += 1
-
-    def phase(self, agent_id: str, phases: Any, magnitude: float, m: Any) -> None:
-        self.commits += 1
-
-    def resonance(self, a: str, b: str, similarity: float, resonant: bool) -> None:
-        self.commits += 1
 
 
 class CountingSimulation(Simulation):

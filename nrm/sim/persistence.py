@@ -66,6 +66,22 @@ class NullPersistence:
         return {}
 
 
+class CountingPersistence(NullPersistence):
+    """Stands in for :class:`SqlitePersistence`: counts the rows a faithful run would commit
+    and writes nothing (the estimates of ``nrm plan`` and the counting runs of ``nrm predict``)."""
+
+    def sample(self, m: Metrics) -> None:
+        self.commits += 1
+
+    def phase(
+        self, agent_id: str, phases: tuple[float, float, float], magnitude: float, m: Metrics
+    ) -> None:
+        self.commits += 1
+
+    def resonance(self, a: str, b: str, similarity: float, resonant: bool) -> None:
+        self.commits += 1
+
+
 class SqlitePersistence:
     """One new connection + insert + commit + close per row, as the original code did."""
 

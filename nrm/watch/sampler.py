@@ -11,7 +11,6 @@ The watcher's own CPU time per interval is a column too (``watcher_cpu_s``): its
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -220,13 +219,3 @@ class Console:
         if self.tty and self.drew:
             self.stream.write("\n")
             self.stream.flush()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
