@@ -332,8 +332,10 @@ def test_report_html_passes_the_papers_chromium_check(tmp_path: Path) -> None:
     if chromium() is None:
         pytest.skip("no Chromium")
     out = tmp_path / "rep"
+    # 3000 units: ~4 s on a quiet machine, enough samples at 20 Hz for a drift fit (600 took
+    # 0.8 s, 15 samples: "too short", and a report without its figure)
     assert nrm_watch("--out", str(out), "--hz", "20", "--", PY,
-                     str(SCENARIOS / "flat.py"), "600").returncode == 0
+                     str(SCENARIOS / "flat.py"), "3000").returncode == 0
     assert nrm_watch("report", str(out)).returncode == 0
     res = check_html(out / "report.html", screenshot=tmp_path / "shot.png")
     assert res.problems == [], res.problems

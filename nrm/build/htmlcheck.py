@@ -199,7 +199,8 @@ def check_html(page: str | Path, *, screenshot: str | Path | None = None,
         raise NrmError("no Chromium found (apt-get install chromium, or set NRM_CHROMIUM)")
     shot = Path(screenshot) if screenshot else page.with_suffix(".png")
     res = CheckResult(page)
-    with tempfile.TemporaryDirectory(prefix="nrm-chromium-") as tmp:
+    # Chromium's helper processes can still write into the profile as it is removed
+    with tempfile.TemporaryDirectory(prefix="nrm-chromium-", ignore_cleanup_errors=True) as tmp:
         proc, port = _start(exe, Path(tmp))
         try:
             cdp = _Cdp(_page_ws(port))
