@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
+import subprocess
+import sys
 import time
 from collections import namedtuple
 from pathlib import Path
@@ -156,26 +159,45 @@ def test_gc_generation_counts_match_gc_get_stats() -> None:
     assert [a - b for a, b in zip(after, before, strict=True)] == [1, 2, 1]
 
 
-def _proc_io() -> dict[str, int]:
+_IO_SCRIPT = """
+import json, os, sys
+from pathlib import Path
+from nrm.instrument.probe import Probe
+
+def proc_io():
     text = Path("/proc/self/io").read_text()
     return {k: int(v) for k, v in (line.split(": ") for line in text.splitlines())}
+
+target = sys.argv[1]
+with Probe(arena_every=0, io_calls_every=1) as p:
+    p.begin_cycle()
+    idle = p.end_cycle()
+    p.begin_cycle()
+    before = proc_io()
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT)
+    for _ in range(4):
+        os.write(fd, b"x" * 65536)
+    os.fsync(fd)
+    os.close(fd)
+    after = proc_io()
+    busy = p.end_cycle()
+print(json.dumps({"idle": dict(idle), "busy": dict(busy), "before": before, "after": after}))
+"""
 
 
 @pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux /proc/self/io")
 def test_io_counters_match_proc_self_io(tmp_path: Path) -> None:
-    target = tmp_path / "blob.bin"
-    with Probe(arena_every=0, io_calls_every=1) as p:
-        p.begin_cycle()
-        idle = p.end_cycle()
-        p.begin_cycle()
-        before = _proc_io()
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT)
-        for _ in range(4):
-            os.write(fd, b"x" * 65536)
-        os.fsync(fd)
-        os.close(fd)
-        after = _proc_io()
-        busy = p.end_cycle()
+    # /proc/self/io counts every thread of the process; under pytest-xdist the worker's
+    # channel thread reads its pipe at any moment, so the cycles run in a fresh,
+    # single-threaded interpreter where every syscall is the cycle's own.
+    out = subprocess.run(
+        [sys.executable, "-c", _IO_SCRIPT, str(tmp_path / "blob.bin")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    got = json.loads(out.stdout)
+    idle, busy, before, after = got["idle"], got["busy"], got["before"], got["after"]
     assert idle["io_read_calls"] == 0 and idle["io_write_calls"] == 0  # probe reads excluded
     assert busy["io_write_calls"] == after["syscw"] - before["syscw"] == 4
     # storage bytes (0 on tmpfs, 256 KiB on a disk) agree with the kernel's own counter
