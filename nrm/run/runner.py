@@ -57,6 +57,7 @@ from nrm.sim.wiring import new_reality, new_simulation, open_persistence
 
 __all__ = ["GC_MODES", "RunSpec", "default_run_name", "resume_run", "run_experiment"]
 
+
 def _holds_data(folder: Path) -> bool:
     """Whether ``folder`` holds anything of a run: any entry but the lock file, the disk space
     reserve and the temp files of an atomic write that a kill cut short (a run killed that
@@ -156,8 +157,10 @@ def run_experiment(
                 (run_dir / LOCK_NAME).unlink()
                 if not existed:
                     run_dir.rmdir()
-            raise StorageError(f"{run_dir}: no room for the run's {need // 1024} KiB space "
-                               "reserve (the disk is full); free some space and run again")
+            raise StorageError(
+                f"{run_dir}: no room for the run's {need // 1024} KiB space "
+                "reserve (the disk is full); free some space and run again"
+            )
         state = _State(spec)
         _write_checkpoint(run_dir, state)  # from here on, `nrm run --resume` can finish it
         return _execute(run_dir, state, progress=progress, context=context, resumed=False)
@@ -210,16 +213,13 @@ def resume_run(
                 if (run_dir / name).exists():
                     cut(run_dir / name, keep)
                 elif keep:
-                    raise CheckpointError(
-                        f"{run_dir / name}: missing; the checkpoint needs {keep}"
-                    )
-            if state.db_rows:
-                SqlitePersistence(run_dir).truncate(state.db_rows)
+                    raise CheckpointError(f"{run_dir / name}: missing; the checkpoint needs {keep}")
+            if state.db_rows:  # the databases as they were at the checkpoint, byte for byte
+                pregrown = ((meta or {}).get("db_pregrow") or {}).get("rows")
+                SqlitePersistence(run_dir).rollback_to(state.db_rows, leading=pregrown)
         if meta is None:  # killed before its first run.json: start it as new
             return _execute(run_dir, state, progress=progress, context=context, resumed=False)
-        return _execute(
-            run_dir, state, progress=progress, context=context, resumed=True, meta=meta
-        )
+        return _execute(run_dir, state, progress=progress, context=context, resumed=True, meta=meta)
     finally:
         lock.release()
 
@@ -303,8 +303,9 @@ def _execute(
     """Set up (run.json, logs, probe), run the conditions still to do, finish (always)."""
     spec = state.spec
     exp = get_experiment(spec.experiment)
-    record = _start_record(run_dir, state, dict(meta) if resumed and meta is not None else None,
-                           context=context)
+    record = _start_record(
+        run_dir, state, dict(meta) if resumed and meta is not None else None, context=context
+    )
     meta = record.data
 
     total_cycles = spec.cycles * len(spec.conditions)
@@ -319,8 +320,7 @@ def _execute(
     gc_was_enabled = gc.isenabled()
     with stop:
         try:
-            make_reserve(run_dir, reserve_bytes(spec.cycles, len(spec.conditions),
-                                                spec.max_agents))
+            make_reserve(run_dir, reserve_bytes(spec.cycles, len(spec.conditions), spec.max_agents))
             record.write()
             persistence = open_persistence(spec.costs, run_dir)
             if spec.pregrow_db_mb and _at_start(state):  # a new run, or resumed from its start
@@ -363,8 +363,7 @@ def _execute(
         finally:
             stop.disarm()  # from here on a signal is only noted: run.json must be written
             _restore_gc(spec.gc_mode, meta, gc_was_enabled)
-        recorded = _finish(run_dir, state, record, status, exit_status, error, log, trace,
-                           probe)
+        recorded = _finish(run_dir, state, record, status, exit_status, error, log, trace, probe)
         if bar is not None:
             bar.close()
     status = meta["status"]
@@ -412,8 +411,9 @@ def _run_conditions(
         if state.sim is None:
             state.condition_wall_s = 0.0
             state.condition_cpu_s = 0.0
-            sim = new_simulation(exp, cond, spec.model_params(), spec.costs, reality,
-                                 seed=spec.seed)
+            sim = new_simulation(
+                exp, cond, spec.model_params(), spec.costs, reality, seed=spec.seed
+            )
             w0, c0 = time.perf_counter(), time.process_time()
             commits0 = persistence.commits
             sim.setup()
@@ -482,10 +482,7 @@ def _run_conditions(
                 log.flush()
                 trace.flush()
                 due = stopping or (
-                    (
-                        spec.checkpoint_every is not None
-                        and state.step % spec.checkpoint_every == 0
-                    )
+                    (spec.checkpoint_every is not None and state.step % spec.checkpoint_every == 0)
                     or (
                         spec.checkpoint_every is None
                         and time.perf_counter() - last_ck >= spec.checkpoint_interval_s

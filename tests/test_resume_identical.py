@@ -1,0 +1,232 @@
+"""A resumed faithful run's databases equal an uninterrupted run's (issue 26): rows and their
+AUTOINCREMENT ids, ``sqlite_sequence``, page count and change counter, and the ``db_bytes``
+column of cycles.csv; and the roll-back to a checkpoint gives that checkpoint's files byte for
+byte (with and without pre-grown rows).
+
+Byte-identical to a *separate* uninterrupted run the files cannot be: every row holds
+``time.time()`` when it was committed, which no two runs share. Everything else is compared."""
+
+from __future__ import annotations
+
+import csv
+import os
+import pickle
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import nrm.run.runner as runner
+from nrm.cli.main import main
+from nrm.run.runner import RunSpec, run_experiment
+from nrm.sim.persistence import TABLES, SqlitePersistence
+
+pytestmark = pytest.mark.slow  # real processes, a few seconds each
+
+# a faithful (unoptimized) smoke run cut to one condition with resonance rows, 10 cycles
+FAITHFUL = [
+    "C256",
+    "--variant",
+    "unoptimized",
+    "--scale",
+    "smoke",
+    "--condition",
+    "ON-OFF",
+    "--cycles",
+    "10",
+    "--flush-every",
+    "2",
+    "--checkpoint-every",
+    "2",
+    "--no-progress",
+]
+DBS = {
+    "workspace.db": ["system_metrics"],
+    "bridge.db": ["phase_transformations", "resonance_events"],
+}
+
+# Runs nrm; after the N-th checkpoint, 25 more SQLite rows are committed, then it pauses (the
+# test kills it there with SIGKILL: rows after the checkpoint that a resume must drop).
+HOOK = r"""
+import os, sys, time
+import nrm.run.runner as R
+from nrm.sim.persistence import SqlitePersistence
+
+mark, after = os.environ["NRM_TEST_MARK"], int(os.environ["NRM_TEST_CHECKPOINTS"])
+seen = {"checkpoints": 0, "rows": None}
+orig_checkpoint, orig_commit = R._checkpoint, SqlitePersistence._commit_row
+
+def checkpoint(*a):
+    orig_checkpoint(*a)
+    seen["checkpoints"] += 1
+    if seen["checkpoints"] == after:
+        seen["rows"] = 0
+
+def commit(self, *a):
+    orig_commit(self, *a)
+    if seen["rows"] is not None:
+        seen["rows"] += 1
+        if seen["rows"] == 25:
+            open(mark, "w").close()
+            time.sleep(600)
+
+R._checkpoint, SqlitePersistence._commit_row = checkpoint, commit
+from nrm.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _rows(db: Path, table: str) -> list[tuple[object, ...]]:
+    """Every row with its id, the commit time left out (it differs between any two runs)."""
+    con = sqlite3.connect(db)
+    try:
+        cols = [r[1] for r in con.execute(f"PRAGMA table_info({table})") if r[1] != "timestamp"]
+        return con.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY id").fetchall()
+    finally:
+        con.close()
+
+
+def _shape(db: Path) -> dict[str, object]:
+    con = sqlite3.connect(db)
+    try:
+        out = {
+            "sqlite_sequence": con.execute("SELECT * FROM sqlite_sequence").fetchall(),
+            "page_count": con.execute("PRAGMA page_count").fetchone()[0],
+            "freelist_count": con.execute("PRAGMA freelist_count").fetchone()[0],
+            "integrity": con.execute("PRAGMA integrity_check").fetchone()[0],
+        }
+    finally:
+        con.close()
+    head = db.read_bytes()[:100]
+    return {
+        **out,
+        "bytes": db.stat().st_size,
+        "change_counter": head[24:28],
+        "valid_for": head[92:96],
+    }
+
+
+def _db_bytes(run_dir: Path) -> list[tuple[int, str]]:
+    with (run_dir / "cycles.csv").open() as fh:
+        return [(int(r["step"]), r["db_bytes"]) for r in csv.DictReader(fh)]
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 120.0) -> None:
+    t0 = time.monotonic()
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() - t0 < timeout, "timed out waiting for the pause"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("checkpoints", [2, 4])
+def test_sigkill_after_a_checkpoint_resumes_to_the_uninterrupted_databases(
+    tmp_path: Path, checkpoints: int
+) -> None:
+    ref, out, mark = tmp_path / "ref", tmp_path / "k", tmp_path / "mark"
+    assert main(["run", *FAITHFUL, "--out", str(ref)]) == 0
+    env = {**os.environ, "NRM_TEST_MARK": str(mark), "NRM_TEST_CHECKPOINTS": str(checkpoints)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOOK, "run", *FAITHFUL, "--out", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for(mark, proc)
+    finally:
+        proc.kill()
+        proc.communicate()
+    with (out / "checkpoint.pkl").open("rb") as fh:
+        at_checkpoint = pickle.load(fh).db_rows
+    killed = {t: len(_rows(out / db, t)) for db, ts in DBS.items() for t in ts}
+    assert sum(killed.values()) == sum(at_checkpoint.values()) + 25  # rows a resume must drop
+
+    res = subprocess.run(
+        [sys.executable, "-m", "nrm.cli", "run", "--resume", str(out), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+
+    for db, tables in DBS.items():
+        for table in tables:
+            got, want = _rows(out / db, table), _rows(ref / db, table)
+            assert got == want, (db, table)  # ids included: no gap where rows were dropped
+        assert _shape(out / db) == _shape(ref / db), db
+    assert _db_bytes(out) == _db_bytes(ref)
+    assert not list(out.glob(".*.rollback.tmp"))
+
+
+def test_a_resume_of_a_run_without_dropped_rows_leaves_the_databases_untouched(
+    tmp_path: Path,
+) -> None:
+    run_experiment(
+        RunSpec(
+            "C256",
+            variant="unoptimized",
+            scale="smoke",
+            conditions=("ON-OFF",),
+            cycles=4,
+            flush_every=2,
+        ),
+        tmp_path / "r",
+        progress=False,
+    )
+    before = {db: (tmp_path / "r" / db).stat() for db in DBS}
+    pers = SqlitePersistence(tmp_path / "r")
+    pers.rollback_to(pers.row_counts())
+    for db, st in before.items():
+        now = (tmp_path / "r" / db).stat()
+        assert (now.st_ino, now.st_mtime_ns) == (st.st_ino, st.st_mtime_ns)
+
+
+@pytest.mark.parametrize("pregrow_mb", [0.0, 0.3])
+def test_roll_back_gives_the_checkpoints_files_byte_for_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pregrow_mb: float
+) -> None:
+    """Copies of both databases taken at the 4th checkpoint equal, byte for byte, the finished
+    run's databases rolled back to that checkpoint's row counts."""
+    out, snap = tmp_path / "r", tmp_path / "snap"
+    snap.mkdir()
+    taken: dict[str, int] = {}
+    orig = runner._checkpoint
+
+    def checkpoint(run_dir: Path, state: runner._State, *a: object) -> None:
+        orig(run_dir, state, *a)  # type: ignore[arg-type]
+        taken["n"] = taken.get("n", 0) + 1
+        if taken["n"] == 4:
+            taken.update(state.db_rows)
+            for db in DBS:
+                shutil.copyfile(run_dir / db, snap / db)
+
+    monkeypatch.setattr(runner, "_checkpoint", checkpoint)
+    meta = run_experiment(
+        RunSpec(
+            "C256",
+            variant="unoptimized",
+            scale="smoke",
+            conditions=("ON-OFF",),
+            cycles=10,
+            flush_every=2,
+            checkpoint_every=2,
+            pregrow_db_mb=pregrow_mb,
+        ),
+        out,
+        progress=False,
+    )
+    counts = {t: taken[t] for t in TABLES}
+    assert counts["resonance_events"] > 0
+    finished = {t: len(_rows(out / db, t)) for db, ts in DBS.items() for t in ts}
+    assert all(finished[t] >= counts[t] for t in TABLES) and finished != counts
+    pregrown = (meta.get("db_pregrow") or {}).get("rows")
+    assert bool(pregrown) == bool(pregrow_mb)
+    SqlitePersistence(out).rollback_to(counts, leading=pregrown)
+    for db in DBS:
+        assert (out / db).read_bytes() == (snap / db).read_bytes(), db
