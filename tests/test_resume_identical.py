@@ -9,6 +9,7 @@ Byte-identical to a *separate* uninterrupted run the files cannot be: every row 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import pickle
 import shutil
@@ -230,3 +231,106 @@ def test_roll_back_gives_the_checkpoints_files_byte_for_byte(
     SqlitePersistence(out).rollback_to(counts, leading=pregrown)
     for db in DBS:
         assert (out / db).read_bytes() == (snap / db).read_bytes(), db
+
+
+# --- a resume on a full disk: run.json "failed", exit 1 (docs/run-folder.md) ----------------
+
+
+@pytest.fixture(scope="module")
+def killed_and_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A faithful run killed 25 rows after its 2nd checkpoint, and the uninterrupted run."""
+    base = tmp_path_factory.mktemp("killed")
+    ref, out, mark = base / "ref", base / "k", base / "mark"
+    assert main(["run", *FAITHFUL, "--out", str(ref)]) == 0
+    env = {**os.environ, "NRM_TEST_MARK": str(mark), "NRM_TEST_CHECKPOINTS": "2"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOOK, "run", *FAITHFUL, "--out", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for(mark, proc)
+    finally:
+        proc.kill()
+        proc.communicate()
+    return out, ref
+
+
+def _fill(disk: Path, free: int, name: str = "filler") -> Path:
+    """Fill ``disk`` (a tmpfs) but for ``free`` bytes."""
+    filler = disk / name
+    with filler.open("wb") as fh:
+        chunk = b"\0" * 65536
+        try:
+            while True:
+                fh.write(chunk)
+                fh.flush()
+        except OSError:
+            pass
+    size = filler.stat().st_size
+    os.truncate(filler, max(0, size - free))
+    return filler
+
+
+def _resume(out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "nrm.cli", "run", "--resume", str(out), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("free_k", [0, 8, 24, 64, 160])
+def test_a_resume_on_a_full_disk_ends_failed_with_exit_1(
+    tmp_path: Path, killed_and_reference: tuple[Path, Path], free_k: int
+) -> None:
+    killed, ref = killed_and_reference
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True
+        ).returncode
+    ):
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        out = disk / "k"
+        shutil.copytree(killed, out)
+        fillers = [_fill(disk, free_k * 1024)]
+        # twice: after a kill (run.json "running", the reserve still there), then after the
+        # failure of the first attempt (run.json "failed", the reserve given back and that
+        # space taken by another file, so the same free space again)
+        for attempt in (1, 2):
+            if attempt == 2:
+                fillers.append(_fill(disk, free_k * 1024, "filler2"))
+            res = _resume(out)
+            meta = json.loads((out / "run.json").read_text())
+            assert meta["status"] in ("failed", "complete"), (attempt, meta["status"], res.stderr)
+            if meta["status"] == "complete":
+                assert res.returncode == 0, res.stderr
+                break
+            assert (res.returncode, meta["exit_status"]) == (1, 1), res.stderr
+            lines = res.stderr.strip().splitlines()
+            assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+            assert "run.json: failed" in lines[0] and "could not be updated" not in lines[0]
+            # run.json holds this line's cause, or (not one byte free and no reserve left to
+            # give back) still the last attempt's failure, and the line says so
+            assert meta["error"] in lines[0] or "no room to rewrite it" in lines[0]
+        if free_k <= 24:
+            assert meta["status"] == "failed"
+        for filler in fillers:  # space is back
+            filler.unlink()  # the resume finishes the uninterrupted run
+        if meta["status"] != "complete":
+            res = _resume(out)
+            assert res.returncode == 0, res.stderr
+        for db, tables in DBS.items():
+            for table in tables:
+                assert _rows(out / db, table) == _rows(ref / db, table), (db, table)
+            assert _shape(out / db) == _shape(ref / db), db
+        assert _db_bytes(out) == _db_bytes(ref)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)

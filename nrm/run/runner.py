@@ -12,10 +12,11 @@ import gc
 import os
 import pickle
 import signal
+import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from nrm import paths
 from nrm.atomic import atomic_write_bytes, storage_error
@@ -200,28 +201,77 @@ def resume_run(
                 state: _State = pickle.load(fh)
         except Exception as exc:  # corrupt pickle
             raise CheckpointError(f"{ck}: unreadable checkpoint ({exc})") from None
-        if _at_start(state):
-            # the checkpoint written before anything else: all the run wrote came after it
-            for name in _DATA_FILES:
-                with contextlib.suppress(FileNotFoundError):
-                    (run_dir / name).unlink()
-        else:  # drop whatever was written after the checkpoint (and a torn last line)
-            for name, keep, cut in (
-                (paths.CYCLES_CSV, state.step, CycleLog.truncate),
-                (paths.TRACE_CSV, state.trace_seq, truncate_trace),
-            ):
-                if (run_dir / name).exists():
-                    cut(run_dir / name, keep)
-                elif keep:
-                    raise CheckpointError(f"{run_dir / name}: missing; the checkpoint needs {keep}")
-            if state.db_rows:  # the databases as they were at the checkpoint, byte for byte
-                pregrown = ((meta or {}).get("db_pregrow") or {}).get("rows")
-                SqlitePersistence(run_dir).rollback_to(state.db_rows, leading=pregrown)
+        # the space reserve first (a kill leaves it in place), then the cut-backs: on a full
+        # disk the resume ends "failed" with exit 1 like a run (docs/run-folder.md)
+        spec = state.spec
+        if not make_reserve(
+            run_dir, reserve_bytes(spec.cycles, len(spec.conditions), spec.max_agents)
+        ):
+            _resume_failed(
+                run_dir,
+                meta,
+                state.step,
+                f"{run_dir}: no room for the run's space reserve (the disk is full)",
+            )
+        try:
+            _cut_back(run_dir, state, meta)
+        except (OSError, sqlite3.Error) as exc:  # StorageError included
+            _resume_failed(run_dir, meta, state.step, describe_failure(exc, run_dir)[0])
         if meta is None:  # killed before its first run.json: start it as new
             return _execute(run_dir, state, progress=progress, context=context, resumed=False)
         return _execute(run_dir, state, progress=progress, context=context, resumed=True, meta=meta)
     finally:
         lock.release()
+
+
+def _cut_back(run_dir: Path, state: _State, meta: dict[str, Any] | None) -> None:
+    """Drop whatever was written after the checkpoint ``state`` (and a torn last line)."""
+    if _at_start(state):
+        # the checkpoint written before anything else: all the run wrote came after it
+        for name in _DATA_FILES:
+            with contextlib.suppress(FileNotFoundError):
+                (run_dir / name).unlink()
+        return
+    for name, keep, cut in (
+        (paths.CYCLES_CSV, state.step, CycleLog.truncate),
+        (paths.TRACE_CSV, state.trace_seq, truncate_trace),
+    ):
+        if (run_dir / name).exists():
+            cut(run_dir / name, keep)
+        elif keep:
+            raise CheckpointError(f"{run_dir / name}: missing; the checkpoint needs {keep}")
+    if state.db_rows:  # the databases as they were at the checkpoint, byte for byte
+        pregrown = ((meta or {}).get("db_pregrow") or {}).get("rows")
+        SqlitePersistence(run_dir).rollback_to(state.db_rows, leading=pregrown)
+
+
+def _resume_failed(run_dir: Path, meta: dict[str, Any] | None, step: int, error: str) -> NoReturn:
+    """End a resume that could not start writing (a full disk): run.json says ``failed`` with
+    ``error`` (the reserve given back makes room for it), exit status 1."""
+    drop_reserve(run_dir)
+    where = ""
+    if meta is not None:
+        before = meta.get("status")
+        record = RunRecord(run_dir, dict(meta))
+        record.finish("failed", 1, error, write=False)
+        try:
+            record.write()
+        except OSError as exc:  # not one byte free and no reserve left to give back
+            where = (
+                " (the last attempt's record: no room to rewrite it)"
+                if before == "failed"
+                else f" (run.json could not be updated: {exc})"
+            )
+    raise RunFailedError(_failed_line(error, step, where, run_dir), 1)
+
+
+def _failed_line(error: str, step: int, where: str, run_dir: Path) -> str:
+    """The one line of a run or resume that ended ``failed`` (``where``: what became of
+    run.json when it could not be written)."""
+    return (
+        f"{error}; the run stopped at step {step} (run.json: failed){where}; "
+        f"resume with `nrm run --resume {run_dir}` once that is fixed"
+    )
 
 
 #: What a run writes besides run.json and its checkpoint (removed when a run is resumed from
@@ -376,9 +426,7 @@ def _execute(
     if status == "interrupted":
         raise RunInterruptedError(f"{meta['error']}{where}; {resume}", meta["exit_status"])
     raise RunFailedError(
-        f"{meta['error']}; the run stopped at step {state.step} (run.json: failed){where}; "
-        f"{resume} once that is fixed",
-        meta["exit_status"],
+        _failed_line(meta["error"], state.step, where, run_dir), meta["exit_status"]
     ) from failure
 
 
