@@ -403,8 +403,20 @@ def check_parameters(notebook: str, namespace: Mapping[str, Any] | None = None,
 
     ``namespace`` is the notebook's ``globals()`` (every plain value in it must be a declared
     parameter); ``given`` are explicit values (missing ones take the declared default). Raises
-    :class:`ParameterError` (or another :class:`NrmError`) before anything is written.
+    :class:`ParameterError` (or another :class:`NrmError`) before anything is written. In a
+    kernel (papermill called directly) the error is also written as one line to the terminal
+    papermill was started from, so it comes before papermill's traceback, not only at its end.
     """
+    try:
+        return _check_parameters(notebook, namespace, given)
+    except NrmError as exc:
+        if namespace is not None and isinstance(namespace.get("In"), list):
+            _tell_the_terminal(notebook, exc)
+        raise
+
+
+def _check_parameters(notebook: str, namespace: Mapping[str, Any] | None,
+                      given: dict[str, Any]) -> Any:
     nb = get_notebook(notebook)
     names = set(_candidate_names(namespace)) if namespace is not None else set()
     unknown = sorted((names | set(given)) - set(nb.names))
@@ -416,6 +428,19 @@ def check_parameters(notebook: str, namespace: Mapping[str, Any] | None = None,
     for p in nb.params:
         p.check_type(notebook, merged[p.name])
     return nb.resolve(merged)
+
+
+def _tell_the_terminal(notebook: str, exc: NrmError) -> None:
+    """Papermill shows a failed cell only at the end of its own traceback: say it first."""
+    stream = _terminal_stream()
+    if stream is None:
+        return
+    with stream:
+        stream.write(
+            f"\nnrm: error: {exc}\n(papermill's traceback below ends with the same error; "
+            f"`nrm notebook {notebook} OUTPUT.ipynb -p NAME VALUE` checks the parameters "
+            "before it starts a kernel and prints this line alone)\n"
+        )
 
 
 def declared_parameters(notebook: str | Path) -> dict[str, Any]:
@@ -603,6 +628,12 @@ def _console_stream() -> IO[str] | None:
     """
     if os.environ.get("NRM_CONSOLE_PROGRESS") != "1":
         return None
+    return _terminal_stream()
+
+
+def _terminal_stream() -> IO[str] | None:
+    """A text stream to the terminal the kernel's parent was started from (see
+    :func:`_console_stream`), or ``None``."""
     # without fd capture (ipykernel skips it under pytest) fd 2 itself is still the console
     for stream in (sys.stderr, sys.__stderr__):
         try:
