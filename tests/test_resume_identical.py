@@ -124,11 +124,9 @@ def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 120.0) -
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("checkpoints", [2, 4])
-def test_sigkill_after_a_checkpoint_resumes_to_the_uninterrupted_databases(
-    tmp_path: Path, checkpoints: int
-) -> None:
-    ref, out, mark = tmp_path / "ref", tmp_path / "k", tmp_path / "mark"
+def _run_and_kill(ref: Path, out: Path, mark: Path, checkpoints: int) -> None:
+    """The uninterrupted run into ``ref``; the same run into ``out``, killed (SIGKILL) 25 SQLite
+    rows after its ``checkpoints``-th checkpoint."""
     assert main(["run", *FAITHFUL, "--out", str(ref)]) == 0
     env = {**os.environ, "NRM_TEST_MARK": str(mark), "NRM_TEST_CHECKPOINTS": str(checkpoints)}
     proc = subprocess.Popen(
@@ -143,6 +141,14 @@ def test_sigkill_after_a_checkpoint_resumes_to_the_uninterrupted_databases(
     finally:
         proc.kill()
         proc.communicate()
+
+
+@pytest.mark.parametrize("checkpoints", [2, 4])
+def test_sigkill_after_a_checkpoint_resumes_to_the_uninterrupted_databases(
+    tmp_path: Path, checkpoints: int
+) -> None:
+    ref, out, mark = tmp_path / "ref", tmp_path / "k", tmp_path / "mark"
+    _run_and_kill(ref, out, mark, checkpoints)
     with (out / "checkpoint.pkl").open("rb") as fh:
         at_checkpoint = pickle.load(fh).db_rows
     killed = {t: len(_rows(out / db, t)) for db, ts in DBS.items() for t in ts}
@@ -165,21 +171,22 @@ def test_sigkill_after_a_checkpoint_resumes_to_the_uninterrupted_databases(
     assert not list(out.glob(".*.rollback.tmp"))
 
 
+def _faithful(**kw: object) -> RunSpec:
+    """FAITHFUL as a RunSpec (in-process runs), with ``kw`` changed."""
+    return RunSpec(
+        "C256",
+        variant="unoptimized",
+        scale="smoke",
+        conditions=("ON-OFF",),
+        flush_every=2,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
 def test_a_resume_of_a_run_without_dropped_rows_leaves_the_databases_untouched(
     tmp_path: Path,
 ) -> None:
-    run_experiment(
-        RunSpec(
-            "C256",
-            variant="unoptimized",
-            scale="smoke",
-            conditions=("ON-OFF",),
-            cycles=4,
-            flush_every=2,
-        ),
-        tmp_path / "r",
-        progress=False,
-    )
+    run_experiment(_faithful(cycles=4), tmp_path / "r", progress=False)
     before = {db: (tmp_path / "r" / db).stat() for db in DBS}
     pers = SqlitePersistence(tmp_path / "r")
     pers.rollback_to(pers.row_counts())
@@ -209,18 +216,7 @@ def test_roll_back_gives_the_checkpoints_files_byte_for_byte(
 
     monkeypatch.setattr(runner, "_checkpoint", checkpoint)
     meta = run_experiment(
-        RunSpec(
-            "C256",
-            variant="unoptimized",
-            scale="smoke",
-            conditions=("ON-OFF",),
-            cycles=10,
-            flush_every=2,
-            checkpoint_every=2,
-            pregrow_db_mb=pregrow_mb,
-        ),
-        out,
-        progress=False,
+        _faithful(cycles=10, checkpoint_every=2, pregrow_db_mb=pregrow_mb), out, progress=False
     )
     counts = {t: taken[t] for t in TABLES}
     assert counts["resonance_events"] > 0
@@ -241,20 +237,7 @@ def killed_and_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
     """A faithful run killed 25 rows after its 2nd checkpoint, and the uninterrupted run."""
     base = tmp_path_factory.mktemp("killed")
     ref, out, mark = base / "ref", base / "k", base / "mark"
-    assert main(["run", *FAITHFUL, "--out", str(ref)]) == 0
-    env = {**os.environ, "NRM_TEST_MARK": str(mark), "NRM_TEST_CHECKPOINTS": "2"}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOOK, "run", *FAITHFUL, "--out", str(out)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_for(mark, proc)
-    finally:
-        proc.kill()
-        proc.communicate()
+    _run_and_kill(ref, out, mark, 2)
     return out, ref
 
 

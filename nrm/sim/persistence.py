@@ -228,7 +228,7 @@ def _rollback(
             dropped = sum(held[t] - min(n, held[t]) for t, n in keep.items())
             if not dropped:
                 return
-            counter = _read_counter(db) - dropped
+            counter = max(0, _read_counter(db) - dropped)
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
             dst = sqlite3.connect(tmp, isolation_level=None)
