@@ -317,3 +317,28 @@ def test_a_resume_on_a_full_disk_ends_failed_with_exit_1(
         assert _db_bytes(out) == _db_bytes(ref)
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+@pytest.mark.parametrize("with_run_json", [True, False])
+def test_no_room_for_the_reserve_is_failed_before_anything_is_cut(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    killed_and_reference: tuple[Path, Path],
+    with_run_json: bool,
+) -> None:
+    out = tmp_path / "k"
+    shutil.copytree(killed_and_reference[0], out)
+    if not with_run_json:
+        (out / "run.json").unlink()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.name.endswith((".db", ".csv"))}
+    monkeypatch.setattr(runner, "make_reserve", lambda run_dir, nbytes: False)
+    with pytest.raises(runner.RunFailedError) as info:
+        runner.resume_run(out, progress=False)
+    msg = str(info.value)
+    assert info.value.exit_status == 1 and "no room for the run's space reserve" in msg
+    assert before == {n: (out / n).read_bytes() for n in before}  # nothing cut back
+    if with_run_json:
+        meta = json.loads((out / "run.json").read_text())
+        assert (meta["status"], meta["exit_status"]) == ("failed", 1) and meta["error"] in msg
+    else:
+        assert "nothing was resumed" in msg and not (out / "run.json").exists()

@@ -249,19 +249,24 @@ def _resume_failed(run_dir: Path, meta: dict[str, Any] | None, step: int, error:
     """End a resume that could not start writing (a full disk): run.json says ``failed`` with
     ``error`` (the reserve given back makes room for it), exit status 1."""
     drop_reserve(run_dir)
+    if meta is None:  # stopped before its first run.json: there is no record to update
+        raise RunFailedError(
+            f"{error}; nothing was resumed (the run had not written its run.json yet); "
+            f"resume with `nrm run --resume {run_dir}` once that is fixed",
+            1,
+        )
     where = ""
-    if meta is not None:
-        before = meta.get("status")
-        record = RunRecord(run_dir, dict(meta))
-        record.finish("failed", 1, error, write=False)
-        try:
-            record.write()
-        except OSError as exc:  # not one byte free and no reserve left to give back
-            where = (
-                " (the last attempt's record: no room to rewrite it)"
-                if before == "failed"
-                else f" (run.json could not be updated: {exc})"
-            )
+    before = meta.get("status")
+    record = RunRecord(run_dir, dict(meta))
+    record.finish("failed", 1, error, write=False)
+    try:
+        record.write()
+    except OSError as exc:  # not one byte free and no reserve left to give back
+        where = (
+            " (the last attempt's record: no room to rewrite it)"
+            if before == "failed"
+            else f" (run.json could not be updated: {exc})"
+        )
     raise RunFailedError(_failed_line(error, step, where, run_dir), 1)
 
 
