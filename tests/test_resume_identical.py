@@ -124,10 +124,17 @@ def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 120.0) -
         time.sleep(0.02)
 
 
-def _run_and_kill(ref: Path, out: Path, mark: Path, checkpoints: int) -> None:
-    """The uninterrupted run into ``ref``; the same run into ``out``, killed (SIGKILL) 25 SQLite
-    rows after its ``checkpoints``-th checkpoint."""
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The uninterrupted faithful run."""
+    ref = tmp_path_factory.mktemp("ref") / "ref"
     assert main(["run", *FAITHFUL, "--out", str(ref)]) == 0
+    return ref
+
+
+def _run_and_kill(out: Path, mark: Path, checkpoints: int) -> None:
+    """The faithful run into ``out``, killed (SIGKILL) 25 SQLite rows after its
+    ``checkpoints``-th checkpoint."""
     env = {**os.environ, "NRM_TEST_MARK": str(mark), "NRM_TEST_CHECKPOINTS": str(checkpoints)}
     proc = subprocess.Popen(
         [sys.executable, "-c", HOOK, "run", *FAITHFUL, "--out", str(out)],
@@ -145,10 +152,10 @@ def _run_and_kill(ref: Path, out: Path, mark: Path, checkpoints: int) -> None:
 
 @pytest.mark.parametrize("checkpoints", [2, 4])
 def test_sigkill_after_a_checkpoint_resumes_to_the_uninterrupted_databases(
-    tmp_path: Path, checkpoints: int
+    tmp_path: Path, reference: Path, checkpoints: int
 ) -> None:
-    ref, out, mark = tmp_path / "ref", tmp_path / "k", tmp_path / "mark"
-    _run_and_kill(ref, out, mark, checkpoints)
+    ref, out, mark = reference, tmp_path / "k", tmp_path / "mark"
+    _run_and_kill(out, mark, checkpoints)
     with (out / "checkpoint.pkl").open("rb") as fh:
         at_checkpoint = pickle.load(fh).db_rows
     killed = {t: len(_rows(out / db, t)) for db, ts in DBS.items() for t in ts}
@@ -233,12 +240,13 @@ def test_roll_back_gives_the_checkpoints_files_byte_for_byte(
 
 
 @pytest.fixture(scope="module")
-def killed_and_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def killed_and_reference(
+    tmp_path_factory: pytest.TempPathFactory, reference: Path
+) -> tuple[Path, Path]:
     """A faithful run killed 25 rows after its 2nd checkpoint, and the uninterrupted run."""
     base = tmp_path_factory.mktemp("killed")
-    ref, out, mark = base / "ref", base / "k", base / "mark"
-    _run_and_kill(ref, out, mark, 2)
-    return out, ref
+    _run_and_kill(base / "k", base / "mark", 2)
+    return base / "k", reference
 
 
 def _fill(disk: Path, free: int, name: str = "filler") -> Path:
