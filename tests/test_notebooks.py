@@ -173,6 +173,31 @@ def test_papermill_directly_bad_parameter_fails_and_writes_no_run(tmp_path: Path
     assert res.returncode != 0
     assert "unknown parameter 'cyles' (did you mean 'cycles'?)" in res.stdout + res.stderr
     assert not run.exists()
+    first = next(ln for ln in res.stderr.splitlines() if ln.startswith(("nrm: error:", "Trace")))
+    assert "unknown parameter 'cyles'" in first  # the error line before papermill's traceback
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook, params, message", [
+    ("run_experiment", ["-p", "cycles", "abc"], "parameter 'cycles' of notebook run_experiment "
+                                                "must be int or None, got 'abc'"),
+    ("variance_hypotheses", ["-p", "scale", "huge"], "unknown scale 'huge'"),
+])
+def test_papermill_directly_says_the_error_before_its_traceback(
+    tmp_path: Path, notebook: str, params: list[str], message: str
+) -> None:
+    """Papermill's own traceback ends with the notebook's message; the message also comes
+    first, as one line, with a pointer to `nrm notebook` (which says it alone)."""
+    res = _papermill(str(N.NOTEBOOKS[notebook].path), str(tmp_path / "out.ipynb"), *params,
+                     cwd=tmp_path)
+    assert res.returncode != 0
+    err = res.stderr.splitlines()
+    first = next(i for i, line in enumerate(err) if line.startswith("nrm: error: "))
+    assert message in err[first], res.stderr
+    assert f"`nrm notebook {notebook} OUTPUT.ipynb -p NAME VALUE`" in err[first + 1]
+    traceback = err.index("Traceback (most recent call last):")
+    assert first < traceback  # papermill's traceback keeps the message at its end too
+    assert message in "\n".join(err[traceback:])
 
 
 @pytest.mark.slow

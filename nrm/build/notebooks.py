@@ -34,6 +34,7 @@ from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any
 
 from nrm import paths
+from nrm.build.kernelstart import is_start_failure, tee_kernel_manager
 from nrm.exceptions import NotebookError, NrmError, ParameterError, RunExistsError
 from nrm.run.scales import DEFAULT_SCALE, SCALES
 
@@ -403,8 +404,20 @@ def check_parameters(notebook: str, namespace: Mapping[str, Any] | None = None,
 
     ``namespace`` is the notebook's ``globals()`` (every plain value in it must be a declared
     parameter); ``given`` are explicit values (missing ones take the declared default). Raises
-    :class:`ParameterError` (or another :class:`NrmError`) before anything is written.
+    :class:`ParameterError` (or another :class:`NrmError`) before anything is written. In a
+    kernel (papermill called directly) the error is also written as one line to the terminal
+    papermill was started from, so it comes before papermill's traceback, not only at its end.
     """
+    try:
+        return _check_parameters(notebook, namespace, given)
+    except NrmError as exc:
+        if namespace is not None and isinstance(namespace.get("In"), list):
+            _tell_the_terminal(notebook, exc)
+        raise
+
+
+def _check_parameters(notebook: str, namespace: Mapping[str, Any] | None,
+                      given: dict[str, Any]) -> Any:
     nb = get_notebook(notebook)
     names = set(_candidate_names(namespace)) if namespace is not None else set()
     unknown = sorted((names | set(given)) - set(nb.names))
@@ -416,6 +429,19 @@ def check_parameters(notebook: str, namespace: Mapping[str, Any] | None = None,
     for p in nb.params:
         p.check_type(notebook, merged[p.name])
     return nb.resolve(merged)
+
+
+def _tell_the_terminal(notebook: str, exc: NrmError) -> None:
+    """Papermill shows a failed cell only at the end of its own traceback: say it first."""
+    stream = _terminal_stream()
+    if stream is None:
+        return
+    with stream:
+        stream.write(
+            f"\nnrm: error: {exc}\n(papermill's traceback below ends with the same error; "
+            f"`nrm notebook {notebook} OUTPUT.ipynb -p NAME VALUE` checks the parameters "
+            "before it starts a kernel and prints this line alone)\n"
+        )
 
 
 def declared_parameters(notebook: str | Path) -> dict[str, Any]:
@@ -503,24 +529,41 @@ def execute(notebook: str | Path, output: str | Path, parameters: Mapping[str, A
     elif name is not None and _console_progress_wanted():  # an analysis: a line at each end
         print(f"notebook {name}: {NOTEBOOKS[name].description} ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    try:
-        with _kernel_env(NRM_CONSOLE_PROGRESS="1" if console else None):
-            pm.execute_notebook(
-                str(src), str(partial), parameters=params, kernel_name=kernel_name,
-                cwd=str(cwd if cwd is not None else paths.ROOT), progress_bar=False,
-                log_output=log_output, execution_timeout=timeout,
-                extra_arguments=list(KERNEL_ARGS),
-            )
-    except pm.PapermillExecutionError as exc:
-        os.replace(partial, failed)
-        raise NotebookError(
-            f"{src.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} "
-            f"(executed copy: {failed})"
-        ) from None
-    except BaseException:
-        if partial.exists():
+    managers = tee_kernel_manager()
+    for attempt in (1, 2):
+        try:
+            with _kernel_env(NRM_CONSOLE_PROGRESS="1" if console else None, **_columns()):
+                pm.execute_notebook(
+                    str(src), str(partial), parameters=params, kernel_name=kernel_name,
+                    cwd=str(cwd if cwd is not None else paths.ROOT), progress_bar=False,
+                    log_output=log_output, execution_timeout=timeout,
+                    extra_arguments=list(KERNEL_ARGS), start_timeout=KERNEL_START_TIMEOUT_S,
+                    kernel_manager_class=managers,
+                )
+            break
+        except pm.PapermillExecutionError as exc:
             os.replace(partial, failed)
-        raise
+            raise NotebookError(
+                f"{src.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} "
+                f"(executed copy: {failed})"
+            ) from None
+        except BaseException as exc:
+            if is_start_failure(exc):  # no cell ran (nrm.build.kernelstart says why it happens)
+                tee, managers.last_tee = managers.last_tee, None
+                said = (tee.last_line() if tee is not None else "") or "nothing"
+                if attempt == 1:
+                    print(f"nrm: the kernel for {src.name} did not start ({exc}; the kernel's "
+                          f"stderr ended with: {said}); starting it once more", file=sys.stderr,
+                          flush=True)
+                    continue
+                partial.unlink(missing_ok=True)
+                raise NotebookError(
+                    f"{src.name}: the kernel did not start, twice ({exc}); the kernel's stderr "
+                    f"ended with: {said}"
+                ) from exc
+            if partial.exists():
+                os.replace(partial, failed)
+            raise
     os.replace(partial, out)
     if console:
         _done(request, time.perf_counter() - t0)
@@ -536,6 +579,21 @@ def execute(notebook: str | Path, output: str | Path, parameters: Mapping[str, A
 #: kernel papermill binds to localhost, "KeyboardInterrupt caught" at its shutdown) is noise on
 #: a build's console; a failing cell still fails the notebook with its error.
 KERNEL_ARGS = ("--IPKernelApp.log_level=CRITICAL",)
+
+#: Seconds a kernel may take to answer its first request (papermill's default is 60; the imports
+#: of a kernel on a machine loaded by other jobs take a good part of that).
+KERNEL_START_TIMEOUT_S = 180
+
+
+def _columns() -> dict[str, str | None]:
+    """The terminal's width for the kernel's progress bars (its stderr is a pipe,
+    :mod:`nrm.build.kernelstart`), unless ``COLUMNS`` is set already."""
+    if os.environ.get("COLUMNS") or not os.isatty(2):
+        return {}
+    try:
+        return {"COLUMNS": str(os.get_terminal_size(2).columns)}
+    except OSError:
+        return {}
 
 #: Environment switch: ``NRM_PROGRESS=0`` turns the console lines and bars off.
 PROGRESS_ENV = "NRM_PROGRESS"
@@ -603,6 +661,12 @@ def _console_stream() -> IO[str] | None:
     """
     if os.environ.get("NRM_CONSOLE_PROGRESS") != "1":
         return None
+    return _terminal_stream()
+
+
+def _terminal_stream() -> IO[str] | None:
+    """A text stream to the terminal the kernel's parent was started from (see
+    :func:`_console_stream`), or ``None``."""
     # without fd capture (ipykernel skips it under pytest) fd 2 itself is still the console
     for stream in (sys.stderr, sys.__stderr__):
         try:

@@ -12,10 +12,11 @@ import gc
 import os
 import pickle
 import signal
+import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from nrm import paths
 from nrm.atomic import atomic_write_bytes, storage_error
@@ -56,6 +57,7 @@ from nrm.sim.persistence import NullPersistence, SqlitePersistence
 from nrm.sim.wiring import new_reality, new_simulation, open_persistence
 
 __all__ = ["GC_MODES", "RunSpec", "default_run_name", "resume_run", "run_experiment"]
+
 
 def _holds_data(folder: Path) -> bool:
     """Whether ``folder`` holds anything of a run: any entry but the lock file, the disk space
@@ -156,8 +158,10 @@ def run_experiment(
                 (run_dir / LOCK_NAME).unlink()
                 if not existed:
                     run_dir.rmdir()
-            raise StorageError(f"{run_dir}: no room for the run's {need // 1024} KiB space "
-                               "reserve (the disk is full); free some space and run again")
+            raise StorageError(
+                f"{run_dir}: no room for the run's {need // 1024} KiB space "
+                "reserve (the disk is full); free some space and run again"
+            )
         state = _State(spec)
         _write_checkpoint(run_dir, state)  # from here on, `nrm run --resume` can finish it
         return _execute(run_dir, state, progress=progress, context=context, resumed=False)
@@ -197,31 +201,82 @@ def resume_run(
                 state: _State = pickle.load(fh)
         except Exception as exc:  # corrupt pickle
             raise CheckpointError(f"{ck}: unreadable checkpoint ({exc})") from None
-        if _at_start(state):
-            # the checkpoint written before anything else: all the run wrote came after it
-            for name in _DATA_FILES:
-                with contextlib.suppress(FileNotFoundError):
-                    (run_dir / name).unlink()
-        else:  # drop whatever was written after the checkpoint (and a torn last line)
-            for name, keep, cut in (
-                (paths.CYCLES_CSV, state.step, CycleLog.truncate),
-                (paths.TRACE_CSV, state.trace_seq, truncate_trace),
-            ):
-                if (run_dir / name).exists():
-                    cut(run_dir / name, keep)
-                elif keep:
-                    raise CheckpointError(
-                        f"{run_dir / name}: missing; the checkpoint needs {keep}"
-                    )
-            if state.db_rows:
-                SqlitePersistence(run_dir).truncate(state.db_rows)
+        # the space reserve first (a kill leaves it in place), then the cut-backs: on a full
+        # disk the resume ends "failed" with exit 1 like a run (docs/run-folder.md)
+        spec = state.spec
+        if not make_reserve(
+            run_dir, reserve_bytes(spec.cycles, len(spec.conditions), spec.max_agents)
+        ):
+            _resume_failed(
+                run_dir,
+                meta,
+                state.step,
+                f"{run_dir}: no room for the run's space reserve (the disk is full)",
+            )
+        try:
+            _cut_back(run_dir, state, meta)
+        except (OSError, sqlite3.Error) as exc:  # StorageError included
+            _resume_failed(run_dir, meta, state.step, describe_failure(exc, run_dir)[0])
         if meta is None:  # killed before its first run.json: start it as new
             return _execute(run_dir, state, progress=progress, context=context, resumed=False)
-        return _execute(
-            run_dir, state, progress=progress, context=context, resumed=True, meta=meta
-        )
+        return _execute(run_dir, state, progress=progress, context=context, resumed=True, meta=meta)
     finally:
         lock.release()
+
+
+def _cut_back(run_dir: Path, state: _State, meta: dict[str, Any] | None) -> None:
+    """Drop whatever was written after the checkpoint ``state`` (and a torn last line)."""
+    if _at_start(state):
+        # the checkpoint written before anything else: all the run wrote came after it
+        for name in _DATA_FILES:
+            with contextlib.suppress(FileNotFoundError):
+                (run_dir / name).unlink()
+        return
+    for name, keep, cut in (
+        (paths.CYCLES_CSV, state.step, CycleLog.truncate),
+        (paths.TRACE_CSV, state.trace_seq, truncate_trace),
+    ):
+        if (run_dir / name).exists():
+            cut(run_dir / name, keep)
+        elif keep:
+            raise CheckpointError(f"{run_dir / name}: missing; the checkpoint needs {keep}")
+    if state.db_rows:  # the databases as they were at the checkpoint, byte for byte
+        pregrown = ((meta or {}).get("db_pregrow") or {}).get("rows")
+        SqlitePersistence(run_dir).rollback_to(state.db_rows, leading=pregrown)
+
+
+def _resume_failed(run_dir: Path, meta: dict[str, Any] | None, step: int, error: str) -> NoReturn:
+    """End a resume that could not start writing (a full disk): run.json says ``failed`` with
+    ``error`` (the reserve given back makes room for it), exit status 1."""
+    drop_reserve(run_dir)
+    if meta is None:  # stopped before its first run.json: there is no record to update
+        raise RunFailedError(
+            f"{error}; nothing was resumed (the run had not written its run.json yet); "
+            f"resume with `nrm run --resume {run_dir}` once that is fixed",
+            1,
+        )
+    where = ""
+    before = meta.get("status")
+    record = RunRecord(run_dir, dict(meta))
+    record.finish("failed", 1, error, write=False)
+    try:
+        record.write()
+    except OSError as exc:  # not one byte free and no reserve left to give back
+        where = (
+            " (the last attempt's record: no room to rewrite it)"
+            if before == "failed"
+            else f" (run.json could not be updated: {exc})"
+        )
+    raise RunFailedError(_failed_line(error, step, where, run_dir), 1)
+
+
+def _failed_line(error: str, step: int, where: str, run_dir: Path) -> str:
+    """The one line of a run or resume that ended ``failed`` (``where``: what became of
+    run.json when it could not be written)."""
+    return (
+        f"{error}; the run stopped at step {step} (run.json: failed){where}; "
+        f"resume with `nrm run --resume {run_dir}` once that is fixed"
+    )
 
 
 #: What a run writes besides run.json and its checkpoint (removed when a run is resumed from
@@ -303,8 +358,9 @@ def _execute(
     """Set up (run.json, logs, probe), run the conditions still to do, finish (always)."""
     spec = state.spec
     exp = get_experiment(spec.experiment)
-    record = _start_record(run_dir, state, dict(meta) if resumed and meta is not None else None,
-                           context=context)
+    record = _start_record(
+        run_dir, state, dict(meta) if resumed and meta is not None else None, context=context
+    )
     meta = record.data
 
     total_cycles = spec.cycles * len(spec.conditions)
@@ -319,8 +375,7 @@ def _execute(
     gc_was_enabled = gc.isenabled()
     with stop:
         try:
-            make_reserve(run_dir, reserve_bytes(spec.cycles, len(spec.conditions),
-                                                spec.max_agents))
+            make_reserve(run_dir, reserve_bytes(spec.cycles, len(spec.conditions), spec.max_agents))
             record.write()
             persistence = open_persistence(spec.costs, run_dir)
             if spec.pregrow_db_mb and _at_start(state):  # a new run, or resumed from its start
@@ -363,8 +418,7 @@ def _execute(
         finally:
             stop.disarm()  # from here on a signal is only noted: run.json must be written
             _restore_gc(spec.gc_mode, meta, gc_was_enabled)
-        recorded = _finish(run_dir, state, record, status, exit_status, error, log, trace,
-                           probe)
+        recorded = _finish(run_dir, state, record, status, exit_status, error, log, trace, probe)
         if bar is not None:
             bar.close()
     status = meta["status"]
@@ -377,9 +431,7 @@ def _execute(
     if status == "interrupted":
         raise RunInterruptedError(f"{meta['error']}{where}; {resume}", meta["exit_status"])
     raise RunFailedError(
-        f"{meta['error']}; the run stopped at step {state.step} (run.json: failed){where}; "
-        f"{resume} once that is fixed",
-        meta["exit_status"],
+        _failed_line(meta["error"], state.step, where, run_dir), meta["exit_status"]
     ) from failure
 
 
@@ -412,8 +464,9 @@ def _run_conditions(
         if state.sim is None:
             state.condition_wall_s = 0.0
             state.condition_cpu_s = 0.0
-            sim = new_simulation(exp, cond, spec.model_params(), spec.costs, reality,
-                                 seed=spec.seed)
+            sim = new_simulation(
+                exp, cond, spec.model_params(), spec.costs, reality, seed=spec.seed
+            )
             w0, c0 = time.perf_counter(), time.process_time()
             commits0 = persistence.commits
             sim.setup()
@@ -482,10 +535,7 @@ def _run_conditions(
                 log.flush()
                 trace.flush()
                 due = stopping or (
-                    (
-                        spec.checkpoint_every is not None
-                        and state.step % spec.checkpoint_every == 0
-                    )
+                    (spec.checkpoint_every is not None and state.step % spec.checkpoint_every == 0)
                     or (
                         spec.checkpoint_every is None
                         and time.perf_counter() - last_ck >= spec.checkpoint_interval_s

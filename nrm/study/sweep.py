@@ -731,6 +731,7 @@ def run_study(plan: StudyPlan, out: str | Path, *, workers: int = 1,
     tasks = plan.tasks()
     pending = [t for t in tasks if not run_complete(out / RUNS / t.name)]
     t0 = time.time()
+    results: list[dict[str, Any]] = []
     if not pending and remote is not None:
         remote.close()
     if pending:
@@ -738,7 +739,7 @@ def run_study(plan: StudyPlan, out: str | Path, *, workers: int = 1,
             client, cluster = (remote, None) if remote is not None else _client(workers,
                                                                                  scheduler)
             try:
-                _sweep(client, plan, out, pending, trace_path, len(tasks), progress)
+                results = _sweep(client, plan, out, pending, trace_path, len(tasks), progress)
             except KeyboardInterrupt:
                 signum = stopped.signum or signal.SIGINT
                 done = sum(run_complete(out / RUNS / t.name) for t in tasks)
@@ -748,9 +749,11 @@ def run_study(plan: StudyPlan, out: str | Path, *, workers: int = 1,
                     "missing ones", exit_status=128 + int(signum)) from None
             finally:
                 _close_quietly(client, cluster)
+    # what this sweep ran: another sweep into the same folder may have run (or be running)
+    # some of `pending` ("already complete", "running elsewhere": no exit code)
+    ran = sum("exit_code" in r for r in results)
     summary = write_summary(plan, out, workers=workers, scheduler=scheduler,
-                            trace_path=trace_path, sweep_s=time.time() - t0,
-                            ran=len(pending))
+                            trace_path=trace_path, sweep_s=time.time() - t0, ran=ran)
     return summary
 
 
