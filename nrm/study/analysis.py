@@ -50,14 +50,12 @@ from nrm.stats.verdict import (
     WITHIN_NOISE,
     not_testable,
 )
+from nrm.study.contention_analysis import RULE as H1_RULE
+from nrm.study.contention_analysis import h1_row
 
 #: How each verdict is decided (printed beside the table).
 VERDICT_RULES = {
-    "H1": "OLS of log cycle time on the 1-min load average before the run, with arm and block "
-          "as factors: supported if the load slope's 95 % CI lies above 0, refuted if below, "
-          "within noise if it covers 0; not testable with fewer than 3 blocks, or with no "
-          "contention to detect (no concurrent run and the load average varied by less than "
-          "1.0), or without load variation",
+    "H1": H1_RULE,  # the contention arm's dose-response (nrm.study.contention_analysis)
     "H2": "allocator arms (malloc, jemalloc, mimalloc vs pymalloc under --allocator, both "
           "bases), on the growth of the per-cycle time (late-half over early-half cycle time): "
           "supported if one grows less beyond the A/A noise band, refuted if all grow more "
@@ -650,19 +648,7 @@ def _ols_covariate(runs: pd.DataFrame, column: str) -> tuple[float, float, float
 
 def verdicts(data: StudyData, effects: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    # H1: contention for the machine, seen through the load average before each run
-    why = h1_testability(data.runs)
-    cov = None if why is not None else _ols_covariate(data.runs, "load_before")
-    if why is not None:
-        rows.append(_row("H1", not_testable(why), "-", len(data.runs), "-", "all arms", why))
-    elif cov is None:
-        rows.append(_row("H1", NOT_TESTABLE_HERE, "-", len(data.runs), "-", "all arms",
-                         "no variation of the load average across runs"))
-    else:
-        b, lo, hi, n = cov
-        v = SUPPORTED if lo > 0 else REFUTED if hi < 0 else WITHIN_NOISE
-        rows.append(_row("H1", v, f"log cycle time per unit load {b:+.4f}", n,
-                         f"[{lo:+.4f}, {hi:+.4f}]", "all arms (load covariate)"))
+    rows.append(h1_row(data, H1_RULE))  # H1: the contention arm's dose-response (issue #23)
     allocs = [a.label for a in data.plan.arms if a.group == "allocator"
               and a.run and a.run.get("allocator") != "pymalloc" and a.available]
     rows.append(_verdict_from_effects("H2", effects, allocs, refute_all=True, data=data))
@@ -743,6 +729,9 @@ def write_tables(res: StudyResults, folder: Path) -> None:
     from nrm.study.control_analysis import write_tables as write_control_tables
 
     write_control_tables(res, folder)  # issue #15: controls, dbgrow and workers tables
+    from nrm.study.contention_analysis import write_tables as write_contention_tables
+
+    write_contention_tables(res.data, folder)  # issue #23: the H1 contention arm
 
 
 def format_verdicts(res: StudyResults) -> str:
