@@ -262,9 +262,6 @@ MIN_BLOCKS = 3
 #: for growth of the per-cycle time: below it the population is still ramping towards its cap
 #: and no pymalloc arena reading is taken twice (docs/hypothesis-rules.md).
 MIN_GROWTH_CYCLES = 100
-#: The spread of the 1-min load average across runs (max - min) below which a study with no
-#: concurrent run had no contention to detect (H1).
-MIN_LOAD_RANGE = 1.0
 
 
 def classify(lo: float, hi: float, aa_lo: float, aa_hi: float, *, n: int = MIN_BLOCKS,
@@ -606,24 +603,6 @@ def _verdict_from_effects(h: str, effects: pd.DataFrame, arms: list[str], *,
             f"each arm's interval at {100 * level:.1f} % (Bonferroni over {k} arms), so that "
             "one arm crossing the A/A band by chance does not decide the hypothesis")
     return _row(h, v, statistic, n, ci, ", ".join(sub["arm"]), note)
-
-
-def h1_testability(runs: pd.DataFrame) -> str | None:
-    """Why H1 cannot be decided from ``runs``, or None: fewer than :data:`MIN_BLOCKS` blocks,
-    or no contention to detect (no run ever had a concurrent run and the 1-min load average
-    varied by less than :data:`MIN_LOAD_RANGE` across runs)."""
-    blocks = int(runs["block"].nunique()) if "block" in runs else 0
-    if blocks < MIN_BLOCKS:
-        return f"too few blocks ({blocks}; a verdict needs {MIN_BLOCKS})"
-    conc = pd.to_numeric(runs.get("concurrent_before", pd.Series(dtype=float)),
-                         errors="coerce").fillna(0)
-    load = pd.to_numeric(runs.get("load_before", pd.Series(dtype=float)),
-                         errors="coerce").dropna()
-    spread = float(load.max() - load.min()) if len(load) else 0.0
-    if float(conc.max() if len(conc) else 0) <= 0 and spread < MIN_LOAD_RANGE:
-        return (f"no contention to detect (no concurrent run; the 1-min load average varied "
-                f"by {spread:.2f}, less than the declared {MIN_LOAD_RANGE:g})")
-    return None
 
 
 def _ols_covariate(runs: pd.DataFrame, column: str) -> tuple[float, float, float, int] | None:

@@ -46,11 +46,11 @@ def dose_plot(doses: pd.DataFrame) -> Any:
             lw=0,
             label="A/A band (0 competitors twice)",
         )
-    for kind, colour in (("cpu", "tab:red"), ("io", "tab:blue")):
+    for kind, colour, dx in (("cpu", "tab:red", -0.05), ("io", "tab:blue", 0.05)):
         sub = doses[doses["kind"] == kind].sort_values("competitors")
         if sub.empty:
             continue
-        x = [0, *sub["competitors"]]
+        x = [dx + v for v in (0, *sub["competitors"])]
         y = [1.0, *sub["ratio"]]
         lo = [0.0, *(sub["ratio"] - sub["lo"]).fillna(0)]
         hi = [0.0, *(sub["hi"] - sub["ratio"]).fillna(0)]
@@ -59,9 +59,10 @@ def dose_plot(doses: pd.DataFrame) -> Any:
             x, y, yerr=[lo, hi], fmt="o-", color=colour, ms=4, capsize=3, label=f"{kind}: {what}"
         )
     ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_yscale("log")
     ax.set_xticks([0, 1, 2, 4])
     ax.set_xlabel("competing processes")
-    ax.set_ylabel("time per agent-cycle / with none")
+    ax.set_ylabel("time per agent-cycle / with none (log)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
