@@ -35,7 +35,7 @@ def dose_plot(doses: pd.DataFrame) -> Any:
     """Time per agent-cycle over that with no competitor (95 % CI) against the number of
     competitors, one line per kind; the A/A band of the 0-competitor run shaded."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     band = doses[["band_lo", "band_hi"]].dropna()
@@ -61,6 +61,7 @@ def dose_plot(doses: pd.DataFrame) -> Any:
         )
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=2))
     ax.yaxis.set_major_formatter(ScalarFormatter())
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xticks([0, 1, 2, 4])
