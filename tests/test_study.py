@@ -423,7 +423,7 @@ def test_study_notebook_and_paper_section_from_the_smoke_study(smoke_study,
                "n_boot": 200})
     for name in ("arms", "effects", "shares", "dynamics", "verdicts"):
         assert (analysis / f"{name}.csv").is_file(), name
-    for stem in ("study_forest", "study_per_cycle"):
+    for stem in ("study_forest", "study_per_cycle", "study_contention"):
         assert (analysis / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
     effects = pd.read_csv(analysis / "effects.csv")
     assert set(effects["arm"]) == {a.label for a in plan.arms if a.base and a.available}
@@ -442,7 +442,8 @@ def test_study_notebook_and_paper_section_from_the_smoke_study(smoke_study,
     dyn = pd.read_csv(analysis / "dynamics.csv")
     assert not dyn["unexpected"].any()  # same trace, same seed: same populations
     md, figs = section(analysis, tmp_path / "paper", first_figure=6)
-    assert len(figs) == 2 and "![Figure 6]" in md and "![Figure 7]" in md
+    assert len(figs) == 3 and "![Figure 6]" in md and "![Figure 8]" in md  # 8: contention
+    assert "*Table [[study_contention]]. " in md
     assert "*Table [[study_effects]]. " in md and "*Table [[study_verdicts]]. " in md
     assert f"{len(plan.tasks())} runs in all" in md
     assert "no effect can be read against the noise" in md

@@ -89,8 +89,8 @@ def test_verdict_is_not_testable_when_its_data_are_missing() -> None:
     for h in ("H2", "H5"):  # no allocator or recursive-evolution / registry runs
         assert v.loc[h, "verdict"] == NOT_TESTABLE_HERE, h
         assert "no complete paired runs" in v.loc[h, "note"]
-    # one worker, no concurrent run, the load never varied: no contention to detect
-    assert v.loc["H1", "verdict"].startswith(f"{NOT_TESTABLE}: no contention to detect")
+    # the contention arm has no complete run: too few blocks to read its dose-response
+    assert v.loc["H1", "verdict"].startswith(f"{NOT_TESTABLE}: too few blocks (0 complete")
     assert v.loc["H4", "verdict"] == NOT_TESTABLE_HERE  # constant clock, no temperatures
     assert v.loc["H3", "verdict"] == A.WITHIN_NOISE
     # without the A/A arm no effect can be read against the noise
@@ -207,18 +207,16 @@ def test_a_child_allocator_arm_needs_a_child_a_a() -> None:
     assert h2["verdict"] == NOT_TESTABLE_HERE and "same process kind" in h2["note"]
 
 
-def test_h1_obeys_the_minimum_blocks_and_needs_contention() -> None:
+def test_h1_obeys_the_minimum_blocks_and_needs_the_contention_arm() -> None:
+    """H1 is decided by the contention arm (tests/test_contention.py); without its runs, or
+    without the arm, it is not testable, whatever the load did across runs."""
     v = A.analyse(_synthetic({BASE: (1, 1), AA: (1, 1)}, blocks=2), n_boot=200).verdicts
     assert v.set_index("hypothesis").loc["H1", "verdict"] == (
-        f"{NOT_TESTABLE}: too few blocks (2; a verdict needs {A.MIN_BLOCKS})")
-    data = _synthetic({BASE: (1, 1), AA: (1, 1)}, load=False)
-    assert A.h1_testability(data.runs).startswith("no contention to detect")
-    data.runs.loc[0, "concurrent_before"] = 1  # a concurrent run: contention was possible
-    assert A.h1_testability(data.runs) is None
-    varied = _synthetic({BASE: (1, 1), AA: (1, 1)})  # load 0-4: varied by a declared amount
-    assert A.h1_testability(varied.runs) is None
-    assert is_testable(A.analyse(varied, n_boot=200).verdicts.set_index("hypothesis")
-                       .loc["H1", "verdict"])
+        f"{NOT_TESTABLE}: too few blocks (0 complete; a verdict needs {A.MIN_BLOCKS})")
+    varied = _synthetic({BASE: (1, 1), AA: (1, 1)})  # load 0-4 across runs: not the arm
+    varied.plan = S.build_plan("smoke", repeats=8, arms=[BASE])
+    h1 = A.analyse(varied, n_boot=200).verdicts.set_index("hypothesis").loc["H1"]
+    assert h1["verdict"].startswith(f"{NOT_TESTABLE}: no contention arm")
 
 
 def test_the_controls_verdict_shows_the_papers_rule_and_the_floored_one() -> None:

@@ -266,7 +266,11 @@ def _hypotheses(b: _Build) -> list[str]:
         if h not in v:
             raise ReadmeError(f"study/verdicts.csv has no row for {h}")
         r = v[h]
-        if h == "H1":
+        if h == "H1" and r["ci"].startswith("cpu:"):  # the contention arm's (issue #23)
+            body = f"{r['statistic']} (CIs: {r['ci']}); n = {r['n']} blocks, {r['deciding_arms']}."
+        elif h == "H1" and r["ci"] in ("", "-"):
+            body = f"{r['note'][:1].upper()}{r['note'][1:]}."
+        elif h == "H1":
             ci = [_num(float(x), 4, True) for x in r["ci"].strip("[]").split(",")]
             body = (f"{r['statistic'].replace('-', '−')} (95 % CI {_span(ci[0], ci[1], '')}); "
                     f"n = {r['n']} runs, {r['deciding_arms']}.")

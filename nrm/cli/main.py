@@ -16,6 +16,7 @@ from nrm.cli import (
     check_lock,
     child,
     compare,
+    contention,
     control,
     dbgrow,
     deps,
@@ -36,7 +37,7 @@ from nrm.exceptions import NrmError, RunInterruptedError
 
 #: The subcommand modules, in the order ``nrm --help`` lists them.
 COMMANDS = (listing, run, notebook, scales, deps, bench, check_lock, plan, why, check_html,
-            control, workers, dbgrow, child, study, reproduce, compare, readme, watch,
+            control, workers, dbgrow, contention, child, study, reproduce, compare, readme, watch,
             predict)
 
 

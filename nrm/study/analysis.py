@@ -50,14 +50,12 @@ from nrm.stats.verdict import (
     WITHIN_NOISE,
     not_testable,
 )
+from nrm.study.contention_analysis import RULE as H1_RULE
+from nrm.study.contention_analysis import h1_row
 
 #: How each verdict is decided (printed beside the table).
 VERDICT_RULES = {
-    "H1": "OLS of log cycle time on the 1-min load average before the run, with arm and block "
-          "as factors: supported if the load slope's 95 % CI lies above 0, refuted if below, "
-          "within noise if it covers 0; not testable with fewer than 3 blocks, or with no "
-          "contention to detect (no concurrent run and the load average varied by less than "
-          "1.0), or without load variation",
+    "H1": H1_RULE,  # the contention arm's dose-response (nrm.study.contention_analysis)
     "H2": "allocator arms (malloc, jemalloc, mimalloc vs pymalloc under --allocator, both "
           "bases), on the growth of the per-cycle time (late-half over early-half cycle time): "
           "supported if one grows less beyond the A/A noise band, refuted if all grow more "
@@ -264,9 +262,6 @@ MIN_BLOCKS = 3
 #: for growth of the per-cycle time: below it the population is still ramping towards its cap
 #: and no pymalloc arena reading is taken twice (docs/hypothesis-rules.md).
 MIN_GROWTH_CYCLES = 100
-#: The spread of the 1-min load average across runs (max - min) below which a study with no
-#: concurrent run had no contention to detect (H1).
-MIN_LOAD_RANGE = 1.0
 
 
 def classify(lo: float, hi: float, aa_lo: float, aa_hi: float, *, n: int = MIN_BLOCKS,
@@ -610,24 +605,6 @@ def _verdict_from_effects(h: str, effects: pd.DataFrame, arms: list[str], *,
     return _row(h, v, statistic, n, ci, ", ".join(sub["arm"]), note)
 
 
-def h1_testability(runs: pd.DataFrame) -> str | None:
-    """Why H1 cannot be decided from ``runs``, or None: fewer than :data:`MIN_BLOCKS` blocks,
-    or no contention to detect (no run ever had a concurrent run and the 1-min load average
-    varied by less than :data:`MIN_LOAD_RANGE` across runs)."""
-    blocks = int(runs["block"].nunique()) if "block" in runs else 0
-    if blocks < MIN_BLOCKS:
-        return f"too few blocks ({blocks}; a verdict needs {MIN_BLOCKS})"
-    conc = pd.to_numeric(runs.get("concurrent_before", pd.Series(dtype=float)),
-                         errors="coerce").fillna(0)
-    load = pd.to_numeric(runs.get("load_before", pd.Series(dtype=float)),
-                         errors="coerce").dropna()
-    spread = float(load.max() - load.min()) if len(load) else 0.0
-    if float(conc.max() if len(conc) else 0) <= 0 and spread < MIN_LOAD_RANGE:
-        return (f"no contention to detect (no concurrent run; the 1-min load average varied "
-                f"by {spread:.2f}, less than the declared {MIN_LOAD_RANGE:g})")
-    return None
-
-
 def _ols_covariate(runs: pd.DataFrame, column: str) -> tuple[float, float, float, int] | None:
     import statsmodels.formula.api as smf
 
@@ -650,19 +627,7 @@ def _ols_covariate(runs: pd.DataFrame, column: str) -> tuple[float, float, float
 
 def verdicts(data: StudyData, effects: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    # H1: contention for the machine, seen through the load average before each run
-    why = h1_testability(data.runs)
-    cov = None if why is not None else _ols_covariate(data.runs, "load_before")
-    if why is not None:
-        rows.append(_row("H1", not_testable(why), "-", len(data.runs), "-", "all arms", why))
-    elif cov is None:
-        rows.append(_row("H1", NOT_TESTABLE_HERE, "-", len(data.runs), "-", "all arms",
-                         "no variation of the load average across runs"))
-    else:
-        b, lo, hi, n = cov
-        v = SUPPORTED if lo > 0 else REFUTED if hi < 0 else WITHIN_NOISE
-        rows.append(_row("H1", v, f"log cycle time per unit load {b:+.4f}", n,
-                         f"[{lo:+.4f}, {hi:+.4f}]", "all arms (load covariate)"))
+    rows.append(h1_row(data, H1_RULE))  # H1: the contention arm's dose-response (issue #23)
     allocs = [a.label for a in data.plan.arms if a.group == "allocator"
               and a.run and a.run.get("allocator") != "pymalloc" and a.available]
     rows.append(_verdict_from_effects("H2", effects, allocs, refute_all=True, data=data))
@@ -743,6 +708,9 @@ def write_tables(res: StudyResults, folder: Path) -> None:
     from nrm.study.control_analysis import write_tables as write_control_tables
 
     write_control_tables(res, folder)  # issue #15: controls, dbgrow and workers tables
+    from nrm.study.contention_analysis import write_tables as write_contention_tables
+
+    write_contention_tables(res.data, folder)  # issue #23: the H1 contention arm
 
 
 def format_verdicts(res: StudyResults) -> str:

@@ -21,8 +21,9 @@ BASES = ("unoptimized", "lean")
 TRACE_METRICS = "cycle-replay:STUDY_TRACE"
 #: How a spec arm's run is made: ``run`` (:mod:`nrm.run.child`), ``workers`` (each condition in
 #: a fresh process, :mod:`nrm.study.workers`) or ``dbgrow`` (databases pre-grown, the run folder
-#: on disk or in RAM, :mod:`nrm.run.dbgrow`).
-RUNNERS = ("run", "workers", "dbgrow")
+#: on disk or in RAM, :mod:`nrm.run.dbgrow`) or ``contention`` (competing processes beside it,
+#: :mod:`nrm.study.contention`).
+RUNNERS = ("run", "workers", "dbgrow", "contention")
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ from nrm.run.scales import (
     get_study_scale,
 )
 from nrm.run.spec import RunSpec
-from nrm.study import control_arms
+from nrm.study import contention, control_arms
 from nrm.study.arms import EXPERIMENT, Arm, Skipped, core_arms
 
 FORMAT = "nrm-study/1"
@@ -78,6 +78,7 @@ def build_arms(scale: StudyScale) -> tuple[list[Arm], list[Skipped]]:
     core arms and the command arms of issue #15 (H2 controls, workers, database growth)."""
     arms, skipped = core_arms(scale)
     arms += control_arms.build_arms(scale)
+    arms += contention.build_arms(scale)  # H1: competing processes (issue #23)
     labels = [a.label for a in arms]
     dupes = {x for x in labels if labels.count(x) > 1}
     if dupes:
@@ -433,7 +434,8 @@ def execute(task: dict[str, Any], study_dir: str, argv: list[str]) -> dict[str, 
 #: analysis or the paper never invalidates a study's runs (tests/test_study.py checks it).
 STUDY_CODE = ("nrm.study.sweep", "nrm.study.control_arms", "nrm.run.child", "nrm.run.runner",
               "nrm.instrument.allocator", "nrm.study.controls", "nrm.run.dbgrow",
-              "nrm.cli.dbgrow", "nrm.cli.workers", "nrm.cli.child")
+              "nrm.cli.dbgrow", "nrm.cli.workers", "nrm.cli.child", "nrm.study.contention",
+              "nrm.cli.contention")
 CODE_JSON = "code.json"
 
 

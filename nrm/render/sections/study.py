@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nrm.render.sections import contention
 from nrm.render.text import num, table
 from nrm.stats.verdict import NOT_TESTABLE_HERE, WITHIN_NOISE
 
@@ -102,6 +103,7 @@ def write_figures(res: Any, folder: str | Path) -> dict[str, Path]:
     for stem, fig in figs.items():
         out[stem] = save_png(fig, folder / f"{stem}.png")
         plt.close(fig)
+    out.update(contention.write_figure(folder))  # H1's dose-response (issue #23)
     return out
 
 
@@ -237,7 +239,11 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
             ("study_per_cycle", "Median wall time per cycle of each arm (over its runs and "
              "conditions), log scale, one colour per arm as in the legend; solid lines: the "
              "bases and their A/A copies, dashed: the arms. Left the arms from `unoptimized`, "
-             "right those from `lean`. " + data(study_runs))):
+             "right those from `lean`. " + data(study_runs)),
+            (contention.FIGURE, "H1's contention arm: time per agent-cycle of C256 lean with "
+             "1, 2 or 4 competing processes over that with none (95 % t intervals over blocks), "
+             "per kind; grey: the A/A band of the run with none. "
+             + data(folder / contention.DOSES_CSV))):
         png = folder / f"{stem}.png"
         if png.is_file():
             link = os.path.relpath(png, paper_dir)
@@ -267,6 +273,8 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
                 f"{num(r['mean_population_base'])} ({r['identical_histories']} of "
                 f"{r['pairs']} histories identical)" for _, r in changed.iterrows()) + "."
         parts += [text, ""]
+    parts += contention.paragraph(folder, src(folder / contention.DOSES_CSV,
+                                              folder / contention.SLOPES_CSV))
     if not verdicts.empty:
         tab = verdicts[["hypothesis", "name", "verdict", "statistic", "n", "ci",
                         "deciding_arms"]].rename(columns={"ci": "95 % CI",
