@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pandas as pd
 
 from nrm.render.text import num, table
 
-__all__ = ["section"]
+__all__ = ["Predicted", "load_predicted", "section"]
 
 #: Rows of the comparisons table the section shows (keys of nrm.predict.paper.comparisons).
 SHOWN = (
@@ -68,6 +69,44 @@ def scale_words(summary: dict[str, Any]) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Predicted:
+    """The paper's comparisons as the build's prediction step answered them (one medium)."""
+
+    rows: dict[str, pd.Series]
+    where: str  # "at the paper's parameters (3000 cycles x 100 agents, ...)" or the smaller
+    medium: str
+    paper_scale: bool
+
+    def text(self, key: str) -> str:
+        """'+2.7 % (95 % CI -17.0 to +23.0 %)' or '4.2× (95 % CI 3.9–4.5×)'."""
+        r = self.rows[key]
+        if key.endswith("_pct"):
+            return f"{r['value']:+.1f} % (95 % CI {r['ci_low']:+.1f} to {r['ci_high']:+.1f} %)"
+        return f"{num(r['value'])}× (95 % CI {num(r['ci_low'])}–{num(r['ci_high'])}×)"
+
+    @property
+    def label(self) -> str:
+        """'predicted at the paper's parameters (...), commits on disk' or the smaller scale."""
+        return f"predicted {self.where}, commits on {self.medium}"
+
+
+def load_predicted(folder: str | Path | None) -> Predicted | None:
+    """The prediction step's comparisons (disk commits when fitted), or None without them."""
+    if folder is None:
+        return None
+    comp = _read(Path(folder) / "comparisons.csv")
+    summ = Path(folder) / "predict_summary.json"
+    if comp is None or not summ.is_file():
+        return None
+    summary = json.loads(summ.read_text(encoding="utf-8"))
+    medium = "disk" if (comp["medium"] == "disk").any() else str(comp["medium"].iloc[0])
+    rows = {str(r["key"]): r for _, r in comp[comp["medium"] == medium].iterrows()}
+    return Predicted(
+        rows, scale_words(summary), medium, bool((summary.get("count_scale") or {}).get("paper"))
+    )
+
+
 def _ci(row: Any) -> str:
     return f"{num(row['ci_low'])} to {num(row['ci_high'])}"
 
@@ -113,8 +152,14 @@ def section(
         "build's runs (per commit, per metrics sample beyond its blocking interval, per "
         "evolve call, per pair tested, per cycle; OLS with HAC intervals). "
         f"The counts: {len(entries)} counting runs, {len(counted)} counted in this build "
-        f"({num(sum(float(e.get('count_s') or 0) for e in counted))} s), the rest taken from "
-        "the cache of an earlier count of the same model. The unit costs: "
+        f"({num(sum(float(e.get('count_s') or 0) for e in counted))} s of counting)"
+        + (
+            f", {len(entries) - len(counted)} taken from the cache of an earlier count of the "
+            "same model (same spec, same source)"
+            if len(counted) < len(entries)
+            else ""
+        )
+        + ". The unit costs: "
         f"{summary.get('fit_runs')} runs of this build on {summary.get('machine_label')}.\n"
     )
     uc = _read(folder / "unit_costs.csv")
