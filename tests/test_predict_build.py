@@ -93,3 +93,17 @@ def test_the_smoke_builds_prediction_step(smoke_build: Path) -> None:
     assert "predicted from measured unit costs" in sec and "predicted_speedup.png" in sec
     assert "+71.6 %" in sec and "160-190x" in sec  # the paper's numbers, from data/reference
     assert "30 cycles x 8 agents" in sec  # and the scale it is about, not the paper's
+
+
+def test_shipped_counts_are_used_only_for_the_same_model(tmp_path: Path) -> None:
+    from nrm.predict import buildstep
+
+    shipped = tmp_path / "shipped"
+    buildstep.ship("smoke", src=tmp_path / "cache", shipped=shipped)
+    rec = count_step("smoke", tmp_path / "build", shared_cache=None, shipped=shipped)
+    assert {e["source"] for e in rec["counts"]} == {"shipped (data/reference/counts)"}
+    meta = next(shipped.glob("*.json"))
+    prov = json.loads(meta.read_text(encoding="utf-8"))
+    meta.write_text(json.dumps({**prov, "model_source_sha256": "another model"}))
+    again = count_step("smoke", tmp_path / "build2", shared_cache=None, shipped=shipped)
+    assert sorted(e["source"] for e in again["counts"]).count("counted") == 1

@@ -2,6 +2,7 @@
 as ``make paper`` runs them.
 
     nrm predict-step counts --scale S --out DATA/predict/S/counts
+    nrm predict-step ship [--scale default]      # counts -> data/reference/counts (committed)
     nrm predict-step fit --scale S --runs-dir RUNS --counts DIR --out ANALYSIS/predict \\
         [--study-dir D]
 """
@@ -62,6 +63,14 @@ def run_counts(args: argparse.Namespace) -> int:
             f"(counting took {e['count_s']:.1f} s; this step {e['this_step_s']:.1f} s)"
         )
     print(f"counts step: {rec['step_s']:.1f} s")
+    return 0
+
+
+def run_ship(args: argparse.Namespace) -> int:
+    from nrm.predict.buildstep import ship
+
+    for p in ship(_scale(args.scale)):
+        print(f"shipped {p.with_suffix('')}.csv.gz / .json")
     return 0
 
 

@@ -6,9 +6,10 @@ Two steps, each a command the build runs (:mod:`nrm.build.pipeline`):
   (C255, C256, C257; :func:`nrm.predict.paper.comparisons`) and of C256 at each number of agents
   of the speedup figure, at the build's *counting scale* (:data:`COUNT_SCALES`: the paper's 3000
   cycles x 100 agents, except at smoke), into ``data/predict/<scale>/counts/`` with their
-  provenance and a ``counts.json`` listing them. A count already in the shared cache
-  (``data/predict/counts``, keyed by the spec and the model's source hash) is copied, not
-  counted again; the list says which were counted and how long each took.
+  provenance and a ``counts.json`` listing them. A count shipped with the compendium
+  (``data/reference/counts``, :func:`ship`) or in the shared cache (``data/predict/counts``),
+  both keyed by the spec and the model's source hash, is copied, not counted again; the list
+  says which were counted and how long each took.
 - **fit and predict** (:func:`predict_step`): the unit costs fitted from this build's run
   folders (the paper's runs with the per-pair test) and, where they add a storage medium or
   runs with commits, the study's; then the comparisons at the paper's parameters, the
@@ -22,6 +23,7 @@ carries the scale it is about; the paper's own numbers come from ``data/referenc
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import math
 import time
@@ -32,10 +34,12 @@ from typing import Any
 
 import pandas as pd
 
-from nrm.atomic import atomic_write_json, atomic_write_text
+from nrm import paths
+from nrm.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from nrm.exceptions import NrmError, ParameterError
 from nrm.predict.counts import (
     CACHE_DIR,
+    FORMAT,
     RunCounts,
     count_key,
     count_run,
@@ -43,6 +47,7 @@ from nrm.predict.counts import (
     model_source_hash,
     paper_spec,
     save_counts,
+    stem_of,
 )
 from nrm.run.spec import RunSpec
 
@@ -116,20 +121,65 @@ def count_specs(scale: str) -> list[RunSpec]:
     return specs
 
 
+#: Counts shipped with the compendium (gzip CSV + provenance JSON, the paper-scale counting
+#: runs of the current model; ``nrm predict-step ship`` writes them): a default build copies
+#: them instead of counting again while the model's source is the same.
+SHIPPED_DIR = paths.REFERENCE / "counts"
+
+
+def load_shipped(spec: RunSpec, dest: Path, shipped: Path = SHIPPED_DIR) -> RunCounts | None:
+    """``spec``'s shipped counts, unpacked into ``dest``, if they are of this model's source."""
+    stem = stem_of(spec)
+    gz, meta = shipped / f"{stem}.csv.gz", shipped / f"{stem}.json"
+    if not (gz.is_file() and meta.is_file()):
+        return None
+    try:
+        prov = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if prov.get("model_source_sha256") != model_source_hash() or prov.get("format") != FORMAT:
+        return None
+    dest.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(dest / f"{stem}.csv", gzip.decompress(gz.read_bytes()))
+    atomic_write_json(dest / f"{stem}.json", prov)
+    return load_cached(spec, dest)
+
+
+def ship(scale: str, src: Path = CACHE_DIR, shipped: Path = SHIPPED_DIR) -> list[Path]:
+    """Write the counts of ``scale``'s specs from ``src`` (counted on demand) to ``shipped``."""
+    from nrm.predict.counts import cached_counts
+
+    out = []
+    for spec in count_specs(scale):
+        counts = cached_counts(spec, cache_dir=src, progress=False)
+        stem = stem_of(spec)
+        csv_text = counts.frame().to_csv(index=False).encode()
+        atomic_write_bytes(shipped / f"{stem}.csv.gz", gzip.compress(csv_text, mtime=0))
+        prov = dict(counts.provenance)
+        prov["setup"] = {c.condition: [c.setup_samples, c.setup_commits] for c in counts.conditions}
+        out.append(atomic_write_json(shipped / f"{stem}.json", prov))
+    return out
+
+
 def count_step(
     scale: str,
     out: str | Path,
     *,
     shared_cache: str | Path | None = CACHE_DIR,
+    shipped: Path | None = SHIPPED_DIR,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Count every spec of :func:`count_specs` into ``out`` (module docstring)."""
+    """Count every spec of :func:`count_specs` into ``out`` (module docstring): from this
+    build's folder, else the shipped counts, else the shared cache, else counted."""
     out = Path(out)
     entries = []
     t_all = time.perf_counter()
     for spec in count_specs(scale):
         hit = load_cached(spec, out)
         source = "this build's cache"
+        if hit is None and shipped is not None:
+            hit = load_shipped(spec, out, shipped)
+            source = "shipped (data/reference/counts)"
         if hit is None and shared_cache is not None:
             hit = load_cached(spec, shared_cache)
             source = f"shared cache {shared_cache}"
