@@ -107,3 +107,44 @@ def test_shipped_counts_are_used_only_for_the_same_model(tmp_path: Path) -> None
     meta.write_text(json.dumps({**prov, "model_source_sha256": "another model"}))
     again = count_step("smoke", tmp_path / "build2", shared_cache=None, shipped=shipped)
     assert sorted(e["source"] for e in again["counts"]).count("counted") == 1
+
+
+def _build_tables(folder: Path, commit_s: float, *, slower: float = 1.0) -> Path:
+    """A build folder with predict/own_runs.csv and unit_costs.csv; runtimes priced by the
+    same first-order model (``slower`` multiplies C256 unoptimized's: a gap)."""
+    from nrm.render.compare import _priced
+
+    d = folder / "predict"
+    d.mkdir(parents=True)
+    costs = {"commit_disk": commit_s, "sample_rest_fixed@disk": 1e-4, "cycle": 1e-3,
+             "outside": 2e-3, "samples": 5e-5, "evolve_calls": 1e-5, "pairs_tested": 2e-5}
+    pd.DataFrame({"name": list(costs), "estimate": list(costs.values())}).to_csv(
+        d / "unit_costs.csv", index=False)
+    runs = []
+    for name, samples, commits in (("C255-unoptimized", 1700, 2700),
+                                   ("C256-unoptimized", 1800, 2800),
+                                   ("C256-optimized", 80, 1000), ("C257-optimized", 80, 1080)):
+        r = {"run": name, "medium": "disk", "metrics": "fixed", "cpu_interval": 0.002,
+             "samples": samples, "commits": commits, "evolve_calls": 900,
+             "registry_x_agents": 0, "pairs_tested": 800, "spawns": 40, "cycles": 80}
+        r["measured_s"] = _priced(pd.Series(r), costs) * (slower if name ==
+                                                         "C256-unoptimized" else 1.0)
+        runs.append(r)
+    pd.DataFrame(runs).to_csv(d / "own_runs.csv", index=False)
+    return folder
+
+
+def test_compare_builds_says_how_much_the_unit_costs_explain(tmp_path: Path) -> None:
+    from nrm.render.compare import explain_headlines
+
+    a = _build_tables(tmp_path / "a", 0.001)
+    b = _build_tables(tmp_path / "b", 0.003)  # a slower disk, nothing else
+    table, _ = explain_headlines(a, b)
+    assert table is not None and len(table) == 3
+    assert (table["change B / A"] != 1).all()  # the slower disk changes every ratio
+    assert table["gap (unexplained)"].to_numpy() == pytest.approx(1.0)  # and explains it all
+    c = _build_tables(tmp_path / "c", 0.003, slower=1.2)  # plus 20 % the costs do not explain
+    gap = explain_headlines(a, c)[0].set_index("headline")["gap (unexplained)"]
+    assert gap["caching, same experiment (C256 unopt. / C256 opt.)"] == pytest.approx(1.2)
+    none, why = explain_headlines(a, tmp_path)
+    assert none is None and "no predict/own_runs.csv" in why

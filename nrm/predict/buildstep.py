@@ -14,7 +14,8 @@ Two steps, each a command the build runs (:mod:`nrm.build.pipeline`):
   folders (the paper's runs with the per-pair test) and, where they add a storage medium or
   runs with commits, the study's; then the comparisons at the paper's parameters, the
   speedup grid and its figure, into ``<analysis>/predict/``: ``unit_costs.csv``,
-  ``comparisons.csv``, ``speedup_grid.csv``, ``predicted_speedup.png`` and ``predict_summary.json``.
+  ``comparisons.csv``, ``speedup_grid.csv``, ``predicted_speedup.png``, ``own_runs.csv`` (each
+  fitted run's work totals and runtime) and ``predict_summary.json``.
 
 Every number the second step writes is labelled ``predicted from measured unit costs`` and
 carries the scale it is about; the paper's own numbers come from ``data/reference/``.
@@ -367,6 +368,7 @@ def predict_step(
         atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
     speedup_figure(grid, out / "predicted_speedup.png")
     pd.DataFrame(record).to_csv(out / "fit_runs.csv", index=False)
+    atomic_write_text(out / "own_runs.csv", own_runs(runs).to_csv(index=False))
     counts = json.loads((counts_dir / COUNTS_JSON).read_text(encoding="utf-8"))
     summary = {
         "scale": scale,
@@ -384,6 +386,49 @@ def predict_step(
     }
     atomic_write_json(out / SUMMARY_JSON, summary)
     return summary
+
+
+#: The work terms of :func:`own_runs` (totals over a run; unit costs of the same names).
+OWN_TERMS = (
+    "samples",
+    "commits",
+    "evolve_calls",
+    "registry_x_agents",
+    "pairs_tested",
+    "spawns",
+    "cycles",
+)
+
+
+def own_runs(runs: Sequence[Any]) -> pd.DataFrame:
+    """Each fitted run's work totals from its own ``cycles.csv`` (the counters it logged), its
+    CPU interval, medium, metrics kind and measured runtime: with a build's unit costs they
+    give a first-order prediction of the run, which ``nrm compare-builds`` uses to say how much
+    of a difference between two builds their unit costs explain."""
+    from nrm.predict.model import measured_runtime
+    from nrm.predict.unitcosts import medium_of, metrics_kind
+
+    rows = []
+    for run in runs:
+        c = run.cycles
+        costs = _spec_dict(run.meta).get("costs") or {}
+        rows.append(
+            {
+                "run": run.name,
+                "medium": medium_of(run),
+                "metrics": metrics_kind(run),
+                "cpu_interval": float(costs.get("cpu_interval", 0.0)),
+                "samples": float(c["samples"].sum()),
+                "commits": float(c["commits"].sum()),
+                "evolve_calls": float(c["evolve_calls"].sum()),
+                "registry_x_agents": float((c["registry_size"] * c["population"]).sum()),
+                "pairs_tested": float(c["pairs_tested"].sum()),
+                "spawns": float(c["spawns"].sum()),
+                "cycles": float(len(c)),
+                "measured_s": measured_runtime(run),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def _by_origin(record: Sequence[dict[str, Any]]) -> dict[str, int]:
@@ -405,6 +450,7 @@ def outputs(folder: str | Path) -> list[Path]:
             "speedup_grid.csv",
             "predicted_speedup.png",
             "fit_runs.csv",
+            "own_runs.csv",
             SUMMARY_JSON,
         )
     ]
