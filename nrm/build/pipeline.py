@@ -275,7 +275,9 @@ def predict_tasks(b: Build, env: Mapping[str, Any], after: list[str], run_files:
     counts_dir = b.layout.predict_counts
     counts_json = str(counts_dir / COUNTS_JSON)
     specs = [s.to_dict() for s in count_specs(b.scale)]
-    shared = [] if b.scale != "smoke" else ["--no-shared-cache"]  # smoke: nothing outside OUT
+    from nrm.run.scales import SMOKE_SCALE
+
+    shared = [] if b.scale != SMOKE_SCALE else ["--no-shared-cache"]  # smoke: nothing outside OUT
     yield {
         "basename": "predict", "name": f"{b.scale}/counts",
         "doc": f"counting runs at {count_scale(b.scale).cycles} cycles x "

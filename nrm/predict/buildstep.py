@@ -50,6 +50,7 @@ from nrm.predict.counts import (
     save_counts,
     stem_of,
 )
+from nrm.run.scales import DEFAULT_SCALE, PAPER_SCALE, SMOKE_SCALE
 from nrm.run.spec import RunSpec
 
 __all__ = ["COUNT_SCALES", "CountScale", "count_specs", "count_step", "predict_step"]
@@ -95,9 +96,9 @@ def _paper_count_scale() -> CountScale:
 #: Per build scale: the smoke build counts small (seconds, for the test suite), the others at
 #: the paper's parameters.
 COUNT_SCALES: dict[str, CountScale] = {
-    "smoke": CountScale(30, 8, (4, 8, 12)),
-    "default": _paper_count_scale(),
-    "full": _paper_count_scale(),
+    SMOKE_SCALE: CountScale(30, 8, (4, 8, 12)),
+    DEFAULT_SCALE: _paper_count_scale(),
+    PAPER_SCALE: _paper_count_scale(),
 }
 
 
