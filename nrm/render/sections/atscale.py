@@ -86,6 +86,14 @@ class Predicted:
         return f"{num(r['value'])}× (95 % CI {num(r['ci_low'])}–{num(r['ci_high'])}×)"
 
     @property
+    def short(self) -> str:
+        """'predicted at the paper's parameters' or 'predicted at 30 cycles x 8 agents'."""
+        if self.paper_scale:
+            return "predicted at the paper's parameters"
+        r = next(iter(self.rows.values()))
+        return f"predicted at {str(r['scale']).split(',', 1)[0]}"
+
+    @property
     def label(self) -> str:
         """'predicted at the paper's parameters (...), commits on disk' or the smaller scale."""
         return f"predicted {self.where}, commits on {self.medium}"

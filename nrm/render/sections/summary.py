@@ -53,10 +53,10 @@ def _predicted_bullets(inp: PaperInputs) -> str:
     return (f"\n**{pr.label[0].upper()}{pr.label[1:]}** (the model's work counts at that scale "
             "times the unit costs measured in this build's runs, Section 12; not a run at that "
             "scale):\n\n"
-            f"* C256 against C255: {pr.text('c256_vs_c255_pct')}; the paper's "
+            f"* C256 against C255, {pr.short}: {pr.text('c256_vs_c255_pct')}; the paper's "
             f"{pct(k.get('var_cutoff'))}.\n"
-            f"* Caching the metrics, same experiment: {pr.text('speedup_same')}; the paper's "
-            f"{band}.\n")
+            f"* Caching the metrics, same experiment, {pr.short}: {pr.text('speedup_same')}; "
+            f"the paper's {band}.\n")
 
 
 def section(inp: PaperInputs) -> str:
