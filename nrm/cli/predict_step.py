@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nrm.exceptions import ParameterError
+from nrm.run.scales import DEFAULT_SCALE
 
 
 def register(sub: Any) -> None:
@@ -27,6 +28,10 @@ def register(sub: Any) -> None:
     )
     c.add_argument("--no-progress", action="store_true")
     c.set_defaults(handler=run_counts)
+    sh = steps.add_parser("ship", help="write a scale's counts to data/reference/counts (the "
+                          "counts a build copies instead of counting; counted on demand)")
+    sh.add_argument("--scale", default=DEFAULT_SCALE)
+    sh.set_defaults(handler=run_ship)
     f = steps.add_parser(
         "fit",
         help="unit costs from the build's runs; the paper's comparisons at the counting scale",
