@@ -349,6 +349,7 @@ def predict_step(
             counts_of=counts_of,
             medium=medium,
             metrics=kind,
+            commit_growth=False,
             cycles=cs.cycles,
             max_agents=cs.max_agents,
         )
@@ -380,13 +381,19 @@ def predict_step(
         "machine_label": machine_label(uc.machine),
         "fit_runs": len(runs),
         "fit_runs_by_origin": _by_origin(record),
-        "notes": list(uc.notes),
+        "notes": [*uc.notes, GROWTH_NOTE],
         "between_runs": {k: list(v) for k, v in uc.between_runs.items()},
         "counts": counts,
         "step_s": time.perf_counter() - t0,
     }
     atomic_write_json(out / SUMMARY_JSON, summary)
     return summary
+
+
+GROWTH_NOTE = (
+    "a commit's cost is taken at the fitted database size: its growth with the size is not "
+    "extrapolated from this build's small databases (MBs) to the paper's (GBs)"
+)
 
 
 #: The work terms of :func:`own_runs` (totals over a run; unit costs of the same names).

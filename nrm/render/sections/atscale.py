@@ -168,7 +168,9 @@ def section(
             else ""
         )
         + ". The unit costs: "
-        f"{summary.get('fit_runs')} runs of this build on {summary.get('machine_label')}.\n"
+        f"{summary.get('fit_runs')} runs of this build on {summary.get('machine_label')}"
+        + "".join(f"; {n}" for n in summary.get("notes", []) if "extrapolated" in n)
+        + ".\n"
     )
     uc = _read(folder / "unit_costs.csv")
     if uc is not None:
