@@ -85,12 +85,12 @@ def test_the_smoke_builds_prediction_step(smoke_build: Path) -> None:
     assert uc.loc["commit_disk", "estimate"] > 0
     grid = pd.read_csv(folder / "speedup_grid.csv")
     assert set(grid["agents"]) == set(count_scale("smoke").grid_agents)
-    assert (folder / "predicted_speedup.png").stat().st_size > 1000
+    assert (folder / "atscale_speedup.png").stat().st_size > 1000
     summary = json.loads((folder / "predict_summary.json").read_text(encoding="utf-8"))
     assert summary["fit_runs"] >= 2 and not summary["count_scale"]["paper"]
     md = (smoke_build / "paper" / "paper.md").read_text(encoding="utf-8")
     sec = md[md.index("## 12. At the paper's parameters"):]
-    assert "predicted from measured unit costs" in sec and "predicted_speedup.png" in sec
+    assert "predicted from measured unit costs" in sec and "atscale_speedup.png" in sec
     assert "+71.6 %" in sec and "160-190x" in sec  # the paper's numbers, from data/reference
     assert "30 cycles x 8 agents" in sec  # and the scale it is about, not the paper's
 

@@ -14,7 +14,7 @@ Two steps, each a command the build runs (:mod:`nrm.build.pipeline`):
   folders (the paper's runs with the per-pair test) and, where they add a storage medium or
   runs with commits, the study's; then the comparisons at the paper's parameters, the
   speedup grid and its figure, into ``<analysis>/predict/``: ``unit_costs.csv``,
-  ``comparisons.csv``, ``speedup_grid.csv``, ``predicted_speedup.png``, ``own_runs.csv`` (each
+  ``comparisons.csv``, ``speedup_grid.csv``, ``atscale_speedup.png``, ``own_runs.csv`` (each
   fitted run's work totals and runtime) and ``predict_summary.json``.
 
 Every number the second step writes is labelled ``predicted from measured unit costs`` and
@@ -368,7 +368,7 @@ def predict_step(
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.items():
         atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
-    speedup_figure(grid, out / "predicted_speedup.png")
+    speedup_figure(grid, out / "atscale_speedup.png")
     pd.DataFrame(record).to_csv(out / "fit_runs.csv", index=False)
     atomic_write_text(out / "own_runs.csv", own_runs(runs).to_csv(index=False))
     counts = json.loads((counts_dir / COUNTS_JSON).read_text(encoding="utf-8"))
@@ -456,7 +456,7 @@ def outputs(folder: str | Path) -> list[Path]:
             "unit_costs.csv",
             "comparisons.csv",
             "speedup_grid.csv",
-            "predicted_speedup.png",
+            "atscale_speedup.png",
             "fit_runs.csv",
             "own_runs.csv",
             SUMMARY_JSON,

@@ -196,7 +196,9 @@ def section(
     medium = "disk" if (comp["medium"] == "disk").any() else str(comp["medium"].iloc[0])
     rows = comp[comp["key"].isin(SHOWN)].copy()
     rows["95 % CI"] = [_ci(r) for _, r in rows.iterrows()]
-    rows["the paper's (data/reference/)"] = rows["paper"].fillna("").astype(str)
+    rows["the paper's (data/reference/)"] = [
+        str(v) if isinstance(v, str) and v else "not stated" for v in rows["paper"]
+    ]
     rows["commits on"] = rows["medium"]
     rows["order"] = rows["key"].map({k: i for i, k in enumerate(SHOWN)})
     rows = rows.sort_values(["medium", "order"])
@@ -216,13 +218,13 @@ def section(
     )
     parts.append(_reading(comp, medium, where) + "\n")
     grid = _read(folder / "speedup_grid.csv")
-    png = folder / "predicted_speedup.png"
+    png = folder / "atscale_speedup.png"
     if grid is not None and png.is_file():
         link = os.path.relpath(png, paper_dir)
         parts.append(
             f"\n![Figure {first_figure}]({link})\n\n*Figure {first_figure}.* The caching "
             f"speedup of C256 (unoptimized / optimized), {label}, against the agent cap, one "
-            "line per cost of a commit (this build's measured cost and what-ifs), with the "
+            "line per cost of a commit (legend: this build's measured cost and what-ifs), with the "
             "paper's 160-190x band; shading: 95 % CI of the other unit costs. "
             f"{grid['cycles'].iloc[0]} cycles, {num(grid['cpu_interval'].iloc[0])} s CPU sample. "
             f"Data: {src(folder / 'speedup_grid.csv')}.\n"
