@@ -39,6 +39,8 @@ SUPERSEDED = ".superseded"
 MAKE_STATE = ".make"
 #: Name of the study's tables folder inside an analysis folder (``<analysis>/study``).
 STUDY_ANALYSIS = "study"
+#: Name of the prediction's tables folder inside an analysis folder (``<analysis>/predict``).
+PREDICT_ANALYSIS = "predict"
 STATE_FILE = "doit-state.json"
 
 
@@ -103,6 +105,16 @@ class Build:
     def study_analysis(self) -> Path:
         """The study's tables and figures (notebooks/study.ipynb)."""
         return self.analysis / STUDY_ANALYSIS
+
+    @property
+    def predict_counts(self) -> Path:
+        """The counting runs of the build's prediction step: ``data/predict/<scale>/counts``."""
+        return self.data / "predict" / self.scale / "counts"
+
+    @property
+    def predict_analysis(self) -> Path:
+        """The prediction's tables and figure (unit costs, the paper's comparisons)."""
+        return self.analysis / PREDICT_ANALYSIS
 
     @property
     def figures(self) -> Path:

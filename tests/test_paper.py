@@ -24,8 +24,8 @@ from nrm.run.scales import get_scale
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("make_paper")]
 
 #: every figure of a smoke paper: the paper's own, then the causal study's (make paper runs
-#: the study) and its controls' figure
-ALL_FIGURES = len(FIGURES) + len(STUDY_FIGURES) + 1
+#: the study), its controls' figure and the prediction's speedup figure (Section 12)
+ALL_FIGURES = len(FIGURES) + len(STUDY_FIGURES) + 2
 
 def _make(out: Path, *args: str, scale: str = "smoke") -> subprocess.CompletedProcess[str]:
     from conftest import make_paper

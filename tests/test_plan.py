@@ -76,3 +76,36 @@ def test_summary_adds_the_study_beside_the_runs(tmp_path: Path,
 def test_bad_scale_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--scale", "huge"]) == 2
     assert "unknown scale 'huge'" in capsys.readouterr().err
+
+
+def test_plan_uses_the_prediction_model_of_nrm_predict(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One model for estimates (#24): a faithful run's estimate is nrm predict's prediction
+    (its counts x the calibration's unit costs) plus the notebook's start-up, with its CI;
+    the lean run (vectorized pair test, no fitted unit cost) keeps the first-cycles estimate."""
+    from test_predict_unitcosts import synthetic_run
+
+    from nrm.predict.counts import count_run
+    from nrm.predict.model import predict
+    from nrm.predict.unitcosts import fit_unit_costs
+    from nrm.run.spec import RunSpec
+
+    uc = fit_unit_costs([synthetic_run(s, agents=8, cycles=60) for s in (1, 2)])
+    smoke = get_scale("smoke")
+    planned = smoke.get("C256-unoptimized")
+    est = P.predict_run(planned, uc)
+    direct = predict(count_run(RunSpec(**planned.spec_kwargs())), uc, medium="disk",
+                     metrics="fixed")
+    assert est.method == "prediction model"
+    assert est.seconds == pytest.approx(direct.seconds + P.NOTEBOOK_START_S)
+    assert est.ci is not None and est.ci[0] <= est.seconds <= est.ci[1]
+    assert est.commits == direct.totals["commits"] > 100
+    cal = P.Calibration(commit_s=0.001, commits_measured=20, sample_overhead_s=0.0,
+                        folder=str(tmp_path))
+    lean = P.best_estimate(smoke.get("C256-lean"), uc, cal, budget_s=0.1)
+    assert lean.method == "first cycles" and lean.ci is None
+    monkeypatch.setattr(P, "calibrate", lambda *a, **k: cal)
+    monkeypatch.setattr(P, "calibration_run", lambda *a, **k: (uc, 1.0))
+    text = P.plan_text("smoke", tmp_path, budget_s=0.1, study=False)
+    assert text.count("(prediction model, 95 % CI") == len(smoke.runs) - 1
+    assert "then the prediction (nrm predict-step): 5 counting runs" in text

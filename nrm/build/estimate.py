@@ -12,8 +12,16 @@ estimated time for each, from a few seconds of calibration on this machine:
   cycles is extended linearly to the run's length (the work per cycle grows as the model
   accumulates children and clusters).
 
-estimate = Σ conditions (model CPU + commits × commit latency + samples × sample time)
-+ a notebook's start-up. Nothing is written outside a temporary folder, which is removed.
+Every run with the faithful per-pair test is estimated with the prediction model of
+``nrm predict`` (:mod:`nrm.predict`): its work counts (a counting run of the planned spec, the
+whole run, not a prefix) times unit costs fitted on two short faithful calibration runs on
+this machine (C256 unoptimized and optimized, :data:`CAL_CYCLES` cycles x :data:`CAL_AGENTS`
+agents, the scale's CPU interval and metrics, their folder beside the runs: the same disk),
+with the prediction's 95 % interval; plus a notebook's start-up. Runs with the vectorized pair
+test (``lean``) have no fitted unit cost for it and keep the older estimate: Σ conditions
+(model CPU of the first cycles, extended + commits × commit latency + samples × sample time)
++ a notebook's start-up.
+Nothing is written outside a temporary folder, which is removed.
 The estimate is a guide, not a promise: on a shared machine the commit latency changes by
 the hour; the summary ``make paper`` prints at the end puts the measured times beside it.
 
@@ -32,7 +40,7 @@ import shutil
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +80,8 @@ class RunEstimate:
     cpu_s: float
     seconds: float
     extrapolated: bool  # True when only a prefix of each condition was executed
+    ci: tuple[float, float] | None = None  # the prediction's 95 % interval (prediction model)
+    method: str = "first cycles"  # "prediction model" or "first cycles" (the older estimate)
 
 
 def _existing(folder: Path) -> Path:
@@ -184,6 +194,96 @@ def estimate_run(planned: Any, cal: Calibration, *, budget_s: float = 0.6) -> Ru
                        totals["samples"], totals["cpu"], seconds, totals["extrapolated"] > 0)
 
 
+#: The calibration run of the prediction model (C256 unoptimized, the scale's costs).
+CAL_CYCLES = 15
+CAL_AGENTS = 8
+
+
+def calibration_run(scale_name: str, runs_dir: str | Path | None = None) -> tuple[Any, float]:
+    """Unit costs fitted on two short faithful runs (:data:`CAL_CYCLES` x :data:`CAL_AGENTS`,
+    C256 unoptimized and optimized: a sample per call and a sample per cycle, so the fit can
+    tell the cost of a sample from the cost of a cycle; the scale's CPU interval and metrics)
+    in a temporary folder beside ``runs_dir`` (same file system), which is removed; and the
+    runs' wall time."""
+    from nrm.predict.unitcosts import fit_unit_costs
+    from nrm.run.runner import run_experiment
+    from nrm.run.scales import get_scale
+    from nrm.run.spec import RunSpec
+
+    scale = get_scale(scale_name)
+    base = _existing(Path(runs_dir) if runs_dir is not None else paths.RUNS)
+    tmp = Path(tempfile.mkdtemp(prefix=".nrm-plan-cal-", dir=base))
+    try:
+        t0 = time.perf_counter()
+        folders = []
+        for variant in ("unoptimized", "optimized"):
+            planned = scale.base("C256", variant)
+            spec = RunSpec(**{**planned.spec_kwargs(), "cycles": CAL_CYCLES,
+                              "max_agents": CAL_AGENTS})
+            run_experiment(spec, tmp / variant, progress=False)
+            folders.append(tmp / variant)
+        took = time.perf_counter() - t0
+        return fit_unit_costs(folders, min_cycles=20), took
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def predict_run(planned: Any, uc: Any, *, startup_s: float = NOTEBOOK_START_S) -> RunEstimate:
+    """Estimated wall time of one planned run with the prediction model: the counts of the
+    whole run (a counting run) times the unit costs ``uc`` (:func:`calibration_run`), plus
+    ``startup_s``. Raises ParameterError for a run the model does not predict (the vectorized
+    pair test)."""
+    from nrm.predict.counts import count_run
+    from nrm.predict.model import predict
+    from nrm.run.spec import RunSpec
+
+    spec = RunSpec(**planned.spec_kwargs())
+    kind = spec.metrics.split(":", 1)[0]
+    counted = spec if kind != "live" else RunSpec(**{**planned.spec_kwargs(), "metrics": "fixed"})
+    counts = count_run(counted)
+    medium = next(iter(uc.commit), "disk")
+    p = predict(counts, uc, medium=medium, metrics=kind if kind == "live" else "fixed")
+    v, lo, hi = p.interval()
+    what = (f"{spec.experiment} {spec.variant}: {spec.cycles} cycles x {len(spec.conditions)} "
+            f"conditions, at most {spec.max_agents} agents, metrics {spec.metrics}")
+    model = p.components["model"].value(p.fits)
+    return RunEstimate(planned.name, what, int(p.totals["cycles"]), p.totals["commits"],
+                       p.totals["samples"], model, v + startup_s, False,
+                       (lo + startup_s, hi + startup_s), "prediction model")
+
+
+def best_estimate(planned: Any, uc: Any, cal: Calibration, *, budget_s: float,
+                  startup_s: float = NOTEBOOK_START_S) -> RunEstimate:
+    """:func:`predict_run` where the prediction model applies, else :func:`estimate_run`."""
+    from nrm.exceptions import ParameterError
+
+    if uc is not None:
+        try:
+            return predict_run(planned, uc, startup_s=startup_s)
+        except ParameterError:
+            pass
+    est = estimate_run(planned, cal, budget_s=budget_s)
+    return replace(est, seconds=est.seconds - NOTEBOOK_START_S + startup_s)
+
+
+def prediction_line(scale_name: str) -> str:
+    """The build's prediction steps: which counts are shipped (copied in seconds) and which
+    must be counted."""
+    from nrm.predict.buildstep import SHIPPED_DIR, count_scale, count_specs, load_shipped
+
+    specs = count_specs(scale_name)
+    cs = count_scale(scale_name)
+    with tempfile.TemporaryDirectory(prefix="nrm-plan-counts-") as tmp:
+        shipped = sum(load_shipped(s, Path(tmp), SHIPPED_DIR) is not None for s in specs)
+    todo = len(specs) - shipped
+    return (f"then the prediction (nrm predict-step): {len(specs)} counting runs at {cs.cycles} "
+            f"cycles x {cs.max_agents} agents, {shipped} shipped for this model "
+            "(data/reference/counts, copied in seconds)"
+            + (f", {todo} to count (at the paper's scale minutes each on 2 shared cores)"
+               if todo and cs.is_paper else f", {todo} to count (seconds)" if todo else "")
+            + "; then the unit-cost fit and the comparisons (seconds)")
+
+
 def _fmt_s(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
@@ -199,18 +299,29 @@ def plan_text(scale_name: str, runs_dir: str | Path | None = None, *,
 
     scale = get_scale(scale_name)
     cal = calibrate(runs_dir)
+    uc, cal_s = calibration_run(scale.name, runs_dir)
     lines = [f"make paper SCALE={scale.name}: {len(scale.runs)} runs, one after another, then "
-             "the two analyses and the paper", cal.describe(), ""]
-    total = 0.0
+             "the two analyses and the paper", cal.describe(),
+             f"prediction model (nrm predict): unit costs fitted on two {CAL_CYCLES}-cycle x "
+             f"{CAL_AGENTS}-agent C256 runs here, unoptimized and optimized ({cal_s:.1f} s; one "
+             "commit "
+             + ", ".join(f"{m} {f.coef('commits') * 1e3:.2f} ms" for m, f in uc.commit.items())
+             + ") x each run's work counts (a counting run of the whole run)", ""]
+    total = lo_sum = hi_sum = 0.0
     for i, planned in enumerate(scale.runs, 1):
-        est = estimate_run(planned, cal, budget_s=budget_s)
+        est = best_estimate(planned, uc, cal, budget_s=budget_s)
         total += est.seconds
-        how = "extrapolated from the first cycles" if est.extrapolated else "all cycles timed"
+        lo, hi = est.ci or (est.seconds, est.seconds)
+        lo_sum, hi_sum = lo_sum + lo, hi_sum + hi
+        how = (f"prediction model, 95 % CI {_fmt_s(lo)}-{_fmt_s(hi)}" if est.ci else
+               "extrapolated from the first cycles" if est.extrapolated else "all cycles timed")
         lines.append(f"run {i}/{len(scale.runs)}  {est.name:<18} ~{_fmt_s(est.seconds):>9}   "
                      f"{est.description}; {est.commits:,.0f} SQLite commits, "
-                     f"{est.samples:,.0f} metrics samples, model CPU {est.cpu_s:.2f} s ({how})")
-    study_text, study_s = study_lines(scale.name, cal) if study else ([], 0.0)
-    lines += ["", *study_text]
+                     f"{est.samples:,.0f} metrics samples, model {est.cpu_s:.2f} s ({how})")
+    lines.append(f"  the runs: ~{_fmt_s(total)} (sum of the runs' 95 % CIs "
+                 f"{_fmt_s(lo_sum)}-{_fmt_s(hi_sum)})")
+    study_text, study_s = study_lines(scale.name, cal, uc) if study else ([], 0.0)
+    lines += ["", *study_text, "", prediction_line(scale.name)]
     lines += ["", f"estimated time: ~{_fmt_s(total)} for the runs"
               + (f", ~{_fmt_s(study_s)} for the study's nrm run arms" if study_text else "")
               + " on this machine now (plus the analyses and the paper, one to two minutes). "
@@ -247,7 +358,7 @@ def process_startup_s() -> float:
         return time.perf_counter() - t0  # the four conditions' set-up included
 
 
-def study_lines(scale_name: str, cal: Calibration, *, budget_s: float = 0.1
+def study_lines(scale_name: str, cal: Calibration, uc: Any = None, *, budget_s: float = 0.1
                 ) -> tuple[list[str], float]:
     """The study's part of the plan, and the estimated seconds of its ``nrm run`` arms."""
     from nrm.run.scales import STUDY_SCALES
@@ -260,6 +371,7 @@ def study_lines(scale_name: str, cal: Calibration, *, budget_s: float = 0.1
     per_arm: dict[str, float] = {}
     startup = process_startup_s()
     n_command = 0
+    n_model = 0
     for arm in plan.arms:
         if not arm.available:
             continue
@@ -273,15 +385,18 @@ def study_lines(scale_name: str, cal: Calibration, *, budget_s: float = 0.1
                   "cycles": arm.cycles, "max_agents": arm.max_agents, "metrics": "fixed",
                   "cpu_interval": costs.cpu_interval, "costs": r.get("costs") or None,
                   "seed": DEFAULT_SEED}
-        est = estimate_run(_ArmRun(arm.label, kwargs), cal, budget_s=budget_s)
-        per_arm[arm.label] = est.seconds - NOTEBOOK_START_S + startup
+        est = best_estimate(_ArmRun(arm.label, kwargs), uc, cal, budget_s=budget_s,
+                            startup_s=startup)
+        per_arm[arm.label] = est.seconds
+        n_model += est.method == "prediction model"
     est_s = sum(per_arm.get(t.arm, 0.0) for t in tasks)
     n_est = sum(1 for t in tasks if t.arm in per_arm)
     lines = [f"then the causal study (nrm study, scale {plan.scale.name}): {len(tasks)} runs = "
              f"{len(plan.arms)} arms x {plan.repeats} randomized blocks, one at a time in fresh "
              "processes on a one-worker Dask cluster",
              f"  {n_est} runs of nrm run arms ~{_fmt_s(est_s)} (each arm estimated as above, "
-             f"plus {startup:.1f} s to start a fresh process); "
+             f"{n_model} of {len(per_arm)} arms by the prediction model, plus {startup:.1f} s "
+             "to start a fresh process); "
              f"{len(tasks) - n_est} runs of {n_command} command arms (H2 controls, database "
              "growth) and of unavailable arms not estimated"]
     return lines, est_s

@@ -8,6 +8,10 @@
   restartable Dask sweep that runs only the runs without a complete ``run.json``;
 - ``analysis:<scale>/study``: the study notebook (effects, CIs, verdicts, the repeated
   headline comparisons) over the sweep;
+- ``predict:<scale>/counts``: the counting runs of the experiments the paper compares, at the
+  paper's 3000 cycles x 100 agents (smaller at smoke; :mod:`nrm.predict.buildstep`);
+- ``analysis:<scale>/predict``: unit costs fitted from this build's runs, the paper's
+  comparisons predicted at the paper's parameters and the speedup figure;
 - ``render:paper``: figures, paper.md, paper.html and paper/provenance.json.
 
 A step is up to date when the MD5 of every file it reads (doit's ``file_dep``: the notebook,
@@ -247,6 +251,65 @@ def study_tasks(b: Build, env: Mapping[str, Any], after: list[str]) -> Iterator[
     }
 
 
+#: The code of the prediction's two steps (the counts' imports include the simulator).
+PREDICT_COUNT_CODE = ("nrm.predict.buildstep", "nrm.predict.counts", "nrm.cli.predict_step")
+PREDICT_FIT_CODE = ("nrm.predict.buildstep", "nrm.predict.paper", "nrm.predict.model",
+                    "nrm.predict.unitcosts", "nrm.cli.predict_step")
+
+
+def predict_outputs(b: Build) -> list[str]:
+    """The prediction's tables and figure, which the paper's prediction section reads."""
+    from nrm.predict.buildstep import outputs
+
+    return [str(p) for p in outputs(b.layout.predict_analysis)]
+
+
+def predict_tasks(b: Build, env: Mapping[str, Any], after: list[str], run_files: list[str]
+                  ) -> Iterator[dict[str, Any]]:
+    """The counting runs (after every timed step: they would load the cores) and the fit of
+    unit costs on the build's runs with the paper's comparisons. The counts re-run only when
+    the model's code or the counted specs change; at default and full scale a count already in
+    ``data/predict/counts`` (same spec, same model source) is copied, not counted again."""
+    from nrm.predict.buildstep import COUNTS_JSON, count_scale, count_specs
+
+    counts_dir = b.layout.predict_counts
+    counts_json = str(counts_dir / COUNTS_JSON)
+    specs = [s.to_dict() for s in count_specs(b.scale)]
+    from nrm.run.scales import SMOKE_SCALE
+
+    shared = [] if b.scale != SMOKE_SCALE else ["--no-shared-cache"]  # smoke: nothing outside OUT
+    yield {
+        "basename": "predict", "name": f"{b.scale}/counts",
+        "doc": f"counting runs at {count_scale(b.scale).cycles} cycles x "
+               f"{count_scale(b.scale).max_agents} agents ({len(specs)} specs)",
+        "file_dep": source_files(PREDICT_COUNT_CODE),
+        "targets": [counts_json],
+        "task_dep": after,
+        "uptodate": [RecordedConfig({"specs": specs, "environment": env})],
+        "actions": [CmdAction(_py("nrm.cli", "predict-step", "counts", "--scale", b.scale,
+                                  "--out", str(counts_dir), "--no-progress", *shared),
+                              shell=False, buffering=1)],
+        "verbosity": 2,
+    }
+    study = ["--study-dir", str(b.study_dir)] if b.study else []
+    params = {"scale": b.scale, "runs_dir": str(b.runs_dir), "counts": str(counts_dir),
+              "out": str(b.layout.predict_analysis), "study": bool(b.study)}
+    yield {
+        "basename": "analysis", "name": f"{b.scale}/predict",
+        "doc": "unit costs from this build's runs; the paper's comparisons at the paper's "
+               "parameters, predicted",
+        "file_dep": [*source_files(PREDICT_FIT_CODE), counts_json, *run_files,
+                     *([str(b.study_dir / "study.json")] if b.study else [])],
+        "targets": predict_outputs(b),
+        "uptodate": [RecordedConfig({"parameters": params, "environment": env})],
+        "actions": [CmdAction(_py("nrm.cli", "predict-step", "fit", "--scale", b.scale,
+                                  "--runs-dir", str(b.runs_dir), "--counts", str(counts_dir),
+                                  "--out", str(b.layout.predict_analysis), *study),
+                              shell=False, buffering=1)],
+        "verbosity": 2,
+    }
+
+
 def tasks(b: Build) -> Iterator[dict[str, Any]]:
     """Every doit task of the build, in order."""
     env = environment_record()
@@ -286,6 +349,8 @@ def tasks(b: Build) -> Iterator[dict[str, Any]]:
         previous = [f"run:{b.scale}/{name}"]
     if b.study:
         yield from study_tasks(b, env, previous)
+        previous = [f"study:{b.scale}/sweep"]
+    yield from predict_tasks(b, env, previous, all_run_files)
     manifests: list[str] = []
     analysis_nbs: list[str] = []
     for nb, phase in ANALYSES.items():
@@ -313,7 +378,7 @@ def tasks(b: Build) -> Iterator[dict[str, Any]]:
         "doc": "figures, paper.md, paper.html and paper/provenance.json",
         "file_dep": [src, *source_files(notebook_modules(paths.ROOT / src)), *all_run_files,
                      *manifests, *analysis_nbs, *_reference_files(),
-                     *(study_outputs(b) if b.study else [])],
+                     *(study_outputs(b) if b.study else []), *predict_outputs(b)],
         "targets": [str(b.paper_dir / f) for f in ("paper.md", "paper.html", "provenance.json")],
         "uptodate": [RecordedConfig({"parameters": params, "environment": env}),
                      (_paper_scale_is, [b], {})],

@@ -24,6 +24,7 @@ from nrm.cli import (
     notebook,
     plan,
     predict,
+    predict_step,
     readme,
     reproduce,
     run,
@@ -38,7 +39,7 @@ from nrm.exceptions import NrmError, RunInterruptedError
 #: The subcommand modules, in the order ``nrm --help`` lists them.
 COMMANDS = (listing, run, notebook, scales, deps, bench, check_lock, plan, why, check_html,
             control, workers, dbgrow, contention, child, study, reproduce, compare, readme, watch,
-            predict)
+            predict, predict_step)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -243,8 +243,13 @@ def count_key(spec: RunSpec) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def stem_of(spec: RunSpec) -> str:
+    """The file name (without suffix) of ``spec``'s cached counts."""
+    return f"{spec.experiment}-{spec.cycles}x{spec.max_agents}-{count_key(spec)}"
+
+
 def _paths(spec: RunSpec, cache_dir: Path) -> tuple[Path, Path]:
-    stem = f"{spec.experiment}-{spec.cycles}x{spec.max_agents}-{count_key(spec)}"
+    stem = stem_of(spec)
     return cache_dir / f"{stem}.csv", cache_dir / f"{stem}.json"
 
 

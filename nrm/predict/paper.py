@@ -58,7 +58,8 @@ def _pair(experiment: str, counts_of: CountsOf, **scale: Any) -> tuple[RunCounts
 
 def comparisons(uc: UnitCosts, *, counts_of: CountsOf | None = None, medium: str = "disk",
                 metrics: str = "live", commit_s: float | None = None,
-                design_others: Sequence[str] = (), **scale: Any) -> pd.DataFrame:
+                design_others: Sequence[str] = (), commit_growth: bool | None = None,
+                **scale: Any) -> pd.DataFrame:
     """The paper's comparisons at ``scale`` (keywords of :class:`RunSpec`; default the paper's:
     3000 cycles, 100 agents, a 0.1 s sample). One row each: statistic, value, CI, the paper's
     value, the scale and the label. ``design_others`` (e.g. C258-C260) adds the speedup of
@@ -69,7 +70,8 @@ def comparisons(uc: UnitCosts, *, counts_of: CountsOf | None = None, medium: str
     _, c257_opt = _pair("C257", counts_of, **scale)
 
     def pr(c: RunCounts) -> Prediction:
-        return predict(c, uc, medium=medium, metrics=metrics, commit_s=commit_s)
+        return predict(c, uc, medium=medium, metrics=metrics, commit_s=commit_s,
+                       commit_growth=commit_growth)
 
     p256, p256o, p255, p257o = pr(c256), pr(c256_opt), pr(c255), pr(c257_opt)
     spec = c256.spec
@@ -111,7 +113,8 @@ def comparisons(uc: UnitCosts, *, counts_of: CountsOf | None = None, medium: str
 
 def speedup_grid(uc: UnitCosts, agents: Sequence[int], commit_costs: Iterable[float], *,
                  experiment: str = "C256", counts_of: CountsOf | None = None,
-                 metrics: str = "live", medium: str = "disk", **scale: Any) -> pd.DataFrame:
+                 metrics: str = "live", medium: str = "disk", commit_growth: bool | None = None,
+                 **scale: Any) -> pd.DataFrame:
     """Predicted caching speedup (unoptimized / optimized, same experiment) for each number of
     agents and each cost of a commit (seconds); its interval covers the other unit costs.
     ``medium`` picks the sample cost measured with commits there."""
@@ -121,8 +124,10 @@ def speedup_grid(uc: UnitCosts, agents: Sequence[int], commit_costs: Iterable[fl
     for n in agents:
         unopt, opt = _pair(experiment, counts_of, max_agents=int(n), **scale)
         for c in costs:
-            r, lo, hi = ratio(predict(unopt, uc, metrics=metrics, medium=medium, commit_s=c),
-                              predict(opt, uc, metrics=metrics, medium=medium, commit_s=c))
+            r, lo, hi = ratio(predict(unopt, uc, metrics=metrics, medium=medium, commit_s=c,
+                                      commit_growth=commit_growth),
+                              predict(opt, uc, metrics=metrics, medium=medium, commit_s=c,
+                                      commit_growth=commit_growth))
             rows.append({"experiment": experiment, "agents": int(n), "commit_s": float(c),
                          "speedup": r, "ci_low": lo,
                          "ci_high": hi, "cycles": unopt.spec.cycles,

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # imported where used: `nrm` commands start without pandas
 from nrm import paths
 from nrm.exceptions import LogError, ParameterError
 
-__all__ = ["BuildComparison", "compare_builds", "resolve_build"]
+__all__ = ["BuildComparison", "compare_builds", "explain_headlines", "resolve_build"]
 
 #: Columns that identify a row (when present), in order of preference.
 KEY_COLUMNS = ("run", "comparison", "hypothesis", "statistic", "quantity", "condition", "y",
@@ -152,6 +152,8 @@ class BuildComparison:
     summary: pd.DataFrame  # one row per table
     cells: pd.DataFrame  # every differing numeric cell and every verdict pair
     noise: float | None  # combined A/A half-width of log(ratio), None: unknown
+    explained: pd.DataFrame | None = None  # explain_headlines(a, b); None: no unit costs
+    explain_note: str = ""
 
     @property
     def n_differences(self) -> int:
@@ -171,6 +173,12 @@ class BuildComparison:
                       f"{max_cells}):", "", table(diff.head(max_cells)), ""]
         lines.append("no differences" if self.n_differences == 0 else
                      f"{self.n_differences} differences")
+        lines += ["", "what the unit costs explain (predict/own_runs.csv x "
+                  "predict/unit_costs.csv; first order):"]
+        if self.explained is None:
+            lines.append(f"  not computable: {self.explain_note}")
+        else:
+            lines += [table(self.explained), "", EXPLAIN_NOTE]
         return "\n".join(lines)
 
 
@@ -259,7 +267,69 @@ def compare_builds(a: str | Path, b: str | Path, *, scale: str | None = None) ->
         key = cell_df["ratio"].map(lambda r: -abs(math.log(r)) if r and r > 0 else 0.0)
         cell_df = cell_df.assign(_k=key).sort_values("_k", kind="stable").drop(columns="_k")
         cell_df = cell_df.reset_index(drop=True)
-    return BuildComparison(fa, fb, summary, cell_df, noise)
+    explained, why = explain_headlines(fa, fb)
+    return BuildComparison(fa, fb, summary, cell_df, noise, explained, why)
+
+
+#: The headline comparisons as ratios of two runs' runtimes (numerator, denominator).
+HEADLINES = {"C256 / C255 (unoptimized)": ("C256-unoptimized", "C255-unoptimized"),
+             "caching, same experiment (C256 unopt. / C256 opt.)": ("C256-unoptimized",
+                                                                     "C256-optimized"),
+             "caching, the paper's design (C256 unopt. / C257 opt.)": ("C256-unoptimized",
+                                                                        "C257-optimized")}
+EXPLAIN_NOTE = ("measured: the ratio of the two runs' runtimes in each build; explained: the "
+                "change of that ratio when build A's runs (their work counts) are priced with "
+                "build B's unit costs instead of A's; gap: the change the unit costs leave "
+                "unexplained (measured change / explained change; 1 = fully explained). "
+                "n = 1 run per build and arm: a guide, not a test.")
+_TERMS = ("samples", "evolve_calls", "registry_x_agents", "pairs_tested", "spawns")
+
+
+def _priced(run: pd.Series, costs: dict[str, float]) -> float:
+    """A run's first-order predicted runtime: its work totals x ``costs`` (unit_costs.csv)."""
+    medium, kind = str(run["medium"]), str(run["metrics"])
+    rest = costs.get(f"sample_rest_{kind}@{medium}",
+                     next((v for k, v in costs.items() if k.startswith("sample_rest_")), 0.0))
+    t = float(run["samples"]) * (float(run["cpu_interval"]) + rest)
+    t += float(run["commits"]) * costs.get(f"commit_{medium}", costs.get("commit_disk", 0.0))
+    t += float(run["cycles"]) * (costs.get("cycle", 0.0) + costs.get("outside", 0.0))
+    return t + sum(float(run[k]) * costs.get(k, 0.0) for k in _TERMS)
+
+
+def explain_headlines(a: Path, b: Path) -> tuple[pd.DataFrame | None, str]:
+    """For each headline ratio: its measured value in A and B, A's and B's commit cost and
+    sample cost beside each other, and how much of the change from A to B the unit costs
+    explain (:data:`EXPLAIN_NOTE`). (None, why) when a build has no prediction tables."""
+    import pandas as pd
+
+    own, costs = {}, {}
+    for name, folder in (("A", a), ("B", b)):
+        f_runs, f_costs = folder / "predict" / "own_runs.csv", folder / "predict" / "unit_costs.csv"
+        if not (f_runs.is_file() and f_costs.is_file()):
+            return None, (f"build {name} ({folder}) has no predict/own_runs.csv and "
+                          "predict/unit_costs.csv (a build made before the prediction step)")
+        own[name] = _read_table(f_runs).set_index("run")
+        c = _read_table(f_costs)
+        costs[name] = dict(zip(c["name"].astype(str), c["estimate"].astype(float), strict=True))
+    rows = []
+    for label, (num_run, den_run) in HEADLINES.items():
+        if not all(r in own[x].index for r in (num_run, den_run) for x in ("A", "B")):
+            continue
+        ra, rb = own["A"], own["B"]
+        meas_a = float(ra.loc[num_run, "measured_s"] / ra.loc[den_run, "measured_s"])
+        meas_b = float(rb.loc[num_run, "measured_s"] / rb.loc[den_run, "measured_s"])
+        pred_aa = _priced(ra.loc[num_run], costs["A"]) / _priced(ra.loc[den_run], costs["A"])
+        pred_ab = _priced(ra.loc[num_run], costs["B"]) / _priced(ra.loc[den_run], costs["B"])
+        explained = pred_ab / pred_aa
+        change = meas_b / meas_a
+        rows.append({"headline": label, "measured A": meas_a, "measured B": meas_b,
+                     "change B / A": change, "explained by the unit costs": explained,
+                     "gap (unexplained)": change / explained,
+                     "commit ms A": 1e3 * costs["A"].get("commit_disk", math.nan),
+                     "commit ms B": 1e3 * costs["B"].get("commit_disk", math.nan)})
+    if not rows:
+        return None, "the builds share none of the headline runs"
+    return pd.DataFrame(rows), ""
 
 
 def _row_label(row: pd.Series, keys: list[str]) -> str:

@@ -65,6 +65,12 @@ class PaperInputs:
         return (None if self.analysis_dir is None
                 else Path(self.analysis_dir) / paths.STUDY_ANALYSIS)
 
+    @property
+    def predict_dir(self) -> Path | None:
+        """The prediction's tables (the build's ``analysis:<scale>/predict`` step)."""
+        return (None if self.analysis_dir is None
+                else Path(self.analysis_dir) / paths.PREDICT_ANALYSIS)
+
     @functools.cached_property
     def study(self) -> dict[str, Any]:
         """The headline comparisons as the study repeated them ({} without a study):

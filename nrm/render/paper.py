@@ -28,6 +28,7 @@ from nrm.render.inputs import PaperInputs, load_inputs
 from nrm.render.measured import measured_claims
 from nrm.render.paper_figures import FIGURES, draw_figures, figure_data
 from nrm.render.sections import (
+    atscale,
     controls,
     hypotheses,
     ledger,
@@ -108,9 +109,10 @@ def _compose_text(inp: PaperInputs, rel: Mapping[str, str], extra: tuple[str, ..
 
 
 def study_sections(inp: PaperInputs, paper_dir: Path, n_figures: int
-                   ) -> tuple[tuple[str, str], dict[str, Path]]:
-    """Sections 10 and 11 (the causal study and its controls; each says so when there is no
-    study) and their images, numbered after the paper's ``n_figures`` figures."""
+                   ) -> tuple[tuple[str, ...], dict[str, Path]]:
+    """Sections 10, 11 and 12 (the causal study, its controls, and the paper's comparisons
+    predicted at the paper's parameters; each says so when its tables are missing) and their
+    images, numbered after the paper's ``n_figures`` figures."""
     folder = inp.study_dir if inp.study_dir is not None else paper_dir / "no-study"
     study_md, study_images = study.section(
         folder, paper_dir, first_figure=n_figures + 1,
@@ -119,7 +121,14 @@ def study_sections(inp: PaperInputs, paper_dir: Path, n_figures: int
         folder, paper_dir, runs=inp.runs, rel=inp.rel,
         first_figure=n_figures + len(study_images) + 1,
         heading=heading("11. Controls: can the instruments see what they look for?").strip())
-    return (study_md, controls_md), study_images | controls_images
+    n_before = n_figures + len(study_images) + len(controls_images)
+    predict_md, predict_images = atscale.section(
+        inp.predict_dir if inp.predict_dir is not None else paper_dir / "no-predict",
+        paper_dir, first_figure=n_before + 1, rel=inp.rel,
+        heading=heading("12. At the paper's parameters: runtimes predicted from measured unit "
+                        "costs").strip())
+    return ((study_md, controls_md, predict_md),
+            study_images | controls_images | predict_images)
 
 
 def build(request: Any) -> dict[str, Any]:

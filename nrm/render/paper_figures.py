@@ -42,6 +42,9 @@ def figure_data(inp: PaperInputs, stem: str) -> dict[str, pd.DataFrame]:
         folder = Path(inp.analysis_dir) / paths.STUDY_ANALYSIS
         return {p.stem: pd.read_csv(p) for p in sorted(folder.glob("*.csv"))
                 if p.stat().st_size > 0}
+    if stem == "atscale_speedup" and inp.predict_dir is not None:  # the prediction's grid
+        grid = Path(inp.predict_dir) / "speedup_grid.csv"
+        return {"speedup_grid": pd.read_csv(grid)} if grid.is_file() else {}
     names = _order(inp) if stem in ("runtime_timeline", "optimization_impact") else [R.SLOW]
     frames = {n: inp.runs[n].cycles for n in names}
     if stem == "optimization_impact":

@@ -83,3 +83,27 @@ def dash(v: Any, fmt: Any = None) -> str:
     except (TypeError, ValueError):
         return "—" if v is None else str(v)
     return "—" if math.isnan(x) else fmt(x)
+
+
+def run_scale(inp: PaperInputs) -> str:
+    """'200 cycles x 15 agents': the scale of this build's single runs (C256 unoptimized's)."""
+    p = inp.slow.meta.get("parameters") or {}
+    return f"{p.get('cycles')} cycles x {p.get('max_agents')} agents"
+
+
+def study_scale(inp: PaperInputs, cycles: float = math.nan) -> str:
+    """'10 cycles x 10 agents' (the study's faithful arms; ``cycles``: the cycles a repeated
+    comparison was read over), '' when the study's scale is unknown."""
+    import json
+
+    from nrm.exceptions import NrmError
+    from nrm.run.scales import get_study_scale
+
+    try:
+        summary = json.loads((Path(inp.study_dir or ".") / "study_summary.json")
+                             .read_text(encoding="utf-8"))
+        sc = get_study_scale(str(summary.get("scale")))
+    except (OSError, ValueError, NrmError):
+        return ""
+    n = int(cycles) if math.isfinite(cycles) else sc.short_cycles
+    return f"{n} cycles x {sc.max_agents} agents"

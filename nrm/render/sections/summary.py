@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from nrm.render import results as R
 from nrm.render.inputs import PaperInputs
-from nrm.render.sections.common import heading, n_text, p_text
+from nrm.render.sections.atscale import load_predicted
+from nrm.render.sections.common import heading, n_text, p_text, run_scale, study_scale
 from nrm.render.sections.prediction import prediction_label, prediction_verdict
 from nrm.render.text import duration, num, pct
 from nrm.stats.verdict import (
@@ -33,10 +34,29 @@ def _repeated_bullets(inp: PaperInputs) -> str:
            "randomized interleaved blocks, read against an A/A arm; n = paired blocks):\n\n")
     for key in ("variance", "speedup_same", "speedup_design"):
         if key in rep:
-            out += f"* {rep[key].label}: {rep[key].text()}.\n"
+            size = study_scale(inp, rep[key].cycles)
+            out += (f"* {rep[key].label}" + (f", at {size}" if size else "")
+                    + f": {rep[key].text()}.\n")
     if not inp.study_verdicts.empty:
         out += f"* The runtime hypotheses, tested by the study's arms: {_study_h_text(inp)}.\n"
-    return out + "\n**Single runs** (one run per experiment, n = 1, as in the paper):\n\n"
+    return out + ("\n**Single runs** (one run per experiment, n = 1, as in the paper, at "
+                  f"{run_scale(inp)}):\n\n")
+
+
+def _predicted_bullets(inp: PaperInputs) -> str:
+    """The paper's comparisons at the paper's parameters, predicted (Section 12)."""
+    pr = load_predicted(inp.predict_dir)
+    if pr is None or not {"c256_vs_c255_pct", "speedup_same"} <= set(pr.rows):
+        return ""
+    k = inp.claims.key_numbers()
+    band = f"{num(k.get('speedup_lo'))}–{num(k.get('speedup_hi'))}×"
+    return (f"\n**{pr.label[0].upper()}{pr.label[1:]}** (the model's work counts at that scale "
+            "times the unit costs measured in this build's runs, Section 12; not a run at that "
+            "scale):\n\n"
+            f"* C256 against C255, {pr.short}: {pr.text('c256_vs_c255_pct')}; the paper's "
+            f"{pct(k.get('var_cutoff'))}.\n"
+            f"* Caching the metrics, same experiment, {pr.short}: {pr.text('speedup_same')}; "
+            f"the paper's {band}.\n")
 
 
 def section(inp: PaperInputs) -> str:
@@ -66,10 +86,10 @@ def section(inp: PaperInputs) -> str:
         + _repeated_bullets(inp)
         + f"* C256 unoptimized ran {duration(slow['runtime_s'])} against "
         f"{duration(base['runtime_s'])} for C255: a runtime {pct(s['variance_pct'])} "
-        f"({direction}) relative to the C255 baseline (n = 1).\n"
+        f"({direction}) relative to the C255 baseline (n = 1, {run_scale(inp)}).\n"
         f"* The runtime hypotheses on C256 (rules in Table [[rules]]; n = 1 run): {verdicts}.\n"
         f"* Caching the metrics (same experiment, C256) gave a speedup of "
-        f"{num(same['speedup'])}× (n = 1 run per arm; 95 % CI over its cycles "
+        f"{num(same['speedup'])}× at {run_scale(inp)} (n = 1 run per arm; 95 % CI over its cycles "
         f"{num(same['ci_low'])}–{num(same['ci_high'])}); the "
         f"paper's design, C256 against C257–C260, gives {num(design['speedup'])}×. The paper's "
         f"falsifiable prediction ({prediction_label(inp).split(': ', 1)[-1]}) {held} "
@@ -79,4 +99,5 @@ def section(inp: PaperInputs) -> str:
         "n = 1 run per arm, its cycles the sample).\n"
         "* The paper's runtime figures trace back to mis-read `ps` snapshots and estimates, and "
         "its figures were mock-ups generated without data (Section 6).\n"
+        + _predicted_bullets(inp)
     )

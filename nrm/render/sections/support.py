@@ -9,10 +9,9 @@ from typing import Any
 
 import pandas as pd
 
-from nrm.exceptions import NrmError
-from nrm.render import results as R
 from nrm.render.inputs import PaperInputs
-from nrm.render.sections.common import heading, p_text
+from nrm.render.sections.atscale import load_predicted
+from nrm.render.sections.common import heading, p_text, run_scale, study_scale
 from nrm.render.sections.prediction import prediction_label, prediction_verdict
 from nrm.render.text import num, pct, table
 from nrm.stats.verdict import (
@@ -45,10 +44,12 @@ def _headline_table(inp: PaperInputs) -> str:
              "speedup_design": f"{num(k.get('speedup_lo'))}–{num(k.get('speedup_hi'))}× "
                                "(predicted)"}
     rows = []
+    one = f"this build, one run (n = 1), {run_scale(inp)}"
     for key, r in rep.items():
-        rows.append({"comparison": r.label, "paper (reported)": paper[key],
-                     "this build, one run (n = 1)": single[key],
-                     "repeated (measured)": r.value_text(), "n (blocks)": r.n,
+        size = study_scale(inp, r.cycles)
+        rows.append({"comparison": r.label, "paper (reported)": paper[key], one: single[key],
+                     "repeated (measured)": r.value_text()
+                     + (f" at {size}" if size else ""), "n (blocks)": r.n,
                      "95 % CI": r.range_text(r.lo, r.hi),
                      "A/A noise band": r.range_text(r.band_lo, r.band_hi),
                      "verdict": r.finding})
@@ -61,19 +62,9 @@ def _headline_table(inp: PaperInputs) -> str:
 
 
 def _study_size(inp: PaperInputs, rep: Any) -> str:
-    """' (at most 10 agents, 10 cycles per condition)' for a repeated comparison."""
-    import json
-
-    try:
-        from nrm.run.scales import get_study_scale
-
-        summary = json.loads((Path(inp.study_dir or ".") / "study_summary.json")
-                             .read_text(encoding="utf-8"))
-        agents = get_study_scale(str(summary.get("scale"))).max_agents
-    except (OSError, ValueError, NrmError):
-        return ""
-    cycles = "" if not math.isfinite(rep.cycles) else f", {int(rep.cycles)} cycles per condition"
-    return f" (at most {agents} agents{cycles})"
+    """' (10 cycles x 10 agents)' for a repeated comparison ('' when unknown)."""
+    size = study_scale(inp, rep.cycles)
+    return f" ({size})" if size else ""
 
 
 def section(inp: PaperInputs) -> str:
@@ -81,7 +72,6 @@ def section(inp: PaperInputs) -> str:
     v = inp.phase1a["hypotheses"].set_index("hypothesis")["verdict"]
     sm = inp.phase1b["summary"].set_index("comparison")
     same = sm.loc["same_experiment"]
-    slow = inp.run_row(R.SLOW)
     k = inp.claims.key_numbers()
     rep = inp.study
     sv = (inp.study_verdicts.set_index("hypothesis") if not inp.study_verdicts.empty
@@ -92,15 +82,30 @@ def section(inp: PaperInputs) -> str:
     noise: list[str] = []
     untestable: list[str] = []
     var = rep.get("variance")
+    here = run_scale(inp)
+    pr = load_predicted(inp.predict_dir)
     claim = f"that C256 takes longer than C255 (the paper: {pct(k.get('var_cutoff'))})"
     if var is not None and var.testable:
-        text = (f"{claim}: repeated, {var.text()}; one run here: {pct(s['variance_pct'])} "
+        text = (f"{claim}: repeated at this build's study scale{_study_size(inp, var)}, "
+                f"{var.text()}; one run here at {here}: {pct(s['variance_pct'])} "
                 "(n = 1); C255 and C256 are different experiments")
         (noise if var.within_noise else supported if var.value > 0 else contradicted).append(text)
     else:
         (supported if float(s["variance_pct"]) > 0 else contradicted).append(
-            f"{claim}: here {pct(s['variance_pct'])} (one run, n = 1; not repeated at this "
-            "scale); note that C255 and C256 are different experiments")
+            f"{claim}: here {pct(s['variance_pct'])} at {here} (one run, n = 1; not repeated "
+            "at this scale); note that C255 and C256 are different experiments")
+    if pr is not None and "c256_vs_c255_pct" in pr.rows:
+        r = pr.rows["c256_vs_c255_pct"]
+        text = (f"{claim}, {pr.label} (Section 12; the model's work counts times this build's "
+                f"unit costs): {pr.text('c256_vs_c255_pct')}")
+        if not pr.paper_scale:
+            untestable.append(text + "; this build counts below the paper's scale")
+        elif float(r["ci_low"]) > 0:
+            supported.append(text)
+        elif float(r["ci_high"]) < 0:
+            contradicted.append(text)
+        else:
+            undecided.append(text + "; the interval contains no difference")
     for h, name in (("H2", "memory fragmentation (H2), the paper's primary mechanism"),
                     ("H3", "I/O accumulation (H3)"), ("H5", "emergent complexity (H5)"),
                     ("H1", "resource contention (H1)"), ("H4", "thermal throttling (H4)")):
@@ -123,26 +128,36 @@ def section(inp: PaperInputs) -> str:
     lo, hi = k.get("speedup_lo", math.nan), k.get("speedup_hi", math.nan)
     rs = rep.get("speedup_same")
     if rs is not None and rs.testable:
-        text = (f"that caching the metrics speeds the model up: repeated, {rs.text()}; one run "
-                f"here: {num(sp)}× (n = 1)")
+        text = (f"that caching the metrics speeds the model up: repeated at the study's scale"
+                f"{_study_size(inp, rs)}, {rs.text()}; one run here at {here}: {num(sp)}× "
+                "(n = 1)")
         (noise if rs.within_noise else supported if rs.value > 1 else contradicted).append(text)
-        overlap = rs.hi >= lo and rs.lo <= hi
-        (supported if overlap else contradicted).append(
-            f"a {num(lo)}–{num(hi)}× speedup: repeated, {num(rs.value)}× (95 % CI "
-            f"{num(rs.lo)}–{num(rs.hi)}×, n = {rs.n}) at the study's scale"
-            f"{_study_size(inp, rs)}; a speedup from caching grows with the samples per cycle "
-            "(with the number of agents) and with the cost of one sample (the paper's 0.1 s "
-            "blocking CPU sample is scaled down here)")
     else:
         (supported if float(same["ci_low"]) > 1 else contradicted).append(
-            f"that caching the metrics speeds the model up: {num(sp)}× here (one run per arm, "
-            f"n = 1; 95 % interval over its cycles {num(same['ci_low'])}–"
+            f"that caching the metrics speeds the model up: {num(sp)}× here at {here} (one run "
+            f"per arm, n = 1; 95 % interval over its cycles {num(same['ci_low'])}–"
             f"{num(same['ci_high'])})")
-        overlap = float(same["ci_high"]) >= lo and float(same["ci_low"]) <= hi
-        (supported if overlap else contradicted).append(
-            f"a {num(lo)}–{num(hi)}× speedup: {num(sp)}× here (n = 1); a speedup from caching "
-            f"grows with the samples per cycle ({num(slow['samples_per_cycle'])} here, with at "
-            f"most {int(slow['max_agents'])} agents) and with the cost of one sample")
+    band = f"a {num(lo)}–{num(hi)}× speedup (the paper's, at 3000 cycles x 100 agents)"
+    if pr is not None and "speedup_same" in pr.rows:
+        r = pr.rows["speedup_same"]
+        text = (f"{band}, {pr.label} (Section 12): {pr.text('speedup_same')}, same experiment"
+                + (f"; the paper's design (C256 unopt. / C257 opt.): "
+                   f"{pr.text('speedup_design')}" if "speedup_design" in pr.rows else "")
+                + "; the speedup depends on the agents and on the cost of a commit (the "
+                "per-pair commits survive caching), Figure in Section 12")
+        if not pr.paper_scale:
+            untestable.append(text + "; this build counts below the paper's scale")
+        elif float(r["ci_high"]) >= lo and float(r["ci_low"]) <= hi:
+            supported.append(text)
+        elif float(r["ci_high"]) < lo or float(r["ci_low"]) > hi:
+            contradicted.append(text)
+        else:
+            undecided.append(text)
+    else:
+        measured = (f"{num(rs.value)}× at the study's scale{_study_size(inp, rs)}"
+                    if rs is not None and rs.testable else f"{num(sp)}× at {here} (n = 1)")
+        untestable.append(f"{band}: not testable from runs this small (measured {measured}; "
+                          "no prediction at the paper's parameters in this build)")
     pred_verdict = prediction_verdict(same)
     pred_text = (f"the paper's falsifiable prediction ({prediction_label(inp).split(': ', 1)[-1]}"
                  f"): {pct(same['variance_reduction_pct'])} (95 % CI "
