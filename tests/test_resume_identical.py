@@ -23,6 +23,7 @@ import pytest
 
 import nrm.run.runner as runner
 from nrm.cli.main import main
+from nrm.run.dbrollback import rollback_to
 from nrm.run.runner import RunSpec, run_experiment
 from nrm.sim.persistence import TABLES, SqlitePersistence
 
@@ -195,8 +196,7 @@ def test_a_resume_of_a_run_without_dropped_rows_leaves_the_databases_untouched(
 ) -> None:
     run_experiment(_faithful(cycles=4), tmp_path / "r", progress=False)
     before = {db: (tmp_path / "r" / db).stat() for db in DBS}
-    pers = SqlitePersistence(tmp_path / "r")
-    pers.rollback_to(pers.row_counts())
+    rollback_to(tmp_path / "r", SqlitePersistence(tmp_path / "r").row_counts())
     for db, st in before.items():
         now = (tmp_path / "r" / db).stat()
         assert (now.st_ino, now.st_mtime_ns) == (st.st_ino, st.st_mtime_ns)
@@ -231,7 +231,7 @@ def test_roll_back_gives_the_checkpoints_files_byte_for_byte(
     assert all(finished[t] >= counts[t] for t in TABLES) and finished != counts
     pregrown = (meta.get("db_pregrow") or {}).get("rows")
     assert bool(pregrown) == bool(pregrow_mb)
-    SqlitePersistence(out).rollback_to(counts, leading=pregrown)
+    rollback_to(out, counts, leading=pregrown)
     for db in DBS:
         assert (out / db).read_bytes() == (snap / db).read_bytes(), db
 

@@ -32,6 +32,7 @@ from nrm.instrument.probe import Probe
 from nrm.instrument.runlog import CycleLog
 from nrm.instrument.runrecord import RunRecord, read_run_json
 from nrm.run.checks import check_replay
+from nrm.run.dbrollback import rollback_to
 from nrm.run.lock import LOCK_NAME, RunLock, check_not_locked
 from nrm.run.safety import (
     RESERVE_NAME,
@@ -242,7 +243,7 @@ def _cut_back(run_dir: Path, state: _State, meta: dict[str, Any] | None) -> None
             raise CheckpointError(f"{run_dir / name}: missing; the checkpoint needs {keep}")
     if state.db_rows:  # the databases as they were at the checkpoint, byte for byte
         pregrown = ((meta or {}).get("db_pregrow") or {}).get("rows")
-        SqlitePersistence(run_dir).rollback_to(state.db_rows, leading=pregrown)
+        rollback_to(run_dir, state.db_rows, leading=pregrown)
 
 
 def _resume_failed(run_dir: Path, meta: dict[str, Any] | None, step: int, error: str) -> NoReturn:
