@@ -48,8 +48,10 @@ def test_the_build_has_the_prediction_steps_in_order(tmp_path: Path) -> None:
     i_counts, i_fit = names.index("predict:smoke/counts"), names.index("analysis:smoke/predict")
     assert names.index("study:smoke/sweep") < i_counts < i_fit < names.index("render:paper")
     render = next(t for t in tasks(Build("smoke", tmp_path)) if t["name"] == "paper")
-    assert str(paths.Build(tmp_path, "smoke").predict_analysis / "comparisons.csv") in \
-        render["file_dep"]
+    assert (
+        str(paths.Build(tmp_path, "smoke").predict_analysis / "comparisons.csv")
+        in render["file_dep"]
+    )
 
 
 class _Run:
@@ -89,7 +91,7 @@ def test_the_smoke_builds_prediction_step(smoke_build: Path) -> None:
     summary = json.loads((folder / "predict_summary.json").read_text(encoding="utf-8"))
     assert summary["fit_runs"] >= 2 and not summary["count_scale"]["paper"]
     md = (smoke_build / "paper" / "paper.md").read_text(encoding="utf-8")
-    sec = md[md.index("## 12. At the paper's parameters"):]
+    sec = md[md.index("## 12. At the paper's parameters") :]
     assert "predicted from measured unit costs" in sec and "atscale_speedup.png" in sec
     assert "+71.6 %" in sec and "160-190x" in sec  # the paper's numbers, from data/reference
     assert "30 cycles x 8 agents" in sec  # and the scale it is about, not the paper's
@@ -116,19 +118,41 @@ def _build_tables(folder: Path, commit_s: float, *, slower: float = 1.0) -> Path
 
     d = folder / "predict"
     d.mkdir(parents=True)
-    costs = {"commit_disk": commit_s, "sample_rest_fixed@disk": 1e-4, "cycle": 1e-3,
-             "outside": 2e-3, "samples": 5e-5, "evolve_calls": 1e-5, "pairs_tested": 2e-5}
+    costs = {
+        "commit_disk": commit_s,
+        "sample_rest_fixed@disk": 1e-4,
+        "cycle": 1e-3,
+        "outside": 2e-3,
+        "samples": 5e-5,
+        "evolve_calls": 1e-5,
+        "pairs_tested": 2e-5,
+    }
     pd.DataFrame({"name": list(costs), "estimate": list(costs.values())}).to_csv(
-        d / "unit_costs.csv", index=False)
+        d / "unit_costs.csv", index=False
+    )
     runs = []
-    for name, samples, commits in (("C255-unoptimized", 1700, 2700),
-                                   ("C256-unoptimized", 1800, 2800),
-                                   ("C256-optimized", 80, 1000), ("C257-optimized", 80, 1080)):
-        r = {"run": name, "medium": "disk", "metrics": "fixed", "cpu_interval": 0.002,
-             "samples": samples, "commits": commits, "evolve_calls": 900,
-             "registry_x_agents": 0, "pairs_tested": 800, "spawns": 40, "cycles": 80}
-        r["measured_s"] = _priced(pd.Series(r), costs) * (slower if name ==
-                                                         "C256-unoptimized" else 1.0)
+    for name, samples, commits in (
+        ("C255-unoptimized", 1700, 2700),
+        ("C256-unoptimized", 1800, 2800),
+        ("C256-optimized", 80, 1000),
+        ("C257-optimized", 80, 1080),
+    ):
+        r = {
+            "run": name,
+            "medium": "disk",
+            "metrics": "fixed",
+            "cpu_interval": 0.002,
+            "samples": samples,
+            "commits": commits,
+            "evolve_calls": 900,
+            "registry_x_agents": 0,
+            "pairs_tested": 800,
+            "spawns": 40,
+            "cycles": 80,
+        }
+        r["measured_s"] = _priced(pd.Series(r), costs) * (
+            slower if name == "C256-unoptimized" else 1.0
+        )
         runs.append(r)
     pd.DataFrame(runs).to_csv(d / "own_runs.csv", index=False)
     return folder
@@ -148,3 +172,33 @@ def test_compare_builds_says_how_much_the_unit_costs_explain(tmp_path: Path) -> 
     assert gap["caching, same experiment (C256 unopt. / C256 opt.)"] == pytest.approx(1.2)
     none, why = explain_headlines(a, tmp_path)
     assert none is None and "no predict/own_runs.csv" in why
+
+
+def test_shipped_paper_scale_counts_are_this_models_and_a_recount_reproduces_them() -> None:
+    """The counts a default build copies instead of counting are of the simulator as it is now
+    (a change to nrm/sim needs ``nrm predict-step ship``), and counting the first cycles of
+    each condition again gives the shipped rows exactly (the counts are deterministic)."""
+    import gzip
+    import io
+    from dataclasses import replace
+
+    from nrm.predict.buildstep import SHIPPED_DIR, stem_of
+    from nrm.predict.counts import count_run, model_source_hash
+
+    specs = count_specs("default")
+    for spec in specs:
+        meta = SHIPPED_DIR / f"{stem_of(spec)}.json"
+        assert meta.is_file(), f"no shipped counts for {stem_of(spec)}: nrm predict-step ship"
+        prov = json.loads(meta.read_text(encoding="utf-8"))
+        assert prov["model_source_sha256"] == model_source_hash(), (
+            f"{meta.name} counts another model: run nrm predict-step ship --scale default"
+        )
+    spec = next(s for s in specs if s.experiment == "C256" and s.max_agents == 100)
+    shipped = pd.read_csv(
+        io.BytesIO(gzip.decompress((SHIPPED_DIR / f"{stem_of(spec)}.csv.gz").read_bytes()))
+    )
+    again = count_run(replace(spec, cycles=12)).frame()
+    cols = [c for c in again.columns if c in shipped.columns]
+    head = shipped[shipped["cycle"] < 12].reset_index(drop=True)[cols]
+    assert len(again) == 12 * len(spec.conditions) and len(cols) >= 8
+    pd.testing.assert_frame_equal(again[cols].reset_index(drop=True), head, check_dtype=False)
