@@ -20,6 +20,7 @@ from nrm.cli import (
     dbgrow,
     deps,
     listing,
+    longrun,
     notebook,
     plan,
     predict,
@@ -36,7 +37,7 @@ from nrm.exceptions import NrmError, RunInterruptedError
 
 #: The subcommand modules, in the order ``nrm --help`` lists them.
 COMMANDS = (listing, run, notebook, scales, deps, bench, check_lock, plan, why, check_html,
-            control, workers, dbgrow, child, study, reproduce, compare, readme, watch,
+            control, workers, dbgrow, longrun, child, study, reproduce, compare, readme, watch,
             predict)
 
 

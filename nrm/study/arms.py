@@ -20,9 +20,10 @@ BASES = ("unoptimized", "lean")
 #: (:func:`nrm.study.sweep.task_spec`), recorded or given, once it is known.
 TRACE_METRICS = "cycle-replay:STUDY_TRACE"
 #: How a spec arm's run is made: ``run`` (:mod:`nrm.run.child`), ``workers`` (each condition in
-#: a fresh process, :mod:`nrm.study.workers`) or ``dbgrow`` (databases pre-grown, the run folder
-#: on disk or in RAM, :mod:`nrm.run.dbgrow`).
-RUNNERS = ("run", "workers", "dbgrow")
+#: a fresh process, :mod:`nrm.study.workers`), ``dbgrow`` (databases pre-grown, the run folder
+#: on disk or in RAM, :mod:`nrm.run.dbgrow`) or ``longrun`` (a long run in child processes,
+#: its folder in RAM, optionally restarted every K cycles, :mod:`nrm.run.longrun`).
+RUNNERS = ("run", "workers", "dbgrow", "longrun")
 
 
 @dataclass(frozen=True)
