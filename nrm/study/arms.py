@@ -33,7 +33,8 @@ class Arm:
     ``run`` holds the fields that differ from C256 unoptimized at the model's own parameters
     (``cpu_interval`` is sugar for that cost switch); ``cycles`` and ``max_agents`` are the
     study scale's. :meth:`spec` makes the full spec, checked when the plan is made.
-    ``runner`` says how the spec is run (:data:`RUNNERS`, with ``runner_args``).
+    ``runner`` says how the spec is run (:data:`RUNNERS`, with ``runner_args``); ``repeats``
+    caps the blocks the arm runs in (the long arms run in the first ``repeats`` blocks only).
     ``command`` (the H2 controls) is a list of arguments with the placeholders ``{python}``
     (this interpreter), ``{out}`` (the run folder, which the command must create and finish with
     a ``run.json`` whose ``status`` is ``complete``), ``{trace}`` (the study's metrics trace)
@@ -55,6 +56,7 @@ class Arm:
     max_agents: int | None = None
     runner: str = "run"
     runner_args: tuple[str, ...] = ()
+    repeats: int | None = None  # blocks this arm runs in (None: every block of the plan)
 
     def __post_init__(self) -> None:
         if (self.run is None) == (self.command is None):
@@ -76,6 +78,7 @@ class Arm:
         # always explicit: the arm's CPU-sample time, never a preset's or a scale's
         overrides["cpu_interval"] = float(costs.cpu_interval)
         r.pop("cpu_interval", None)
+        metrics = r.pop("metrics", metrics)  # a long arm's own (live); else the study trace
         d: dict[str, Any] = {"experiment": EXPERIMENT, "variant": "unoptimized", **r,
                              "costs": overrides, "metrics": metrics, "seed": seed}
         if self.cycles is not None:
@@ -185,6 +188,12 @@ def core_arms(scale: StudyScale) -> tuple[list[Arm], list[Skipped]]:
                 label, f"switch-{verb}", f"{switch}={value!r} alone (from {base})", run=run,
                 changes_dynamics=switch in ("recursive_evolution", "cumulative_registry"),
                 cycles=cycles_for(run), **common))
+        if not scale.ramp_arms:  # issue #23: the long arms decide H2; these re-measure the ramp
+            skipped.append(Skipped(f"{base}-alloc-*, {base}-gc-*", (
+                f"short allocator and GC arms left out at this scale: at {scale.short_cycles} "
+                "cycles they only re-measure the population's ramp; the long fixed-workload "
+                "arms (group long) read allocators on drift per unit of work")))
+            continue
         for alloc in ALLOCATORS:
             run = {**run0, "allocator": alloc}
             ok = avail.get(alloc, False)
