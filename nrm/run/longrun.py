@@ -48,18 +48,26 @@ WHERE = ("ram", "disk")
 
 
 def _hop(argv: list[str], run_dir: Path) -> tuple[int, dict[str, Any]]:
-    proc = subprocess.run([sys.executable, *ENTRY[:-1], *argv], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, *ENTRY[:-1], *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
     meta = read_run_json(run_dir) if (run_dir / paths.RUN_JSON).is_file() else {}
     if proc.returncode not in (0, PAUSE_EXIT) or not meta:
         tail = (proc.stderr or "").strip().splitlines()[-3:]
-        raise RunFailedError(f"{run_dir}: hop {' '.join(argv[:2])} exited {proc.returncode}: "
-                             + " | ".join(tail), proc.returncode or 1)
+        raise RunFailedError(
+            f"{run_dir}: hop {' '.join(argv[:2])} exited {proc.returncode}: " + " | ".join(tail),
+            proc.returncode or 1,
+        )
     return proc.returncode, meta
 
 
-def _run_hops(spec_file: Path, run_dir: Path, total: int, every: int | None
-              ) -> list[dict[str, Any]]:
+def _run_hops(
+    spec_file: Path, run_dir: Path, total: int, every: int | None
+) -> list[dict[str, Any]]:
     """Run the hops into ``run_dir``; returns one record per hop (steps and seconds)."""
     hops: list[dict[str, Any]] = []
     target = every
@@ -69,20 +77,28 @@ def _run_hops(spec_file: Path, run_dir: Path, total: int, every: int | None
             argv += ["--pause-at", str(target)]
         t0 = time.perf_counter()
         code, meta = _hop(argv, run_dir)
-        hops.append({"pause_at": target if code == PAUSE_EXIT else None,
-                     "exit": code, "status": meta.get("status"),
-                     "process_wall_s": time.perf_counter() - t0})
+        hops.append(
+            {
+                "pause_at": target if code == PAUSE_EXIT else None,
+                "exit": code,
+                "status": meta.get("status"),
+                "process_wall_s": time.perf_counter() - t0,
+            }
+        )
         if meta.get("status") == "complete":
             return hops
         if code != PAUSE_EXIT or every is None or target is None:
-            raise RunFailedError(f"{run_dir}: hop ended {meta.get('status')!r} "
-                                 f"(exit {code}): {meta.get('error')}", code or 1)
+            raise RunFailedError(
+                f"{run_dir}: hop ended {meta.get('status')!r} (exit {code}): {meta.get('error')}",
+                code or 1,
+            )
         target += every
         argv = [ENTRY[-1], "--resume", str(run_dir), "--no-progress"]
 
 
-def run_long(spec: RunSpec, out: str | Path, *, where: str = "ram",
-             restart_every: int | None = None) -> dict[str, Any]:
+def run_long(
+    spec: RunSpec, out: str | Path, *, where: str = "ram", restart_every: int | None = None
+) -> dict[str, Any]:
     """Run ``spec`` into the new folder ``out`` in child processes (see the module doc):
     the folder in RAM (``where="ram"``) or on disk, a fresh process every ``restart_every``
     cycles (None: one process). Returns the final run.json content, which records
@@ -90,21 +106,26 @@ def run_long(spec: RunSpec, out: str | Path, *, where: str = "ram",
     if where not in WHERE:
         raise ParameterError(f"where must be one of {', '.join(WHERE)}, got {where!r}")
     if restart_every is not None:
-        if isinstance(restart_every, bool) or not isinstance(restart_every, int) \
-                or restart_every < 1:
-            raise ParameterError(f"restart_every must be a positive integer, got "
-                                 f"{restart_every!r}")
+        if (
+            isinstance(restart_every, bool)
+            or not isinstance(restart_every, int)
+            or restart_every < 1
+        ):
+            raise ParameterError(f"restart_every must be a positive integer, got {restart_every!r}")
         if spec.allocator is not None:
             raise ParameterError("restart_every is for runs without --allocator")
         if restart_every % spec.flush_every:
-            raise ParameterError(f"restart_every ({restart_every}) must be a multiple of the "
-                                 f"run's flush_every ({spec.flush_every})")
+            raise ParameterError(
+                f"restart_every ({restart_every}) must be a multiple of the "
+                f"run's flush_every ({spec.flush_every})"
+            )
     if where == "ram" and not RAM_DIR.is_dir():
         raise ParameterError(f"{RAM_DIR} does not exist: no RAM-backed folder on this machine")
     final = prepare_run_dir(out)
     total = spec.cycles * len(spec.conditions)
-    tmp = Path(tempfile.mkdtemp(prefix="nrm-long-",
-                                dir=RAM_DIR if where == "ram" else final.parent))
+    tmp = Path(
+        tempfile.mkdtemp(prefix="nrm-long-", dir=RAM_DIR if where == "ram" else final.parent)
+    )
     try:
         spec_file = tmp / "spec.json"
         spec_file.write_text(spec.to_json())
@@ -115,9 +136,18 @@ def run_long(spec: RunSpec, out: str | Path, *, where: str = "ram",
             if p.suffix != ".db" and p.name != paths.RUN_JSON and p.is_file():
                 shutil.copy2(p, final / p.name)
         shutil.copy2(run_dir / paths.RUN_JSON, final / paths.RUN_JSON)  # last: marks complete
-        note = ("databases in RAM (/dev/shm), removed after" if where == "ram"
-                else "databases on disk, removed after (their sizes are in db_files)")
-        return update_run_json(final, storage_where=where, db_files=dbs, db_note=note,
-                               restart_every=restart_every, hops=hops)
+        note = (
+            "databases in RAM (/dev/shm), removed after"
+            if where == "ram"
+            else "databases on disk, removed after (their sizes are in db_files)"
+        )
+        return update_run_json(
+            final,
+            storage_where=where,
+            db_files=dbs,
+            db_note=note,
+            restart_every=restart_every,
+            hops=hops,
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

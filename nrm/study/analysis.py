@@ -50,6 +50,8 @@ from nrm.stats.verdict import (
     WITHIN_NOISE,
     not_testable,
 )
+from nrm.study.long_analysis import RULES as LONG_RULES
+from nrm.study.long_analysis import long_verdicts
 
 #: How each verdict is decided (printed beside the table).
 VERDICT_RULES = {
@@ -58,26 +60,12 @@ VERDICT_RULES = {
           "within noise if it covers 0; not testable with fewer than 3 blocks, or with no "
           "contention to detect (no concurrent run and the load average varied by less than "
           "1.0), or without load variation",
-    "H2": "allocator arms (malloc, jemalloc, mimalloc vs pymalloc under --allocator, both "
-          "bases), on the growth of the per-cycle time (late-half over early-half cycle time): "
-          "supported if one grows less beyond the A/A noise band, refuted if all grow more "
-          "beyond it, within noise otherwise; 95 % t intervals on the per-block log ratios "
-          "(blocks - 1 df), each arm's at the Bonferroni level 1 - 0.05/k over its k arms, the "
-          "A/A band from an A/A of the same process kind (child); not testable when every "
-          "deciding arm replays its metrics (no psutil call), runs fewer than 100 cycles or "
-          "has no arena reading taken twice",
-    "H3": "the unoptimized run without its SQLite commits, on the growth of the per-cycle "
-          "time: supported if it grows less beyond the A/A noise band, refuted if more, "
-          "within noise otherwise (95 % t interval on the per-block log ratios); not testable "
-          "when the deciding arm replays its metrics (no psutil call latency) or runs fewer "
-          "than 100 cycles",
+    "H2": LONG_RULES["H2"],
+    "H3": LONG_RULES["H3"],
     "H4": "OLS of log cycle time on the mean CPU frequency (arm, block factors): supported if "
           "the slope's CI lies below 0 (slower clock, longer run); not testable without "
           "frequency variation or temperature sensors",
-    "H5": "the unoptimized run without recursive evolution / without the cumulative registry "
-          "(the growth of the model's own work), on the growth of the per-cycle time: "
-          "supported if either grows less beyond the A/A noise band, refuted if both grow "
-          "more, within noise otherwise; t intervals at the Bonferroni level 1 - 0.05/2",
+    "H5": LONG_RULES["H5"],
 }
 
 
@@ -290,10 +278,12 @@ def process_kind(data: StudyData, arm: str | None) -> str:
     if arm is None:
         return "in-process"
     try:
-        run = data.plan.arm(arm).run or {}
+        planned = data.plan.arm(arm)
     except Exception:
         return "in-process"
-    return "child" if run.get("allocator") else "in-process"
+    if planned.runner == "longrun":  # every long arm runs in child processes of one runner
+        return "child"
+    return "child" if (planned.run or {}).get("allocator") else "in-process"
 
 
 def effect(data: StudyData, arm: str, base: str, aa: str | None, *, n_boot: int = 2000,
@@ -665,9 +655,11 @@ def verdicts(data: StudyData, effects: pd.DataFrame) -> pd.DataFrame:
                          f"[{lo:+.4f}, {hi:+.4f}]", "all arms (load covariate)"))
     allocs = [a.label for a in data.plan.arms if a.group == "allocator"
               and a.run and a.run.get("allocator") != "pymalloc" and a.available]
-    rows.append(_verdict_from_effects("H2", effects, allocs, refute_all=True, data=data))
-    rows.append(_verdict_from_effects("H3", effects, ["unoptimized-off-sqlite"],
-                                      refute_all=True, data=data))
+    # issue #23: H2, H3 and H5 are decided by the long fixed-workload arms only (the short
+    # arms are cost levels: :func:`_verdict_from_effects` is kept for them and the controls)
+    del allocs
+    long = long_verdicts(data, _row)
+    rows += [long["H2"], long["H3"]]
     temp = data.runs["cpu_temp_c"] if "cpu_temp_c" in data.runs else pd.Series(dtype=float)
     cov = _ols_covariate(data.runs, "cpu_freq_mhz")
     if cov is None and temp.dropna().empty:
@@ -682,9 +674,7 @@ def verdicts(data: StudyData, effects: pd.DataFrame) -> pd.DataFrame:
         v = SUPPORTED if hi < 0 else REFUTED if lo > 0 else WITHIN_NOISE
         rows.append(_row("H4", v, f"log cycle time per MHz {b:+.2e}", n,
                          f"[{lo:+.2e}, {hi:+.2e}]", "all arms (CPU frequency covariate)"))
-    rows.append(_verdict_from_effects(
-        "H5", effects, ["unoptimized-off-recursive-evolution",
-                        "unoptimized-off-cumulative-registry"], refute_all=True, data=data))
+    rows.append(long["H5"])
     from nrm.study.control_analysis import (
         verdict_rows,  # issue #15: the H2 controls, the worker arm
     )
@@ -743,6 +733,9 @@ def write_tables(res: StudyResults, folder: Path) -> None:
     from nrm.study.control_analysis import write_tables as write_control_tables
 
     write_control_tables(res, folder)  # issue #15: controls, dbgrow and workers tables
+    from nrm.study.long_analysis import write_table as write_long_table
+
+    write_long_table(res.data, folder)  # issue #23: drift of every long run
 
 
 def format_verdicts(res: StudyResults) -> str:

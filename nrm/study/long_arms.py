@@ -32,38 +32,81 @@ def long_arms(scale: StudyScale) -> list[Arm]:
 
     if scale.fixed_cycles <= 0:
         return []
-    run0: dict[str, Any] = {"experiment": EXPERIMENT, "variant": "unoptimized",
-                            "cpu_interval": scale.fixed_cpu_interval, "metrics": "live",
-                            "conditions": [CONDITION]}
-    common: dict[str, Any] = {"cycles": scale.fixed_cycles, "max_agents": scale.fixed_agents,
-                              "runner": "longrun", "repeats": scale.fixed_repeats}
+    run0: dict[str, Any] = {
+        "experiment": EXPERIMENT,
+        "variant": "unoptimized",
+        "cpu_interval": scale.fixed_cpu_interval,
+        "metrics": "live",
+        "conditions": [CONDITION],
+    }
+    common: dict[str, Any] = {
+        "cycles": scale.fixed_cycles,
+        "max_agents": scale.fixed_agents,
+        "runner": "longrun",
+        "repeats": scale.fixed_repeats,
+    }
     ram = ("--where", "ram")
     vs = {"base": BASE, "aa": AA}
     what = f"C256 unoptimized {CONDITION}, live metrics, databases in RAM"
     arms = [
-        Arm(BASE, GROUP, f"{what} (long base)", aa=AA, run=run0, runner_args=ram,
-            **common),
-        Arm(AA, GROUP, f"{what}, again (A/A)", base=BASE, aa=AA, run=run0, runner_args=ram,
-            **common),
-        Arm(RESTART, GROUP, f"{what}, a fresh process every {scale.restart_every} cycles",
-            run=run0, runner_args=(*ram, "--restart-every", str(scale.restart_every)),
-            **vs, **common),
-        Arm(REGISTRY_OFF, GROUP, f"{what}, without the cumulative registry",
-            run={**run0, "costs": {"cumulative_registry": False}}, runner_args=ram,
-            changes_dynamics=True, **vs,
-            **common),
+        Arm(BASE, GROUP, f"{what} (long base)", aa=AA, run=run0, runner_args=ram, **common),
+        Arm(
+            AA, GROUP, f"{what}, again (A/A)", base=BASE, aa=AA, run=run0, runner_args=ram, **common
+        ),
+        Arm(
+            RESTART,
+            GROUP,
+            f"{what}, a fresh process every {scale.restart_every} cycles",
+            run=run0,
+            runner_args=(*ram, "--restart-every", str(scale.restart_every)),
+            **vs,
+            **common,
+        ),
+        Arm(
+            REGISTRY_OFF,
+            GROUP,
+            f"{what}, without the cumulative registry",
+            run={**run0, "costs": {"cumulative_registry": False}},
+            runner_args=ram,
+            changes_dynamics=True,
+            **vs,
+            **common,
+        ),
     ]
     avail = available()
     for alloc in scale.fixed_allocators:
         ok = avail.get(alloc, False)
-        note = "" if ok else (f"not available: library missing (apt-get install "
-                              f"{DEBIAN_PACKAGES.get(alloc, alloc)})")
-        arms.append(Arm(f"long-alloc-{alloc}", GROUP, f"{what}, allocator {alloc}",
-                        run={**run0, "allocator": alloc}, runner_args=ram, available=ok,
-                        note=note, **vs,
-                        **common))
+        note = (
+            ""
+            if ok
+            else (
+                f"not available: library missing (apt-get install "
+                f"{DEBIAN_PACKAGES.get(alloc, alloc)})"
+            )
+        )
+        arms.append(
+            Arm(
+                f"long-alloc-{alloc}",
+                GROUP,
+                f"{what}, allocator {alloc}",
+                run={**run0, "allocator": alloc},
+                runner_args=ram,
+                available=ok,
+                note=note,
+                **vs,
+                **common,
+            )
+        )
     if scale.fixed_gc_freeze:
-        arms.append(Arm("long-gc-freeze", GROUP, f"{what}, gc.freeze() after set-up",
-                        run={**run0, "gc_mode": "freeze"}, runner_args=ram, **vs,
-                        **common))
+        arms.append(
+            Arm(
+                "long-gc-freeze",
+                GROUP,
+                f"{what}, gc.freeze() after set-up",
+                run={**run0, "gc_mode": "freeze"},
+                runner_args=ram,
+                **vs,
+                **common,
+            )
+        )
     return arms
