@@ -84,7 +84,8 @@ RULES = {
 }
 
 
-def _read_cycles(out: Path, name: str) -> pd.DataFrame | None:
+def read_cycles(out: Path, name: str) -> pd.DataFrame | None:
+    """The whole ``cycles.csv`` of run ``name`` of the study in ``out`` (None when missing)."""
     from nrm.study.sweep import RUNS
 
     path = out / RUNS / name / paths.CYCLES_CSV
@@ -116,7 +117,7 @@ def run_drifts(data: Any) -> pd.DataFrame:
         return pd.DataFrame()
     for arm in (a for a in data.plan.arms if a.group == GROUP):
         for _, r in runs[runs["arm"] == arm.label].iterrows():
-            frame = _read_cycles(data.out, r["name"])
+            frame = read_cycles(data.out, r["name"])
             row: dict[str, Any] = {
                 "name": r["name"],
                 "arm": arm.label,
