@@ -21,8 +21,9 @@ Everything is computed from the study folder; DataFrames in, DataFrames out.
   population histories exactly (same trace, same seed); arms flagged as changing them
   (recursive evolution, registry, other experiments) have their histories compared.
 - Verdicts for H1-H5 (:data:`VERDICT_RULES` says how each is decided; docs/hypothesis-rules.md
-  gives the rules with their margins). A hypothesis whose deciding arms cannot show its
-  mechanism reads "not testable: REASON".
+  gives the rules with their margins): H2, H3 and H5 on the long fixed-workload arms by drift
+  (:mod:`nrm.study.long_analysis`), never on the short arms (cost levels). A hypothesis whose
+  deciding arms cannot show its mechanism reads "not testable: REASON".
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from nrm.atomic import atomic_write_json, atomic_write_text
 from nrm.exceptions import StudyError
 from nrm.instrument.runrecord import read_run_json
 from nrm.run.scales import DEFAULT_SEED
-from nrm.stats.intervals import bonferroni_level, ratio_interval
+from nrm.stats.intervals import ratio_interval
 from nrm.stats.verdict import (
     HYPOTHESES,
     NOT_TESTABLE_HERE,
@@ -248,10 +249,6 @@ def noise_band(aa_lo: float, aa_hi: float) -> tuple[float, float]:
 #: Fewer paired blocks than this: no verdict (a t interval on 1 degree of freedom is 12.7
 #: standard errors wide either way).
 MIN_BLOCKS = 3
-#: Fewest cycles per condition an arm needs before its growth (late over early half) can stand
-#: for growth of the per-cycle time: below it the population is still ramping towards its cap
-#: and no pymalloc arena reading is taken twice (docs/hypothesis-rules.md).
-MIN_GROWTH_CYCLES = 100
 #: The spread of the 1-min load average across runs (max - min) below which a study with no
 #: concurrent run had no contention to detect (H1).
 MIN_LOAD_RANGE = 1.0
@@ -470,136 +467,6 @@ def _row(h: str, verdict: str, statistic: str, n: Any, ci: str, arms: str,
             "n": n, "ci": ci, "deciding_arms": arms, "rule": VERDICT_RULES[h], "note": note}
 
 
-def _fmt_effect(r: pd.Series) -> tuple[str, str]:
-    return (f"{r['arm']}: growth ratio {r['g_ratio']:.3f} (cycle-time ratio {r['ratio']:.3f})",
-            f"[{r['g_lo']:.3f}, {r['g_hi']:.3f}] (A/A band [{r['g_band_lo']:.3f}, "
-            f"{r['g_band_hi']:.3f}])")
-
-
-def _adjusted(data: StudyData | None, r: pd.Series, level: float) -> pd.Series:
-    """Row ``r`` of the effects table with its growth CI re-drawn at ``level`` and its growth
-    verdict re-read against the same A/A band (nothing changes at 95 % or without data)."""
-    if data is None or level <= 0.95:
-        return r
-    pa = paired(data, str(r["arm"]), str(r["base"]))
-    _, lo, hi = block_ratio(pa.get("arm_growth", []), pa.get("base_growth", []), level=level)
-    out = r.copy()
-    out["g_lo"], out["g_hi"] = lo, hi
-    out["g_verdict"] = classify(lo, hi, float(r["g_aa_lo"]), float(r["g_aa_hi"]),
-                                n=min(int(r["n"]), int(r["n_aa"])), below="less growth",
-                                above="more growth")
-    return out
-
-
-def _arm_runs(data: StudyData, arm: str) -> pd.DataFrame:
-    runs = data.runs
-    return runs[runs["arm"] == arm] if not runs.empty and "arm" in runs else runs
-
-
-def replays_metrics(data: StudyData, arm: str) -> bool:
-    """Whether ``arm`` replays its metrics (``cycle-replay:``): no psutil call is made in its
-    runs. Read from the runs' recorded metrics source; a run that recorded none is taken to
-    have the plan's (the study's trace, :data:`nrm.study.arms.TRACE_METRICS`)."""
-    from nrm.study.arms import TRACE_METRICS
-
-    runs = _arm_runs(data, arm)
-    if "metrics" in runs and runs["metrics"].notna().any():
-        return bool(runs["metrics"].dropna().astype(str).str.startswith("cycle-replay:").all())
-    try:
-        metrics = (data.plan.arm(arm).run or {}).get("metrics", TRACE_METRICS)
-    except Exception:
-        metrics = TRACE_METRICS
-    return str(metrics).startswith("cycle-replay:")
-
-
-def _too_short(data: StudyData, arm: str, *, arenas: bool) -> str | None:
-    """Why ``arm``'s runs are too short to show growth, or None: fewer than
-    :data:`MIN_GROWTH_CYCLES` cycles, or (``arenas``) no arena reading taken twice."""
-    runs = _arm_runs(data, arm)
-    if runs.empty:
-        return None  # no runs: the effects say so
-    cycles = pd.to_numeric(runs.get("cycles", pd.Series(dtype=float)), errors="coerce")
-    if cycles.notna().any() and float(cycles.min()) < MIN_GROWTH_CYCLES:
-        return f"{int(cycles.min())} cycles (fewer than the minimum {MIN_GROWTH_CYCLES})"
-    if arenas:
-        frag = pd.to_numeric(runs.get("frag_slope_per_cycle", pd.Series(dtype=float)),
-                             errors="coerce")
-        if not np.isfinite(frag.to_numpy(float)).any():
-            return "no arena reading taken twice (fragmentation slope not estimable)"
-    return None
-
-
-def testability(data: StudyData, h: str, arms: list[str]) -> str | None:
-    """Why the arms deciding ``h`` cannot show its mechanism, or None (H2, H3; see
-    docs/hypothesis-rules.md): every deciding arm replays its metrics (no psutil call: neither
-    the paper's source of short-lived objects, H2, nor its psutil latency, H3, occurs), or
-    every deciding arm is too short to show growth."""
-    present = [a for a in arms if not _arm_runs(data, a).empty]
-    if not present or h not in ("H2", "H3"):
-        return None
-    if all(replays_metrics(data, a) for a in present):
-        what = ("the paper's source of short-lived objects (a psutil sample per call)"
-                if h == "H2" else "the paper's psutil call latency")
-        return (f"every deciding arm replays its metrics (cycle-replay:), so no psutil call "
-                f"is made and {what} does not occur")
-    short = {a: _too_short(data, a, arenas=h == "H2") for a in present}
-    if all(short.values()):
-        return "the deciding arms are too short to show growth: " + "; ".join(
-            f"{a}: {why}" for a, why in short.items())
-    return None
-
-
-def _verdict_from_effects(h: str, effects: pd.DataFrame, arms: list[str], *,
-                          refute_all: bool, data: StudyData | None = None) -> dict[str, Any]:
-    """Decide on the growth effect (late/early cycle time) of ``arms`` against their bases.
-
-    First: can the arms show the mechanism at all (:func:`testability`)? If not, "not
-    testable: REASON". When several arms decide one hypothesis, any one of them crossing the
-    noise band would decide it, so each arm's t interval is drawn at the Bonferroni level
-    ``1 - 0.05 / k`` (k arms; 99.2 % for six) and the verdict keeps a familywise error of 5 %.
-    The effects table and the forest plot keep each arm's own 95 % interval."""
-    sub = effects[effects["arm"].isin(arms)] if not effects.empty else effects
-    why = testability(data, h, arms) if data is not None else None
-    if why is not None:
-        n = 0 if sub.empty else ", ".join(f"{r['arm']}={r['n']}" for _, r in sub.iterrows())
-        return _row(h, not_testable(why), "-", n, "-", ", ".join(arms), why)
-    have = sub
-    if not sub.empty:
-        sub = sub[sub["g_verdict"] != NOT_TESTABLE_HERE]
-    if sub.empty:
-        n = 0 if have.empty else int(min(have["n"].min(), have["n_aa"].min()))
-        notes = [] if have.empty or "note" not in have else [
-            str(x) for x in have["note"] if isinstance(x, str) and x]
-        if have.empty or int(have["n"].max()) == 0:
-            note = "no complete paired runs of the deciding arms, their bases and A/A arms"
-        elif notes:
-            note = "; ".join(dict.fromkeys(notes))
-        else:
-            note = f"only {n} paired blocks (a verdict needs {MIN_BLOCKS})"
-        return _row(h, NOT_TESTABLE_HERE, "-", n, "-", ", ".join(arms), note)
-    k = len(sub)
-    level = bonferroni_level(0.95, k)
-    if k > 1:
-        sub = pd.DataFrame([_adjusted(data, r, level) for _, r in sub.iterrows()])
-    stats = [_fmt_effect(r) for _, r in sub.iterrows()]
-    statistic = "; ".join(x for x, _ in stats)
-    ci = "; ".join(c for _, c in stats)
-    if k > 1 and data is not None:
-        ci = f"{100 * level:.1f} % CIs (Bonferroni over {k} arms): {ci}"
-    n = ", ".join(f"{r['arm']}={r['n']}" for _, r in sub.iterrows())
-    verdicts = set(sub["g_verdict"])
-    if "less growth" in verdicts:
-        v = SUPPORTED
-    elif "more growth" in verdicts and (not refute_all or verdicts == {"more growth"}):
-        v = REFUTED
-    else:
-        v = WITHIN_NOISE
-    note = ("" if k == 1 or data is None else
-            f"each arm's interval at {100 * level:.1f} % (Bonferroni over {k} arms), so that "
-            "one arm crossing the A/A band by chance does not decide the hypothesis")
-    return _row(h, v, statistic, n, ci, ", ".join(sub["arm"]), note)
-
-
 def h1_testability(runs: pd.DataFrame) -> str | None:
     """Why H1 cannot be decided from ``runs``, or None: fewer than :data:`MIN_BLOCKS` blocks,
     or no contention to detect (no run ever had a concurrent run and the 1-min load average
@@ -653,11 +520,8 @@ def verdicts(data: StudyData, effects: pd.DataFrame) -> pd.DataFrame:
         v = SUPPORTED if lo > 0 else REFUTED if hi < 0 else WITHIN_NOISE
         rows.append(_row("H1", v, f"log cycle time per unit load {b:+.4f}", n,
                          f"[{lo:+.4f}, {hi:+.4f}]", "all arms (load covariate)"))
-    allocs = [a.label for a in data.plan.arms if a.group == "allocator"
-              and a.run and a.run.get("allocator") != "pymalloc" and a.available]
     # issue #23: H2, H3 and H5 are decided by the long fixed-workload arms only (the short
-    # arms are cost levels: :func:`_verdict_from_effects` is kept for them and the controls)
-    del allocs
+    # arms are cost levels, in the effects table)
     long = long_verdicts(data, _row)
     rows += [long["H2"], long["H3"]]
     temp = data.runs["cpu_temp_c"] if "cpu_temp_c" in data.runs else pd.Series(dtype=float)
