@@ -237,9 +237,11 @@ SCALES: dict[str, Scale] = {
                study=(5, 10, 10, 1000, 0.002,
                       "5 blocks, 10 agents, 10 cycles per condition for the arms with per-row "
                       "SQLite commits, recursive evolution or the cumulative registry (the level "
-                      "of their costs, not their long-run growth), 1000 for the cheap ones, the "
-                      "CPU sample blocking 2 ms; budgeted at 15 min on 2 quiet cores (an "
-                      "estimate: nrm study plan --estimate-from A_SMOKE_STUDY)"),
+                      "of their costs, not their long-run growth: cost levels), 1000 for the "
+                      "cheap ones, the CPU sample blocking 2 ms; plus the long fixed-workload "
+                      "arms (3000 cycles, 2 agents, live metrics, databases in RAM, 3 blocks); "
+                      "budgeted at 20 min on 2 quiet cores (an estimate: nrm study plan "
+                      "--estimate-from A_SMOKE_STUDY)"),
                control_size=(1000, 400_000), db_sizes=(0.0, 100.0, 300.0),
                budget={"study_s": 1200.0, "whole_s": 1800.0},
                fixed={"fixed_cycles": 3000, "fixed_agents": 2, "fixed_repeats": 3,

@@ -192,7 +192,7 @@ def core_arms(scale: StudyScale) -> tuple[list[Arm], list[Skipped]]:
             skipped.append(Skipped(f"{base}-alloc-*, {base}-gc-*", (
                 f"short allocator and GC arms left out at this scale: at {scale.short_cycles} "
                 "cycles they only re-measure the population's ramp; the long fixed-workload "
-                "arms (group long) read allocators on drift per unit of work")))
+                "arms (group long-run) read allocators on drift per unit of work")))
             continue
         for alloc in ALLOCATORS:
             run = {**run0, "allocator": alloc}

@@ -1,4 +1,4 @@
-"""The long fixed-workload arms of the causal study (group ``long``): C256 faithful (the
+"""The long fixed-workload arms of the causal study (group ``long-run``): C256 faithful (the
 unoptimized costs), condition ON-ON, at an agent cap the population reaches within its first
 cycles, for ``fixed_cycles`` cycles (3000 at the default scale), with **live** psutil metrics
 (the paper's short-lived objects, H2, and its psutil call latency, H3, occur) and the SQLite
@@ -21,7 +21,7 @@ from typing import Any
 from nrm.run.scales import StudyScale
 from nrm.study.arms import EXPERIMENT, Arm
 
-GROUP = "long"
+GROUP = "long-run"
 BASE, AA, RESTART, REGISTRY_OFF = "long-base", "long-aa", "long-restart", "long-registry-off"
 CONDITION = "ON-ON"
 
