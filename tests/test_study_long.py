@@ -50,9 +50,17 @@ def _planted_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) ->
     (site / "sitecustomize.py").write_text(textwrap.dedent(_PLANT))
     monkeypatch.setenv("PYTHONPATH", f"{site}:{Path(__file__).resolve().parents[1]}")
     monkeypatch.setenv("NRM_TEST_PLANT", where)
-    spec = RunSpec.from_dict({"experiment": "C256", "variant": "lean", "cycles": 40,
-                              "max_agents": 2, "metrics": "fixed", "conditions": ["ON-ON"],
-                              "flush_every": 10})
+    spec = RunSpec.from_dict(
+        {
+            "experiment": "C256",
+            "variant": "lean",
+            "cycles": 40,
+            "max_agents": 2,
+            "metrics": "fixed",
+            "conditions": ["ON-ON"],
+            "flush_every": 10,
+        }
+    )
     out = tmp_path / f"run-{where}"
     meta = run_long(spec, out, where="ram", restart_every=20)
     assert meta["status"] == "complete" and len(meta["hops"]) == 2
@@ -62,7 +70,8 @@ def _planted_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) ->
 
 @pytest.mark.slow
 def test_restart_resets_a_process_state_slowdown_but_not_a_workload_slowdown(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     jump = {}
     for where in ("process", "workload"):
         c = _planted_run(tmp_path, monkeypatch, where)
@@ -82,8 +91,16 @@ def test_restart_resets_a_process_state_slowdown_but_not_a_workload_slowdown(
 def test_restart_every_is_checked_before_anything_runs(tmp_path: Path) -> None:
     from nrm.exceptions import ParameterError
 
-    spec = RunSpec.from_dict({"experiment": "C256", "variant": "lean", "cycles": 20,
-                              "max_agents": 2, "metrics": "fixed", "flush_every": 10})
+    spec = RunSpec.from_dict(
+        {
+            "experiment": "C256",
+            "variant": "lean",
+            "cycles": 20,
+            "max_agents": 2,
+            "metrics": "fixed",
+            "flush_every": 10,
+        }
+    )
     with pytest.raises(ParameterError, match="multiple of the run's flush_every"):
         run_long(spec, tmp_path / "r", restart_every=15)
     with pytest.raises(ParameterError, match="where"):
@@ -92,8 +109,9 @@ def test_restart_every_is_checked_before_anything_runs(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ synthetic long studies
-def _frame(rng: np.random.Generator, cycles: int, drift_pct: float, registry_cost: float,
-           registry: bool) -> pd.DataFrame:
+def _frame(
+    rng: np.random.Generator, cycles: int, drift_pct: float, registry_cost: float, registry: bool
+) -> pd.DataFrame:
     """One long run: 2 agents from cycle 0, per-cycle time = 10 ms + drift (% of 10 ms per
     1000 cycles) + the registry scan (registry x agents x unit cost), with noise; commit and
     sample latencies flat."""
@@ -103,18 +121,34 @@ def _frame(rng: np.random.Generator, cycles: int, drift_pct: float, registry_cos
     t = t * np.exp(rng.normal(0, 0.03, cycles))
     commits = np.full(cycles, 4)
     samples = np.full(cycles, 3)
-    return pd.DataFrame({
-        "condition": "ON-ON", "cycle": cyc, "wall_s": t, "population": 2,
-        "commits": commits, "samples": samples, "evolve_calls": 3, "registry_size": reg,
-        "pairs_tested": 1, "spawns": 0,
-        "commit_s": commits * 1e-3 * np.exp(rng.normal(0, 0.05, cycles)),
-        "sample_s": samples * 2e-3 * np.exp(rng.normal(0, 0.05, cycles)),
-    })
+    return pd.DataFrame(
+        {
+            "condition": "ON-ON",
+            "cycle": cyc,
+            "wall_s": t,
+            "population": 2,
+            "commits": commits,
+            "samples": samples,
+            "evolve_calls": 3,
+            "registry_size": reg,
+            "pairs_tested": 1,
+            "spawns": 0,
+            "commit_s": commits * 1e-3 * np.exp(rng.normal(0, 0.05, cycles)),
+            "sample_s": samples * 2e-3 * np.exp(rng.normal(0, 0.05, cycles)),
+        }
+    )
 
 
-def _long_study(tmp_path: Path, drifts: dict[str, float], *, blocks: int = 4,
-                cycles: int = 3000, metrics: str = "live", seed: int = 5,
-                registry_cost: float = 0.0) -> A.StudyData:
+def _long_study(
+    tmp_path: Path,
+    drifts: dict[str, float],
+    *,
+    blocks: int = 4,
+    cycles: int = 3000,
+    metrics: str = "live",
+    seed: int = 5,
+    registry_cost: float = 0.0,
+) -> A.StudyData:
     """A study folder holding only long-arm runs: ``drifts[arm]`` % per 1000 cycles at a
     fixed workload (block-to-block level drift shared by every arm of a block)."""
     plan = S.build_plan("default", repeats=blocks)
@@ -124,15 +158,26 @@ def _long_study(tmp_path: Path, drifts: dict[str, float], *, blocks: int = 4,
         level = math.exp(rng.normal(0, 0.3))
         for arm, d in drifts.items():
             name = S.run_name(arm, b)
-            frame = _frame(rng, cycles, d + rng.normal(0, 0.5), registry_cost,
-                           registry=arm != REGISTRY_OFF)
+            frame = _frame(
+                rng, cycles, d + rng.normal(0, 0.5), registry_cost, registry=arm != REGISTRY_OFF
+            )
             frame["wall_s"] *= level
             folder = tmp_path / S.RUNS / name
             folder.mkdir(parents=True)
             frame.to_csv(folder / "cycles.csv", index=False)
-            rows.append({"name": name, "arm": arm, "block": b, "host": "h", "cycles": cycles,
-                         "cycle_time_s": float(frame["wall_s"].sum()), "metrics": metrics,
-                         "load_before": 1.0, "concurrent_before": 0})
+            rows.append(
+                {
+                    "name": name,
+                    "arm": arm,
+                    "block": b,
+                    "host": "h",
+                    "cycles": cycles,
+                    "cycle_time_s": float(frame["wall_s"].sum()),
+                    "metrics": metrics,
+                    "load_before": 1.0,
+                    "concurrent_before": 0,
+                }
+            )
     return A.StudyData(tmp_path, plan, pd.DataFrame(rows), {}, {})
 
 
@@ -159,8 +204,10 @@ def test_a_planted_drift_difference_is_supported(tmp_path: Path) -> None:
     drifts[RESTART] = 0.0  # the restart removes the process-state drift
     v = _verdicts(_long_study(tmp_path, drifts))
     assert v.loc["H2", "verdict"] == SUPPORTED
-    assert "long-restart: -30" in v.loc["H2", "statistic"] or "long-restart: -2" in \
-        v.loc["H2", "statistic"]
+    assert (
+        "long-restart: -30" in v.loc["H2", "statistic"]
+        or "long-restart: -2" in v.loc["H2", "statistic"]
+    )
     assert v.loc["H2", "ci"].startswith("98.3 % CIs")  # Bonferroni over 3 arms
 
 
