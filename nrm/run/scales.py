@@ -229,7 +229,7 @@ SCALES: dict[str, Scale] = {
                       "per condition, the CPU sample blocking 1 ms"),
                control_size=(400, 200_000), db_sizes=(0.0, 2.0, 8.0),
                budget={"study_s": 120.0, "whole_s": None},
-               fixed={"fixed_cycles": 100, "fixed_agents": 2, "fixed_repeats": 2,
+               fixed={"fixed_cycles": 100, "fixed_agents": 2, "fixed_repeats": 1,
                       "restart_every": 50, "fixed_allocators": ("malloc",)}),
         _scale("default", "laptop-sized: 200 cycles per condition, 15 agents, live metrics, "
                "the blocking CPU sample scaled from 0.1 s to 2 ms; every other cost of the "
@@ -240,10 +240,10 @@ SCALES: dict[str, Scale] = {
                       "of their costs, not their long-run growth: cost levels), 1000 for the "
                       "cheap ones, the CPU sample blocking 2 ms; plus the long fixed-workload "
                       "arms (3000 cycles, 2 agents, live metrics, databases in RAM, 3 blocks); "
-                      "budgeted at 20 min on 2 quiet cores (an estimate: nrm study plan "
+                      "budgeted at 22 min on 2 quiet cores (an estimate: nrm study plan "
                       "--estimate-from A_SMOKE_STUDY)"),
                control_size=(1000, 400_000), db_sizes=(0.0, 100.0, 300.0),
-               budget={"study_s": 1200.0, "whole_s": 1800.0},
+               budget={"study_s": 1320.0, "whole_s": 1800.0},
                fixed={"fixed_cycles": 3000, "fixed_agents": 2, "fixed_repeats": 3,
                       "restart_every": 500, "fixed_allocators": ("malloc", "mimalloc"),
                       "ramp_arms": False}),
