@@ -44,7 +44,8 @@ def test_default_is_between_smoke_and_full() -> None:
 
 
 def test_unknown_scale_names_the_valid_ones() -> None:
-    with pytest.raises(ParameterError, match="unknown scale 'huge'; valid: smoke, default, full"):
+    with pytest.raises(ParameterError,
+                       match="unknown scale 'huge'; valid: smoke, default, long, full"):
         get_scale("huge")
 
 

@@ -133,7 +133,9 @@ def test_plan_json_holds_every_runs_full_spec() -> None:
             continue
         spec = RunSpec.from_dict(r["spec"])
         assert spec.to_dict() == r["spec"] and spec.seed == 7
-        assert spec.metrics == TRACE_METRICS and spec.scale is None
+        # the long arms (issue #23) sample live metrics: psutil is their mechanism
+        want = "live" if arm.runner == "longrun" else TRACE_METRICS
+        assert spec.metrics == want and spec.scale is None
         assert (spec.cycles, spec.max_agents) == (arm.cycles, arm.max_agents)
     assert S.StudyPlan.from_dict(d).to_dict() == d
 
@@ -221,6 +223,10 @@ def test_arms_share_one_metrics_trace(smoke_study) -> None:
             continue
         run = out / "runs" / S.run_name(a.label, 0)
         meta = json.loads((run / "run.json").read_text())
+        if a.runner == "longrun":  # the long arms sample live (issue #23), databases in RAM
+            assert meta["parameters"]["metrics"] == "live", a.label
+            assert meta["storage_where"] == "ram" and not list(run.glob("*.db")), a.label
+            continue
         assert meta["parameters"]["metrics"] == f"cycle-replay:{trace}", a.label
         # the worker arm's samples are its conditions' (workers/<condition>/)
         conds = meta["parameters"]["conditions"]
@@ -442,8 +448,13 @@ def test_study_notebook_and_paper_section_from_the_smoke_study(smoke_study,
     dyn = pd.read_csv(analysis / "dynamics.csv")
     assert not dyn["unexpected"].any()  # same trace, same seed: same populations
     md, figs = section(analysis, tmp_path / "paper", first_figure=6)
-    assert len(figs) == 3 and "![Figure 6]" in md and "![Figure 8]" in md  # 8: contention
+    # the forest plot, the per-cycle times, the long arms' time per unit of work, contention
+    assert len(figs) == 4 and all(f"![Figure {k}]" in md for k in (6, 7, 8, 9))
+    assert "*Table [[study_long]]. " in md and "- **H2** (memory fragmentation): " in md
     assert "*Table [[study_contention]]. " in md
+    v = verdicts.set_index("hypothesis")
+    for h in ("H2", "H3", "H5"):  # the smoke long arms run 100 cycles: honest about it
+        assert v.loc[h, "verdict"].startswith("not testable: too short: 100 cycles"), h
     assert "*Table [[study_effects]]. " in md and "*Table [[study_verdicts]]. " in md
     assert f"{len(plan.tasks())} runs in all" in md
     assert "no effect can be read against the noise" in md
@@ -462,7 +473,9 @@ def test_every_run_arm_states_its_whole_spec(tmp_path: Path) -> None:
         argv = S.task_command(plan, task, tmp_path, tmp_path / "trace.csv")
         spec = RunSpec.from_file(argv[argv.index("--spec") + 1] if "--spec" in argv
                                  else argv[4])
-        assert spec.scale is None and spec.metrics == f"cycle-replay:{tmp_path / 'trace.csv'}"
+        live = arm.runner == "longrun"  # the long arms sample live (issue #23)
+        assert spec.scale is None and spec.metrics == (
+            "live" if live else f"cycle-replay:{tmp_path / 'trace.csv'}")
         assert (spec.cycles, spec.max_agents) == (arm.cycles, arm.max_agents), arm.label
         want = arm.cost_switches()
         got = spec.costs.cpu_interval

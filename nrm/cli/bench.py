@@ -14,7 +14,7 @@ def register(sub: Any) -> None:
                    help="fewer cycles (a minute instead of several)")
     p.add_argument("--budget", choices=[n for n, s in SCALES.items() if s.budget], default=None,
                    help="instead: time a whole first make paper at this scale against its "
-                        "budget (smoke study <= 2 min; default study <= 15 min, whole <= 30 "
+                        "budget (smoke study <= 2 min; default study <= 22 min, whole <= 30 "
                         "min; nrm/build/budget.py)")
     p.add_argument("--budget-out", default=None, metavar="DIR",
                    help="with --budget: build into DIR (kept) instead of a temporary folder")

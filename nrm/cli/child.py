@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from nrm.cli.argtypes import positive_int
 from nrm.exceptions import ParameterError
 
 
@@ -18,6 +19,9 @@ def register(sub: Any) -> None:
     p.add_argument("--out", default=None, help="new run folder")
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue an interrupted run as it was specified")
+    p.add_argument("--pause-at", metavar="STEP", type=positive_int, default=None,
+                   help="stop at the first checkpoint at or after STEP (run.json "
+                        "'interrupted', exit status 75) to resume in a fresh process")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(handler=_cmd_child)
 
@@ -29,9 +33,10 @@ def _cmd_child(args: argparse.Namespace) -> int:
     if args.resume is not None:
         if args.spec is not None:
             raise ParameterError("--resume continues a run as it was specified; give no spec")
-        meta = child.resume_run(Path(args.resume), progress=progress)
+        meta = child.resume_run(Path(args.resume), progress=progress, pause_at=args.pause_at)
         child.print_summary(meta)
         return 0 if meta.get("status") == "complete" else 1
     if args.spec is None:
         raise ParameterError("give a RunSpec file (or '-') or --resume RUN_DIR")
-    return child.run(child.read_spec(args.spec), args.out, progress=progress)
+    return child.run(child.read_spec(args.spec), args.out, progress=progress,
+                     pause_at=args.pause_at)

@@ -21,6 +21,7 @@ from nrm.cli import (
     dbgrow,
     deps,
     listing,
+    longrun,
     notebook,
     plan,
     predict,
@@ -38,8 +39,8 @@ from nrm.exceptions import NrmError, RunInterruptedError
 
 #: The subcommand modules, in the order ``nrm --help`` lists them.
 COMMANDS = (listing, run, notebook, scales, deps, bench, check_lock, plan, why, check_html,
-            control, workers, dbgrow, contention, child, study, reproduce, compare, readme, watch,
-            predict, predict_step)
+            control, workers, dbgrow, contention, longrun, child, study, reproduce, compare,
+            readme, watch, predict, predict_step)
 
 
 def build_parser() -> argparse.ArgumentParser:

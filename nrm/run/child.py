@@ -69,11 +69,15 @@ def read_spec(source: str) -> RunSpec:
     return RunSpec.from_file(source)
 
 
-def run(spec: RunSpec, out: str | Path | None, *, progress: bool = True) -> int:
-    """Run ``spec`` here (or under its allocator in a child); returns the exit code."""
+def run(spec: RunSpec, out: str | Path | None, *, progress: bool = True,
+        pause_at: int | None = None) -> int:
+    """Run ``spec`` here (or under its allocator in a child); returns the exit code.
+    ``pause_at``: see :func:`nrm.run.runner.run_experiment` (not with an allocator)."""
     if spec.allocator is not None and not _under(spec.allocator):
+        if pause_at is not None:
+            raise ParameterError("--pause-at is for in-process runs, not under --allocator")
         return run_in_child(spec, Path(out) if out is not None else None, progress=progress)
-    meta = run_experiment(spec, out, progress=progress)
+    meta = run_experiment(spec, out, progress=progress, pause_at=pause_at)
     print_summary(meta)
     return 0 if meta.get("status") == "complete" else 1
 

@@ -35,7 +35,9 @@ from nrm.run.checks import check_replay
 from nrm.run.dbrollback import rollback_to
 from nrm.run.lock import LOCK_NAME, RunLock, check_not_locked
 from nrm.run.safety import (
+    PAUSE_EXIT,
     RESERVE_NAME,
+    PauseRequested,
     StopRequested,
     StopSignals,
     describe_failure,
@@ -133,6 +135,7 @@ def run_experiment(
     *,
     progress: bool = True,
     context: dict[str, Any] | None = None,
+    pause_at: int | None = None,
 ) -> dict[str, Any]:
     """Run ``spec`` into a new folder ``out`` (default ``data/runs/<exp>-<variant>-<time>``).
 
@@ -141,7 +144,10 @@ def run_experiment(
     moment: a checkpoint is written before anything else, and again right after each
     condition's set-up. A run that stops on an error or a signal raises
     :class:`~nrm.exceptions.RunFailedError` / :class:`~nrm.exceptions.RunInterruptedError`
-    after recording the same status and message in run.json.
+    after recording the same status and message in run.json. ``pause_at`` (a step) stops the
+    run on purpose at the first checkpoint boundary at or after that step, as an interrupt
+    does (run.json "interrupted", exit status :data:`~nrm.run.safety.PAUSE_EXIT`), so that it
+    can be resumed in a fresh process (:mod:`nrm.run.longrun`'s restart hops).
     """
     out = Path(out) if out is not None else paths.RUNS / default_run_name(spec)
     # validate the metrics source before creating the folder (a bad trace is a clear error)
@@ -165,16 +171,19 @@ def run_experiment(
             )
         state = _State(spec)
         _write_checkpoint(run_dir, state)  # from here on, `nrm run --resume` can finish it
-        return _execute(run_dir, state, progress=progress, context=context, resumed=False)
+        return _execute(run_dir, state, progress=progress, context=context, resumed=False,
+                        pause_at=pause_at)
     finally:
         if lock is not None:
             lock.release()
 
 
 def resume_run(
-    run_dir: str | Path, *, progress: bool = True, context: dict[str, Any] | None = None
+    run_dir: str | Path, *, progress: bool = True, context: dict[str, Any] | None = None,
+    pause_at: int | None = None,
 ) -> dict[str, Any]:
-    """Continue an interrupted run from its last checkpoint (no cycle lost or duplicated)."""
+    """Continue an interrupted run from its last checkpoint (no cycle lost or duplicated);
+    ``pause_at`` as in :func:`run_experiment`."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise CheckpointError(f"{run_dir}: no such run folder")
@@ -219,8 +228,12 @@ def resume_run(
         except (OSError, sqlite3.Error) as exc:  # StorageError included
             _resume_failed(run_dir, meta, state.step, describe_failure(exc, run_dir)[0])
         if meta is None:  # killed before its first run.json: start it as new
-            return _execute(run_dir, state, progress=progress, context=context, resumed=False)
-        return _execute(run_dir, state, progress=progress, context=context, resumed=True, meta=meta)
+            return _execute(run_dir, state, progress=progress, context=context, resumed=False,
+                            pause_at=pause_at)
+        return _execute(
+            run_dir, state, progress=progress, context=context, resumed=True, meta=meta,
+            pause_at=pause_at,
+        )
     finally:
         lock.release()
 
@@ -355,6 +368,7 @@ def _execute(
     context: dict[str, Any] | None,
     resumed: bool,
     meta: dict[str, Any] | None = None,
+    pause_at: int | None = None,
 ) -> dict[str, Any]:
     """Set up (run.json, logs, probe), run the conditions still to do, finish (always)."""
     spec = state.spec
@@ -399,7 +413,14 @@ def _execute(
             )
             meta["probe"] = probe.settings()
             bar = _progress_bar(progress, total_cycles, state.step, f"{exp.id} {spec.variant}")
-            _run_conditions(run_dir, state, record, persistence, trace, log, probe, bar, stop)
+            _run_conditions(run_dir, state, record, persistence, trace, log, probe, bar, stop,
+                            pause_at)
+        except PauseRequested as exc:
+            status, exit_status = "interrupted", PAUSE_EXIT
+            error = (
+                f"paused at step {exc.step} of {total_cycles} to resume in a fresh process; "
+                "checkpoint written"
+            )
         except StopRequested as exc:
             status, exit_status = "interrupted", 128 + exc.signum
             error = (
@@ -446,9 +467,11 @@ def _run_conditions(
     probe: Probe,
     bar: Any,
     stop: StopSignals,
+    pause_at: int | None = None,
 ) -> None:
     """The condition loop: set-up (then a checkpoint), cycles (checkpoints at the cadence),
-    results; a stop signal is answered at the next cycle boundary with a checkpoint."""
+    results; a stop signal is answered at the next cycle boundary with a checkpoint, and so is
+    ``pause_at`` (a step; :class:`~nrm.run.safety.PauseRequested`)."""
     spec = state.spec
     exp = get_experiment(spec.experiment)
     run_t0 = time.perf_counter() - state.elapsed_s
@@ -531,7 +554,8 @@ def _run_conditions(
                 bar.update(1)
                 if state.step % 25 == 0:
                     bar.set_postfix(cond=cond, pop=st.population, refresh=False)
-            stopping = stop.signum is not None
+            pausing = pause_at is not None and state.step >= pause_at
+            stopping = stop.signum is not None or pausing
             if stopping or state.step % spec.flush_every == 0:
                 log.flush()
                 trace.flush()
@@ -548,8 +572,10 @@ def _run_conditions(
                     state.elapsed_s = time.perf_counter() - run_t0
                     _checkpoint(run_dir, state, trace, persistence)
                     last_ck = time.perf_counter()
-                    if stopping:
-                        raise StopRequested(stop.signum)  # type: ignore[arg-type]
+                    if stop.signum is not None:
+                        raise StopRequested(stop.signum)
+                    if pausing:
+                        raise PauseRequested(state.step)
         state.condition_wall_s = wall_before + time.perf_counter() - seg_w0
         state.condition_cpu_s = cpu_before + time.process_time() - seg_c0
         state.results[cond] = _condition_result(sim, state, persistence)

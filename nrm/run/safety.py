@@ -41,6 +41,19 @@ class StopRequested(Exception):
         self.signum = signum
 
 
+class PauseRequested(StopRequested):
+    """Raised by the runner at the checkpoint it was asked to pause at (``pause_at``): the run
+    stops there on purpose, to be resumed in a fresh process (the restart arm)."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__(0)
+        self.step = step
+
+
+#: Exit status of a run paused on purpose (EX_TEMPFAIL: resume it).
+PAUSE_EXIT = 75
+
+
 class HardStop(KeyboardInterrupt):
     """A second stop signal: stop where the run is (no new checkpoint)."""
 

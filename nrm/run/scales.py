@@ -124,9 +124,25 @@ class StudyScale:
     long_cycles: int
     cpu_interval: float  # seconds the CPU sample blocks where the original's 0.1 s applies
     description: str
+    #: The long fixed-workload arms (:mod:`nrm.study.long_arms`): cycles (0: none), agent cap,
+    #: blocks, the restart arm's K, the allocators tried, the CPU sample's blocking seconds.
+    fixed_cycles: int = 0
+    fixed_agents: int = 2
+    fixed_repeats: int = 3
+    restart_every: int = 500
+    fixed_allocators: tuple[str, ...] = ("malloc", "mimalloc")
+    fixed_cpu_interval: float = 0.0
+    fixed_gc_freeze: bool = False
+    #: Whether the short allocator and GC arms run (they only re-measure the ramp: cost levels).
+    ramp_arms: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fixed_allocators", tuple(self.fixed_allocators))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["fixed_allocators"] = list(self.fixed_allocators)
+        return d
 
 
 
@@ -189,13 +205,14 @@ _PLAN: tuple[tuple[str, str, str], ...] = (
 
 def _scale(name: str, description: str, *, cycles: int, max_agents: int, metrics: str,
            cpu_interval: float | None, study: tuple[Any, ...], control_size: tuple[int, int],
-           db_sizes: tuple[float, ...], budget: dict[str, float | None] | None = None) -> Scale:
+           db_sizes: tuple[float, ...], budget: dict[str, float | None] | None = None,
+           fixed: dict[str, Any] | None = None) -> Scale:
     runs = tuple(
         PlannedRun(exp, variant, cycles, max_agents, metrics, cpu_interval, DEFAULT_SEED, role)
         for exp, variant, role in _PLAN
     )
-    return Scale(name, description, runs, StudyScale(name, *study), control_size, db_sizes,
-                 budget)
+    return Scale(name, description, runs, StudyScale(name, *study, **(fixed or {})),
+                 control_size, db_sizes, budget)
 
 
 # Pre-growing the databases costs about 45 s per GiB here, so at default scale (a 15-min
@@ -211,18 +228,40 @@ SCALES: dict[str, Scale] = {
                       "seconds per run, for the test suite: 2 blocks, 6 agents, 3 or 40 cycles "
                       "per condition, the CPU sample blocking 1 ms"),
                control_size=(400, 200_000), db_sizes=(0.0, 2.0, 8.0),
-               budget={"study_s": 120.0, "whole_s": None}),
+               budget={"study_s": 120.0, "whole_s": None},
+               fixed={"fixed_cycles": 100, "fixed_agents": 2, "fixed_repeats": 1,
+                      "restart_every": 50, "fixed_allocators": ("malloc",)}),
         _scale("default", "laptop-sized: 200 cycles per condition, 15 agents, live metrics, "
                "the blocking CPU sample scaled from 0.1 s to 2 ms; every other cost of the "
                "original kept", cycles=200, max_agents=15, metrics="live", cpu_interval=0.002,
                study=(5, 10, 10, 1000, 0.002,
                       "5 blocks, 10 agents, 10 cycles per condition for the arms with per-row "
                       "SQLite commits, recursive evolution or the cumulative registry (the level "
-                      "of their costs, not their long-run growth), 1000 for the cheap ones, the "
-                      "CPU sample blocking 2 ms; budgeted at 15 min on 2 quiet cores (an "
-                      "estimate: nrm study plan --estimate-from A_SMOKE_STUDY)"),
+                      "of their costs, not their long-run growth: cost levels), 1000 for the "
+                      "cheap ones, the CPU sample blocking 2 ms; plus the long fixed-workload "
+                      "arms (3000 cycles, 2 agents, live metrics, databases in RAM, 3 blocks); "
+                      "budgeted at 22 min on 2 quiet cores (an estimate: nrm study plan "
+                      "--estimate-from A_SMOKE_STUDY)"),
                control_size=(1000, 400_000), db_sizes=(0.0, 100.0, 300.0),
-               budget={"study_s": 900.0, "whole_s": 1800.0}),
+               budget={"study_s": 1320.0, "whole_s": 1800.0},
+               fixed={"fixed_cycles": 3000, "fixed_agents": 2, "fixed_repeats": 3,
+                      "restart_every": 500, "fixed_allocators": ("malloc", "mimalloc"),
+                      "ramp_arms": False}),
+        _scale("long", "the default scale's paper runs, with the causal study's long "
+               "fixed-workload arms at the paper's length and a larger population",
+               cycles=200, max_agents=15, metrics="live", cpu_interval=0.002,
+               study=(5, 10, 10, 1000, 0.002,
+                      "the default study's arms (5 blocks), plus long fixed-workload arms of "
+                      "3000 cycles at 4 agents in 4 blocks: base, A/A, restart every 500 "
+                      "cycles, registry off, malloc, jemalloc, mimalloc, gc.freeze; planned "
+                      "at about 80 min on 2 quiet cores (nrm study plan --scale long); a "
+                      "stopped sweep resumes"),
+               control_size=(1000, 400_000), db_sizes=(0.0, 100.0, 300.0),
+               budget={"study_s": 5400.0, "whole_s": None},
+               fixed={"fixed_cycles": 3000, "fixed_agents": 4, "fixed_repeats": 4,
+                      "restart_every": 500,
+                      "fixed_allocators": ("malloc", "jemalloc", "mimalloc"),
+                      "fixed_gc_freeze": True, "ramp_arms": False}),
         _scale("full", "the paper's parameters: 3000 cycles per condition, 100 agents, live "
                "metrics, the blocking 0.1 s CPU sample (unoptimized runs take days)",
                cycles=DEFAULT_CYCLES, max_agents=ModelParams.max_agents, metrics="live",

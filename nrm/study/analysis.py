@@ -21,8 +21,9 @@ Everything is computed from the study folder; DataFrames in, DataFrames out.
   population histories exactly (same trace, same seed); arms flagged as changing them
   (recursive evolution, registry, other experiments) have their histories compared.
 - Verdicts for H1-H5 (:data:`VERDICT_RULES` says how each is decided; docs/hypothesis-rules.md
-  gives the rules with their margins). A hypothesis whose deciding arms cannot show its
-  mechanism reads "not testable: REASON".
+  gives the rules with their margins): H2, H3 and H5 on the long fixed-workload arms by drift
+  (:mod:`nrm.study.long_analysis`), never on the short arms (cost levels). A hypothesis whose
+  deciding arms cannot show its mechanism reads "not testable: REASON".
 """
 
 from __future__ import annotations
@@ -41,41 +42,28 @@ from nrm.atomic import atomic_write_json, atomic_write_text
 from nrm.exceptions import StudyError
 from nrm.instrument.runrecord import read_run_json
 from nrm.run.scales import DEFAULT_SEED
-from nrm.stats.intervals import bonferroni_level, ratio_interval
+from nrm.stats.intervals import ratio_interval
 from nrm.stats.verdict import (
     HYPOTHESES,
     NOT_TESTABLE_HERE,
     REFUTED,
     SUPPORTED,
     WITHIN_NOISE,
-    not_testable,
 )
 from nrm.study.contention_analysis import RULE as H1_RULE
 from nrm.study.contention_analysis import h1_row
+from nrm.study.long_analysis import RULES as LONG_RULES
+from nrm.study.long_analysis import long_verdicts
 
 #: How each verdict is decided (printed beside the table).
 VERDICT_RULES = {
     "H1": H1_RULE,  # the contention arm's dose-response (nrm.study.contention_analysis)
-    "H2": "allocator arms (malloc, jemalloc, mimalloc vs pymalloc under --allocator, both "
-          "bases), on the growth of the per-cycle time (late-half over early-half cycle time): "
-          "supported if one grows less beyond the A/A noise band, refuted if all grow more "
-          "beyond it, within noise otherwise; 95 % t intervals on the per-block log ratios "
-          "(blocks - 1 df), each arm's at the Bonferroni level 1 - 0.05/k over its k arms, the "
-          "A/A band from an A/A of the same process kind (child); not testable when every "
-          "deciding arm replays its metrics (no psutil call), runs fewer than 100 cycles or "
-          "has no arena reading taken twice",
-    "H3": "the unoptimized run without its SQLite commits, on the growth of the per-cycle "
-          "time: supported if it grows less beyond the A/A noise band, refuted if more, "
-          "within noise otherwise (95 % t interval on the per-block log ratios); not testable "
-          "when the deciding arm replays its metrics (no psutil call latency) or runs fewer "
-          "than 100 cycles",
+    "H2": LONG_RULES["H2"],
+    "H3": LONG_RULES["H3"],
     "H4": "OLS of log cycle time on the mean CPU frequency (arm, block factors): supported if "
           "the slope's CI lies below 0 (slower clock, longer run); not testable without "
           "frequency variation or temperature sensors",
-    "H5": "the unoptimized run without recursive evolution / without the cumulative registry "
-          "(the growth of the model's own work), on the growth of the per-cycle time: "
-          "supported if either grows less beyond the A/A noise band, refuted if both grow "
-          "more, within noise otherwise; t intervals at the Bonferroni level 1 - 0.05/2",
+    "H5": LONG_RULES["H5"],
 }
 
 
@@ -258,10 +246,6 @@ def noise_band(aa_lo: float, aa_hi: float) -> tuple[float, float]:
 #: Fewer paired blocks than this: no verdict (a t interval on 1 degree of freedom is 12.7
 #: standard errors wide either way).
 MIN_BLOCKS = 3
-#: Fewest cycles per condition an arm needs before its growth (late over early half) can stand
-#: for growth of the per-cycle time: below it the population is still ramping towards its cap
-#: and no pymalloc arena reading is taken twice (docs/hypothesis-rules.md).
-MIN_GROWTH_CYCLES = 100
 
 
 def classify(lo: float, hi: float, aa_lo: float, aa_hi: float, *, n: int = MIN_BLOCKS,
@@ -285,10 +269,12 @@ def process_kind(data: StudyData, arm: str | None) -> str:
     if arm is None:
         return "in-process"
     try:
-        run = data.plan.arm(arm).run or {}
+        planned = data.plan.arm(arm)
     except Exception:
         return "in-process"
-    return "child" if run.get("allocator") else "in-process"
+    if planned.runner == "longrun":  # every long arm runs in child processes of one runner
+        return "child"
+    return "child" if (planned.run or {}).get("allocator") else "in-process"
 
 
 def effect(data: StudyData, arm: str, base: str, aa: str | None, *, n_boot: int = 2000,
@@ -475,136 +461,6 @@ def _row(h: str, verdict: str, statistic: str, n: Any, ci: str, arms: str,
             "n": n, "ci": ci, "deciding_arms": arms, "rule": VERDICT_RULES[h], "note": note}
 
 
-def _fmt_effect(r: pd.Series) -> tuple[str, str]:
-    return (f"{r['arm']}: growth ratio {r['g_ratio']:.3f} (cycle-time ratio {r['ratio']:.3f})",
-            f"[{r['g_lo']:.3f}, {r['g_hi']:.3f}] (A/A band [{r['g_band_lo']:.3f}, "
-            f"{r['g_band_hi']:.3f}])")
-
-
-def _adjusted(data: StudyData | None, r: pd.Series, level: float) -> pd.Series:
-    """Row ``r`` of the effects table with its growth CI re-drawn at ``level`` and its growth
-    verdict re-read against the same A/A band (nothing changes at 95 % or without data)."""
-    if data is None or level <= 0.95:
-        return r
-    pa = paired(data, str(r["arm"]), str(r["base"]))
-    _, lo, hi = block_ratio(pa.get("arm_growth", []), pa.get("base_growth", []), level=level)
-    out = r.copy()
-    out["g_lo"], out["g_hi"] = lo, hi
-    out["g_verdict"] = classify(lo, hi, float(r["g_aa_lo"]), float(r["g_aa_hi"]),
-                                n=min(int(r["n"]), int(r["n_aa"])), below="less growth",
-                                above="more growth")
-    return out
-
-
-def _arm_runs(data: StudyData, arm: str) -> pd.DataFrame:
-    runs = data.runs
-    return runs[runs["arm"] == arm] if not runs.empty and "arm" in runs else runs
-
-
-def replays_metrics(data: StudyData, arm: str) -> bool:
-    """Whether ``arm`` replays its metrics (``cycle-replay:``): no psutil call is made in its
-    runs. Read from the runs' recorded metrics source; a run that recorded none is taken to
-    have the plan's (the study's trace, :data:`nrm.study.arms.TRACE_METRICS`)."""
-    from nrm.study.arms import TRACE_METRICS
-
-    runs = _arm_runs(data, arm)
-    if "metrics" in runs and runs["metrics"].notna().any():
-        return bool(runs["metrics"].dropna().astype(str).str.startswith("cycle-replay:").all())
-    try:
-        metrics = (data.plan.arm(arm).run or {}).get("metrics", TRACE_METRICS)
-    except Exception:
-        metrics = TRACE_METRICS
-    return str(metrics).startswith("cycle-replay:")
-
-
-def _too_short(data: StudyData, arm: str, *, arenas: bool) -> str | None:
-    """Why ``arm``'s runs are too short to show growth, or None: fewer than
-    :data:`MIN_GROWTH_CYCLES` cycles, or (``arenas``) no arena reading taken twice."""
-    runs = _arm_runs(data, arm)
-    if runs.empty:
-        return None  # no runs: the effects say so
-    cycles = pd.to_numeric(runs.get("cycles", pd.Series(dtype=float)), errors="coerce")
-    if cycles.notna().any() and float(cycles.min()) < MIN_GROWTH_CYCLES:
-        return f"{int(cycles.min())} cycles (fewer than the minimum {MIN_GROWTH_CYCLES})"
-    if arenas:
-        frag = pd.to_numeric(runs.get("frag_slope_per_cycle", pd.Series(dtype=float)),
-                             errors="coerce")
-        if not np.isfinite(frag.to_numpy(float)).any():
-            return "no arena reading taken twice (fragmentation slope not estimable)"
-    return None
-
-
-def testability(data: StudyData, h: str, arms: list[str]) -> str | None:
-    """Why the arms deciding ``h`` cannot show its mechanism, or None (H2, H3; see
-    docs/hypothesis-rules.md): every deciding arm replays its metrics (no psutil call: neither
-    the paper's source of short-lived objects, H2, nor its psutil latency, H3, occurs), or
-    every deciding arm is too short to show growth."""
-    present = [a for a in arms if not _arm_runs(data, a).empty]
-    if not present or h not in ("H2", "H3"):
-        return None
-    if all(replays_metrics(data, a) for a in present):
-        what = ("the paper's source of short-lived objects (a psutil sample per call)"
-                if h == "H2" else "the paper's psutil call latency")
-        return (f"every deciding arm replays its metrics (cycle-replay:), so no psutil call "
-                f"is made and {what} does not occur")
-    short = {a: _too_short(data, a, arenas=h == "H2") for a in present}
-    if all(short.values()):
-        return "the deciding arms are too short to show growth: " + "; ".join(
-            f"{a}: {why}" for a, why in short.items())
-    return None
-
-
-def _verdict_from_effects(h: str, effects: pd.DataFrame, arms: list[str], *,
-                          refute_all: bool, data: StudyData | None = None) -> dict[str, Any]:
-    """Decide on the growth effect (late/early cycle time) of ``arms`` against their bases.
-
-    First: can the arms show the mechanism at all (:func:`testability`)? If not, "not
-    testable: REASON". When several arms decide one hypothesis, any one of them crossing the
-    noise band would decide it, so each arm's t interval is drawn at the Bonferroni level
-    ``1 - 0.05 / k`` (k arms; 99.2 % for six) and the verdict keeps a familywise error of 5 %.
-    The effects table and the forest plot keep each arm's own 95 % interval."""
-    sub = effects[effects["arm"].isin(arms)] if not effects.empty else effects
-    why = testability(data, h, arms) if data is not None else None
-    if why is not None:
-        n = 0 if sub.empty else ", ".join(f"{r['arm']}={r['n']}" for _, r in sub.iterrows())
-        return _row(h, not_testable(why), "-", n, "-", ", ".join(arms), why)
-    have = sub
-    if not sub.empty:
-        sub = sub[sub["g_verdict"] != NOT_TESTABLE_HERE]
-    if sub.empty:
-        n = 0 if have.empty else int(min(have["n"].min(), have["n_aa"].min()))
-        notes = [] if have.empty or "note" not in have else [
-            str(x) for x in have["note"] if isinstance(x, str) and x]
-        if have.empty or int(have["n"].max()) == 0:
-            note = "no complete paired runs of the deciding arms, their bases and A/A arms"
-        elif notes:
-            note = "; ".join(dict.fromkeys(notes))
-        else:
-            note = f"only {n} paired blocks (a verdict needs {MIN_BLOCKS})"
-        return _row(h, NOT_TESTABLE_HERE, "-", n, "-", ", ".join(arms), note)
-    k = len(sub)
-    level = bonferroni_level(0.95, k)
-    if k > 1:
-        sub = pd.DataFrame([_adjusted(data, r, level) for _, r in sub.iterrows()])
-    stats = [_fmt_effect(r) for _, r in sub.iterrows()]
-    statistic = "; ".join(x for x, _ in stats)
-    ci = "; ".join(c for _, c in stats)
-    if k > 1 and data is not None:
-        ci = f"{100 * level:.1f} % CIs (Bonferroni over {k} arms): {ci}"
-    n = ", ".join(f"{r['arm']}={r['n']}" for _, r in sub.iterrows())
-    verdicts = set(sub["g_verdict"])
-    if "less growth" in verdicts:
-        v = SUPPORTED
-    elif "more growth" in verdicts and (not refute_all or verdicts == {"more growth"}):
-        v = REFUTED
-    else:
-        v = WITHIN_NOISE
-    note = ("" if k == 1 or data is None else
-            f"each arm's interval at {100 * level:.1f} % (Bonferroni over {k} arms), so that "
-            "one arm crossing the A/A band by chance does not decide the hypothesis")
-    return _row(h, v, statistic, n, ci, ", ".join(sub["arm"]), note)
-
-
 def _ols_covariate(runs: pd.DataFrame, column: str) -> tuple[float, float, float, int] | None:
     import statsmodels.formula.api as smf
 
@@ -628,11 +484,10 @@ def _ols_covariate(runs: pd.DataFrame, column: str) -> tuple[float, float, float
 def verdicts(data: StudyData, effects: pd.DataFrame) -> pd.DataFrame:
     rows = []
     rows.append(h1_row(data, H1_RULE))  # H1: the contention arm's dose-response (issue #23)
-    allocs = [a.label for a in data.plan.arms if a.group == "allocator"
-              and a.run and a.run.get("allocator") != "pymalloc" and a.available]
-    rows.append(_verdict_from_effects("H2", effects, allocs, refute_all=True, data=data))
-    rows.append(_verdict_from_effects("H3", effects, ["unoptimized-off-sqlite"],
-                                      refute_all=True, data=data))
+    # issue #23: H2, H3 and H5 are decided by the long fixed-workload arms only (the short
+    # arms are cost levels, in the effects table)
+    long = long_verdicts(data, _row)
+    rows += [long["H2"], long["H3"]]
     temp = data.runs["cpu_temp_c"] if "cpu_temp_c" in data.runs else pd.Series(dtype=float)
     cov = _ols_covariate(data.runs, "cpu_freq_mhz")
     if cov is None and temp.dropna().empty:
@@ -647,9 +502,7 @@ def verdicts(data: StudyData, effects: pd.DataFrame) -> pd.DataFrame:
         v = SUPPORTED if hi < 0 else REFUTED if lo > 0 else WITHIN_NOISE
         rows.append(_row("H4", v, f"log cycle time per MHz {b:+.2e}", n,
                          f"[{lo:+.2e}, {hi:+.2e}]", "all arms (CPU frequency covariate)"))
-    rows.append(_verdict_from_effects(
-        "H5", effects, ["unoptimized-off-recursive-evolution",
-                        "unoptimized-off-cumulative-registry"], refute_all=True, data=data))
+    rows.append(long["H5"])
     from nrm.study.control_analysis import (
         verdict_rows,  # issue #15: the H2 controls, the worker arm
     )
@@ -709,8 +562,10 @@ def write_tables(res: StudyResults, folder: Path) -> None:
 
     write_control_tables(res, folder)  # issue #15: controls, dbgrow and workers tables
     from nrm.study.contention_analysis import write_tables as write_contention_tables
+    from nrm.study.long_analysis import write_table as write_long_table
 
     write_contention_tables(res.data, folder)  # issue #23: the H1 contention arm
+    write_long_table(res.data, folder)  # issue #23: drift of every long run
 
 
 def format_verdicts(res: StudyResults) -> str:

@@ -20,10 +20,11 @@ BASES = ("unoptimized", "lean")
 #: (:func:`nrm.study.sweep.task_spec`), recorded or given, once it is known.
 TRACE_METRICS = "cycle-replay:STUDY_TRACE"
 #: How a spec arm's run is made: ``run`` (:mod:`nrm.run.child`), ``workers`` (each condition in
-#: a fresh process, :mod:`nrm.study.workers`) or ``dbgrow`` (databases pre-grown, the run folder
-#: on disk or in RAM, :mod:`nrm.run.dbgrow`) or ``contention`` (competing processes beside it,
-#: :mod:`nrm.study.contention`).
-RUNNERS = ("run", "workers", "dbgrow", "contention")
+#: a fresh process, :mod:`nrm.study.workers`), ``dbgrow`` (databases pre-grown, the run folder
+#: on disk or in RAM, :mod:`nrm.run.dbgrow`), ``longrun`` (a long run in child processes, its
+#: folder in RAM, optionally restarted every K cycles, :mod:`nrm.run.longrun`) or
+#: ``contention`` (competing processes beside it, :mod:`nrm.study.contention`).
+RUNNERS = ("run", "workers", "dbgrow", "longrun", "contention")
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ class Arm:
     ``run`` holds the fields that differ from C256 unoptimized at the model's own parameters
     (``cpu_interval`` is sugar for that cost switch); ``cycles`` and ``max_agents`` are the
     study scale's. :meth:`spec` makes the full spec, checked when the plan is made.
-    ``runner`` says how the spec is run (:data:`RUNNERS`, with ``runner_args``).
+    ``runner`` says how the spec is run (:data:`RUNNERS`, with ``runner_args``); ``repeats``
+    caps the blocks the arm runs in (the long arms run in the first ``repeats`` blocks only).
     ``command`` (the H2 controls) is a list of arguments with the placeholders ``{python}``
     (this interpreter), ``{out}`` (the run folder, which the command must create and finish with
     a ``run.json`` whose ``status`` is ``complete``), ``{trace}`` (the study's metrics trace)
@@ -55,6 +57,7 @@ class Arm:
     max_agents: int | None = None
     runner: str = "run"
     runner_args: tuple[str, ...] = ()
+    repeats: int | None = None  # blocks this arm runs in (None: every block of the plan)
 
     def __post_init__(self) -> None:
         if (self.run is None) == (self.command is None):
@@ -76,6 +79,7 @@ class Arm:
         # always explicit: the arm's CPU-sample time, never a preset's or a scale's
         overrides["cpu_interval"] = float(costs.cpu_interval)
         r.pop("cpu_interval", None)
+        metrics = r.pop("metrics", metrics)  # a long arm's own (live); else the study trace
         d: dict[str, Any] = {"experiment": EXPERIMENT, "variant": "unoptimized", **r,
                              "costs": overrides, "metrics": metrics, "seed": seed}
         if self.cycles is not None:
@@ -185,6 +189,12 @@ def core_arms(scale: StudyScale) -> tuple[list[Arm], list[Skipped]]:
                 label, f"switch-{verb}", f"{switch}={value!r} alone (from {base})", run=run,
                 changes_dynamics=switch in ("recursive_evolution", "cumulative_registry"),
                 cycles=cycles_for(run), **common))
+        if not scale.ramp_arms:  # issue #23: the long arms decide H2; these re-measure the ramp
+            skipped.append(Skipped(f"{base}-alloc-*, {base}-gc-*", (
+                f"short allocator and GC arms left out at this scale: at {scale.short_cycles} "
+                "cycles they only re-measure the population's ramp; the long fixed-workload "
+                "arms (group long-run) read allocators on drift per unit of work")))
+            continue
         for alloc in ALLOCATORS:
             run = {**run0, "allocator": alloc}
             ok = avail.get(alloc, False)

@@ -69,7 +69,8 @@ from nrm.run.scales import (
 )
 from nrm.run.spec import RunSpec
 from nrm.study import contention, control_arms
-from nrm.study.arms import EXPERIMENT, Arm, Skipped, core_arms
+from nrm.study.arms import EXPERIMENT, TRACE_METRICS, Arm, Skipped, core_arms
+from nrm.study.long_arms import long_arms
 
 FORMAT = "nrm-study/1"
 
@@ -78,6 +79,7 @@ def build_arms(scale: StudyScale) -> tuple[list[Arm], list[Skipped]]:
     core arms and the command arms of issue #15 (H2 controls, workers, database growth)."""
     arms, skipped = core_arms(scale)
     arms += control_arms.build_arms(scale)
+    arms += long_arms(scale)  # issue #23: the long fixed-workload arms
     arms += contention.build_arms(scale)  # H1: competing processes (issue #23)
     labels = [a.label for a in arms]
     dupes = {x for x in labels if labels.count(x) > 1}
@@ -104,12 +106,15 @@ def run_name(arm: str, block: int) -> str:
     return f"{arm}__b{block:02d}"
 
 
-def randomized_blocks(labels: list[str], repeats: int, seed: int) -> list[list[str]]:
-    """``repeats`` blocks, each every label once, shuffled by ``random.Random(seed)``."""
+def randomized_blocks(labels: list[str], repeats: int, seed: int,
+                      caps: dict[str, int] | None = None) -> list[list[str]]:
+    """``repeats`` blocks, each every label once (a label in ``caps`` only in its first
+    ``caps[label]`` blocks), shuffled by ``random.Random(seed)``."""
     rng = random.Random(seed)
+    caps = caps or {}
     blocks = []
-    for _ in range(repeats):
-        block = list(labels)
+    for b in range(repeats):
+        block = [x for x in labels if b < caps.get(x, repeats)]
         rng.shuffle(block)
         blocks.append(block)
     return blocks
@@ -218,8 +223,10 @@ def build_plan(scale: str | StudyScale = DEFAULT_SCALE, *, repeats: int | None =
                 wanted |= {x for x in (a.base, a.aa) if x}
         all_arms = [a for a in all_arms if a.label in wanted]
     labels = [a.label for a in all_arms if a.available]
-    blocks = randomized_blocks(labels, sc.repeats, seed)
-    trace_cycles = max([a.cycles or 0 for a in all_arms] + [sc.long_cycles])
+    caps = {a.label: a.repeats for a in all_arms if a.repeats is not None}
+    blocks = randomized_blocks(labels, sc.repeats, seed, caps)
+    trace_cycles = max([a.cycles or 0 for a in all_arms  # the long arms' metrics are live
+                        if "metrics" not in (a.run or {})] + [sc.long_cycles])
     for a in all_arms:
         try:
             a.spec(model_seed)
@@ -270,7 +277,8 @@ def task_command(plan: StudyPlan, task: RunTask, out: Path, trace: Path) -> list
         values = {"python": sys.executable, "out": str(run_dir), "trace": str(trace),
                   "seed": str(task.seed)}
         return [a.format(**values) for a in arm.command]
-    spec = RunSpec.from_dict({**spec.to_dict(), "metrics": f"cycle-replay:{trace}"})
+    if spec.metrics == TRACE_METRICS:  # the long arms keep their own live metrics
+        spec = RunSpec.from_dict({**spec.to_dict(), "metrics": f"cycle-replay:{trace}"})
     spec_file = out / SPECS / f"{task.name}.json"
     atomic_write_text(spec_file, spec.to_json())
     if arm.runner == "run":

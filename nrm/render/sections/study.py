@@ -23,9 +23,10 @@ from nrm.render.sections import contention
 from nrm.render.text import num, table
 from nrm.stats.verdict import NOT_TESTABLE_HERE, WITHIN_NOISE
 
-__all__ = ["FIGURES", "forest_plot", "per_cycle_plot", "section", "write_figures"]
+__all__ = ["FIGURES", "forest_plot", "long_drift_plot", "per_cycle_plot", "section",
+           "write_figures"]
 
-FIGURES = ("study_forest", "study_per_cycle")
+FIGURES = ("study_forest", "study_per_cycle", "study_long_drift")
 
 
 # --------------------------------------------------------------------------- figures
@@ -89,6 +90,39 @@ def per_cycle_plot(cycles: dict[str, pd.DataFrame], runs: pd.DataFrame) -> Any:
     return fig
 
 
+def long_drift_plot(frames: dict[str, pd.DataFrame], runs: pd.DataFrame) -> Any:
+    """Time per unit of work (ms per psutil sample + SQLite commit, the cycle's calls) against
+    the cycle index for the long arms: base, restart, allocators (median over blocks, rolling
+    median over 1 % of the run), one panel with every arm."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    shown = [a for a in sorted(runs["arm"].unique()) if a in ("long-base", "long-restart")
+             or str(a).startswith("long-alloc-")]
+    colours = dict(zip(shown, sns.color_palette("tab10", len(shown)), strict=True))
+    for arm in shown:
+        per_block = []
+        for name in runs.loc[runs["arm"] == arm, "name"]:
+            f = frames.get(name)
+            if f is None or not {"samples", "commits"} <= set(f.columns):
+                continue
+            calls = (f["samples"] + f["commits"]).where(lambda x: x > 0)
+            per_block.append(pd.Series((f["wall_s"] / calls).to_numpy() * 1e3,
+                                       index=f["cycle"].to_numpy()))
+        if not per_block:
+            continue
+        per = pd.concat(per_block, axis=1).median(axis=1)
+        per = per.rolling(max(1, len(per) // 100), min_periods=1).median()
+        ax.plot(per.index, per.to_numpy(), lw=1.2 if arm == "long-base" else 0.9,
+                color=colours[arm], label=f"{arm} ({len(per_block)} runs)")
+    ax.set_xlabel("cycle")
+    ax.set_ylabel("ms per call (psutil sample + SQLite commit)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def write_figures(res: Any, folder: str | Path) -> dict[str, Path]:
     """Draw the study's figures for ``res`` (:class:`nrm.study.analysis.StudyResults`)."""
     import matplotlib.pyplot as plt
@@ -100,6 +134,17 @@ def write_figures(res: Any, folder: str | Path) -> dict[str, Path]:
     figs = {"study_forest": forest_plot(res.effects),
             "study_forest_growth": forest_plot(res.effects, growth=True),
             "study_per_cycle": per_cycle_plot(res.data.cycles, res.data.runs)}
+    long_runs = res.data.runs[res.data.runs["arm"].astype(str).str.startswith("long-")] \
+        if not res.data.runs.empty and "arm" in res.data.runs else pd.DataFrame()
+    if len(long_runs):  # issue #23: time per unit of work along the long arms
+        from nrm import paths
+
+        frames = {}
+        for n in long_runs["name"]:  # the whole log (the study's reader keeps a few columns)
+            path = Path(res.data.out) / "runs" / n / paths.CYCLES_CSV
+            if path.is_file():
+                frames[n] = pd.read_csv(path)
+        figs["study_long_drift"] = long_drift_plot(frames, long_runs)
     for stem, fig in figs.items():
         out[stem] = save_png(fig, folder / f"{stem}.png")
         plt.close(fig)
@@ -191,9 +236,12 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
             "growth verdict": shown["g_verdict"]})
         parts += ["*Table [[study_effects]]. Each arm against its base: the ratio of the "
                   "time spent in cycles over the cycles both runs have (geometric mean of the "
-                  "per-block ratios, 95 % bootstrap interval over blocks) and the ratio of the "
+                  "per-block ratios, 95 % t interval over blocks) and the ratio of the "
                   "growth of the per-cycle time (second half over first half), each read "
-                  f"against the A/A band of the same base. {src(folder / 'effects.csv')}*", "",
+                  "against the A/A band of the same base. The short arms (a few cycles while "
+                  "the population still ramps) are cost levels only: their growth ratios "
+                  "read the ramp and decide no hypothesis (the long arms decide H2, H3 and "
+                  f"H5). {src(folder / 'effects.csv')}*", "",
                   table(tab), ""]
         aa = effects[effects["verdict"] == "A/A"]
         for _, r in aa.iterrows():
@@ -240,6 +288,12 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
              "conditions), log scale, one colour per arm as in the legend; solid lines: the "
              "bases and their A/A copies, dashed: the arms. Left the arms from `unoptimized`, "
              "right those from `lean`. " + data(study_runs)),
+            ("study_long_drift", "The long fixed-workload arms: time per unit of work (ms per "
+             "psutil sample + SQLite commit of the cycle) against the cycle index, median over "
+             "blocks, rolling median over 1 % of the run; `long-restart` resumes in a fresh "
+             "process every K cycles, the allocator arms run under their allocator. A line "
+             "that falls back at each restart shows process state; one that does not, the "
+             "workload. " + data(study_runs)),
             (contention.FIGURE, "H1's contention arm: time per agent-cycle of C256 lean with "
              "1, 2 or 4 competing processes over that with none (95 % t intervals over blocks), "
              "per kind; grey: the A/A band of the run with none. "
@@ -273,6 +327,26 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
                 f"{num(r['mean_population_base'])} ({r['identical_histories']} of "
                 f"{r['pairs']} histories identical)" for _, r in changed.iterrows()) + "."
         parts += [text, ""]
+    long_drift = _read(folder, "long_drift")
+    if not long_drift.empty:
+        g = long_drift.groupby("arm", sort=False)
+        tab = pd.DataFrame({
+            "arm": list(g.groups), "runs": g.size().to_numpy(),
+            "cycles": g["cycles"].max().to_numpy(), "agents": g["agents"].max().to_numpy(),
+            "ms a cycle": g["mean_ms"].median().to_numpy(),
+            "raw drift %/1000 cycles": g["raw_pct"].median().to_numpy(),
+            "range over blocks": [_ci(lo, hi) for lo, hi in zip(
+                g["raw_pct"].min(), g["raw_pct"].max(), strict=True)],
+            "work-adjusted drift": g["drift_pct"].median().to_numpy(),
+            "commit latency drift": g["commit_pct"].median().to_numpy(),
+            "sample latency drift": g["sample_pct"].median().to_numpy()})
+        parts += ["*Table [[study_long]]. The long fixed-workload arms (live psutil metrics, "
+                  "SQLite databases in RAM, population at its cap): per arm the medians over "
+                  "blocks of the mean cycle time and of the drifts after the ramp, in % per "
+                  "1000 cycles (raw: time against the cycle; work-adjusted: the joint fit on "
+                  "the work counters, poorly determined when the registry grows in step with "
+                  "the cycle; latency: per call). These runs decide H2, H3 and H5. "
+                  f"{src(folder / 'long_drift.csv')}*", "", table(tab), ""]
     parts += contention.paragraph(folder, src(folder / contention.DOSES_CSV,
                                               folder / contention.SLOPES_CSV))
     if not verdicts.empty:
@@ -282,6 +356,11 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
         parts += ["*Table [[study_verdicts]]. The paper's runtime hypotheses H1-H5 decided by "
                   "the study's arms (rules in `nrm/study/analysis.py`, `VERDICT_RULES`). "
                   f"{src(folder / 'verdicts.csv')}*", "", table(tab), ""]
+        for _, r in verdicts[verdicts["hypothesis"].isin(["H2", "H3", "H5"])].iterrows():
+            parts.append(f"- **{r['hypothesis']}** ({r['name']}): {r['verdict']}; deciding "
+                         f"arms {r['deciding_arms']}; {r['statistic']}; {r['ci']}. "
+                         f"{r.get('note') if isinstance(r.get('note'), str) else ''}")
+        parts.append("")
         parts.append("In plain words: " + "; ".join(
             f"{r['hypothesis']} ({r['name']}) is {r['verdict']}"
             + (f" (n = {r['n']})" if str(r["n"]) not in ("0", "nan") else "")

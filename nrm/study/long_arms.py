@@ -1,0 +1,112 @@
+"""The long fixed-workload arms of the causal study (group ``long-run``): C256 faithful (the
+unoptimized costs), condition ON-ON, at an agent cap the population reaches within its first
+cycles, for ``fixed_cycles`` cycles (3000 at the default scale), with **live** psutil metrics
+(the paper's short-lived objects, H2, and its psutil call latency, H3, occur) and the SQLite
+databases in RAM (``nrm longrun``, :mod:`nrm.run.longrun`: commit latency on this machine's
+disk does not swamp the drift; the disk's latency against database size is the dbgrow arms'
+question). The CPU sample blocks ``fixed_cpu_interval`` seconds (0 at every scale: a sleep
+cannot accumulate).
+
+Every long arm runs in child processes of the same runner, so they are of one process kind and
+``long-aa`` (the base again) gives every long arm's noise band. Arms: ``long-base``,
+``long-aa``, ``long-restart`` (a fresh process every ``restart_every`` cycles), ``long-registry-
+off`` (the model's one accumulator at a fixed population removed; changes the dynamics),
+``long-alloc-<name>`` for each allocator of the scale and, where the scale asks,
+``long-gc-freeze``. They decide H2, H3 and H5 (:mod:`nrm.study.long_analysis`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nrm.run.scales import StudyScale
+from nrm.study.arms import EXPERIMENT, Arm
+
+GROUP = "long-run"
+BASE, AA, RESTART, REGISTRY_OFF = "long-base", "long-aa", "long-restart", "long-registry-off"
+CONDITION = "ON-ON"
+
+
+def long_arms(scale: StudyScale) -> list[Arm]:
+    """The long arms at ``scale`` (none when its ``fixed_cycles`` is 0)."""
+    from nrm.instrument.allocator import DEBIAN_PACKAGES, available
+
+    if scale.fixed_cycles <= 0:
+        return []
+    run0: dict[str, Any] = {
+        "experiment": EXPERIMENT,
+        "variant": "unoptimized",
+        "cpu_interval": scale.fixed_cpu_interval,
+        "metrics": "live",
+        "conditions": [CONDITION],
+    }
+    common: dict[str, Any] = {
+        "cycles": scale.fixed_cycles,
+        "max_agents": scale.fixed_agents,
+        "runner": "longrun",
+        "repeats": scale.fixed_repeats,
+    }
+    ram = ("--where", "ram")
+    vs = {"base": BASE, "aa": AA}
+    what = f"C256 unoptimized {CONDITION}, live metrics, databases in RAM"
+    arms = [
+        Arm(BASE, GROUP, f"{what} (long base)", aa=AA, run=run0, runner_args=ram, **common),
+        Arm(
+            AA, GROUP, f"{what}, again (A/A)", base=BASE, aa=AA, run=run0, runner_args=ram, **common
+        ),
+        Arm(
+            RESTART,
+            GROUP,
+            f"{what}, a fresh process every {scale.restart_every} cycles",
+            run=run0,
+            runner_args=(*ram, "--restart-every", str(scale.restart_every)),
+            **vs,
+            **common,
+        ),
+        Arm(
+            REGISTRY_OFF,
+            GROUP,
+            f"{what}, without the cumulative registry",
+            run={**run0, "costs": {"cumulative_registry": False}},
+            runner_args=ram,
+            changes_dynamics=True,
+            **vs,
+            **common,
+        ),
+    ]
+    avail = available()
+    for alloc in scale.fixed_allocators:
+        ok = avail.get(alloc, False)
+        note = (
+            ""
+            if ok
+            else (
+                f"not available: library missing (apt-get install "
+                f"{DEBIAN_PACKAGES.get(alloc, alloc)})"
+            )
+        )
+        arms.append(
+            Arm(
+                f"long-alloc-{alloc}",
+                GROUP,
+                f"{what}, allocator {alloc}",
+                run={**run0, "allocator": alloc},
+                runner_args=ram,
+                available=ok,
+                note=note,
+                **vs,
+                **common,
+            )
+        )
+    if scale.fixed_gc_freeze:
+        arms.append(
+            Arm(
+                "long-gc-freeze",
+                GROUP,
+                f"{what}, gc.freeze() after set-up",
+                run={**run0, "gc_mode": "freeze"},
+                runner_args=ram,
+                **vs,
+                **common,
+            )
+        )
+    return arms
