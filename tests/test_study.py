@@ -82,9 +82,12 @@ def test_randomized_order_is_reproducible_from_its_seed() -> None:
     assert a.blocks == b.blocks and a.tasks() == b.tasks()
     c = S.build_plan("smoke", seed=8)
     assert c.blocks != a.blocks
-    labels = sorted(x.label for x in a.arms if x.available)
-    for block in a.blocks:  # every block: every available arm exactly once
+    for i, block in enumerate(a.blocks):  # every block: every available arm exactly once,
+        # the long arms (``repeats``) only in the first blocks
+        labels = sorted(x.label for x in a.arms
+                        if x.available and (x.repeats is None or i < x.repeats))
         assert sorted(block) == labels
+    assert any(x.repeats for x in a.arms) and len(set(map(len, a.blocks))) > 1
     assert a.blocks[0] != a.blocks[1]  # shuffled per block
     d = S.StudyPlan.from_dict(json.loads(json.dumps(a.to_dict())))
     assert d.blocks == a.blocks and d.to_dict() == a.to_dict()
