@@ -370,18 +370,18 @@ def test_overhead_a_a_at_smoke_size(tmp_path: Path) -> None:
     from nrm.build.bench import WATCH_ARMS, bench_watch_overhead
     from nrm.watch.overhead import overhead_lines
 
-    r = bench_watch_overhead(units=100, repeats=2, tmp=tmp_path, unit_ms=1.0)
+    r = bench_watch_overhead(units=250, repeats=2, tmp=tmp_path, unit_ms=5.0)  # ~1.3 s each
     assert all(sorted(block) == sorted(WATCH_ARMS) for block in r["order"])
     for measure in ("wall_s", "cpu_s"):
         assert all(len(r[measure][a]) == 2 and min(r[measure][a]) > 0 for a in WATCH_ARMS)
     for key in ("inside_cpu", "inside_wall", "outside_wall", "aa_wall"):
         assert r[key]["n_blocks"] == 2 and r[key]["ci_low_pct"] <= r[key]["ci_high_pct"]
-    assert "target" in r["inside_cpu"]["verdict"]
+    assert r["inside_cpu"]["verdict"].startswith(("within the 1 %", "exceeds the 1 %", "undecided"))
     share = r["watcher_core_share"]
     assert share["n"] == 4 and 0 <= share["pct"] < 100  # 2 blocks x (outside, inside)
     both = json.loads((tmp_path / "inside-0" / "run.json").read_text())
     assert both["watch"]["inside"] is True and both["watch"]["hz"] == 1.0
-    assert both["inside"]["marks"] == 100
+    assert both["inside"]["marks"] == 250
     lines = overhead_lines(r)
     assert any(line.startswith("inside tier") and "n=2" in line for line in lines)
 

@@ -173,19 +173,22 @@ def bench_probe_overhead(preset: str, cycles: int, agents: int, repeats: int, tm
             "periodic_us_per_cycle": periodic_us}
 
 
+#: One unit of work of the watched program: arithmetic and small lists kept to the unit's end,
+#: so young collections run several times per unit (the inside tier's GC callback fires as in
+#: allocation-heavy code: a conservative case for its overhead).
+_UNIT = """
+batch = []
+for i in range(inner):
+    batch.append([i, i * i % 7])
+"""
+
 _WATCHED_LOOP = """
 import sys, time
 import nrm
 units, inner, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 t0, c0 = time.perf_counter(), time.process_time()
-keep = []
 for u in range(units):
-    # one unit of work: pure Python arithmetic and short-lived tuples (young collections run
-    # every few hundred allocations, so the inside tier's GC callbacks fire as in real code)
-    total = 0
-    for i in range(inner):
-        total += sum((i, i * i % 7, u))
-    keep.append((u, total))
+""" + "".join(f"    {line}\n" for line in _UNIT.strip().splitlines()) + """
     nrm.mark(work=1)
 open(out, "w").write(f"{time.perf_counter() - t0!r} {time.process_time() - c0!r}")
 """
@@ -198,14 +201,12 @@ INSIDE_TARGET_PCT = 1.0
 
 
 def calibrate_unit(unit_ms: float = 2.0) -> int:
-    """Iterations of the loop's inner step that take about ``unit_ms`` here (median of 5)."""
+    """Iterations of the unit's loop that take about ``unit_ms`` here (median of 5)."""
     inner = 2000
-    ns: dict[str, object] = {}
-    body = "total = 0\nfor i in range(inner):\n    total += sum((i, i * i % 7, 1))\n"
-    code = compile(body, "<unit>", "exec")
+    code = compile(_UNIT, "<unit>", "exec")
     times = []
     for _ in range(5):
-        ns["inner"] = inner
+        ns: dict[str, object] = {"inner": inner}
         t0 = time.perf_counter()
         exec(code, ns)
         times.append(time.perf_counter() - t0)
