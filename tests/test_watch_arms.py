@@ -86,6 +86,29 @@ def test_a_missing_allocator_is_not_available_on_the_cluster(
     assert "not available" in capsys.readouterr().out
 
 
+def test_sigint_stops_the_arms_and_keeps_what_was_gathered(tmp_path: Path) -> None:
+    import glob
+    import signal
+    import time
+
+    (tmp_path / "prog.py").write_text(MARKED)
+    out = tmp_path / "arms"
+    driver = subprocess.Popen(
+        [PY, "-m", "nrm.cli", "watch", "--out", str(out), "--hz", "20", "--arms", "gc=disable",
+         "--repeats", "3", "--", PY, "prog.py"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and len(glob.glob(str(out / "b*" / "run.json"))) < 2:
+        time.sleep(0.2)
+    driver.send_signal(signal.SIGINT)
+    output, _ = driver.communicate(timeout=120)
+    assert driver.returncode == 130, output
+    assert "holds what was gathered" in output
+    arms = json.loads((out / "arms.json").read_text())
+    assert arms["status"] == "interrupted" and 1 <= len(arms["runs"]) < 9
+    assert all(r["status"] == "complete" for r in arms["runs"])
+
+
 # --- on a real `dask scheduler` / `dask worker` pair -----------------------------------------
 
 
