@@ -204,3 +204,28 @@ def test_claim_folder_never_reuses_a_name(tmp_path: Path) -> None:
     assert default_folder(None, 42).name.startswith("pid42-")
     assert default_folder(["python3", "-m", "pkg.tool"], None).name.startswith("pkg.tool-")
     assert default_folder(["./my prog"], None).name.startswith("my_prog-")
+
+
+# --- the overhead make bench measured, as the report shows it --------------------------------
+
+
+def test_latest_bench_with_a_watch_overhead_is_found_and_printed(tmp_path: Path) -> None:
+    from nrm.watch.overhead import latest_bench, overhead_lines
+
+    ci = {"pct": 0.4, "ci_low_pct": -0.2, "ci_high_pct": 0.9, "n_blocks": 8,
+          "verdict": "within the 1 % target"}
+    w = {"units": 1500, "unit_ms_measured": 2.1, "blocks": 8, "load_1m_before": 3.0,
+         "load_1m_after": 4.0, "inside_cpu": ci, "inside_wall": ci, "outside_wall": ci,
+         "aa_wall": ci, "aa_cpu": ci,
+         "hook_thread_pct_of_cpu": {"pct": 0.1, "ci_low_pct": 0.05, "ci_high_pct": 0.15, "n": 8},
+         "watcher_core_share": {"pct": 0.1, "ci_low_pct": 0.09, "ci_high_pct": 0.11, "n": 16,
+                                "verdict": "within the 0.5 % target"}}
+    (tmp_path / "bench-20260101T000000.json").write_text(json.dumps({"watch_overhead": w}))
+    (tmp_path / "bench-20260102T000000.json").write_text(json.dumps({"watch_overhead": {}}))
+    (tmp_path / "bench-20260103T000000.json").write_text("{not json")
+    found = latest_bench(tmp_path)
+    assert found is not None and found[0].name == "bench-20260101T000000.json"
+    lines = overhead_lines(found[1]["watch_overhead"])
+    assert any("+0.40 % (95 % CI -0.20 to +0.90 %, n=8): within the 1 % target" in line
+               for line in lines)
+    assert latest_bench(tmp_path / "none") is None
