@@ -33,9 +33,11 @@ def check_scheduler_address(address: str) -> str:
     :class:`ParameterError` saying what was expected."""
     m = re.fullmatch(r"([a-z]+)://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})", address)
     if not m or m.group(1) not in SCHEDULER_SCHEMES or not 0 < int(m.group(3)) < 65536:
-        raise ParameterError(f"--scheduler {address!r}: expected a Dask scheduler's address, "
-                             "tcp://HOST:PORT (e.g. tcp://127.0.0.1:8786, as `dask scheduler` "
-                             "prints it)")
+        raise ParameterError(
+            f"--scheduler {address!r}: expected a Dask scheduler's address, "
+            "tcp://HOST:PORT (e.g. tcp://127.0.0.1:8786, as `dask scheduler` "
+            "prints it)"
+        )
     return address
 
 
@@ -66,15 +68,20 @@ def _probe_scheduler(address: str, timeout_s: float) -> None:
                     break
                 head += chunk
     except TimeoutError:
-        raise StudyError(f"{address} accepted a connection but sent no Dask handshake within "
-                         f"{timeout_s:g} s: not a Dask scheduler") from None
+        raise StudyError(
+            f"{address} accepted a connection but sent no Dask handshake within "
+            f"{timeout_s:g} s: not a Dask scheduler"
+        ) from None
     except OSError as exc:
-        raise StudyError(f"no Dask scheduler answered at {address} within {timeout_s:g} s "
-                         f"({exc.strerror or type(exc).__name__}); start one with `dask "
-                         "scheduler` and `dask worker ADDRESS`, or leave out --scheduler") from None
+        raise StudyError(
+            f"no Dask scheduler answered at {address} within {timeout_s:g} s "
+            f"({exc.strerror or type(exc).__name__}); start one with `dask "
+            "scheduler` and `dask worker ADDRESS`, or leave out --scheduler"
+        ) from None
     if len(head) < 8 or not 0 < int.from_bytes(head, "little") < 1024:
-        raise StudyError(f"{address} answered, but not as a Dask scheduler (its first bytes: "
-                         f"{head[:8]!r})")
+        raise StudyError(
+            f"{address} answered, but not as a Dask scheduler (its first bytes: {head[:8]!r})"
+        )
 
 
 def connect_scheduler(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
@@ -90,12 +97,16 @@ def connect_scheduler(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> Any
             warnings.simplefilter("ignore")
             return Client(address, timeout=f"{timeout_s}s")
     except (OSError, TimeoutError) as exc:
-        raise StudyError(f"no Dask scheduler answered at {address} within {timeout_s:g} s "
-                         f"({type(exc).__name__}); start one with `dask scheduler` and "
-                         "`dask worker ADDRESS`, or leave out --scheduler") from None
+        raise StudyError(
+            f"no Dask scheduler answered at {address} within {timeout_s:g} s "
+            f"({type(exc).__name__}); start one with `dask scheduler` and "
+            "`dask worker ADDRESS`, or leave out --scheduler"
+        ) from None
     except Exception as exc:  # something answered, but not the scheduler protocol
-        raise StudyError(f"{address} answered, but not as a Dask scheduler "
-                         f"({type(exc).__name__}: {str(exc)[:80]})") from None
+        raise StudyError(
+            f"{address} answered, but not as a Dask scheduler "
+            f"({type(exc).__name__}: {str(exc)[:80]})"
+        ) from None
 
 
 def open_client(workers: int, scheduler: str | None) -> tuple[Any, Any]:
@@ -111,10 +122,15 @@ def open_client(workers: int, scheduler: str | None) -> tuple[Any, Any]:
     # no dashboard: the scheduler's HTTP server takes a free loopback port and serves no routes
     # (dashboard_address=None still binds :8787 and warns when that port is taken)
     with dask.config.set({"distributed.scheduler.http.routes": []}):
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                               scheduler_kwargs={"dashboard": False},
-                               silence_logs=logging.ERROR)
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            scheduler_kwargs={"dashboard": False},
+            silence_logs=logging.ERROR,
+        )
     return Client(cluster), cluster
 
 
@@ -175,9 +191,11 @@ def check_workers(workers: object) -> int:
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ParameterError(f"workers must be a positive integer, got {workers!r}")
     if workers > MAX_WORKERS:
-        raise ParameterError(f"workers {workers}: at most {MAX_WORKERS} local workers (this "
-                             f"machine has {os.cpu_count()} cores; more share them and fake "
-                             "contention); for a cluster use --scheduler")
+        raise ParameterError(
+            f"workers {workers}: at most {MAX_WORKERS} local workers (this "
+            f"machine has {os.cpu_count()} cores; more share them and fake "
+            "contention); for a cluster use --scheduler"
+        )
     return workers
 
 
@@ -204,8 +222,9 @@ def worker_address() -> str | None:
 Job = tuple[str, Callable[..., Any], tuple[Any, ...]]
 
 
-def in_order(client: Any, jobs: Iterable[Job], *, key: str, retries: int = 2
-             ) -> Iterator[tuple[str, Any, BaseException | None]]:
+def in_order(
+    client: Any, jobs: Iterable[Job], *, key: str, retries: int = 2
+) -> Iterator[tuple[str, Any, BaseException | None]]:
     """Submit ``jobs`` in their order, never more at once than the cluster has threads (Dask's
     scheduler does not keep submission order, and randomized blocks only spread drift evenly
     when they run in order); yield ``(name, result, None)`` as each ends, or ``(name, None,
@@ -228,8 +247,7 @@ def in_order(client: Any, jobs: Iterable[Job], *, key: str, retries: int = 2
             if job is None:
                 return
             name, fn, args = job
-            fut = client.submit(fn, *args, key=f"{key}-{name}-{stamp}", retries=retries,
-                                pure=False)
+            fut = client.submit(fn, *args, key=f"{key}-{name}-{stamp}", retries=retries, pure=False)
             names[fut.key] = name
             ac.add(fut)
             in_flight += 1

@@ -26,8 +26,10 @@ def overhead_lines(w: dict[str, Any]) -> list[str]:
 
     def ci(d: dict[str, Any]) -> str:
         n = d.get("n_blocks", d.get("n"))
-        return (f"{d['pct']:+.2f} % (95 % CI {d['ci_low_pct']:+.2f} to {d['ci_high_pct']:+.2f} "
-                f"%, n={n})")
+        return (
+            f"{d['pct']:+.2f} % (95 % CI {d['ci_low_pct']:+.2f} to {d['ci_high_pct']:+.2f} "
+            f"%, n={n})"
+        )
 
     return [
         f"program: {w['units']} units of {w['unit_ms_measured']:.2f} ms (bare), "
@@ -38,11 +40,17 @@ def overhead_lines(w: dict[str, Any]) -> list[str]:
         f"inside tier, elapsed time: {ci(w['inside_wall'])}: {w['inside_wall']['verdict']}",
         f"  of which the hook thread's own CPU: {ci(w['hook_thread_pct_of_cpu'])} of the "
         "program's CPU",
-        *([f"inside tier from its costs: {c['pct']:.2f} % ({c['callback_us_per_collection']:.2f}"
-           f" us per collection (min of 7 loops) x {c['collections_per_unit']:.1f} collections "
-           f"per unit + the hook thread's {c['hook_thread_us_per_unit']:.2f} us, over "
-           f"{c['unit_cpu_us']:.0f} us of CPU per unit)"]
-          if (c := w.get("inside_from_costs")) else []),
+        *(
+            [
+                f"inside tier from its costs: {c['pct']:.2f} % "
+                f"({c['callback_us_per_collection']:.2f} us per collection (min of 7 loops) x "
+                f"{c['collections_per_unit']:.1f} collections per unit + the hook thread's "
+                f"{c['hook_thread_us_per_unit']:.2f} us, over "
+                f"{c['unit_cpu_us']:.0f} us of CPU per unit)"
+            ]
+            if (c := w.get("inside_from_costs"))
+            else []
+        ),
         f"outside tier (outside only vs bare), elapsed time: {ci(w['outside_wall'])}",
         f"A/A (bare vs bare): elapsed {ci(w['aa_wall'])}, CPU {ci(w['aa_cpu'])}",
         f"outside watcher's own CPU at 1 Hz: {w['watcher_core_share']['pct']:.3f} % of a core "
