@@ -80,10 +80,14 @@ def test_arms_run_on_a_local_cluster_in_the_blocks_order(tmp_path: Path) -> None
     gc_run = next(r for r in arms["runs"] if r["arm"] == "gc=disable")
     gc_record = json.loads((Path(gc_run["folder"]) / "run.json").read_text())
     assert gc_record["watch"]["gc_mode"] == "disable"
-    # the change in drift against A per block, and the A/A arm, each with its n
+    # the change in drift against A in the same block, and the A/A arm, each with its n: the
+    # blocks where both the arm's run and A's have a drift
+    slope = {(r["arm"], r["block"]): r["slope"] for r in arms["runs"]}
     for label in ("A'", "gc=disable"):
         entry = arms["arms"][label]
-        assert entry["n"] == sum(r["slope"] is not None for r in arms["runs"] if r["arm"] == label)
+        counted = [b for b in range(2) if None not in (slope[(label, b)], slope[("A", b)])]
+        assert entry["n"] == len(counted)
+        assert entry["diffs"] == [slope[(label, b)] - slope[("A", b)] for b in counted]
         assert "verdict" in entry and entry["text"].startswith("drift minus A's")
     assert "gc=disable" in proc.stdout and "drift minus A's" in proc.stdout
 
