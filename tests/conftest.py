@@ -10,6 +10,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 # ------------------------------------------------------------------ one shared smoke build
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,45 @@ def smoke_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert res.returncode == 0, (res.stdout[-3000:], res.stderr[-3000:])
     (out / "make.console").write_text(res.stdout + res.stderr, encoding="utf-8")  # for the tests
     return out
+
+
+# ------------------------------------------------------------- a real Dask scheduler/workers
+@pytest.fixture
+def dask_pair() -> Iterator[Callable[[int], tuple[str, list[subprocess.Popen[bytes]]]]]:
+    """``start(n)``: a real ``dask scheduler`` on 127.0.0.1 (a free port) and ``n`` single-
+    threaded ``dask worker`` s, each in a session of its own (a test may kill one with
+    ``os.killpg(worker.pid, ...)``); returns the address and the workers. All are killed at
+    the end of the test."""
+    import contextlib
+    import os
+    import signal
+    import socket
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def launch(argv: list[str]) -> subprocess.Popen[bytes]:
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True, env=env)
+        procs.append(p)
+        return p
+
+    def start(workers: int = 2) -> tuple[str, list[subprocess.Popen[bytes]]]:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        addr = f"tcp://127.0.0.1:{port}"
+        launch([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                "--no-dashboard"])
+        return addr, [launch([str(bin_dir / "dask"), "worker", addr, "--nthreads", "1",
+                              "--host", "127.0.0.1", "--no-dashboard"]) for _ in range(workers)]
+
+    try:
+        yield start
+    finally:
+        for p in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,8 +24,7 @@ from nrm.sim.metrics import CycleReplaySource
 from nrm.sim.model import Reality
 from nrm.study import sweep as S
 from nrm.study.arms import TRACE_METRICS
-
-BIN = Path(sys.executable).parent
+from nrm.study.cluster import CONNECT_TIMEOUT_S
 
 
 def _write_trace(path: Path, conditions: dict[str, int]) -> None:
@@ -340,60 +340,41 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_sweep_on_a_real_scheduler_survives_a_killed_worker(tmp_path: Path) -> None:
-    port = _free_port()
-    addr = f"tcp://127.0.0.1:{port}"
-    procs: list[subprocess.Popen] = []
-    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
-
-    def start(argv: list[str]) -> subprocess.Popen:
-        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True, env=env)
-        procs.append(p)
-        return p
-
+def test_sweep_on_a_real_scheduler_survives_a_killed_worker(
+        tmp_path: Path, dask_pair: Callable[[int], tuple[str, list[subprocess.Popen]]]) -> None:
+    addr, workers = dask_pair(2)
     out = tmp_path / "st"
-    try:
-        start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-               "--no-dashboard"])
-        workers = [start([str(BIN / "dask"), "worker", addr, "--nthreads", "1",
-                          "--host", "127.0.0.1", "--no-dashboard"]) for _ in range(2)]
-        driver = subprocess.Popen(
-            [sys.executable, "-m", "nrm.cli", "study", "run", "--scale", "smoke", "--repeats",
-             "3", "--arm", "lean-on-sampling", "--scheduler", addr, "--out", str(out),
-             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        # kill the worker running a study run as soon as one is under way (after >= 1 done)
-        killed = None
-        deadline = time.monotonic() + 240
-        while killed is None and time.monotonic() < deadline and driver.poll() is None:
-            done = list((out / "records").glob("*.json")) if (out / "records").exists() else []
-            claims = list((out / "claims").glob("*.json")) if (out / "claims").exists() else []
-            for c in claims if done else []:
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "nrm.cli", "study", "run", "--scale", "smoke", "--repeats",
+         "3", "--arm", "lean-on-sampling", "--scheduler", addr, "--out", str(out),
+         "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # kill the worker running a study run as soon as one is under way (after >= 1 done)
+    killed = None
+    deadline = time.monotonic() + 240
+    while killed is None and time.monotonic() < deadline and driver.poll() is None:
+        done = list((out / "records").glob("*.json")) if (out / "records").exists() else []
+        claims = list((out / "claims").glob("*.json")) if (out / "claims").exists() else []
+        for c in claims if done else []:
+            try:
+                pid = json.loads(c.read_text())["pid"]
+            except (OSError, ValueError, KeyError):
+                continue
+            for w in workers:
                 try:
-                    pid = json.loads(c.read_text())["pid"]
-                except (OSError, ValueError, KeyError):
-                    continue
-                for w in workers:
-                    try:
-                        if killed is None and os.getpgid(pid) == w.pid:
-                            os.killpg(w.pid, signal.SIGKILL)  # one worker only
-                            killed = c.stem
-                    except ProcessLookupError:
-                        pass
-            time.sleep(0.05)
-        assert killed is not None, "no run was under way to kill its worker"
-        try:
-            output, _ = driver.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            driver.kill()
-            output, _ = driver.communicate()
-            pytest.fail("the sweep did not finish after a worker was killed:\n" + output[-4000:])
-        assert driver.returncode == 0, output
-    finally:
-        for p in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+                    if killed is None and os.getpgid(pid) == w.pid:
+                        os.killpg(w.pid, signal.SIGKILL)  # one worker only
+                        killed = c.stem
+                except ProcessLookupError:
+                    pass
+        time.sleep(0.05)
+    assert killed is not None, "no run was under way to kill its worker"
+    try:
+        output, _ = driver.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        driver.kill()
+        output, _ = driver.communicate()
+        pytest.fail("the sweep did not finish after a worker was killed:\n" + output[-4000:])
+    assert driver.returncode == 0, output
     plan = S.load_plan(out)
     names = [t.name for t in plan.tasks()]
     complete = [p.parent.name for p in (out / "runs").glob("*/run.json")
@@ -532,7 +513,7 @@ def test_an_unreachable_or_foreign_scheduler_is_refused_quickly(
                      f"tcp://127.0.0.1:{_free_port()}", "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "no Dask scheduler answered" in err and err.count("\n") == 1
-    assert time.monotonic() - t0 < S.CONNECT_TIMEOUT_S + 15 and not out.exists()
+    assert time.monotonic() - t0 < CONNECT_TIMEOUT_S + 15 and not out.exists()
     port = _free_port()  # an HTTP server answers there: not the scheduler protocol
     srv = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
                             "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -365,18 +365,25 @@ def test_arms_missing_allocator_is_not_available_and_others_go_on(tmp_path: Path
 
 
 def test_overhead_a_a_at_smoke_size(tmp_path: Path) -> None:
-    """The bench's watch-on vs watch-off A/A runs and reports (timing targets live in
-    `make bench`, not here)."""
-    from nrm.build.bench import bench_watch_overhead
+    """The bench's watch-on vs watch-off A/A runs in randomized blocks and reports intervals
+    (timing targets live in `make bench`, not here)."""
+    from nrm.build.bench import WATCH_ARMS, bench_watch_overhead
+    from nrm.watch.overhead import overhead_lines
 
-    r = bench_watch_overhead(units=300, repeats=1, tmp=tmp_path)
-    times = r["times_s"]
-    assert all(len(times[a]) == 1 and times[a][0] > 0 for a in ("off", "outside", "both"))
-    assert isinstance(r["outside_overhead_pct"], float)
-    share = r["watcher_core_share_pct"]
-    assert share is None or 0 <= share < 100
-    both = json.loads((tmp_path / "both-0" / "run.json").read_text())
+    r = bench_watch_overhead(units=250, repeats=2, tmp=tmp_path, unit_ms=5.0)  # ~1.3 s each
+    assert all(sorted(block) == sorted(WATCH_ARMS) for block in r["order"])
+    for measure in ("wall_s", "cpu_s"):
+        assert all(len(r[measure][a]) == 2 and min(r[measure][a]) > 0 for a in WATCH_ARMS)
+    for key in ("inside_cpu", "inside_wall", "outside_wall", "aa_wall"):
+        assert r[key]["n_blocks"] == 2 and r[key]["ci_low_pct"] <= r[key]["ci_high_pct"]
+    assert r["inside_cpu"]["verdict"].startswith(("within the 1 %", "exceeds the 1 %", "undecided"))
+    share = r["watcher_core_share"]
+    assert share["n"] == 4 and 0 <= share["pct"] < 100  # 2 blocks x (outside, inside)
+    both = json.loads((tmp_path / "inside-0" / "run.json").read_text())
     assert both["watch"]["inside"] is True and both["watch"]["hz"] == 1.0
+    assert both["inside"]["marks"] == 250
+    lines = overhead_lines(r)
+    assert any(line.startswith("inside tier") and "n=2" in line for line in lines)
 
 
 def test_arms_real_jemalloc_is_preloaded_and_checked(tmp_path: Path) -> None:

@@ -3,16 +3,17 @@
     nrm watch [--out DIR] [--hz N] -- python script.py ARGS
     nrm watch --pid PID [--out DIR]
     nrm watch report DIR
-    nrm watch --arms allocator=malloc,jemalloc gc=freeze,disable --repeats 3 -- python ...
+    nrm watch --arms allocator=malloc,jemalloc gc=freeze,disable --repeats 3 \
+        [--workers N | --scheduler ADDRESS] -- python ...
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from nrm.cli.argtypes import positive_int
 from nrm.exceptions import WatchError
 from nrm.run.scales import DEFAULT_SEED
 
@@ -27,7 +28,9 @@ def register(sub: Any) -> None:
         "`nrm watch report DIR` renders a watch folder as HTML.",
     )
     p.add_argument("--out", type=Path, default=None,
-                   help="run folder to create (default data/watch/NAME-TIMESTAMP)")
+                   help="folder to create (new or empty; default: a new folder "
+                   "data/watch/NAME-YYYYMMDDTHHMMSSZ of the compendium (NRM_ROOT), -2, -3... "
+                   "when taken)")
     p.add_argument("--hz", type=float, default=1.0, help="samples per second (1-10; default 1)")
     p.add_argument("--pid", type=int, default=None, help="attach to this running process")
     p.add_argument("--no-inside", action="store_true",
@@ -37,22 +40,20 @@ def register(sub: Any) -> None:
     p.add_argument("--tracemalloc", action="store_true", help="also trace allocations (slow)")
     p.add_argument("--arms", nargs="+", default=None, metavar="KEY=V1,V2",
                    help="causal re-runs: allocator=malloc,jemalloc,mimalloc gc=freeze,disable")
-    p.add_argument("--repeats", type=int, default=3, help="blocks of the arms (default 3)")
+    p.add_argument("--repeats", type=positive_int, default=3,
+                   help="blocks of the arms (default 3)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, default=None,
+                       help="--arms: single-threaded workers of the LocalCluster (default 1: "
+                            "runs never share a core)")
+    where.add_argument("--scheduler", default=None,
+                       help="--arms: address of an existing Dask scheduler, e.g. "
+                            "tcp://host:8786")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the arms' random order")
     p.add_argument("--quiet", action="store_true", help="no live line, no printed verdicts")
     p.add_argument("command", nargs=argparse.REMAINDER,
                    help="-- PROGRAM ARGS, or: report DIR")
     p.set_defaults(handler=_cmd)
-
-
-def _default_out(argv: list[str] | None, pid: int | None) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    if argv:
-        names = [a for a in argv if not a.startswith("-")]
-        name = Path(names[1] if len(names) > 1 and "python" in names[0] else names[0]).stem
-    else:
-        name = f"pid{pid}"
-    return Path("data") / "watch" / f"{name}-{stamp}"
 
 
 def _cmd(args: argparse.Namespace) -> int:
@@ -71,17 +72,20 @@ def _cmd(args: argparse.Namespace) -> int:
         raise WatchError("give either --pid PID or -- PROGRAM ARGS, not both")
     if args.pid is None and not rest:
         raise WatchError("nothing to watch: nrm watch [OPTIONS] -- PROGRAM ARGS, or --pid PID")
-    out = args.out or _default_out(rest or None, args.pid)
+    from nrm.watch.session import WatchOptions, default_folder, watch
+
+    out = args.out if args.out is not None else default_folder(rest or None, args.pid)
     if args.arms:
         if args.pid is not None:
             raise WatchError("--arms re-runs a program: give -- PROGRAM ARGS, not --pid")
         from nrm.watch.arms import parse_arms, run_arms
 
-        return run_arms(rest, parse_arms(args.arms), out=out, repeats=args.repeats,
-                        hz=args.hz, seed=args.seed, quiet=args.quiet)
-    from nrm.watch.session import WatchOptions, watch
-
-    opts = WatchOptions(out=out, hz=args.hz, inside=not args.no_inside,
+        return run_arms(rest, parse_arms(args.arms), out=out, unique=args.out is None,
+                        repeats=args.repeats, hz=args.hz, seed=args.seed, quiet=args.quiet,
+                        workers=args.workers or 1, scheduler=args.scheduler)
+    if args.workers is not None or args.scheduler is not None:
+        raise WatchError("--workers and --scheduler run the causal arms: give --arms too")
+    opts = WatchOptions(out=out, unique=args.out is None, hz=args.hz, inside=not args.no_inside,
                         arena_s=args.arena_every, tracemalloc=args.tracemalloc,
                         quiet=args.quiet)
     result = watch(rest or None, opts, pid=args.pid)

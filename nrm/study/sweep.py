@@ -38,16 +38,13 @@ import contextlib
 import json
 import os
 import random
-import re
 import shlex
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,6 +67,16 @@ from nrm.run.scales import (
 from nrm.run.spec import RunSpec
 from nrm.study import contention, control_arms
 from nrm.study.arms import EXPERIMENT, TRACE_METRICS, Arm, Skipped, core_arms
+from nrm.study.cluster import (
+    check_workers,
+    close_quietly,
+    connect_scheduler,
+    in_order,
+    open_client,
+    set_pdeathsig,
+    signals_stop,
+    worker_address,
+)
 from nrm.study.long_arms import long_arms
 
 FORMAT = "nrm-study/1"
@@ -333,25 +340,6 @@ def _live_claims(claims: Path, host: str) -> list[dict[str, Any]]:
     return out
 
 
-def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child before exec
-    """Let the run die with the worker that started it (Linux), so a killed worker leaves no
-    orphan that would keep writing into a folder the retried task moves aside."""
-    import ctypes
-    import signal
-
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-
-
-def _worker_address() -> str | None:
-    try:
-        from distributed import get_worker
-
-        return str(get_worker().address)
-    except Exception:
-        return None
-
-
 def _cpu_freq() -> float | None:
     try:
         import psutil
@@ -374,7 +362,7 @@ def execute(task: dict[str, Any], study_dir: str, argv: list[str]) -> dict[str, 
         if not record_path.is_file():  # the worker died between the run's end and its record
             meta = read_run_json(run_dir)
             rec = {**task, "host": (meta.get("context") or {}).get("hostname"),
-                   "worker": _worker_address(), "started_at": meta.get("started_at"),
+                   "worker": worker_address(), "started_at": meta.get("started_at"),
                    "ended_at": meta.get("ended_at"), "exit_code": 0, "complete": True,
                    "status": "complete",
                    "recovered": "the worker died after the run ended and before its record "
@@ -399,7 +387,7 @@ def execute(task: dict[str, Any], study_dir: str, argv: list[str]) -> dict[str, 
     record: dict[str, Any] = {
         **task,
         "host": host,
-        "worker": _worker_address(),
+        "worker": worker_address(),
         "pid": os.getpid(),
         "started_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "t_start": time.time(),
@@ -415,7 +403,7 @@ def execute(task: dict[str, Any], study_dir: str, argv: list[str]) -> dict[str, 
     try:
         with (logs / f"{name}.log").open("w", encoding="utf-8") as log:
             proc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT,
-                                  preexec_fn=_set_pdeathsig if sys.platform == "linux" else None,
+                                  preexec_fn=set_pdeathsig if sys.platform == "linux" else None,
                                   check=False)
         rc = proc.returncode
     finally:
@@ -552,151 +540,6 @@ def ensure_trace(plan: StudyPlan, out: Path, *, trace: str | None = None) -> Pat
     return src.path
 
 
-#: Dask's schemes for a scheduler's address (``nrm study run --scheduler``).
-SCHEDULER_SCHEMES = ("tcp", "tls")
-#: Seconds to wait for a scheduler to answer before the sweep is refused.
-CONNECT_TIMEOUT_S = 10
-
-
-def check_scheduler_address(address: str) -> str:
-    """``address`` if it has the form ``tcp://HOST:PORT`` (or ``tls://``), else a one-line
-    :class:`ParameterError` saying what was expected."""
-    m = re.fullmatch(r"([a-z]+)://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})", address)
-    if not m or m.group(1) not in SCHEDULER_SCHEMES or not 0 < int(m.group(3)) < 65536:
-        raise ParameterError(f"--scheduler {address!r}: expected a Dask scheduler's address, "
-                             "tcp://HOST:PORT (e.g. tcp://127.0.0.1:8786, as `dask scheduler` "
-                             "prints it)")
-    return address
-
-
-def _probe_scheduler(address: str, timeout_s: float) -> None:
-    """Refuse ``address`` unless what listens there greets like Dask's comm: on a new
-    connection a scheduler writes its handshake at once, a message whose first 8 bytes are a
-    small little-endian frame count. An HTTP server says nothing; another service says
-    something else (which Dask would read as a length of exabytes)."""
-    host, port = address.split("://", 1)[1].rsplit(":", 1)
-    deadline = time.monotonic() + timeout_s
-    while True:  # a scheduler started a moment ago may not listen yet: retry a refusal
-        try:
-            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
-            break
-        except ConnectionRefusedError:
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        except OSError:
-            break
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s) as s:
-            s.settimeout(timeout_s)
-            head = b""
-            while len(head) < 8:
-                chunk = s.recv(8 - len(head))
-                if not chunk:
-                    break
-                head += chunk
-    except TimeoutError:
-        raise StudyError(f"{address} accepted a connection but sent no Dask handshake within "
-                         f"{timeout_s:g} s: not a Dask scheduler") from None
-    except OSError as exc:
-        raise StudyError(f"no Dask scheduler answered at {address} within {timeout_s:g} s "
-                         f"({exc.strerror or type(exc).__name__}); start one with `dask "
-                         "scheduler` and `dask worker ADDRESS`, or leave out --scheduler") from None
-    if len(head) < 8 or not 0 < int.from_bytes(head, "little") < 1024:
-        raise StudyError(f"{address} answered, but not as a Dask scheduler (its first bytes: "
-                         f"{head[:8]!r})")
-
-
-def connect_scheduler(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
-    """A client of the scheduler at ``address``, or a one-line :class:`StudyError` naming what
-    was tried (nothing answered within ``timeout_s``, or what answered is not a scheduler)."""
-    from distributed import Client
-
-    check_scheduler_address(address)
-    if address.startswith("tcp://"):
-        _probe_scheduler(address, timeout_s)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return Client(address, timeout=f"{timeout_s}s")
-    except (OSError, TimeoutError) as exc:
-        raise StudyError(f"no Dask scheduler answered at {address} within {timeout_s:g} s "
-                         f"({type(exc).__name__}); start one with `dask scheduler` and "
-                         "`dask worker ADDRESS`, or leave out --scheduler") from None
-    except Exception as exc:  # something answered, but not the scheduler protocol
-        raise StudyError(f"{address} answered, but not as a Dask scheduler "
-                         f"({type(exc).__name__}: {str(exc)[:80]})") from None
-
-
-def _client(workers: int, scheduler: str | None) -> Any:
-    import logging
-
-    import dask
-    from distributed import Client, LocalCluster
-
-    if scheduler is not None:
-        return connect_scheduler(scheduler), None
-    # no dashboard: the scheduler's HTTP server takes a free loopback port and serves no routes
-    # (dashboard_address=None still binds :8787 and warns when that port is taken)
-    with dask.config.set({"distributed.scheduler.http.routes": []}):
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                               scheduler_kwargs={"dashboard": False},
-                               silence_logs=logging.ERROR)
-    return Client(cluster), cluster
-
-
-class _SignalStop:
-    signum: int | None = None
-
-
-@contextlib.contextmanager
-def _signals_stop_the_sweep() -> Iterator[_SignalStop]:
-    """SIGINT and SIGTERM stop the sweep as Ctrl-C does (a KeyboardInterrupt in the main
-    thread), noting which one came. SIGINT is handled even when this process inherited it
-    ignored (a background job of a non-interactive shell), as ``nrm run`` does."""
-    stop = _SignalStop()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handle(signum: int, frame: Any) -> None:
-        if stop.signum is None:
-            stop.signum = signum
-            raise KeyboardInterrupt
-
-    old = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
-def _close_quietly(client: Any, cluster: Any) -> None:
-    """Close the Dask client (and the LocalCluster) without Dask's log lines about the tasks
-    an interrupted sweep leaves behind."""
-    import logging
-
-    quiet = [logging.getLogger(n) for n in ("distributed", "tornado", "asyncio")]
-    levels = [lg.level for lg in quiet]
-    for lg in quiet:
-        lg.setLevel(logging.CRITICAL)
-    try:
-        with contextlib.suppress(Exception):
-            client.close()
-        if cluster is not None:
-            with contextlib.suppress(Exception):
-                cluster.close()
-    finally:
-        for lg, lv in zip(quiet, levels, strict=True):
-            lg.setLevel(lv)
-
-
-#: Most local workers a sweep starts (each a process of its own).
-MAX_WORKERS = 64
-
-
 def check_study_folder(out: str | Path) -> Path:
     """``out`` resolved, if it can hold a study: a folder that does not exist yet (its parents
     may not either, but none of them may be a file), an empty folder, or a study's folder (it
@@ -722,12 +565,7 @@ def run_study(plan: StudyPlan, out: str | Path, *, workers: int = 1,
     moved aside with ``retire_stale`` (:func:`ensure_plan`). Returns the study summary (also
     ``OUT/study.json``).
     """
-    if not isinstance(workers, int) or workers < 1:
-        raise ParameterError(f"workers must be a positive integer, got {workers!r}")
-    if workers > MAX_WORKERS:
-        raise ParameterError(f"workers {workers}: at most {MAX_WORKERS} local workers (this "
-                             f"machine has {os.cpu_count()} cores; more share them and fake "
-                             "contention); for a cluster use --scheduler")
+    check_workers(workers)
     out = check_study_folder(out)
     # reach the scheduler before anything is written into OUT
     remote = connect_scheduler(scheduler) if scheduler is not None else None
@@ -745,9 +583,9 @@ def run_study(plan: StudyPlan, out: str | Path, *, workers: int = 1,
     if not pending and remote is not None:
         remote.close()
     if pending:
-        with _signals_stop_the_sweep() as stopped:
-            client, cluster = (remote, None) if remote is not None else _client(workers,
-                                                                                 scheduler)
+        with signals_stop() as stopped:
+            client, cluster = (remote, None) if remote is not None else open_client(workers,
+                                                                                     scheduler)
             try:
                 results = _sweep(client, plan, out, pending, trace_path, len(tasks), progress)
             except KeyboardInterrupt:
@@ -758,7 +596,7 @@ def run_study(plan: StudyPlan, out: str | Path, *, workers: int = 1,
                     f"{len(tasks)} runs complete; run the same command again to run the "
                     "missing ones", exit_status=128 + int(signum)) from None
             finally:
-                _close_quietly(client, cluster)
+                close_quietly(client, cluster)
     # what this sweep ran: another sweep into the same folder may have run (or be running)
     # some of `pending` ("already complete", "running elsewhere": no exit code)
     ran = sum("exit_code" in r for r in results)
@@ -769,29 +607,10 @@ def run_study(plan: StudyPlan, out: str | Path, *, workers: int = 1,
 
 def _sweep(client: Any, plan: StudyPlan, out: Path, pending: list[RunTask], trace_path: Path,
            total: int, progress: bool) -> list[dict[str, Any]]:
-    """Submit ``pending`` in the plan's order, never more at once than the cluster has threads
-    (Dask's scheduler does not keep submission order, and the randomized blocks only spread
-    drift evenly when they run in order). A task whose worker dies is retried elsewhere."""
-    from distributed import as_completed
-
-    todo = list(pending)
-    stamp = f"{time.time():.0f}"
-    ac = as_completed()
-    in_flight = 0
-    names: dict[Any, str] = {}
-
-    def fill() -> None:
-        nonlocal in_flight
-        window = max(1, sum(client.nthreads().values()))
-        while todo and in_flight < window:
-            t = todo.pop(0)
-            argv = task_command(plan, t, out, trace_path)
-            fut = client.submit(execute, t.to_dict(), str(out), argv,
-                                key=f"nrm-study-{t.name}-{stamp}", retries=2, pure=False)
-            names[fut.key] = t.name
-            ac.add(fut)
-            in_flight += 1
-
+    """Run ``pending`` in the plan's order (:func:`nrm.study.cluster.in_order`). A task whose
+    worker dies is retried elsewhere."""
+    jobs = ((t.name, execute, (t.to_dict(), str(out), task_command(plan, t, out, trace_path)))
+            for t in pending)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -800,21 +619,16 @@ def _sweep(client: Any, plan: StudyPlan, out: Path, pending: list[RunTask], trac
                    desc=f"study {plan.scale.name}", dynamic_ncols=True,
                    ascii=True)  # ASCII: doit reads it a byte at a time
     results = []
-    fill()
     try:
-        for fut in ac:
-            in_flight -= 1
-            try:
-                rec = fut.result()
-            except Exception as exc:  # e.g. KilledWorker after repeated worker deaths
-                rec = {"name": names.get(fut.key, str(fut.key)),
+        for name, rec, exc in in_order(client, jobs, key="nrm-study"):
+            if exc is not None:
+                rec = {"name": name,
                        "status": f"task failed ({type(exc).__name__}: {exc}); run the same "
                                  "command again to retry it"}
             results.append(rec)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix_str(f"{rec['name']}: {rec['status']}", refresh=False)
-            fill()
     finally:
         if bar is not None:
             bar.close()

@@ -155,11 +155,30 @@ def render(folder: Path) -> str:
     parts.append("<h2>Overhead</h2>")
     parts.append(_table(f"Table 2. The tool's own CPU time over {duration(over['wall_s'])} of "
                         "watching.", ["part", "CPU time", "share"], over_rows))
+    parts.append(_bench_overhead())
     if inside.get("work_source"):
         parts.append(f"<p>Work units from: {esc(str(inside['work_source']))} "
                      f"({inside.get('marks', 0)} units).</p>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
+
+
+def _bench_overhead() -> str:
+    """What ``make bench`` last measured of the tool's overhead (A/A in fresh processes)."""
+    from nrm import paths
+    from nrm.watch.overhead import latest_bench, overhead_lines
+
+    found = latest_bench(paths.BENCH)
+    if found is None:
+        return ("<p>The tool's overhead on a program's time (an A/A of watch on vs off in "
+                "fresh processes) is measured by <code>make bench</code>, not run here.</p>")
+    path, data = found
+    host = (data.get("context") or {}).get("hostname") or "this machine"
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in
+                    overhead_lines(data["watch_overhead"]))
+    return (f"<p>Measured by <code>make bench</code> ({html.escape(path.name)}, on "
+            f"{html.escape(str(host))}, {html.escape(str(data.get('started_at')))}):</p>"
+            f"<ul>{items}</ul>")
 
 
 def write_report(folder: Path) -> Path:

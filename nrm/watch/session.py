@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -33,6 +34,7 @@ from typing import Any
 
 from nrm.exceptions import RunExistsError, WatchError
 from nrm.instrument.runrecord import WATCH_FORMAT, RunRecord, now_iso
+from nrm.study.cluster import set_pdeathsig
 from nrm.watch import startup
 from nrm.watch.procstat import ProcReader, check_pid
 from nrm.watch.sampler import Console, InsideFeed, Sampler, new_log
@@ -45,6 +47,7 @@ CYCLES = "cycles.csv"
 @dataclass
 class WatchOptions:
     out: Path
+    unique: bool = False  # out is a default name: take the first free NAME, NAME-2, NAME-3...
     hz: float = 1.0
     inside: bool = True
     arena_s: float = 5.0
@@ -57,6 +60,9 @@ class WatchOptions:
     quiet: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # more run.json keys (arms)
     check_preload: bool = False  # record the allocator libraries mapped (/proc/PID/maps)
+    cwd: Path | None = None  # the program's working folder (default: ours)
+    die_with_parent: bool = False  # the program gets SIGTERM when its starter dies (Dask arms)
+    output: Path | None = None  # the program's stdout and stderr into this file (default: ours)
 
 
 @dataclass
@@ -70,17 +76,19 @@ class WatchResult:
     error: str | None = None
 
 
-def check_program(argv: Sequence[str]) -> str:
-    """The program's path; a :class:`WatchError` when it (or a Python script) is missing."""
+def check_program(argv: Sequence[str], cwd: Path | None = None) -> str:
+    """The program's path; a :class:`WatchError` when it (or a Python script) is missing.
+    Relative paths are read from ``cwd`` (default: the current folder)."""
     if not argv:
         raise WatchError("no program given: nrm watch [OPTIONS] -- PROGRAM ARGS (or --pid PID)")
-    found = shutil.which(argv[0])
+    here = cwd or Path.cwd()
+    found = shutil.which(str(here / argv[0]) if os.sep in argv[0] else argv[0])
     if found is None:
         raise WatchError(f"program not found: {argv[0]!r} (not an executable file, nor on PATH)")
     if Path(argv[0]).name.startswith("python"):
         script = next((a for a in argv[1:] if not a.startswith("-")), None)
         if script is not None and "-m" not in argv[1:] and "-c" not in argv[1:] \
-                and not Path(script).is_file():
+                and not (here / script).is_file():
             raise WatchError(f"program not found: Python script {script!r} does not exist")
     return found
 
@@ -89,6 +97,45 @@ def check_out(out: Path) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise RunExistsError(f"{out} already exists and is not empty; watch folders are never "
                              "overwritten: choose another --out")
+
+
+def default_folder(argv: Sequence[str] | None, pid: int | None) -> Path:
+    """Where a watch writes without ``--out``: ``paths.WATCH/NAME-YYYYMMDDTHHMMSSZ`` (NAME: the
+    script's stem, the module of ``-m``, ``python-c``, the program's name, or ``pidPID``; the
+    time in UTC). :func:`claim_folder` makes
+    it a new folder (``-2``, ``-3``... when a watch of the same second holds the name)."""
+    from datetime import UTC, datetime
+
+    from nrm import paths
+
+    name = f"pid{pid}"
+    if argv:
+        name = Path(argv[0]).name
+        rest = list(argv[1:])
+        if name.startswith("python") and "-c" in rest:
+            name = "python-c"
+        elif name.startswith("python") and "-m" in rest[:-1]:
+            name = rest[rest.index("-m") + 1]
+        elif name.startswith("python"):
+            name = Path(next((a for a in rest if not a.startswith("-")), name)).stem
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "program"
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return paths.WATCH / f"{name}-{stamp}"
+
+
+def claim_folder(base: Path) -> Path:
+    """Create and return ``base``, or the first of ``base-2``, ``base-3``... that does not
+    exist yet (``mkdir`` without ``exist_ok``: two watches never share a folder, and an
+    earlier watch's folder is never written into)."""
+    base.parent.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        folder = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            n += 1
 
 
 def program_env(opts: WatchOptions) -> dict[str, str]:
@@ -158,15 +205,18 @@ def watch(argv: Sequence[str] | None, opts: WatchOptions, *, pid: int | None = N
           stream: Any = None) -> WatchResult:
     """Watch a program started now (``argv``) or a running process (``pid``)."""
     if argv:
-        check_program(argv)
+        check_program(argv, opts.cwd)
     elif pid is not None:
         check_pid(pid)
     else:
         raise WatchError("nothing to watch: give -- PROGRAM ARGS or --pid PID")
     if not 0.1 <= opts.hz <= 50:
         raise WatchError(f"--hz {opts.hz:g} is out of range; use 1-10 (0.1-50 accepted)")
-    check_out(opts.out)
-    opts.out.mkdir(parents=True, exist_ok=True)
+    if opts.unique:
+        opts.out = claim_folder(opts.out)
+    else:
+        check_out(opts.out)
+        opts.out.mkdir(parents=True, exist_ok=True)
     stream = stream if stream is not None else sys.stderr
     inside = bool(argv) and opts.inside
     record = RunRecord.create(
@@ -180,12 +230,18 @@ def watch(argv: Sequence[str] | None, opts: WatchOptions, *, pid: int | None = N
     child: subprocess.Popen[bytes] | None = None
     if argv:
         opts.inside = inside
+        output = opts.output.open("ab") if opts.output is not None else None
         try:
-            child = subprocess.Popen(list(argv), env=program_env(opts))
+            child = subprocess.Popen(list(argv), env=program_env(opts), cwd=opts.cwd,
+                                     stdout=output, stderr=subprocess.STDOUT if output else None,
+                                     preexec_fn=set_pdeathsig if opts.die_with_parent else None)
         except OSError as exc:
             log.close()
             record.finish("failed", 1, f"cannot start {argv[0]!r}: {exc}")
             raise WatchError(f"cannot start {argv[0]!r}: {exc}") from None
+        finally:
+            if output is not None:
+                output.close()
         pid = child.pid
         record.update(context=_context(argv, pid))
     assert pid is not None

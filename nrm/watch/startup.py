@@ -2,8 +2,9 @@
 
 What it records, with no edit of the program:
 
-- every garbage collection's duration (CPU time of the collecting thread), per generation
-  (``gc.callbacks``);
+- every garbage collection, per generation (``gc.callbacks``), and their durations (CPU time
+  of the collecting thread): every full collection timed, young ones sampled (one in
+  :data:`YOUNG_STRIDE`, scaled; see :meth:`Recorder._gc_callback`);
 - pymalloc's arenas (``sys._debugmallocstats()`` parsed by :mod:`nrm.instrument.arenas`) every
   ``NRM_WATCH_ARENA_S`` seconds (default 5; 0: never), because one reading walks every arena;
 - optionally tracemalloc's traced bytes (``NRM_WATCH_TRACEMALLOC=1``; it slows allocation);
@@ -36,6 +37,8 @@ ENV_TRACEMALLOC = "NRM_WATCH_TRACEMALLOC"
 ENV_ADDED_PATH = "NRM_WATCH_ADDED_PATH"
 ENV_GC_MODE = "NRM_WATCH_GC"
 INSIDE_CSV = "inside.csv"
+#: One young (generation 0 or 1) collection in this many is timed; every full one is.
+YOUNG_STRIDE = 32
 
 COLUMNS: tuple[str, ...] = (
     "t_mono", "pid", "work", "marks", "cpu_s", "gc0_n", "gc1_n", "gc2_n", "gc0_s", "gc1_s",
@@ -70,7 +73,6 @@ class Recorder:
         self.n = [0, 0, 0]
         self.s = [0.0, 0.0, 0.0]
         self.gc2_max = 0.0
-        self._t0 = 0.0
         self._arena: Any = None
         self._arena_next = 0.0
         self._arenas_ok = arena_s > 0
@@ -78,19 +80,50 @@ class Recorder:
         self._lock = threading.Lock()
         self._closed = False
         self._stop = threading.Event()
+        self.on_gc = self._gc_callback()
 
-    def on_gc(self, phase: str, info: dict[str, Any]) -> None:
-        # CPU time of the collecting thread, not wall time: a collection during which the
-        # program was descheduled by other load does not look longer
-        if phase == "start":
-            self._t0 = time.thread_time()
-            return
-        gen = info.get("generation", 2)
-        dt = time.thread_time() - self._t0
-        self.n[gen] += 1
-        self.s[gen] += dt
-        if gen == 2 and dt > self.gc2_max:
-            self.gc2_max = dt
+    def _gc_callback(self) -> Any:
+        """The ``gc.callbacks`` entry: counts every collection; times every full (generation 2)
+        collection and, per young generation, one collection in :data:`YOUNG_STRIDE` (the 1st,
+        33rd, ...), each timed young one standing for ``YOUNG_STRIDE`` (an unbiased estimate
+        of the young collections' time, kept cumulative and never decreasing). Reading the
+        thread's CPU clock is a system call (4-9 us on this loaded VM), and young collections
+        can run several times per millisecond: timing each cost 14.4 us per collection (min of
+        9 loops of direct calls, load 28), this callback 2.4 us. CPU time of the collecting
+        thread, not wall time: a collection during which the program was descheduled by other
+        load does not look longer. A closure over locals: the cheapest Python callback."""
+        n, s = self.n, self.s
+        clock = time.thread_time
+        stride = YOUNG_STRIDE
+        # collections started per generation (counted apart: in one count, generation 1's
+        # place in CPython's cycle of 11 gen-0 and 1 gen-1 collections never met the stride),
+        # and the timed one's start (-1: not timed)
+        seen = [0, 0, 0]
+        state = [-1.0]
+        rec = self
+
+        def on_gc(phase: str, info: dict[str, Any]) -> None:
+            gen = info["generation"]
+            if phase == "start":
+                if gen == 2:
+                    state[0] = clock()
+                else:
+                    k = seen[gen] + 1
+                    seen[gen] = k
+                    state[0] = clock() if k % stride == 1 else -1.0
+                return
+            n[gen] += 1
+            t0 = state[0]
+            if t0 >= 0.0:
+                dt = clock() - t0
+                if gen == 2:
+                    s[2] += dt
+                    if dt > rec.gc2_max:
+                        rec.gc2_max = dt
+                else:
+                    s[gen] += dt * stride
+
+        return on_gc
 
     def _arenas(self, now: float) -> None:
         if not self._arenas_ok or now < self._arena_next:
