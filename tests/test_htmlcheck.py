@@ -81,11 +81,10 @@ def test_the_smoke_paper_reads_right_in_chromium(smoke_build: Path) -> None:
     page = smoke_build / "paper" / "paper.html"
     res = check_html(page)
     assert res.ok, res.problems
-    from nrm.render.paper import FIGURES
-    from nrm.render.sections.study import FIGURES as STUDY_FIGURES
+    from nrm.render.paper import BUILD_FIGURES
 
-    # the paper's figures, the causal study's and its controls' (make paper runs the study)
-    assert res.images == len(FIGURES) + len(STUDY_FIGURES) + 1
+    # the paper's figures, the causal study's, its controls' and the prediction's
+    assert res.images == len(BUILD_FIGURES)
     assert res.tables >= 10 and res.links >= 5
     shot = smoke_build / "paper" / "paper.png"
     assert res.screenshot == shot and shot.stat().st_size > 10_000

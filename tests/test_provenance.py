@@ -14,7 +14,6 @@ import pytest
 from nrm import provenance as P
 from nrm.build.reproduce import compare_frames
 from nrm.cli import main as cli
-from nrm.render.paper import FIGURES
 
 
 def _prov(build: Path) -> dict[str, Any]:
@@ -32,11 +31,10 @@ def test_every_table_and_figure_is_stamped_and_its_runs_exist(smoke_build: Path)
     tables = [i for i in items if i.startswith("table:")]
     figures = [i for i in items if i.startswith("figure:")]
     assert len(tables) == n_tables and n_tables >= 10
-    from nrm.render.sections.study import FIGURES as STUDY_FIGURES
+    from nrm.render.paper import BUILD_FIGURES
 
-    # the paper's figures, the causal study's and its controls' (make paper runs the study)
-    assert sorted(figures) == sorted(f"figure:{s}" for s in (*FIGURES, *STUDY_FIGURES,
-                                                               "controls"))
+    # the paper's figures, the causal study's, its controls' and the prediction's
+    assert sorted(figures) == sorted(f"figure:{s}" for s in BUILD_FIGURES)
     for item_id, rec in items.items():
         # one Markdown line and one collapsed HTML block per item
         assert md.count(f"<sub>Provenance `{item_id}`:") == 1, item_id

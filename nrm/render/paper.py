@@ -29,6 +29,7 @@ from nrm.render.measured import measured_claims
 from nrm.render.paper_figures import FIGURES, draw_figures, figure_data
 from nrm.render.sections import (
     atscale,
+    contention,
     controls,
     hypotheses,
     ledger,
@@ -55,8 +56,14 @@ from nrm.render.stamps import (
     stamped_items,
 )
 
-__all__ = ["FIGURES", "PaperInputs", "build", "compose", "compose_items", "draw_figures",
-           "figure_data", "load_inputs", "measured_claims", "study_sections", "to_html"]
+#: Every figure a build's paper shows when its causal study ran: the single runs' (``FIGURES``),
+#: the study's, its contention arm's, the H2 controls' and the prediction at the paper's scale.
+BUILD_FIGURES: tuple[str, ...] = (*FIGURES, *study.FIGURES, contention.FIGURE, "controls",
+                                  "atscale_speedup")
+
+__all__ = ["BUILD_FIGURES", "FIGURES", "PaperInputs", "build", "compose", "compose_items",
+           "draw_figures", "figure_data", "load_inputs", "measured_claims", "study_sections",
+           "to_html"]
 
 
 def compose(inp: PaperInputs, fig_paths: Mapping[str, Path], paper_dir: str | Path,
