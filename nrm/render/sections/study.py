@@ -293,10 +293,10 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
              "blocks, rolling median over 1 % of the run; `long-restart` resumes in a fresh "
              "process every K cycles, the allocator arms run under their allocator. A line "
              "that falls back at each restart shows process state; one that does not, the "
-             "workload. " + data(study_runs)),
+             "workload. One colour per arm, as in the legend. " + data(study_runs)),
             (contention.FIGURE, "H1's contention arm: time per agent-cycle of C256 lean with "
              "1, 2 or 4 competing processes over that with none (95 % t intervals over blocks), "
-             "per kind; grey: the A/A band of the run with none. "
+             "one colour per kind, as in the legend; grey: the A/A band of the run with none. "
              + data(folder / contention.DOSES_CSV))):
         png = folder / f"{stem}.png"
         if png.is_file():
