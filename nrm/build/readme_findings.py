@@ -249,6 +249,20 @@ def _growth(b: _Build, row: dict[str, str]) -> str:
     return "; ".join(parts) + f"; {sizes}"
 
 
+def _drift(b: _Build, row: dict[str, str]) -> str:
+    """The evidence of a hypothesis the long fixed-workload arms decide: the drift statistic,
+    its intervals, n and the arms' length and population."""
+    arms = [a.strip() for a in row["deciding_arms"].split(",") if a.strip()]
+    scales = sorted({str(b.arm_scale(a)) for a in arms if b.notes.get(a)})
+    at = f" at {' or '.join(scales)}" if scales else ""
+    note = row["note"].split("; ")
+    margin = next((x for x in note if x.startswith("margin")), "")
+    minus = re.compile(r"(?<![\w.])-(?=\d)")  # a negative number, not a hyphen in a name
+    stat, ci = minus.sub("−", row["statistic"]), minus.sub("−", row["ci"])
+    return (f"{stat} ({ci}); n = {row['n']} blocks{at}"
+            + (f"; {margin}" if margin else "") + ".")
+
+
 def _hypotheses(b: _Build) -> list[str]:
     v = {r["hypothesis"]: r for r in b.verdicts}
     out = _wrap("The paper's hypotheses, as the study's arms decide them (growth ratio: an "
@@ -276,6 +290,8 @@ def _hypotheses(b: _Build) -> list[str]:
                     f"n = {r['n']} runs, {r['deciding_arms']}.")
         elif r["ci"] in ("", "-"):
             body = f"{r['note'][:1].upper()}{r['note'][1:]}."
+        elif not _ARM.findall(r["statistic"]):  # the long arms' drift rows (issue #23)
+            body = _drift(b, r)
         else:
             body = _growth(b, r) + "."
         if h == "H2":

@@ -254,7 +254,7 @@ def _context(drifts: pd.DataFrame, plan: Any) -> str:
     arm = plan.arm(BASE)
     return (
         f"{BASE}: {arm.cycles} cycles, {arm.max_agents} agents, {len(base)} blocks, "
-        f"drift {base['drift_pct'].median():+.2f} %/1000 cycles (median of blocks; "
+        f"raw drift {base['raw_pct'].median():+.2f} %/1000 cycles (median of blocks; "
         f"{base['mean_ms'].median():.1f} ms a cycle)"
     )
 
