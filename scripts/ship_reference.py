@@ -93,6 +93,8 @@ and runs it adds, show up as "only in one build" rather than as differences.
 - `phase1a/`, `phase1b/`: the CSV tables and manifests of `data/analysis/default/`
 - `study/`: the causal study's tables (effects and A/A bands, H1-H5 verdicts, the headline
   comparisons repeated, the runs' records) of `data/analysis/default/study/`
+- `predict/`: the unit costs fitted on the build's runs and the prediction at the paper's
+  parameters (`data/analysis/default/predict/`)
 - `machine.json`: the machine, from the runs' own `run.json` context (nrm.instrument.sysinfo), and
 the
   study's sweep (runs, seconds, seed)
@@ -139,6 +141,12 @@ def ship(build: Path, dest: Path) -> list[Path]:
                                                        "not_available", "updated_at")}
         except (OSError, ValueError):
             desc["study"] = None
+    predict = tables / "predict"  # unit costs and the prediction (nrm compare-builds reads them)
+    if predict.is_dir():
+        (tmp / "predict").mkdir()
+        for f in sorted(predict.glob("*")):
+            if f.suffix in (".csv", ".json"):
+                written.append(Path(shutil.copy2(f, tmp / "predict" / f.name)))
     atomic_write_json(tmp / "machine.json", desc)
     (tmp / "README.md").write_text(readme(desc), encoding="utf-8")
     if dest.exists():

@@ -124,6 +124,8 @@ class _Build:
                               "('... min in all')")
         self.total_min = total.group(1)
         self.notes = {a["label"]: a.get("scale_note", "") for a in self.study["arms"]}
+        runs = _csv(build, "study/runs.csv") if (build / "study" / "runs.csv").is_file() else []
+        self.long_blocks = len({r["block"] for r in runs if r["arm"] == "long-base"})
         self.run_scale = self._run_scale()
         self.paper_scale = self._arm_scale("base-unoptimized", paper=True)
 
@@ -178,7 +180,9 @@ def _intro(b: _Build) -> list[str]:
         f"randomized blocks (n = {st['repeats']} runs per arm, 95 % CI), each effect read "
         "against an A/A arm (the base run again, same size); arms at "
         f"**{base}** (the faithful C256 unoptimized and its variants) or **{lean}** "
-        "(the lean model).",
+        "(the lean model)" + (f"; the long fixed-workload arms at **{b.arm_scale('long-base')}**"
+                              f" in {b.long_blocks} blocks (live metrics, databases in RAM)"
+                              if b.long_blocks else "") + ".",
         "",
         f"Time (one build, n = 1): the {len(b.runs)} single runs took "
         f"{sum(b.runtime(r['run']) for r in b.runs) / 60:.1f} min, the study's sweep "
@@ -265,9 +269,16 @@ def _drift(b: _Build, row: dict[str, str]) -> str:
 
 def _hypotheses(b: _Build) -> list[str]:
     v = {r["hypothesis"]: r for r in b.verdicts}
-    out = _wrap("The paper's hypotheses, as the study's arms decide them (growth ratio: an "
-                "arm's late-half over early-half per-cycle time, against its base's; below 1 "
-                "means it grows less):")
+    if any(r["statistic"].startswith("drift difference") for r in b.verdicts):
+        out = _wrap("The paper's hypotheses, as the study's arms decide them (H1: the "
+                    "contention arm's dose-response and what it explains in the base runs; H2, "
+                    "H3, H5: the long fixed-workload arms, drift of the cycle time after the "
+                    "ramp in % of its mean per 1000 cycles, arm minus base, against the A/A "
+                    "band and a declared margin m):")
+    else:
+        out = _wrap("The paper's hypotheses, as the study's arms decide them (growth ratio: an "
+                    "arm's late-half over early-half per-cycle time, against its base's; below 1 "
+                    "means it grows less):")
     if b.verdicts and "verdict_floor" not in b.verdicts[0]:  # made before the rules of #23
         out.append("")
         out += _wrap("*These verdicts follow the study's earlier rules, which counted arms that "
