@@ -56,6 +56,9 @@ def register(sub: Any) -> None:
     q.add_argument("--retire-stale", action="store_true",
                    help="if OUT holds a study of another plan or made by other code, move it "
                         "to OUT/../.superseded/ and begin again (default: refuse)")
+    q.add_argument("--force", action="store_true",
+                   help="run even when the study's estimated output exceeds the free disk "
+                        "space (or RAM, for the arms run in /dev/shm)")
     q.set_defaults(handler=_cmd_run, resume_hint="run the same command again: it runs only "
                    "the missing runs")
 
@@ -109,7 +112,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_out(args.scale)
     summary = run_study(plan, out, workers=args.workers or 1, scheduler=args.scheduler,
                         trace=args.trace, progress=not args.no_progress,
-                        retire_stale=args.retire_stale)
+                        retire_stale=args.retire_stale, force=args.force)
     print(f"study {out}: {summary['runs_complete']}/{summary['runs_planned']} runs complete "
           f"({summary['ran_this_sweep']} run now, {summary['sweep_s']:.1f} s)")
     if summary["not_available"]:

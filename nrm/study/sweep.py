@@ -557,16 +557,23 @@ def check_study_folder(out: str | Path) -> Path:
 
 def run_study(plan: StudyPlan, out: str | Path, *, workers: int = 1,
               scheduler: str | None = None, trace: str | None = None,
-              progress: bool = True, retire_stale: bool = False) -> dict[str, Any]:
+              progress: bool = True, retire_stale: bool = False,
+              force: bool = False) -> dict[str, Any]:
     """Execute every run of ``plan`` that has no complete ``run.json`` in ``out``.
 
     Restarting with the same plan runs only the missing runs; a half-written run folder is moved
     to ``OUT/runs/.superseded/`` first. A study of another plan or other code is refused, or
     moved aside with ``retire_stale`` (:func:`ensure_plan`). Returns the study summary (also
-    ``OUT/study.json``).
+    ``OUT/study.json``). A study whose runs to go cannot fit on the disk (or, for the arms run
+    in RAM, in ``/dev/shm``) is refused before anything is written, unless ``force``
+    (:mod:`nrm.study.room`).
     """
+    from nrm.study.room import check_study_room
+
     check_workers(workers)
     out = check_study_folder(out)
+    check_study_room(plan, out, [t for t in plan.tasks() if not run_complete(out / RUNS / t.name)],
+                     workers=workers, force=force)
     # reach the scheduler before anything is written into OUT
     remote = connect_scheduler(scheduler) if scheduler is not None else None
     try:
