@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from nrm.render.sections.tableio import read_table
 from nrm.render.text import num, table
 
 __all__ = ["Predicted", "load_predicted", "section"]
@@ -48,12 +49,7 @@ UNIT_COSTS_SHOWN = (
 
 
 def _read(path: Path) -> pd.DataFrame | None:
-    if not path.is_file() or path.stat().st_size == 0:
-        return None
-    try:
-        frame = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return None
+    frame = read_table(path)
     return frame if len(frame) else None
 
 

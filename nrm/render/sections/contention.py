@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from nrm.render.sections.tableio import read_table
 from nrm.render.text import num, table
 
 __all__ = ["FIGURE", "dose_plot", "paragraph", "write_figure"]
@@ -22,13 +23,7 @@ DOSES_CSV = "contention_doses.csv"
 SLOPES_CSV = "contention_slopes.csv"
 
 
-def _read(path: Path) -> pd.DataFrame:
-    if not path.is_file() or path.stat().st_size < 2:
-        return pd.DataFrame()
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
+_read = read_table
 
 
 def dose_plot(doses: pd.DataFrame) -> Any:

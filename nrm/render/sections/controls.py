@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nrm.render.sections.tableio import read_table
 from nrm.render.text import num, table
 from nrm.stats.verdict import SUPPORTED
 
@@ -23,13 +24,7 @@ __all__ = ["c259_table", "section"]
 
 
 def _read(folder: Path, name: str) -> pd.DataFrame | None:
-    p = folder / f"{name}.csv"
-    if not p.is_file() or p.stat().st_size == 0:
-        return None
-    try:
-        frame = pd.read_csv(p)
-    except pd.errors.EmptyDataError:
-        return None
+    frame = read_table(folder / f"{name}.csv")
     return frame if len(frame) else None
 
 

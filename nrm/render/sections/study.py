@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from nrm.render.sections import contention
+from nrm.render.sections.tableio import read_table
 from nrm.render.text import num, table
 from nrm.stats.verdict import NOT_TESTABLE_HERE, WITHIN_NOISE
 
@@ -154,13 +155,7 @@ def write_figures(res: Any, folder: str | Path) -> dict[str, Path]:
 
 # --------------------------------------------------------------------------- the section
 def _read(folder: Path, name: str) -> pd.DataFrame:
-    path = folder / f"{name}.csv"
-    if not path.is_file() or path.stat().st_size == 0:
-        return pd.DataFrame()
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
+    return read_table(folder / f"{name}.csv")
 
 
 def _ci(lo: Any, hi: Any) -> str:
