@@ -207,6 +207,8 @@ def test_smoke_study_through_a_local_cluster_produces_every_arm(smoke_study) -> 
         assert r["block"] == 0 and r["position"] == t.position and r["host"]
         assert len(r["load_before"]) == 3 and len(r["load_after"]) == 3
         assert r["concurrent_before"] == 0  # one single-threaded worker: runs never overlap
+        assert set(r["disk_settle"]) == {"pending_before_kib", "pending_after_kib", "wait_s",
+                                         "settled"}
         assert r["started_at"] and r["exit_code"] == 0
     order = sorted(recs.values(), key=lambda r: r["t_start"])
     assert [r["position"] for r in order] == list(range(len(order)))  # ran in the plan's order

@@ -78,6 +78,7 @@ from nrm.study.cluster import (
     worker_address,
 )
 from nrm.study.long_arms import long_arms
+from nrm.study.settle import settle_disk
 
 FORMAT = "nrm-study/1"
 
@@ -399,6 +400,8 @@ def execute(task: dict[str, Any], study_dir: str, argv: list[str]) -> dict[str, 
     }
     logs = root / LOGS
     logs.mkdir(parents=True, exist_ok=True)
+    # the previous run's dirty pages are written back before this run is timed
+    record["disk_settle"] = settle_disk().to_dict()
     t0 = time.perf_counter()
     try:
         with (logs / f"{name}.log").open("w", encoding="utf-8") as log:
