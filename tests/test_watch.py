@@ -370,7 +370,8 @@ def test_overhead_a_a_at_smoke_size(tmp_path: Path) -> None:
     from nrm.build.bench import WATCH_ARMS, bench_watch_overhead
     from nrm.watch.overhead import overhead_lines
 
-    r = bench_watch_overhead(units=250, repeats=2, tmp=tmp_path, unit_ms=5.0)  # ~1.3 s each
+    r = bench_watch_overhead(units=250, repeats=2, tmp=tmp_path, unit_ms=5.0,  # ~1.3 s each
+                             startup_repeats=4)
     assert all(sorted(block) == sorted(WATCH_ARMS) for block in r["order"])
     for measure in ("wall_s", "cpu_s"):
         assert all(len(r[measure][a]) == 2 and min(r[measure][a]) > 0 for a in WATCH_ARMS)
@@ -382,8 +383,16 @@ def test_overhead_a_a_at_smoke_size(tmp_path: Path) -> None:
     both = json.loads((tmp_path / "inside-0" / "run.json").read_text())
     assert both["watch"]["inside"] is True and both["watch"]["hz"] == 1.0
     assert both["inside"]["marks"] == 250
+    parts = r["inside_from_costs"]  # the steady-state measure, with its interval and verdict
+    assert parts["ci_low_pct"] <= parts["pct"] <= parts["ci_high_pct"]
+    assert parts["verdict"].startswith(("within the 1 %", "exceeds the 1 %", "undecided"))
+    assert r["inside_cpu"]["aa_band_pct"] >= 0
+    start = r["startup"]  # the one-time cost per process, apart from the per-unit one
+    assert start["n"] == 4 and start["ci_low_ms"] <= start["mean_ms"] <= start["ci_high_ms"]
     lines = overhead_lines(r)
     assert any(line.startswith("inside tier") and "n=2" in line for line in lines)
+    assert any(line.startswith("inside tier's start-up") and "n=4 pairs" in line
+               for line in lines)
 
 
 def test_arms_real_jemalloc_is_preloaded_and_checked(tmp_path: Path) -> None:

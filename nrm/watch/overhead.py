@@ -47,8 +47,20 @@ def overhead_lines(w: dict[str, Any]) -> list[str]:
                 f"{c['collections_per_unit']:.1f} collections per unit + the hook thread's "
                 f"{c['hook_thread_us_per_unit']:.2f} us, over "
                 f"{c['unit_cpu_us']:.0f} us of CPU per unit)"
+                + (f"; 95 % CI {c['ci_low_pct']:.2f} to {c['ci_high_pct']:.2f} %: "
+                   f"{c['verdict']} (the steady-state measure: the end-to-end one cannot "
+                   "resolve 1 % on this machine)" if "verdict" in c else "")
             ]
             if (c := w.get("inside_from_costs"))
+            else []
+        ),
+        *(
+            [
+                f"inside tier's start-up, once per process (an empty program with the hook vs "
+                f"without, elapsed): {st['median_ms']:+.1f} ms median (mean 95 % CI "
+                f"{st['ci_low_ms']:+.1f} to {st['ci_high_ms']:+.1f} ms, n={st['n']} pairs)"
+            ]
+            if (st := w.get("startup"))
             else []
         ),
         f"outside tier (outside only vs bare), elapsed time: {ci(w['outside_wall'])}",
