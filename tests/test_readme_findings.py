@@ -71,7 +71,7 @@ def test_headline_numbers_match_an_independent_computation(block: str) -> None:
 def test_hypotheses_and_controls_come_from_the_verdicts(flat: str) -> None:
     v = pd.read_csv(BUILD / "study" / "verdicts.csv").set_index("hypothesis")
     for h in ("H1", "H2", "H3", "H4", "H5"):
-        assert f"**{h} {v.loc[h, 'name']}: {v.loc[h, 'verdict']}.**" in flat
+        assert f"| **{h}** {v.loc[h, 'name']} | **{v.loc[h, 'verdict']}** |" in flat
     # the long arms' drift rows, numbers as the verdicts table has them (true minus signs)
     h5 = re.sub(r"(?<![\w.])-(?=\d)", "−", v.loc["H5", "statistic"])
     assert h5.startswith("drift difference long-registry-off: ") and h5 in flat

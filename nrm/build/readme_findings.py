@@ -286,7 +286,7 @@ def _hypotheses(b: _Build) -> list[str]:
                      "the current rules ([docs/hypothesis-rules.md](docs/hypothesis-rules.md)) "
                      "call such arms not testable, so read them as cost levels, not as "
                      "tests of the mechanisms, until the reference build is re-made.*")
-    out.append("")
+    out += ["", "| hypothesis | verdict | evidence |", "|---|---|---|"]
     for h in ("H1", "H2", "H3", "H4", "H5"):
         if h not in v:
             raise ReadmeError(f"study/verdicts.csv has no row for {h}")
@@ -311,7 +311,8 @@ def _hypotheses(b: _Build) -> list[str]:
                 f" {'Positive' if x['hypothesis'].endswith('+') else 'Negative'} control "
                 f"(`{x['deciding_arms']}`, {b.cycles(x['deciding_arms'])} cycles): "
                 f"{x['verdict']}, {x['statistic'].split(' (')[0]}." for x in ctl)
-        out += _wrap(f"* **{h} {r['name']}: {r['verdict']}.** {body}")
+        out.append(f"| **{h}** {r['name']} | **{r['verdict']}** | "
+                   f"{body.replace('|', '/')} |")
     return out
 
 
