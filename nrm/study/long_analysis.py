@@ -19,6 +19,11 @@ difference: its mean over blocks with a t
 interval on blocks − 1 degrees of freedom, read against the same difference of ``long-aa``
 (the A/A): :func:`arm_verdict`. The verdicts use :func:`nrm.stats.intervals.equivalence_verdict`
 (TOST against the declared margin first, then the side of 0) and then the A/A band.
+
+H2 also gets an upper bound on the drift fragmentation can explain (:mod:`nrm.study.frag_bound`:
+the H2 controls' dose-response times ``long-base``'s frag ratio change, whose per-run readings
+are columns of the long arms' table); it may raise H2's "within noise" to "no effect larger
+than m", nothing else.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from nrm.stats.verdict import (
     WITHIN_NOISE,
     not_testable,
 )
+from nrm.study.frag_bound import RULE as FRAG_BOUND_RULE
+from nrm.study.frag_bound import control_slopes, frag_bound, frag_change, upgrade_verdict
 from nrm.study.long_arms import AA, BASE, GROUP, REGISTRY_OFF, RESTART
 
 #: Margin of the drift verdicts (H2, H5): percentage points of the mean cycle time per 1000
@@ -64,7 +71,8 @@ RULES = {
         f"Bonferroni t interval below 0 and outside the long-aa band; no effect larger than "
         f"m={DRIFT_MARGIN_PCT:g} if every arm's TOST passes; refuted if every arm drifts "
         f"more; within noise otherwise; not testable on replayed metrics, fewer than "
-        f"{MIN_FIXED_CYCLES} cycles after the ramp or fewer than {MIN_BLOCKS} blocks"
+        f"{MIN_FIXED_CYCLES} cycles after the ramp or fewer than {MIN_BLOCKS} blocks; "
+        f"{FRAG_BOUND_RULE}"
     ),
     "H3": (
         f"long-base: drift of the per-call latency of a SQLite commit (databases in RAM) and "
@@ -130,6 +138,7 @@ def run_drifts(data: Any) -> pd.DataFrame:
                 continue
             frame = frame[frame["condition"] == frame["condition"].iloc[0]]
             res = drift_of_cycles(frame, cap=arm.max_agents)
+            frag = frag_change(frame, arm.max_agents)  # arena readings (pymalloc only)
             mean = res.mean_time_s
             start = res.ramp_end or 0
             rows.append(
@@ -149,6 +158,7 @@ def run_drifts(data: Any) -> pd.DataFrame:
                     "shape": res.shape,
                     "commit_pct": _latency_pct(frame, "commit_s", "commits", start),
                     "sample_pct": _latency_pct(frame, "sample_s", "samples", start),
+                    **frag,
                 }
             )
     return pd.DataFrame(rows)
@@ -289,6 +299,7 @@ def long_verdicts(data: Any, make_row: Any) -> dict[str, dict[str, Any]]:
     ]
     out: dict[str, dict[str, Any]] = {}
     ctx = _context(drifts, data.plan) if not drifts.empty else ""
+    bound = frag_bound(data, drifts, margin=DRIFT_MARGIN_PCT)
     for h, arms, col, predicted, margin, live in (
         ("H2", h2_arms, "raw_pct", "decrease", DRIFT_MARGIN_PCT, True),
         (
@@ -306,7 +317,8 @@ def long_verdicts(data: Any, make_row: Any) -> dict[str, dict[str, Any]]:
             else ("no deciding long arm in this study")
         )
         if why is not None:
-            out[h] = make_row(h, not_testable(why), "-", 0, "-", ", ".join(arms) or "-", why)
+            note = why + (f"; {bound.text()}" if h == "H2" else "")
+            out[h] = make_row(h, not_testable(why), "-", 0, "-", ", ".join(arms) or "-", note)
             continue
         level = bonferroni_level(0.95, len(arms))
         aa = _diffs(drifts, AA, BASE, col)
@@ -323,6 +335,14 @@ def long_verdicts(data: Any, make_row: Any) -> dict[str, dict[str, Any]]:
         note = f"{ctx}; margin m = {margin:g} %-points per 1000 cycles"
         if h == "H5":
             note += "; " + _registry_share(drifts)
+        if h == "H2":
+            v, raised = upgrade_verdict(v, bound)
+            note += "; " + bound.text()
+            if raised:
+                note += (
+                    f" (the drift differences alone: {WITHIN_NOISE}; the bound inside ±m "
+                    f"makes it {v})"
+                )
         out[h] = make_row(
             h,
             v,
@@ -369,11 +389,24 @@ def long_verdicts(data: Any, make_row: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
+#: The fragmentation bound's files beside ``long_drift.csv``: the controls' per-block slopes
+#: and the bound itself (:mod:`nrm.study.frag_bound`).
+FRAG_SLOPES_CSV, FRAG_BOUND_JSON = "frag_bound_controls.csv", "frag_bound.json"
+
+
 def write_table(data: Any, folder: Path) -> pd.DataFrame:
-    """``long_drift.csv``: :func:`run_drifts` (what the paper's figure and table read)."""
-    from nrm.atomic import atomic_write_text
+    """``long_drift.csv``: :func:`run_drifts` (what the paper's figure and table read), with
+    the fragmentation bound (``frag_bound.json``) and the controls' slopes it rests on
+    (``frag_bound_controls.csv``)."""
+    from nrm.atomic import atomic_write_json, atomic_write_text
 
     drifts = run_drifts(data)
     if not drifts.empty:
         atomic_write_text(folder / "long_drift.csv", drifts.to_csv(index=False))
+    slopes = control_slopes(data)
+    if not slopes.empty:
+        atomic_write_text(folder / FRAG_SLOPES_CSV, slopes.to_csv(index=False))
+    if not drifts.empty or not slopes.empty:
+        bound = frag_bound(data, drifts, margin=DRIFT_MARGIN_PCT, slopes=slopes)
+        atomic_write_json(folder / FRAG_BOUND_JSON, bound.to_dict())
     return drifts

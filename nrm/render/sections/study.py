@@ -28,6 +28,9 @@ __all__ = ["FIGURES", "forest_plot", "long_drift_plot", "per_cycle_plot", "secti
            "write_figures"]
 
 FIGURES = ("study_forest", "study_per_cycle", "study_long_drift")
+#: H2's fragmentation bound and the controls' slopes it rests on, as
+#: :func:`nrm.study.long_analysis.write_table` writes them.
+FRAG_BOUND_JSON, FRAG_SLOPES_CSV = "frag_bound.json", "frag_bound_controls.csv"
 
 
 # --------------------------------------------------------------------------- figures
@@ -154,6 +157,37 @@ def write_figures(res: Any, folder: str | Path) -> dict[str, Path]:
 
 
 # --------------------------------------------------------------------------- the section
+def frag_bound_sentence(folder: Path) -> str:
+    """H2's fragmentation bound in words from ``frag_bound.json`` ("" when the study has none):
+    the number, its interval, both pieces' n, and whether it lies inside ±m."""
+    path = folder / FRAG_BOUND_JSON
+    if not path.is_file():
+        return ""
+    b = json.loads(path.read_text(encoding="utf-8"))
+    m = num(b["margin"])
+    if not b.get("testable"):
+        measured = (f" The controls' dose-response alone: {b['slope']:+.3f} log-points of cycle "
+                    f"time per unit of frag ratio, interval [{b['slope_lo']:+.3f}, "
+                    f"{b['slope_hi']:+.3f}], n = {b['slope_n']} blocks."
+                    if b.get("slope_n") else "")
+        return (f"*H2's fragmentation bound* (the H2 controls' dose-response applied to "
+                f"`long-base`'s frag ratio change): not testable: {b.get('reason')}.{measured}")
+    inside = bool(b.get("inside_margin"))
+    return (
+        f"*H2's fragmentation bound.* Fragmentation can explain at most "
+        f"{b['bound_hi']:+.2f} %/1000 cycles of `long-base`'s drift (bound "
+        f"[{b['bound_lo']:+.2f}, {b['bound_hi']:+.2f}], {100 * b['level']:g} % joint), from the "
+        f"controls' dose-response ({b['slope']:+.3f} log-points of cycle time per unit of frag "
+        f"ratio, interval [{b['slope_lo']:+.3f}, {b['slope_hi']:+.3f}], n = {b['slope_n']} "
+        f"blocks) times `long-base`'s frag ratio change ({b['change']:+.4f} per 1000 cycles, "
+        f"interval [{b['change_lo']:+.4f}, {b['change_hi']:+.4f}], n = {b['change_n']} blocks). "
+        + (f"The bound lies inside ±m = {m} %-points per 1000 cycles, so an H2 verdict within "
+           "noise from the drift differences reads no effect larger than m."
+           if inside else
+           f"The bound does not lie inside ±m = {m} %-points per 1000 cycles, so it leaves the "
+           "H2 verdict of the drift differences as it is."))
+
+
 def _read(folder: Path, name: str) -> pd.DataFrame:
     return read_table(folder / f"{name}.csv")
 
@@ -335,13 +369,22 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
             "work-adjusted drift": g["drift_pct"].median().to_numpy(),
             "commit latency drift": g["commit_pct"].median().to_numpy(),
             "sample latency drift": g["sample_pct"].median().to_numpy()})
+        frag = ""
+        if "frag_change_per_1000" in long_drift:  # arena readings (pymalloc arms only)
+            tab["frag ratio change /1000 cycles"] = g["frag_change_per_1000"].median().to_numpy()
+            frag = ("; frag ratio change: the slope of pymalloc's frag ratio after the ramp, "
+                    "empty under another allocator")
         parts += ["*Table [[study_long]]. The long fixed-workload arms (live psutil metrics, "
                   "SQLite databases in RAM, population at its cap): per arm the medians over "
                   "blocks of the mean cycle time and of the drifts after the ramp, in % per "
                   "1000 cycles (raw: time against the cycle; work-adjusted: the joint fit on "
                   "the work counters, poorly determined when the registry grows in step with "
-                  "the cycle; latency: per call). These runs decide H2, H3 and H5. "
+                  f"the cycle; latency: per call{frag}). These runs decide H2, H3 and H5. "
                   f"{src(folder / 'long_drift.csv')}*", "", table(tab), ""]
+        bound = frag_bound_sentence(folder)
+        if bound:
+            files = [folder / f for f in (FRAG_BOUND_JSON, FRAG_SLOPES_CSV, "long_drift.csv")]
+            parts += [bound + " " + src(*(f for f in files if f.is_file())), ""]
     parts += contention.paragraph(folder, src(folder / contention.DOSES_CSV,
                                               folder / contention.SLOPES_CSV))
     if not verdicts.empty:
