@@ -14,6 +14,8 @@ DATA = ROOT / "data"
 REFERENCE = DATA / "reference"
 #: The shipped reference build (one make paper at nrm.run.scales.REFERENCE_SCALE).
 REFERENCE_BUILD = REFERENCE / "build-default"
+#: The shipped long-scale reference study (one make study SCALE=long; its study tables only).
+REFERENCE_LONG = REFERENCE / "build-long"
 RUNS = DATA / "runs"  # scale-less runs (nrm run without --out); per scale: Build(...).runs
 BENCH = DATA / "bench"
 WATCH = DATA / "watch"

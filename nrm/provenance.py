@@ -86,6 +86,9 @@ ITEM_INPUTS: dict[str, ItemInputs] = {
                                           "phase1b/summary"), reference=True),
     "table:snapshots": ItemInputs((), (), reference=True),
     "table:reference": ItemInputs(ALL_RUNS, ("phase1a/*", "phase1b/*"), reference=True),
+    # the shipped long-scale reference study (data/reference/build-long/study/)
+    "table:long_reference_arms": ItemInputs((), (), reference=True),
+    "table:long_reference_verdicts": ItemInputs((), (), reference=True),
     "figure:runtime_timeline": ItemInputs(ALL_RUNS),
     "figure:hypothesis_tests": ItemInputs((_U256,)),
     "figure:optimization_impact": ItemInputs(ALL_RUNS, ("phase1b/summary",)),

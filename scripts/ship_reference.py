@@ -155,13 +155,112 @@ def ship(build: Path, dest: Path) -> list[Path]:
     return written
 
 
+LONG = "long"
+
+
+def long_machine(build: Path) -> dict[str, Any]:
+    """The machine and the sweep of a long-scale study (``make study SCALE=long``): context
+    from its runs' ``run.json``, the sweep's summary, and the 1-min load average before each
+    run (from the sweep's records). Refuses an unfinished study."""
+    from nrm.study.sweep import load_records
+
+    out = build / "data" / "study" / LONG
+    try:
+        sweep = json.loads((out / "study.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ParameterError(f"{out / 'study.json'} unreadable: the study did not finish") from exc
+    if not sweep.get("runs_planned") or sweep.get("runs_complete") != sweep.get("runs_planned"):
+        raise ParameterError(f"{out}: {sweep.get('runs_complete')} of "
+                             f"{sweep.get('runs_planned')} runs complete")
+    ctx: dict[str, Any] = {}
+    for p in sorted((out / "runs").glob("long-base__b*/run.json")):
+        ctx = (json.loads(p.read_text(encoding="utf-8")).get("context") or {})
+        if ctx:
+            break
+    records = load_records(out)
+    loads = [float(r["load_before"][0]) for r in records if r.get("load_before")]
+    starts = sorted(str(r.get("started_at")) for r in records if r.get("started_at"))
+    ends = sorted(str(r.get("ended_at")) for r in records if r.get("ended_at"))
+    return {
+        "what": "the machine that made the long-scale reference study (from its runs' run.json "
+                "context and the sweep's records)",
+        **{k: ctx.get(k) for k in ("hostname", "cpu", "memory_total_bytes", "os", "cgroup",
+                                   "python", "allocator", "packages", "storage", "git")},
+        "load_avg_during": ({"min": min(loads), "max": max(loads),
+                             "mean": sum(loads) / len(loads), "n": len(loads)}
+                            if loads else None),
+        "first_run_started_at": starts[0] if starts else None,
+        "last_run_finished_at": ends[-1] if ends else None,
+        "built_at": starts[0][:10] if starts else None,
+        "study": {k: sweep.get(k) for k in ("scale", "seed", "repeats", "runs_planned",
+                                            "runs_complete", "sweep_s", "workers",
+                                            "not_available", "updated_at")},
+    }
+
+
+def long_readme(desc: dict[str, Any]) -> str:
+    cpu = desc.get("cpu") or {}
+    git = desc.get("git") or {}
+    sweep = desc.get("study") or {}
+    load = desc.get("load_avg_during") or {}
+    minutes = (f"{float(sweep['sweep_s']) / 60:.1f} min"
+               if isinstance(sweep.get("sweep_s"), (int, float)) else "?")
+    return f"""# data/reference/build-long: the long-scale reference study (measured, ours)
+
+Not the paper's numbers: the causal study's tables of one `make study SCALE=long` made by this
+compendium (the long fixed-workload arms at 3000 cycles x 4 agents in 4 blocks, beside the
+default study's arms), shipped so that the paper can show H2, H3 and H5 decided by longer, more
+repeated arms than a default build runs (the paper's subsection "The long scale"). One study:
+its intervals cover the noise within it, not between machines or days.
+
+- `study/`: the study's tables (`data/analysis/long/study/`): long arms' drift
+  (`long_drift.csv`), H1-H5 verdicts, effects with their A/A bands, controls, contention
+- `machine.json`: the machine (from the runs' `run.json` context), the sweep, and the 1-min load
+  average before each run
+
+Machine: {cpu.get("model", "?")}, {cpu.get("logical", "?")} logical cores; code at git commit
+`{git.get("commit", "?")}`; {sweep.get("runs_complete", "?")} runs in {minutes} on
+{sweep.get("workers", "?")} worker(s), from {desc.get("first_run_started_at")} to
+{desc.get("last_run_finished_at")}; load average before the runs {load.get("min", "?")} to
+{load.get("max", "?")} (mean {load.get("mean", "?")}).
+Made with `scripts/ship_reference.py BUILD_DIR --scale long`.
+"""
+
+
+def ship_long(build: Path, dest: Path) -> list[Path]:
+    """Ship a finished long-scale study's tables (``--scale long``); writes nothing on error."""
+    build = build.resolve()
+    study = build / "data" / "analysis" / LONG / "study"
+    for name in ("verdicts.csv", "long_drift.csv", "study_summary.json"):
+        if not (study / name).is_file():
+            raise ParameterError(f"{study / name} missing: the long study was not analysed")
+    desc = long_machine(build)
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "study").mkdir(parents=True)
+    written = [Path(shutil.copy2(f, tmp / "study" / f.name)) for f in sorted(study.glob("*"))
+               if f.suffix in (".csv", ".json")]
+    atomic_write_json(tmp / "machine.json", desc)
+    (tmp / "README.md").write_text(long_readme(desc), encoding="utf-8")
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp.rename(dest)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("build", type=Path)
-    p.add_argument("--dest", type=Path, default=ROOT / "data" / "reference" / "build-default")
+    p.add_argument("--scale", choices=(SCALE, LONG), default=SCALE,
+                   help="default: a whole make paper; long: a make study SCALE=long (its "
+                        "study tables only)")
+    p.add_argument("--dest", type=Path, default=None,
+                   help="default: data/reference/build-default or build-long")
     args = p.parse_args(argv)
+    if args.dest is None:
+        args.dest = ROOT / "data" / "reference" / f"build-{args.scale}"
     try:
-        files = ship(args.build, args.dest)
+        files = (ship_long if args.scale == LONG else ship)(args.build, args.dest)
     except NrmError as exc:
         print(f"ship_reference: error: {exc}", file=sys.stderr)
         return 2

@@ -75,3 +75,52 @@ def test_an_incomplete_build_ships_nothing(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="not complete"):
         ship_reference.ship(build, dest)
     assert not dest.exists() and not dest.with_name("build-default.partial").exists()
+
+
+def _long_build(root: Path, complete: int = 3, planned: int = 3) -> Path:
+    """A finished long study's layout: sweep summary, records, a long-base run.json, and the
+    study analysis's tables (copied from the shipped default study as stand-ins)."""
+    import shutil
+
+    out = root / "data" / "study" / "long"
+    (out / "records").mkdir(parents=True)
+    (out / "study.json").write_text(json.dumps({
+        "scale": "long", "seed": 0, "repeats": 5, "runs_planned": planned,
+        "runs_complete": complete, "sweep_s": 4812.0, "workers": 1,
+        "updated_at": "2026-12-07T13:50:00+00:00"}))
+    for i, load in enumerate((0.5, 1.5, 3.0)):
+        (out / "records" / f"r{i}.json").write_text(json.dumps({
+            "name": f"r{i}", "load_before": [load, 1, 1],
+            "started_at": f"2026-12-07T12:2{i}:00+00:00",
+            "ended_at": f"2026-12-07T12:2{i}:30+00:00"}))
+    run = out / "runs" / "long-base__b00"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"context": {
+        "hostname": "long-host", "cpu": {"model": "Test CPU", "logical": 2},
+        "git": {"commit": "def456", "dirty": False}}}))
+    shutil.copytree(paths.REFERENCE_BUILD / "study",
+                    root / "data" / "analysis" / "long" / "study")
+    return root
+
+
+def test_long_study_ships_its_tables_machine_and_load(tmp_path: Path) -> None:
+    build = _long_build(tmp_path / "b")
+    dest = tmp_path / "build-long"
+    assert ship_reference.main([str(build), "--scale", "long", "--dest", str(dest)]) == 0
+    assert (dest / "study" / "verdicts.csv").read_bytes() == (
+        paths.REFERENCE_BUILD / "study" / "verdicts.csv").read_bytes()
+    m = json.loads((dest / "machine.json").read_text())
+    assert m["hostname"] == "long-host" and m["git"]["commit"] == "def456"
+    assert m["load_avg_during"] == {"min": 0.5, "max": 3.0, "mean": 5.0 / 3, "n": 3}
+    assert m["study"]["runs_complete"] == 3 and m["study"]["sweep_s"] == 4812.0
+    text = (dest / "README.md").read_text()
+    assert "make study SCALE=long" in text and "80.2 min" in text and "not the paper's" in \
+        text.lower()
+
+
+def test_unfinished_long_study_ships_nothing(tmp_path: Path) -> None:
+    build = _long_build(tmp_path / "b", complete=2, planned=3)
+    dest = tmp_path / "build-long"
+    with pytest.raises(ParameterError, match="2 of 3 runs complete"):
+        ship_reference.ship_long(build, dest)
+    assert not dest.exists() and not dest.with_name("build-long.partial").exists()

@@ -34,6 +34,7 @@ from nrm.render.sections import (
     hypotheses,
     ledger,
     limitations,
+    longscale,
     methods,
     optimization,
     population,
@@ -46,6 +47,7 @@ from nrm.render.sections import (
     variance,
 )
 from nrm.render.sections.common import heading
+from nrm.render.sections.tableio import read_table
 from nrm.render.stamps import (
     STAMP,
     Composed,
@@ -124,6 +126,8 @@ def study_sections(inp: PaperInputs, paper_dir: Path, n_figures: int
     study_md, study_images = study.section(
         folder, paper_dir, first_figure=n_figures + 1,
         heading=heading("10. The causal study: one factor at a time, repeated").strip())
+    study_md = study_md.rstrip("\n") + "\n\n" + longscale.section(
+        this_verdicts=read_table(folder / "verdicts.csv"))
     controls_md, controls_images = controls.section(
         folder, paper_dir, runs=inp.runs, rel=inp.rel,
         first_figure=n_figures + len(study_images) + 1,

@@ -188,6 +188,29 @@ def frag_bound_sentence(folder: Path) -> str:
            "H2 verdict of the drift differences as it is."))
 
 
+
+def long_arms_table(long_drift: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The long fixed-workload arms, one row per arm (medians over blocks) from the study's
+    ``long_drift.csv``, and the caption's clause for the frag-ratio column when it is there.
+    Shared by this build's study and the shipped long-scale reference (``longscale``)."""
+    g = long_drift.groupby("arm", sort=False)
+    tab = pd.DataFrame({
+        "arm": list(g.groups), "runs": g.size().to_numpy(),
+        "cycles": g["cycles"].max().to_numpy(), "agents": g["agents"].max().to_numpy(),
+        "ms a cycle": g["mean_ms"].median().to_numpy(),
+        "raw drift %/1000 cycles": g["raw_pct"].median().to_numpy(),
+        "range over blocks": [_ci(lo, hi) for lo, hi in zip(
+            g["raw_pct"].min(), g["raw_pct"].max(), strict=True)],
+        "work-adjusted drift": g["drift_pct"].median().to_numpy(),
+        "commit latency drift": g["commit_pct"].median().to_numpy(),
+        "sample latency drift": g["sample_pct"].median().to_numpy()})
+    frag = ""
+    if "frag_change_per_1000" in long_drift:  # arena readings (pymalloc arms only)
+        tab["frag ratio change /1000 cycles"] = g["frag_change_per_1000"].median().to_numpy()
+        frag = ("; frag ratio change: the slope of pymalloc's frag ratio after the ramp, "
+                "empty under another allocator")
+    return tab, frag
+
 def _read(folder: Path, name: str) -> pd.DataFrame:
     return read_table(folder / f"{name}.csv")
 
@@ -358,22 +381,7 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
         parts += [text, ""]
     long_drift = _read(folder, "long_drift")
     if not long_drift.empty:
-        g = long_drift.groupby("arm", sort=False)
-        tab = pd.DataFrame({
-            "arm": list(g.groups), "runs": g.size().to_numpy(),
-            "cycles": g["cycles"].max().to_numpy(), "agents": g["agents"].max().to_numpy(),
-            "ms a cycle": g["mean_ms"].median().to_numpy(),
-            "raw drift %/1000 cycles": g["raw_pct"].median().to_numpy(),
-            "range over blocks": [_ci(lo, hi) for lo, hi in zip(
-                g["raw_pct"].min(), g["raw_pct"].max(), strict=True)],
-            "work-adjusted drift": g["drift_pct"].median().to_numpy(),
-            "commit latency drift": g["commit_pct"].median().to_numpy(),
-            "sample latency drift": g["sample_pct"].median().to_numpy()})
-        frag = ""
-        if "frag_change_per_1000" in long_drift:  # arena readings (pymalloc arms only)
-            tab["frag ratio change /1000 cycles"] = g["frag_change_per_1000"].median().to_numpy()
-            frag = ("; frag ratio change: the slope of pymalloc's frag ratio after the ramp, "
-                    "empty under another allocator")
+        tab, frag = long_arms_table(long_drift)
         parts += ["*Table [[study_long]]. The long fixed-workload arms (live psutil metrics, "
                   "SQLite databases in RAM, population at its cap): per arm the medians over "
                   "blocks of the mean cycle time and of the drifts after the ramp, in % per "
