@@ -41,11 +41,13 @@ def _shm() -> set[str]:
 
 
 @pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no /dev/shm")
-def test_smoke_curve_table_and_cleanup(tmp_path: Path) -> None:
+def test_smoke_curve_table_and_cleanup(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "curve"
     shm_before = _shm()
     summary = dbcurve.run_curve(out, to_mb=2, media=("disk", "ram"), repeats=1,
-                                sizes=(0, 1, 2), batch=20, progress=False)
+                                sizes=(0, 1, 2), batch=20, progress=False,
+                                settle_timeout_s=5.0)
     frame = pd.read_csv(out / dbcurve.CSV)
     assert set(frame.columns) >= COLUMNS
     assert len(frame) == 2 * 3 and set(frame["medium"]) == {"disk", "ram"}
@@ -69,9 +71,12 @@ def test_smoke_curve_table_and_cleanup(tmp_path: Path) -> None:
     assert saved["h3"]["verdict"] == NOT_TESTABLE == summary["h3"]["verdict"]
     assert saved["growth"]["disk"]["rows_per_s"] > 0
     # the same command again runs nothing new; another configuration is refused
-    again = dbcurve.run_curve(out, to_mb=2, media=("disk", "ram"), repeats=1,
-                              sizes=(0, 1, 2), batch=20, progress=False)
-    assert again["rows"] == 6 and pd.read_csv(out / dbcurve.CSV)["pid"].nunique() == 2
+    assert main(["dbcurve", "--to-mb", "2", "--checkpoints", "0,1,2", "--batch", "20",
+                 "--repeats", "1", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "dbcurve disk: 1 repeat(s) to 2 MiB" in printed and "change 0 -> 2 MiB" in printed
+    assert "H3 (curve, margin ±30 %): not testable" in printed
+    assert pd.read_csv(out / dbcurve.CSV)["pid"].nunique() == 2
     with pytest.raises(ParameterError, match="another batch"):
         dbcurve.run_curve(out, to_mb=2, media=("disk", "ram"), repeats=1, sizes=(0, 1, 2),
                           batch=30, progress=False)

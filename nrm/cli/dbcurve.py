@@ -53,7 +53,7 @@ def register(sub: Any) -> None:
                    help=f"the full run's database size the change is read at (default "
                    f"{FULL_RUN_MB:g})")
     p.add_argument("--seed", type=nonneg_int, default=DEFAULT_SEED,
-                   help="seed of the timed rows' values (each repeat adds its number)")
+                   help="seed of the timed rows' values (each repeat's: seed x 1000 + repeat)")
     p.add_argument("--force", action="store_true", help="skip the space check")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(handler=_cmd_dbcurve)

@@ -147,11 +147,12 @@ def _order(media: Sequence[str], repeats: int) -> list[tuple[str, int]]:
 
 
 def _config(to_mb: float, sizes: Sequence[float], media: Sequence[str], repeats: int,
-            batch: int, seed: int, full_mb: float) -> dict[str, Any]:
+            batch: int, seed: int, full_mb: float, settle_timeout_s: float) -> dict[str, Any]:
     mix, source = model_mix()
     return {"format": "nrm-dbcurve/1", "to_mb": float(to_mb), "checkpoints_mb": list(sizes),
             "media": list(media), "repeats": int(repeats), "batch": int(batch), "seed": int(seed),
             "full_mb": float(full_mb), "mix": mix, "mix_source": source,
+            "settle_timeout_s": float(settle_timeout_s),
             "python": sys.version.split()[0]}
 
 
@@ -171,7 +172,7 @@ def _run_one(out: Path, cfg: dict[str, Any], medium: str, rep: int, order: int,
     job = {"folder": str(work), "sizes_mb": cfg["checkpoints_mb"], "mix": cfg["mix"],
            "batch": cfg["batch"], "seed": cfg["seed"] * 1000 + rep, "result": str(result),
            "progress": progress, "label": f"{medium} {position}", "medium": medium, "repeat": rep,
-           "order": order}
+           "order": order, "settle_timeout_s": cfg["settle_timeout_s"]}
     try:
         job_file = work / "job.json"
         job_file.write_text(dumps_json(job), encoding="utf-8")
@@ -202,11 +203,11 @@ def collect(out: Path) -> pd.DataFrame:
 def run_curve(out: str | Path, *, to_mb: float, media: Sequence[str] = MEDIA,
               repeats: int = 5, sizes: Sequence[float] | None = None, batch: int = BATCH,
               seed: int = DEFAULT_SEED, full_mb: float = FULL_RUN_MB, progress: bool = True,
-              force: bool = False,
+              force: bool = False, settle_timeout_s: float = SETTLE_TIMEOUT_S,
               free: Callable[[str, Path], tuple[Path, int]] | None = None) -> dict[str, Any]:
     """Measure the curve into ``out`` (see the module doc) and return its summary (also in
     ``OUT/dbcurve.json``). ``force`` skips the space check; ``free`` is the space probe (tests
-    pass a small one)."""
+    pass a small one); ``settle_timeout_s`` caps each wait for the write-back."""
     out = Path(out)
     media = tuple(dict.fromkeys(media))
     if not media or any(m not in MEDIA for m in media):
@@ -216,7 +217,7 @@ def run_curve(out: str | Path, *, to_mb: float, media: Sequence[str] = MEDIA,
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 10:
         raise ParameterError(f"--batch must be an integer >= 10, got {batch!r}")
     pts = checkpoints(to_mb, sizes)
-    cfg = _config(to_mb, pts, media, repeats, batch, seed, full_mb)
+    cfg = _config(to_mb, pts, media, repeats, batch, seed, full_mb, settle_timeout_s)
     old_file = out / CONFIG_JSON
     if old_file.is_file():
         diff = _same(json.loads(old_file.read_text(encoding="utf-8")), cfg)
@@ -275,7 +276,7 @@ def _child(argv: list[str]) -> int:
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     rows = measure_repeat(
         Path(job["folder"]) / "db", job["sizes_mb"], mix=job["mix"], batch=job["batch"],
-        seed=job["seed"], settle=lambda: settle_disk(timeout_s=SETTLE_TIMEOUT_S).to_dict(),
+        seed=job["seed"], settle=lambda: settle_disk(timeout_s=job["settle_timeout_s"]).to_dict(),
         progress=job["progress"], label=job["label"])
     atomic_write_json(job["result"], {"medium": job["medium"], "repeat": job["repeat"],
                                       "order": job["order"], "rows": rows})
