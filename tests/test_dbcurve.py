@@ -71,12 +71,15 @@ def test_smoke_curve_table_and_cleanup(tmp_path: Path,
     assert saved["h3"]["verdict"] == NOT_TESTABLE == summary["h3"]["verdict"]
     assert saved["growth"]["disk"]["rows_per_s"] > 0
     # the same command again runs nothing new; another configuration is refused
+    (out / ".work-killed").mkdir()  # left by a parent killed outright: removed on resume
+    (out / ".work-killed" / "bridge.db").write_bytes(b"x")
     assert main(["dbcurve", "--to-mb", "2", "--checkpoints", "0,1,2", "--batch", "20",
                  "--repeats", "1", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "dbcurve disk: 1 repeat(s) to 2 MiB" in printed and "change 0 -> 2 MiB" in printed
     assert "H3 (curve, margin ±30 %): not testable" in printed
     assert pd.read_csv(out / dbcurve.CSV)["pid"].nunique() == 2
+    assert not (out / ".work-killed").exists()
     with pytest.raises(ParameterError, match="another batch"):
         dbcurve.run_curve(out, to_mb=2, media=("disk", "ram"), repeats=1, sizes=(0, 1, 2),
                           batch=30, progress=False)

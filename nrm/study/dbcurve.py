@@ -228,6 +228,8 @@ def run_curve(out: str | Path, *, to_mb: float, media: Sequence[str] = MEDIA,
         raise ParameterError(f"{out} exists and is not a dbcurve folder; give another --out")
     if not force:
         check_room(out, to_mb, media, free=free)
+    for stale in out.glob(".work-*"):  # a repeat whose parent was killed outright
+        shutil.rmtree(stale, ignore_errors=True)
     (out / REPEATS_DIR).mkdir(parents=True, exist_ok=True)
     atomic_write_json(old_file, cfg)
     plan = _order(media, repeats)
