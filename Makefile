@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 LOCK := requirements.lock
 SCALE ?= default
 
-.PHONY: setup lock test lint bench paper figure compare check-html clean-paper allocators lab study readme help
+.PHONY: setup lock test lint bench paper figure compare check-html clean-paper allocators lab study dbcurve readme help
 
 help:
 	@echo "make help        this list"
@@ -17,6 +17,7 @@ help:
 	@echo "make test        run the test suite (sets up first if needed)"
 	@echo "make paper       regenerate the paper (SCALE=smoke|default|full; PLAN=1: list only; WHY=1: what would re-run, and why; STUDY=0: without the causal study)"
 	@echo "make study       the causal study: repeated randomized arms with an A/A arm (SCALE=...)"
+	@echo "make dbcurve     H3: commit latency against database size to the full run's 3.5 GB, disk and RAM (TO_MB=...)"
 	@echo "make figure ID=  re-make one table/figure and check it against its provenance stamp"
 	@echo "make compare A= B=  compare the tables of two builds"
 	@echo "make check-html  check paper.html in headless Chromium (screenshot beside the paper)"
@@ -90,6 +91,22 @@ study: setup
 	$(BIN)/nrm notebook study $(abspath $(OUT))/data/executed/$(SCALE)/study.ipynb \
 	  -p scale $(SCALE) -p study_dir $(STUDY_DIR) \
 	  -p output_dir $(abspath $(OUT))/data/analysis/$(SCALE)/study
+
+# make dbcurve [TO_MB=3500] [MEDIUM=both|disk|ram] [REPEATS=5] [OUT=DIR]
+# H3's commit-latency curve (nrm dbcurve, nrm/study/dbcurve.py): the model's databases grown in
+# steps to TO_MB MiB (default: the full C256 run's ~3.5 GB), a batch of the model's per-row
+# commits timed at each checkpoint, on the output folder's disk and in /dev/shm, a fresh process
+# per repeat. Needs about 1.05 x TO_MB + 64 MiB free on the disk and in RAM (checked first; one
+# repeat's databases exist at a time and are removed after it). Timings only:
+# OUT/data/dbcurve/TO_MB/dbcurve.csv and dbcurve.json (the H3 piece). Restartable. Not part of
+# make paper or make study: run it on a quiet machine (it writes gigabytes; its disk commits and
+# the write-back of its growth would disturb a timed run beside it).
+TO_MB ?= 3500
+MEDIUM ?= both
+REPEATS ?= 5
+dbcurve: setup
+	$(BIN)/nrm dbcurve --to-mb $(TO_MB) --medium $(MEDIUM) --repeats $(REPEATS) \
+	  --out $(abspath $(OUT))/data/dbcurve/$(TO_MB)
 
 # ------------------------------------------------------------------------------- the paper
 # make paper [SCALE=smoke|default|full] [OUT=DIR] [SEED=N] [WHY=1] [PLAN=1] [STUDY=0]

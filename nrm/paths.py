@@ -108,6 +108,11 @@ class Build:
         """The study's tables and figures (notebooks/study.ipynb)."""
         return self.analysis / STUDY_ANALYSIS
 
+    def dbcurve(self, to_mb: float) -> Path:
+        """H3's commit-latency curve up to ``to_mb`` MiB (``make dbcurve``): ``data/dbcurve/<MB>``
+        (no scale: the curve's size is its own parameter)."""
+        return self.data / "dbcurve" / f"{to_mb:g}"
+
     @property
     def predict_counts(self) -> Path:
         """The counting runs of the build's prediction step: ``data/predict/<scale>/counts``."""

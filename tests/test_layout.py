@@ -48,8 +48,9 @@ def test_makefile_folders_are_builds() -> None:
     b = paths.Build(Path("/o"), "s")
     known = {b.runs, b.executed, b.analysis, b.study, b.study_analysis, b.make_dir,
              b.figures, b.paper}
+    known.add(b.dbcurve(3500))  # make dbcurve (TO_MB=3500)
     for tail in found:
-        p = Path("/o" + tail.replace("$(SCALE)", "s"))
+        p = Path("/o" + tail.replace("$(SCALE)", "s").replace("$(TO_MB)", "3500"))
         assert p in known or p.parent in known, f"Makefile folder $(OUT){tail} is not Build's"
 
 

@@ -18,6 +18,7 @@ from nrm.cli import (
     compare,
     contention,
     control,
+    dbcurve,
     dbgrow,
     deps,
     listing,
@@ -39,8 +40,8 @@ from nrm.exceptions import NrmError, RunInterruptedError
 
 #: The subcommand modules, in the order ``nrm --help`` lists them.
 COMMANDS = (listing, run, notebook, scales, deps, bench, check_lock, plan, why, check_html,
-            control, workers, dbgrow, contention, longrun, child, study, reproduce, compare,
-            readme, watch, predict, predict_step)
+            control, workers, dbgrow, dbcurve, contention, longrun, child, study, reproduce,
+            compare, readme, watch, predict, predict_step)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -72,8 +72,10 @@ _SELECT = {
 }
 
 
-def _insert(db: Path, table: str, n: int, start: int, t0: float, seed: int) -> None:
-    """Insert ``n`` rows numbered from ``start`` into ``table`` in one transaction."""
+def insert_rows(db: Path, table: str, n: int, start: int, t0: float, seed: int) -> None:
+    """Insert ``n`` rows numbered from ``start`` into ``table`` in one transaction (journal and
+    fsync off for this connection only; timestamps ``t0 + i / 1000``). Also used by the
+    commit-latency curve (:mod:`nrm.run.dbcurve`), which grows a database in steps."""
     sql = (
         "WITH RECURSIVE c(i) AS (SELECT :start UNION ALL SELECT i + 1 FROM c WHERE i < :stop) "
         + _SELECT[table].format(h=_H)
@@ -126,7 +128,7 @@ def pregrow(folder: str | Path, megabytes: float, *, seed: int = DEFAULT_SEED) -
             path = files[db]
             size0 = path.stat().st_size
             n = min(_BATCH, max(100, want // 100))
-            _insert(path, table, n, rows_done[table], t0, seed)
+            insert_rows(path, table, n, rows_done[table], t0, seed)
             rows_done[table] += n
             grown = path.stat().st_size - size0
             per_row = max(grown / n, 10.0)
@@ -134,7 +136,7 @@ def pregrow(folder: str | Path, megabytes: float, *, seed: int = DEFAULT_SEED) -
                 left = want - (path.stat().st_size - size0)
                 n = max(100, int(left / per_row))
                 n = min(n, 5_000_000)
-                _insert(path, table, n, rows_done[table], t0, seed)
+                insert_rows(path, table, n, rows_done[table], t0, seed)
                 rows_done[table] += n
     reached = pers.db_bytes()
     return {
