@@ -303,7 +303,9 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
         beyond = shown[shown["verdict"].isin(["faster", "slower"])]
         untestable = shown[shown["verdict"] == NOT_TESTABLE_HERE]
         if len(untestable) == len(shown):
-            parts.append(f"With {int(shown['n'].max())} blocks no effect can be read against "
+            most = pd.to_numeric(shown["n"], errors="coerce").max()
+            blocks = f"{int(most)} blocks" if pd.notna(most) else "no complete block"
+            parts.append(f"With {blocks} no effect can be read against "
                          "the noise (a verdict needs at least 3); this build shows the "
                          "design, not a result.")
         elif beyond.empty:
