@@ -410,3 +410,17 @@ def test_arms_real_jemalloc_is_preloaded_and_checked(tmp_path: Path) -> None:
     assert run["preload_ok"] is True  # libjemalloc showed in /proc/PID/maps
     record = json.loads((Path(run["folder"]) / "run.json").read_text())
     assert any("jemalloc" in lib for lib in record["preload"]["libraries"])
+
+
+def test_evidence_levels_are_observed_quarters_never_a_fitted_lines_ends() -> None:
+    """A series that curves (flat, then a late jump) has a fitted line below zero at its
+    start; the evidence gives the first and last quarter's observed means instead."""
+    from nrm.watch.verdict import _quarters as quarters
+    from nrm.watch.verdict import fit_drift
+
+    x = np.arange(40, dtype=float)
+    y = np.where(x < 30, 1.0, 400.0)  # bytes per unit: flat, then a jump in the last quarter
+    fit = fit_drift(x, y)
+    assert fit is not None and fit.start < 0  # what the old text printed ("116 -> -17")
+    text = quarters(y, lambda b: f"{b:,.0f}")
+    assert text == "1 -> 400 (first to last quarter)"

@@ -263,7 +263,7 @@ def _evaluate_work(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
         if ok and gc:
             added["H2-gc"] = gc.change
         v.rows.append(_row("H2-gc", ok, gc, share(gc.change) if ok and gc else None,
-                           f"GC time per unit {_fmt_s(gc.start)} -> {_fmt_s(gc.end)}; "
+                           f"GC time per unit {_quarters(_per(w, 'gc'), _fmt_s)}; "
                            f"{100 * (v.gc_share or 0):.1f} % of the wall time in GC"
                            if gc else "no data"))
     else:
@@ -276,7 +276,7 @@ def _evaluate_work(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
     if ok and io_time:
         added["H3"] = io_time.change
     v.rows.append(_row("H3", ok, io, share(io_time.change) if ok and io_time else None,
-                       f"bytes read + written per unit {io.start:,.0f} -> {io.end:,.0f}"
+                       f"bytes read + written per unit {_quarters(_per(w, 'io'), _bytes)}"
                        if io else "no data"))
     _thermal_row(v, w, x)
     cpu_col = "icpu" if w["icpu"].notna().all() else "user"  # the inside tier's clock: ns
@@ -285,8 +285,9 @@ def _evaluate_work(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
     if ok and rest:
         added["H5"] = rest.change
     v.rows.append(_row("H5", ok, rest, share(rest.change) if ok and rest else None,
-                       f"CPU time per unit other than GC {_fmt_s(rest.start)} -> "
-                       f"{_fmt_s(rest.end)}" if rest else "no data"))
+                       "CPU time per unit other than GC "
+                       f"{_quarters(_per(w, cpu_col) - np.nan_to_num(_per(w, 'gc')), _fmt_s)}"
+                       if rest else "no data"))
     # the primary cause: the supported hypothesis whose part of the time per unit grew most
     # (ranked by seconds added, which shares capped at 100 % could not separate)
     for row in v.rows:
@@ -305,6 +306,22 @@ def _wait_share(w: pd.DataFrame) -> tuple[np.ndarray, str]:
         return wait / np.maximum(wait + w["cpu"].to_numpy(float), 1e-12), "runqueue wait"
     blocked = w["blocked"].clip(lower=0).to_numpy(float)
     return blocked / w["wall"].to_numpy(float), "blocked time"
+
+
+def _bytes(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def _quarters(series: np.ndarray, fmt: Any) -> str:
+    """'first -> last (first to last quarter)': the observed means of the run's first and
+    last quarter of windows, never a fitted line's ends (which can fall below zero where the
+    series curves: 'bytes per unit 116 -> -17')."""
+    base, rise, _ = _baseline_rise(series)
+    return f"{fmt(base)} -> {fmt(base + rise)} (first to last quarter)"
 
 
 def _baseline_rise(series: np.ndarray) -> tuple[float, float, float]:
@@ -350,7 +367,8 @@ def _contention_row(v: Verdicts, w: pd.DataFrame, x: np.ndarray, floor: float,
     text = (f"{label} {100 * base:.0f} % of the time runnable in the first quarter of the "
             f"run, {100 * (base + rise):.0f} % in the last (z = {z:.1f}); wait added per unit "
             f"{_fmt_s(added)}"
-            + (f"; involuntary switches per unit {invol.start:.3g} -> {invol.end:.3g}"
+            + (f"; involuntary switches per unit "
+               f"{_quarters(_per(w, 'invol'), lambda q: f'{q:.3g}')}"
                if invol else "") + f"; host CPU busy {w['host'].mean():.0f} %")
     v.rows.append(_row("H1", ok, d, share(added) if ok and share else None, text))
     return added if ok else None
@@ -363,7 +381,7 @@ def _evaluate_time(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
     assert cpu is not None
     v.drift_per_hour = _drift_dict(cpu, 1.0, "hour")
     v.headline = (f"{WORKLOAD_UNKNOWN} (no nrm.mark(work=N) seen); CPU share "
-                  f"{100 * cpu.start:.0f} % -> {100 * cpu.end:.0f} %, drift "
+                  f"{_quarters(w['cpu'].to_numpy(float) / wall, _pct)}, drift "
                   f"{100 * cpu.slope:+.3g} points per hour (95 % CI {100 * cpu.ci_low:+.3g} to "
                   f"{100 * cpu.ci_high:+.3g})")
     ratio, label = _wait_share(w)
@@ -371,21 +389,22 @@ def _evaluate_time(w: pd.DataFrame, v: Verdicts, inside: bool) -> Verdicts:
     _, rise, z = _baseline_rise(ratio)
     h1 = bool(wait and rise >= FLOOR and z > NOISE_K)
     v.rows.append(_row("H1", h1, wait, None,
-                       f"{label} {100 * wait.start:.1f} % -> {100 * wait.end:.1f} % of the time "
-                       "runnable" if wait else "no data", unknown=True))
+                       f"{label} {_quarters(ratio, _pct)} of the time runnable" if wait
+                       else "no data", unknown=True))
     _frag_row(v, w, hours, inside, unknown=True)
     if inside:
         gc = fit_drift(hours, w["gc"].to_numpy(float) / wall)
         v.rows.append(_row("H2-gc", _grows(gc, FLOOR), gc, None,
-                           f"GC share {100 * gc.start:.1f} % -> {100 * gc.end:.1f} %" if gc
+                           f"GC share {_quarters(w['gc'].to_numpy(float) / wall, _pct)}" if gc
                            else "no data", unknown=True))
     else:
         v.rows.append(_untestable("H2-gc", "no inside tier (attached by PID, or --no-inside)"))
     io = fit_drift(hours, w["io"].to_numpy(float) / wall)
     ok = bool(io and io.ci_low > 0 and io.relative is not None and io.relative >= IO_FLOOR
               and io.end >= IO_MIN_BYTES)
-    v.rows.append(_row("H3", ok, io, None, f"bytes read + written per second {io.start:,.0f} -> "
-                       f"{io.end:,.0f}" if io else "no data", unknown=True))
+    v.rows.append(_row("H3", ok, io, None, "bytes read + written per second "
+                       f"{_quarters(w['io'].to_numpy(float) / wall, _bytes)}" if io
+                       else "no data", unknown=True))
     _thermal_row(v, w, hours)
     v.rows.append(_untestable("H5", "workload unknown: no nrm.mark(work=N) in the program"))
     v.notes.append(WORKLOAD_UNKNOWN)
@@ -411,7 +430,8 @@ def _untestable(h: str, reason: str) -> dict[str, Any]:
 def _frag_row(v: Verdicts, w: pd.DataFrame, x: np.ndarray, inside: bool,
               unknown: bool = False) -> None:
     rss = fit_drift(x, w["rss"].to_numpy(float))
-    rss_text = (f"RSS {rss.start / 1e6:,.1f} -> {rss.end / 1e6:,.1f} MB" if rss else "")
+    rss_text = (f"RSS {_quarters(w['rss'].to_numpy(float), lambda b: f'{b / 1e6:,.1f} MB')}"
+                if rss else "")
     if w["frag"].notna().sum() < MIN_WINDOWS:
         why = ("no inside tier (attached by PID, or --no-inside)" if not inside else
                "no pymalloc arena readings (PYTHONMALLOC=malloc, or too few readings)")
@@ -423,7 +443,9 @@ def _frag_row(v: Verdicts, w: pd.DataFrame, x: np.ndarray, inside: bool,
         return
     frag = fit_drift(x, w["frag"].to_numpy(float))
     v.rows.append(_row("H2", _grows(frag, FRAG_FLOOR), frag, None,
-                       f"pymalloc frag_ratio {frag.start:.3f} -> {frag.end:.3f}; {rss_text}"
+                       "pymalloc frag_ratio "
+                       f"{_quarters(w['frag'].to_numpy(float), lambda q: f'{q:.3f}')}; "
+                       f"{rss_text}"
                        if frag else "no data", unknown=unknown))
 
 
@@ -437,9 +459,11 @@ def _thermal_row(v: Verdicts, w: pd.DataFrame, x: np.ndarray) -> None:
               or (temp and temp.ci_low > 0 and temp.change >= 5.0))
     parts = []
     if freq:
-        parts.append(f"CPU frequency {freq.start:,.0f} -> {freq.end:,.0f} MHz")
+        parts.append("CPU frequency "
+                     f"{_quarters(w['freq'].to_numpy(float), lambda f: f'{f:,.0f} MHz')}")
     if temp:
-        parts.append(f"temperature {temp.start:.1f} -> {temp.end:.1f} degC")
+        parts.append("temperature "
+                     f"{_quarters(w['temp'].to_numpy(float), lambda t: f'{t:.1f} degC')}")
     d = freq or temp
     v.rows.append(_row("H4", ok, d, None, "; ".join(parts)))
 
