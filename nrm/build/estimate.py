@@ -635,13 +635,15 @@ def study_plan(scale_name: str, cal: Calibration, uc: Any, ref: Reference, *,
     for group, gs in by_group.items():
         n = sum(s.runs for s in gs)
         secs = [s.seconds for s in gs]
-        value = "not estimated" if all(x is None for x in secs) else \
-            f"~{_fmt_s(sum(x or 0.0 for x in secs))}"
         sources = sorted({s.source for s in gs})
-        lines.append(f"  {group:<11} {len(gs):>2} arms, {n:>3} runs {value:>10}   "
-                     f"{', '.join(sources)}"
-                     + (f" ({gs[0].detail.split(' + ')[-1]} each)"
-                        if sources == ["estimated here"] else ""))
+        if all(x is None for x in secs):
+            value, said = "-", "not estimated: the reference build has no run of these arms " \
+                "at this scale"
+        else:
+            value = f"~{_fmt_s(sum(x or 0.0 for x in secs))}"
+            said = ", ".join(sources) + (f" ({gs[0].detail.split(' + ')[-1]} each)"
+                                         if sources == ["estimated here"] else "")
+        lines.append(f"  {group:<11} {len(gs):>2} arms, {n:>3} runs {value:>10}   {said}")
     own_step = steps[-1]
     own_s = "not estimated" if own_step.seconds is None else f"~{_fmt_s(own_step.seconds)}"
     lines.append(f"  the sweep's own time {own_s:>16}   {own_step.source}: {own_step.detail}")
