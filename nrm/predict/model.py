@@ -9,11 +9,21 @@ interval ``T ± c · sd`` with ``c`` the largest critical value of the fits it u
 predictions (a speedup, C256 against C255) use the delta method on the same coefficients, so the
 unit costs they share do not widen the ratio's interval: ``var(A/B) = var(A - r B) / B²``.
 
+A commit's (sample's) cost is the fitted runs' mean cost of one at their mix of commits per
+cycle: the commit and sample fits' per-cycle intercepts are spread over their units
+(:mod:`nrm.predict.unitcosts`), never multiplied by the predicted run's cycles.
+
 What a prediction leaves out, and says so: the drift term (the fits' change with process age
-is not extrapolated; each fit's intercept is its window's mean age), and, unless its interval
-is above zero, the growth of a commit's cost with the database size. When it is used, the
-database size of each cycle is the rows committed so far times the fitted bytes per row, and a
-size beyond the fitted range is an extrapolation (noted).
+is not extrapolated; each fit's intercept is its window's mean age), and the growth of a
+commit's cost with the database size unless its interval is above zero *and* the run's
+database stays within the sizes the fit measured. When it is used, the database size of each
+cycle is the rows committed so far times the fitted bytes per row. A slope is not extrapolated
+by default: ``nrm plan`` fits its unit costs on two 15-cycle x 8-agent runs whose databases
+reach ~0.2 MB, and a slope of ~1.5 ms/MB that is "significant" over 0.07-0.16 MB (where it is
+collinear with the run's age) made a 200-cycle x 15-agent run's commits (databases of ~9 MB)
+cost 4x what they did; the reference build's own fit over 0-9 MB finds no growth. Asked for
+explicitly (``commit_growth=True``), a size beyond the fitted range is an extrapolation
+(noted).
 """
 
 from __future__ import annotations
@@ -174,7 +184,8 @@ def predict(counts: RunCounts, uc: UnitCosts, *, medium: str = "disk",
     ``medium``: where the commits go (``disk`` or ``ram``, a fitted medium); ``metrics``: the
     kind of metrics sample (default: the spec's; a kind without a fit falls back to one that
     has, noted). ``commit_growth``: use the commit cost's growth with the database size (default:
-    when its interval lies above zero). ``commit_s`` replaces the fitted cost of a commit by a
+    when its interval lies above zero and the run's database stays within the sizes it was
+    fitted on: a slope is not extrapolated). ``commit_s`` replaces the fitted cost of a commit by a
     given one (no interval: a what-if); ``sample_rest_s`` likewise the cost of a sample beyond
     its blocking interval. ``between``: widen the interval by the spread of the per-run
     commit and sample costs between the fitted runs (a prediction interval for a new run;
@@ -202,13 +213,19 @@ def predict(counts: RunCounts, uc: UnitCosts, *, medium: str = "disk",
     if need_commits and commit_s is None and cfit is not None and "commit_mb" in cfit.names:
         g = cfit.cost("commit_mb")
         sig = g.ci_low > 0  # a commit that gets cheaper as the database grows is not physics
-        growth = sig if commit_growth is None else commit_growth
+        reach = run_database_bytes(counts, uc.bytes_per_row)
+        inside = reach <= cfit.index_max  # False for NaN (no bytes per row measured)
+        growth = (sig and inside) if commit_growth is None else commit_growth
         if not growth:
-            why = ("switched off" if sig else "not significantly positive: "
-                   f"{g.estimate * 1e3:+.3g} ms/MB, CI {g.ci_low * 1e3:+.3g} to "
-                   f"{g.ci_high * 1e3:+.3g}")
-            notes.append(f"a commit's cost is taken as constant (its growth with the database "
-                         f"size is {why})")
+            why = ("switched off" if commit_growth is not None else
+                   "not significantly positive: " if not sig else
+                   f"fitted on databases of up to {cfit.index_max / 1e6:,.2f} MB and this run's "
+                   f"reaches {reach / 1e6:,.1f} MB; a slope is not extrapolated: ")
+            if commit_growth is None:
+                why += (f"{g.estimate * 1e3:+.3g} ms/MB, CI {g.ci_low * 1e3:+.3g} to "
+                        f"{g.ci_high * 1e3:+.3g}")
+            notes.append(f"a commit's cost is taken as constant at the fitted database size "
+                         f"({cfit.index_mean / 1e6:,.2f} MB; its growth with the size is {why})")
     rows_so_far = 0.0
     max_db = 0.0
     commit_n = sample_n = 0.0
@@ -225,7 +242,8 @@ def predict(counts: RunCounts, uc: UnitCosts, *, medium: str = "disk",
             comps["sample_rest"].constant += samples * sample_rest_s
         else:
             comps["sample_rest"].add(f"sample:{kind}", "samples", samples)
-            comps["sample_rest"].add(f"sample:{kind}", "cycle", n)
+            comps["sample_rest"].add(f"sample:{kind}", "cycle",
+                                     _intercept_weight(fits[f"sample:{kind}"], samples))
             if between:
                 sample_n += samples
         if need_commits:
@@ -237,7 +255,7 @@ def predict(counts: RunCounts, uc: UnitCosts, *, medium: str = "disk",
             else:
                 key = f"commit:{medium}"
                 comps["commits"].add(key, "commits", kc)
-                comps["commits"].add(key, "cycle", n)
+                comps["commits"].add(key, "cycle", _intercept_weight(fits[key], kc))
                 if between:
                     commit_n += kc
                 if growth and cfit is not None:
@@ -273,6 +291,23 @@ def predict(counts: RunCounts, uc: UnitCosts, *, medium: str = "disk",
     notes.append("the fits' drift with process age is not extrapolated")
     return Prediction(spec, comps, fits, totals, medium if need_commits else "-", kind,
                       uc.machine, notes)
+
+
+def _intercept_weight(fit: Fit, units: float) -> float:
+    """What a commit or sample fit's per-cycle intercept is multiplied by for ``units``
+    commits or samples: its share of the fitted runs' cycles per unit (the fitted mean cost of
+    a unit, :mod:`nrm.predict.unitcosts`); 0 for a fit without that rate (a hand-made one)."""
+    rate = fit.cycles_per_unit
+    return units * rate if math.isfinite(rate) else 0.0
+
+
+def run_database_bytes(counts: RunCounts, bytes_per_row: float) -> float:
+    """The database size ``counts``' run reaches: every row it commits (its conditions one
+    after another, set-up included) times ``bytes_per_row``; 0 without SQLite."""
+    if not counts.spec.costs.sqlite:
+        return 0.0
+    rows = sum(c.setup_commits + float(c.cycles["commits"].sum()) for c in counts.conditions)
+    return rows * bytes_per_row
 
 
 def sample_key(uc: UnitCosts, kind: str, medium: str, notes: list[str]) -> str:

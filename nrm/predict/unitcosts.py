@@ -3,6 +3,14 @@
 Three fits, each :func:`nrm.stats.drift.drift` (OLS with a Newey–West HAC covariance, Andrews'
 lag, a fixed-b critical value) on the cycles of all the given runs, one after another:
 
+The commit and sample fits have an intercept per cycle, but a cycle's commit (sample) time is
+that of its commits (samples) alone: a prediction spreads the intercept over the commits
+(samples) at the fitted runs' rate (``Fit.cycles_per_unit``), so that it is the fitted runs'
+mean cost of a commit (sample) and is never multiplied by another run's cycles. In short runs
+under a loaded disk the intercept and the slope trade off (a calibration beside a disk-heavy
+job fitted +12.8 ms a commit and -24 ms a cycle), and a run with one commit a cycle came out
+negative.
+
 - **per commit**, one fit per storage medium (``disk``, or ``ram`` when the run folder was on a
   tmpfs): a cycle's commit time ``commit_s`` against its ``commits`` and ``commit_mb`` =
   ``commits x (db_bytes - mean) / 1e6``: the first is the cost of one commit at the runs'
@@ -17,7 +25,9 @@ lag, a fixed-b critical value) on the cycles of all the given runs, one after an
 - **the model's own work**: ``wall_s - commit_s - sample_s`` against the counters
   ``samples`` (the bookkeeping around a sample: trace row, persistence call), ``evolve_calls``,
   ``registry_x_agents`` (registry entries x agents, the pooling scan), ``pairs_tested`` and
-  ``spawns``, with the cycle index as drift term; its intercept is the cost of a cycle.
+  ``spawns``, with the cycle index as drift term; its intercept is the cost of a cycle. A term
+  whose fitted cost is negative (collinearity in short runs, not a cost) is left out and the
+  rest refitted, one at a time, until every work term's cost is >= 0 (noted).
 
 Besides these, a cycle has a cost outside its ``wall_s`` (the probe's row, the log, the
 database size, checkpoints): ``outside`` is the mean over the runs' conditions of
@@ -66,6 +76,9 @@ class Fit:
     index_mean: float
     critical: float
     index_max: float = math.nan
+    #: the fitted rows (cycles) per unit of the fit's work (a commit, a sample): a commit or
+    #: sample fit's intercept is spread over its units at this rate (:mod:`nrm.predict.model`)
+    cycles_per_unit: float = math.nan
 
     def coef(self, name: str) -> float:
         return float(self.beta[self.names.index(name)]) if name in self.names else 0.0
@@ -199,6 +212,31 @@ def _fit(y: np.ndarray, *, index: np.ndarray, per: float, unit: str,
                res.critical, float(x.max()))
 
 
+def _fit_nonnegative(y: np.ndarray, *, index: np.ndarray, work: dict[str, np.ndarray],
+                     level: float, min_cycles: int) -> tuple[Fit, list[tuple[str, float]]]:
+    """The model fit with every work term's cost >= 0: while a kept term's coefficient is
+    negative, the most negative one (by its t value) is left out and the rest refitted. A
+    negative seconds-per-unit is not a cost but collinearity: in short runs the counters grow
+    together (a 15-cycle x 8-agent calibration fitted -2.6 us per registry entry x agent and
+    +34 us per pair tested), and such a pair extrapolates to runs of other shapes with the
+    wrong sign. Returns the fit and the terms left out with their fitted cost."""
+    work = dict(work)
+    left_out: list[tuple[str, float]] = []
+    while True:
+        fit = _fit(y, index=index, per=1e3, unit="cycle", work=work, level=level,
+                   min_cycles=min_cycles)
+        t = {}
+        for j, name in enumerate(fit.names):
+            if name in work and fit.beta[j] < 0:
+                t[name] = float(fit.beta[j]) / max(math.sqrt(max(float(fit.cov[j, j]), 0.0)),
+                                                   1e-300)
+        if not t:
+            return fit, left_out
+        worst = min(t, key=lambda n: t[n])
+        left_out.append((worst, fit.coef(worst)))
+        del work[worst]
+
+
 def _frames(runs: Sequence[RunData]) -> list[tuple[RunData, pd.DataFrame]]:
     out = []
     for r in runs:
@@ -229,7 +267,8 @@ def fit_unit_costs(runs: Iterable[str | Path | RunData], *, level: float = 0.95,
         work = {"commits": k, "commit_mb": k * (db - db.mean()) / 1e6}
         f = _fit(d["commit_s"].to_numpy(float), index=d["cycle"].to_numpy(float), per=1e3,
                  unit="cycle", work=work, level=level, min_cycles=min_cycles)
-        commit[medium] = replace(f, index_mean=float(db.mean()), index_max=float(db.max()))
+        commit[medium] = replace(f, index_mean=float(db.mean()), index_max=float(db.max()),
+                                 cycles_per_unit=len(d) / float(k.sum()))
 
     sample: dict[str, Fit] = {}
     for key in sorted({f"{metrics_kind(r)}@{medium_of(r)}" for r, _ in frames}):
@@ -250,16 +289,21 @@ def fit_unit_costs(runs: Iterable[str | Path | RunData], *, level: float = 0.95,
                         cov=f.cov[:1, :1] / per**2)
             notes.append(f"{key}: {per:g} samples every cycle; a sample's cost is the "
                          "per-cycle intercept over them")
-        sample[key] = f
+        sample[key] = replace(f, cycles_per_unit=len(d) / float(d["samples"].sum()))
 
     d = pd.concat([f for _, f in frames], ignore_index=True)
     y = (d["wall_s"] - d["commit_s"].fillna(0) - d["sample_s"].fillna(0)).to_numpy(float)
     work = {k: (d["registry_size"] * d["population"] if k == "registry_x_agents" else d[k])
             .to_numpy(float) for k in MODEL_TERMS}
-    model = _fit(y, index=d["cycle"].to_numpy(float), per=1e3, unit="cycle", work=work,
-                 level=level, min_cycles=min_cycles)
+    model, negative = _fit_nonnegative(y, index=d["cycle"].to_numpy(float), work=work,
+                                       level=level, min_cycles=min_cycles)
+    assert model.result is not None
     for name, why in model.result.dropped:
         notes.append(f"model term {name} left out: {why}")
+    for name, est in negative:
+        notes.append(f"model term {name} left out: its fitted cost was negative "
+                     f"({est * 1e3:+.4f} ms; collinear with the other terms in these runs), so "
+                     "its time is in the other terms")
 
     per_cycle = []
     rows = []
