@@ -263,6 +263,8 @@ def dbcurve_check(curve: Path) -> dict[str, Any]:
     file is missing, a planned repeat has no result, or the table and the summary disagree."""
     import pandas as pd
 
+    if not curve.is_dir():
+        raise ParameterError(f"{curve}: no such folder (make dbcurve writes data/dbcurve/<MB>)")
     for name in DBCURVE_FILES:
         if not (curve / name).is_file():
             raise ParameterError(f"{curve / name} missing: the curve did not finish "
@@ -298,8 +300,15 @@ def dbcurve_readme(summary: dict[str, Any], machine: dict[str, Any]) -> str:
     ctx = machine.get("context") or {}
     cpu = ctx.get("cpu") or {}
     git = ctx.get("git") or {}
+    def change(p: dict[str, Any]) -> str:
+        full = float(h3.get("full_mb") or float("nan"))
+        if float(p.get("reached_mib") or 0) >= 0.9 * full:
+            return f"change 0 to {full:g} MiB {float(p.get('change_pct', 'nan')):+.1f} %"
+        return (f"change over the {float(p.get('reached_mib') or 0):.0f} MiB measured "
+                f"{float(p.get('measured_change_pct', 'nan')):+.1f} %")
+
     media = "; ".join(f"{m}: {p.get('repeats')} repeats to {p.get('reached_mib', 0):.0f} MiB, "
-                      f"change {p.get('change_pct', float('nan')):+.1f} %, {p.get('verdict')}"
+                      f"{change(p)}, {p.get('verdict')}"
                       for m, p in (h3.get("media") or {}).items())
     return f"""# data/reference/dbcurve: the shipped commit-latency curve (measured, ours)
 

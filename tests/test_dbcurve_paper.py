@@ -276,7 +276,11 @@ def test_ship_a_finished_curve(tiny_build: Path, tmp_path: Path) -> None:
                                                 "machine.json", "README.md"}
     assert (dest / "dbcurve.csv").read_bytes() == (curve / "dbcurve.csv").read_bytes()
     assert sum(p.stat().st_size for p in dest.iterdir()) < 200_000  # small tables only
-    assert "not the paper's" in (dest / "README.md").read_text().lower()
+    readme = (dest / "README.md").read_text()
+    assert "not the paper's" in readme.lower() and "change over the 2 MiB measured" in readme
+    with pytest.raises(ParameterError, match="no such folder"):
+        ship_reference.ship_dbcurve(tmp_path / "missing", tmp_path / "x")
+    assert not (tmp_path / "x").exists()
     # a curve made before machine.json: one is collected at ship time, and says so
     old = tmp_path / "old"
     shutil.copytree(curve, old)
