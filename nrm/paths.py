@@ -16,6 +16,8 @@ REFERENCE = DATA / "reference"
 REFERENCE_BUILD = REFERENCE / "build-default"
 #: The shipped long-scale reference study (one make study SCALE=long; its study tables only).
 REFERENCE_LONG = REFERENCE / "build-long"
+#: The shipped commit-latency curve (one ``make dbcurve``; its CSV/JSON only, no database).
+REFERENCE_DBCURVE = REFERENCE / "dbcurve"
 RUNS = DATA / "runs"  # scale-less runs (nrm run without --out); per scale: Build(...).runs
 BENCH = DATA / "bench"
 WATCH = DATA / "watch"
@@ -28,6 +30,13 @@ TRACE_CSV = "metrics_trace.csv"
 WORKSPACE_DB = "workspace.db"
 BRIDGE_DB = "bridge.db"
 CHECKPOINT = "checkpoint.pkl"
+
+# Names of the files of a commit-latency curve's folder (nrm.study.dbcurve): what was asked,
+# every repeat's rows, the statistic and H3 piece, and the machine that finished it.
+DBCURVE_CONFIG = "config.json"
+DBCURVE_CSV = "dbcurve.csv"
+DBCURVE_JSON = "dbcurve.json"
+DBCURVE_MACHINE = "machine.json"
 
 # Name of a study folder's plan (nrm.study.sweep).
 PLAN_JSON = "plan.json"
@@ -108,10 +117,15 @@ class Build:
         """The study's tables and figures (notebooks/study.ipynb)."""
         return self.analysis / STUDY_ANALYSIS
 
+    @property
+    def dbcurves(self) -> Path:
+        """Every commit-latency curve of the build: ``data/dbcurve``."""
+        return self.data / "dbcurve"
+
     def dbcurve(self, to_mb: float) -> Path:
         """H3's commit-latency curve up to ``to_mb`` MiB (``make dbcurve``): ``data/dbcurve/<MB>``
         (no scale: the curve's size is its own parameter)."""
-        return self.data / "dbcurve" / f"{to_mb:g}"
+        return self.dbcurves / f"{to_mb:g}"
 
     @property
     def predict_counts(self) -> Path:

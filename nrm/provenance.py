@@ -60,6 +60,9 @@ class ItemInputs:
     analysis: tuple[str, ...] = ()  # "phase1a/summary" ...
     reference: bool = False  # reads the paper's archive (data/reference/)
     declared: bool = True
+    #: Other files read, globs: under the compendium's root when they start with
+    #: ``data/reference/`` (shipped), under the build folder otherwise (e.g. ``data/dbcurve``).
+    files: tuple[str, ...] = ()
 
 
 #: What each table / figure reads. Keys are stable ids.
@@ -89,6 +92,15 @@ ITEM_INPUTS: dict[str, ItemInputs] = {
     # the shipped long-scale reference study (data/reference/build-long/study/)
     "table:long_reference_arms": ItemInputs((), (), reference=True),
     "table:long_reference_verdicts": ItemInputs((), (), reference=True),
+    # H3's commit-latency curve (nrm/render/sections/dbcurve.py): the build's own
+    # (data/dbcurve/<MB>/, make dbcurve) or the shipped reference's (data/reference/dbcurve/)
+    "table:dbcurve": ItemInputs(files=("data/dbcurve/*/dbcurve.json",
+                                       "data/dbcurve/*/dbcurve.csv")),
+    "table:dbcurve_reference": ItemInputs(reference=True, files=(
+        "data/reference/dbcurve/dbcurve.json", "data/reference/dbcurve/dbcurve.csv")),
+    "figure:dbcurve": ItemInputs(files=("data/dbcurve/*/dbcurve.csv",)),
+    "figure:dbcurve_reference": ItemInputs(reference=True, files=(
+        "data/reference/dbcurve/dbcurve.csv",)),
     "figure:runtime_timeline": ItemInputs(ALL_RUNS),
     "figure:hypothesis_tests": ItemInputs((_U256,)),
     "figure:optimization_impact": ItemInputs(ALL_RUNS, ("phase1b/summary",)),
@@ -205,6 +217,8 @@ def _runs_text(rec: Mapping[str, Any]) -> str:
             ids = ", ".join(f"{r['name']} ({r.get('run_id') or '?'})" for r in runs)
             text += f"; this build's runs (n = {len(runs)}): {ids}"
         return text
+    if not runs and rec.get("files"):
+        return "runs: none; files: " + ", ".join(f["file"] for f in rec["files"])
     if not runs:
         return "runs: none (" + ("the paper's archive, data/reference/" if rec.get("reference")
                                  else "declared rules") + ")"
@@ -315,6 +329,13 @@ def build_records(
             phases.add(phase)
             for f in sorted((analysis_dir / phase).glob(f"{stem}.csv")):
                 analysis.append({"file": _rel(f, root), "sha256": file_sha256(f)})
+        files = []
+        for pattern in spec.files:
+            base = paths.ROOT if pattern.startswith("data/reference/") else root
+            for f in sorted(Path(base).glob(pattern)):
+                if f.is_file():  # relative to where the pattern was read
+                    files.append({"file": f.relative_to(base).as_posix(),
+                                  "sha256": file_sha256(f)})
         notebooks = []
         for nb in ("variance_hypotheses" if "phase1a" in phases else None,
                    "optimization" if "phase1b" in phases else None,
@@ -332,6 +353,7 @@ def build_records(
             "n_runs": len(names),
             "inputs_declared": spec.declared,
             "analysis": analysis,
+            "files": files,
             "reference": spec.reference,
             "notebooks": notebooks,
             "git": dict(git or {}),

@@ -1,6 +1,13 @@
 """Ship a finished default-scale build's tables as the reference build (data/reference/).
 
     .venv/bin/python scripts/ship_reference.py BUILD_DIR [--dest data/reference/build-default]
+    .venv/bin/python scripts/ship_reference.py BUILD_DIR --scale long
+    .venv/bin/python scripts/ship_reference.py --dbcurve data/dbcurve/3500
+
+``--dbcurve DIR`` ships a finished commit-latency curve (``make dbcurve``) to
+``data/reference/dbcurve/``: its ``config.json``, ``dbcurve.csv``, ``dbcurve.json`` and
+``machine.json`` (no database, no per-repeat file), and a README; it refuses a curve with a
+planned repeat missing or tables that disagree, and writes nothing then.
 
 Copies ``BUILD_DIR/data/analysis/default/phase1a|phase1b/*.csv`` and their manifests (small
 CSV/JSON), the paper's own tables when the build wrote them (``paper/tables/*.csv``), the
@@ -248,19 +255,141 @@ def ship_long(build: Path, dest: Path) -> list[Path]:
     return written
 
 
+DBCURVE_FILES = ("config.json", "dbcurve.csv", "dbcurve.json")
+
+
+def dbcurve_check(curve: Path) -> dict[str, Any]:
+    """The summary of a finished curve in ``curve``; :class:`ParameterError` (one line) when a
+    file is missing, a planned repeat has no result, or the table and the summary disagree."""
+    import pandas as pd
+
+    if not curve.is_dir():
+        raise ParameterError(f"{curve}: no such folder (make dbcurve writes data/dbcurve/<MB>)")
+    for name in DBCURVE_FILES:
+        if not (curve / name).is_file():
+            raise ParameterError(f"{curve / name} missing: the curve did not finish "
+                                 "(the same make dbcurve resumes it)")
+    try:
+        cfg = json.loads((curve / "config.json").read_text(encoding="utf-8"))
+        summary = json.loads((curve / "dbcurve.json").read_text(encoding="utf-8"))
+        frame = pd.read_csv(curve / "dbcurve.csv")
+    except (OSError, ValueError) as exc:
+        raise ParameterError(f"{curve}: unreadable curve tables ({exc})") from exc
+    planned = {(str(m), int(r)) for m in cfg.get("media") or [] for r in
+               range(int(cfg.get("repeats") or 0))}
+    if not planned:
+        raise ParameterError(f"{curve / 'config.json'}: no media or repeats planned")
+    missing = sorted(f"{m}-{r}" for m, r in planned
+                     if not (curve / "repeats" / f"{m}-{r}.json").is_file())
+    if missing:
+        raise ParameterError(f"{curve}: {len(planned) - len(missing)} of {len(planned)} repeats "
+                             f"done (missing {', '.join(missing)}); the same make dbcurve "
+                             "resumes it")
+    have = ({(str(m), int(r)) for m, r in zip(frame["medium"], frame["repeat"], strict=True)}
+            if {"medium", "repeat"} <= set(frame.columns) else set())
+    if have != planned or summary.get("rows") != len(frame) or not summary.get("h3"):
+        raise ParameterError(f"{curve}: dbcurve.csv ({len(frame)} rows) and dbcurve.json "
+                             f"({summary.get('rows')} rows) do not hold every planned repeat; "
+                             "re-run the same make dbcurve to rewrite them")
+    return dict(summary)
+
+
+def dbcurve_readme(summary: dict[str, Any], machine: dict[str, Any]) -> str:
+    cfg = summary.get("config") or {}
+    h3 = summary.get("h3") or {}
+    ctx = machine.get("context") or {}
+    cpu = ctx.get("cpu") or {}
+    git = ctx.get("git") or {}
+    def change(p: dict[str, Any]) -> str:
+        full = float(h3.get("full_mb") or float("nan"))
+        if float(p.get("reached_mib") or 0) >= 0.9 * full:
+            return f"change 0 to {full:g} MiB {float(p.get('change_pct', 'nan')):+.1f} %"
+        return (f"change over the {float(p.get('reached_mib') or 0):.0f} MiB measured "
+                f"{float(p.get('measured_change_pct', 'nan')):+.1f} %")
+
+    media = "; ".join(f"{m}: {p.get('repeats')} repeats to {p.get('reached_mib', 0):.0f} MiB, "
+                      f"{change(p)}, {p.get('verdict')}"
+                      for m, p in (h3.get("media") or {}).items())
+    return f"""# data/reference/dbcurve: the shipped commit-latency curve (measured, ours)
+
+Not the paper's numbers: one `make dbcurve` (H3: the model's databases grown to the full C256
+run's size, {cfg.get("to_mb")} MiB, on disk and in /dev/shm, a fresh process per repeat, a
+batch of {cfg.get("batch")} of the model's per-row commits timed at each checkpoint) made by this
+compendium, shipped so that a build without a curve of its own can show one (the paper's
+subsection "H3 at the full run's size", labelled as not that build's). One curve on one
+machine: its intervals cover the repeats' noise, not other machines or days.
+
+- `dbcurve.csv`: every repeat's rows (one per checkpoint: size, latency quantiles, growth,
+  the kernel's dirty and write-back pages, the settle)
+- `dbcurve.json`: the statistic and the H3 piece (`nrm/study/dbcurve_analysis.py`)
+- `config.json`: what was asked (checkpoints, media, repeats, batch, row mix and its source)
+- `machine.json`: the machine and checkout ({machine.get("recorded_at", "when the curve finished")})
+
+Machine: {cpu.get("model", "?")}, {cpu.get("logical", "?")} logical cores; code at git commit
+`{git.get("commit", "?")}`; repeats from {machine.get("first_started_at")} to
+{machine.get("last_finished_at")}. H3 (curve): {h3.get("verdict")}; {media}.
+Made with `scripts/ship_reference.py --dbcurve DIR`.
+"""
+
+
+def ship_dbcurve(curve: Path, dest: Path) -> list[Path]:
+    """Ship a finished commit-latency curve's CSV/JSON to ``dest`` (``--dbcurve``), atomically;
+    writes nothing on error. A curve that did not record its machine (made before
+    ``machine.json``) gets one collected now, marked as recorded at ship time."""
+    from datetime import UTC, datetime
+
+    from nrm.study.dbcurve import machine_record
+
+    curve = curve.resolve()
+    summary = dbcurve_check(curve)
+    if (curve / "machine.json").is_file():
+        machine = json.loads((curve / "machine.json").read_text(encoding="utf-8"))
+    else:
+        machine = machine_record(curve)
+        machine["recorded_at"] = ("ship time: the curve did not record its machine; the "
+                                  "repeats' end times are their result files' times")
+        for r in machine["repeats"]:
+            f = curve / "repeats" / f"{r['medium']}-{r['repeat']}.json"
+            if r.get("finished_at") is None and f.is_file():
+                r["finished_at"] = datetime.fromtimestamp(f.stat().st_mtime, UTC).isoformat(
+                    timespec="seconds")
+        ends = sorted(str(r["finished_at"]) for r in machine["repeats"] if r.get("finished_at"))
+        machine["last_finished_at"] = machine.get("last_finished_at") or (
+            ends[-1] if ends else None)
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    written = [Path(shutil.copy2(curve / name, tmp / name)) for name in DBCURVE_FILES]
+    written.append(atomic_write_json(tmp / "machine.json", machine))
+    (tmp / "README.md").write_text(dbcurve_readme(summary, machine), encoding="utf-8")
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp.rename(dest)
+    return [dest / f.name for f in written]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("build", type=Path)
+    p.add_argument("build", type=Path, nargs="?", default=None)
+    p.add_argument("--dbcurve", type=Path, default=None, metavar="DIR",
+                   help="ship a finished commit-latency curve (make dbcurve's "
+                        "data/dbcurve/<MB>) to data/reference/dbcurve instead")
     p.add_argument("--scale", choices=(SCALE, LONG), default=SCALE,
                    help="default: a whole make paper; long: a make study SCALE=long (its "
                         "study tables only)")
     p.add_argument("--dest", type=Path, default=None,
-                   help="default: data/reference/build-default or build-long")
+                   help="default: data/reference/build-default, build-long or dbcurve")
     args = p.parse_args(argv)
+    if (args.build is None) == (args.dbcurve is None):
+        p.error("give BUILD_DIR or --dbcurve DIR (one of them)")
     if args.dest is None:
-        args.dest = ROOT / "data" / "reference" / f"build-{args.scale}"
+        args.dest = ROOT / "data" / "reference" / (
+            "dbcurve" if args.dbcurve is not None else f"build-{args.scale}")
     try:
-        files = (ship_long if args.scale == LONG else ship)(args.build, args.dest)
+        if args.dbcurve is not None:
+            files = ship_dbcurve(args.dbcurve, args.dest)
+        else:
+            files = (ship_long if args.scale == LONG else ship)(args.build, args.dest)
     except NrmError as exc:
         print(f"ship_reference: error: {exc}", file=sys.stderr)
         return 2

@@ -12,7 +12,8 @@
   paper's 3000 cycles x 100 agents (smaller at smoke; :mod:`nrm.predict.buildstep`);
 - ``analysis:<scale>/predict``: unit costs fitted from this build's runs, the paper's
   comparisons predicted at the paper's parameters and the speedup figure;
-- ``render:paper``: figures, paper.md, paper.html and paper/provenance.json.
+- ``render:paper``: figures, paper.md, paper.html and paper/provenance.json (it also reads the
+  shipped ``data/reference/`` and the build's own commit-latency curves, ``data/dbcurve/``).
 
 A step is up to date when the MD5 of every file it reads (doit's ``file_dep``: the notebook,
 the ``nrm`` sources it imports, the run logs and tables it reads) and its recorded
@@ -53,7 +54,8 @@ from nrm.exceptions import ParameterError
 from nrm.run.checks import MAX_SEED
 from nrm.run.scales import get_scale
 
-__all__ = ["RUN_CODE", "Build", "RecordedConfig", "study_outputs", "tasks", "why"]
+__all__ = ["RUN_CODE", "Build", "RecordedConfig", "dbcurve_outputs", "study_outputs", "tasks",
+           "why"]
 
 #: The modules that make a run's data: the run notebook calls nrm.build.notebooks.run, which runs
 #: nrm.run.runner in the kernel or, with an allocator, ``python -m nrm.cli child`` in a child
@@ -200,6 +202,15 @@ def study_outputs(b: Build) -> list[str]:
     return ([str(folder / "study_summary.json")]
             + [str(folder / f"{t}.csv") for t in STUDY_TABLES]
             + [str(folder / f"{f}.png") for f in STUDY_PNGS])
+
+
+def dbcurve_outputs(b: Build) -> list[str]:
+    """The build's own commit-latency curves' tables (``make dbcurve``: data/dbcurve/<MB>/),
+    which the paper's Section 10 shows when present: the files that exist (a curve made or
+    removed later adds or drops them, and doit re-runs the paper for either)."""
+    base = b.layout.dbcurves
+    names = (paths.DBCURVE_CONFIG, paths.DBCURVE_CSV, paths.DBCURVE_JSON, paths.DBCURVE_MACHINE)
+    return sorted(str(f) for name in names for f in base.glob(f"*/{name}") if f.is_file())
 
 
 def _study_done(study_json: str) -> bool:
@@ -378,7 +389,8 @@ def tasks(b: Build) -> Iterator[dict[str, Any]]:
         "doc": "figures, paper.md, paper.html and paper/provenance.json",
         "file_dep": [src, *source_files(notebook_modules(paths.ROOT / src)), *all_run_files,
                      *manifests, *analysis_nbs, *_reference_files(),
-                     *(study_outputs(b) if b.study else []), *predict_outputs(b)],
+                     *(study_outputs(b) if b.study else []), *predict_outputs(b),
+                     *dbcurve_outputs(b)],
         "targets": [str(b.paper_dir / f) for f in ("paper.md", "paper.html", "provenance.json")],
         "uptodate": [RecordedConfig({"parameters": params, "environment": env}),
                      (_paper_scale_is, [b], {})],

@@ -186,7 +186,8 @@ def reproduce(item_id: str, build: str | Path = ".") -> Reproduction:
             out.matches = same and not out.rerun
         else:
             fig_paths = {s: t / "figures" / f"{s}.png" for s in paper_mod.FIGURES}
-            extra, _ = paper_mod.study_sections(inp, t / "paper", len(fig_paths))
+            extra, _ = paper_mod.study_sections(inp, t / "paper", len(fig_paths),
+                                                build_root=root)
             comp = paper_mod.compose_items(inp, fig_paths, t / "paper", extra=extra)
             if item_id not in comp.tables:
                 raise NrmError(f"{item_id} is no longer a table of the paper")

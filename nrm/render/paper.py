@@ -31,6 +31,7 @@ from nrm.render.sections import (
     atscale,
     contention,
     controls,
+    dbcurve,
     hypotheses,
     ledger,
     limitations,
@@ -60,8 +61,11 @@ from nrm.render.stamps import (
 
 #: Every figure a build's paper shows when its causal study ran: the single runs' (``FIGURES``),
 #: the study's, its contention arm's, the H2 controls' and the prediction at the paper's scale.
-BUILD_FIGURES: tuple[str, ...] = (*FIGURES, *study.FIGURES, contention.FIGURE, "controls",
-                                  "atscale_speedup")
+#: A build without a commit-latency curve of its own shows the shipped reference's figure when
+#: one is shipped (``data/reference/dbcurve/``, fixed in a checkout); a build with its own curve
+#: shows ``dbcurve`` in its place.
+BUILD_FIGURES: tuple[str, ...] = (*FIGURES, *study.FIGURES, contention.FIGURE,
+                                  *dbcurve.shipped_figures(), "controls", "atscale_speedup")
 
 __all__ = ["BUILD_FIGURES", "FIGURES", "PaperInputs", "build", "compose", "compose_items",
            "draw_figures", "figure_data", "load_inputs", "measured_claims", "study_sections",
@@ -117,17 +121,26 @@ def _compose_text(inp: PaperInputs, rel: Mapping[str, str], extra: tuple[str, ..
     return "\n".join(p.rstrip() + "\n" for p in parts)
 
 
-def study_sections(inp: PaperInputs, paper_dir: Path, n_figures: int
-                   ) -> tuple[tuple[str, ...], dict[str, Path]]:
-    """Sections 10, 11 and 12 (the causal study, its controls, and the paper's comparisons
-    predicted at the paper's parameters; each says so when its tables are missing) and their
-    images, numbered after the paper's ``n_figures`` figures."""
+def study_sections(inp: PaperInputs, paper_dir: Path, n_figures: int, *,
+                   build_root: Path | None = None) -> tuple[tuple[str, ...], dict[str, Path]]:
+    """Sections 10, 11 and 12 (the causal study with the long-scale reference and H3's
+    commit-latency curve, its controls, and the paper's comparisons predicted at the paper's
+    parameters; each says so when its tables are missing) and their images, numbered after the
+    paper's ``n_figures`` figures. ``build_root``: the build folder holding ``data/dbcurve/``
+    (default: ``paper_dir``'s parent); the curve's figure goes to ``paper_dir``'s sibling
+    ``figures/``."""
     folder = inp.study_dir if inp.study_dir is not None else paper_dir / "no-study"
     study_md, study_images = study.section(
         folder, paper_dir, first_figure=n_figures + 1,
         heading=heading("10. The causal study: one factor at a time, repeated").strip())
-    study_md = study_md.rstrip("\n") + "\n\n" + longscale.section(
-        this_verdicts=read_table(folder / "verdicts.csv"))
+    this_verdicts = read_table(folder / "verdicts.csv")
+    curve_md, curve_images = dbcurve.section(
+        build_root if build_root is not None else paper_dir.parent, inp.scale,
+        paper_dir.parent / "figures", paper_dir,
+        first_figure=n_figures + len(study_images) + 1, verdicts=this_verdicts)
+    study_md = (study_md.rstrip("\n") + "\n\n" + longscale.section(this_verdicts=this_verdicts)
+                .rstrip("\n") + "\n\n" + curve_md)
+    study_images = study_images | curve_images
     controls_md, controls_images = controls.section(
         folder, paper_dir, runs=inp.runs, rel=inp.rel,
         first_figure=n_figures + len(study_images) + 1,

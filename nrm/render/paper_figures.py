@@ -11,6 +11,7 @@ from nrm import paths
 from nrm.render import figures as F
 from nrm.render import results as R
 from nrm.render.inputs import PaperInputs
+from nrm.render.sections import dbcurve
 from nrm.run.scales import get_scale
 
 __all__ = ["FIGURES", "draw_figures", "figure_data"]
@@ -42,6 +43,8 @@ def figure_data(inp: PaperInputs, stem: str) -> dict[str, pd.DataFrame]:
         folder = Path(inp.analysis_dir) / paths.STUDY_ANALYSIS
         return {p.stem: pd.read_csv(p) for p in sorted(folder.glob("*.csv"))
                 if p.stat().st_size > 0}
+    if stem in (dbcurve.FIGURE, dbcurve.FIGURE_REFERENCE):  # H3's commit-latency curve
+        return dbcurve.figure_frames(Path(inp.root or Path.cwd()), inp.scale, stem)
     if stem == "atscale_speedup" and inp.predict_dir is not None:  # the prediction's grid
         grid = Path(inp.predict_dir) / "speedup_grid.csv"
         return {"speedup_grid": pd.read_csv(grid)} if grid.is_file() else {}

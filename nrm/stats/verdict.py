@@ -34,6 +34,7 @@ __all__ = [
     "UNDECIDED",
     "VERDICTS",
     "WITHIN_NOISE",
+    "combine_pieces",
     "is_testable",
     "not_testable",
     "threshold_verdict",
@@ -97,3 +98,44 @@ def threshold_verdict(value: float, ci_low: float, ci_high: float, threshold: fl
             return DOES_NOT_HOLD
         return HOLDS
     return UNDECIDED
+
+
+#: The verdicts a piece of evidence may carry into :func:`combine_pieces` (any form of
+#: :data:`NOT_TESTABLE` too: "not testable: REASON", "not testable here").
+PIECE_VERDICTS = (SUPPORTED, EQUIVALENT, REFUTED, WITHIN_NOISE)
+
+
+def combine_pieces(pieces: dict[str, str]) -> tuple[str, str]:
+    """One verdict on a hypothesis from several pieces of evidence that each test a part of it
+    (H3: the long arms' latency drift at small databases, and the commit-latency curve up to the
+    full run's size; docs/hypothesis-rules.md, "H3 from both pieces"), with the reason.
+
+    - **supported** if any piece is supported (one part of the hypothesis shown is enough);
+    - otherwise **not testable** if any piece is not testable (a part nobody tested can hide
+      the effect), its reason kept;
+    - **no effect larger than m** only if every piece's equivalence test passed;
+    - **refuted** only if every piece is refuted;
+    - **within noise** otherwise (the weaker of the pieces: neither shown nor ruled out).
+
+    ``pieces``: name -> verdict; an empty mapping or a word outside :data:`PIECE_VERDICTS` and
+    the not-testable forms raises :class:`ValueError`.
+    """
+    if not pieces:
+        raise ValueError("combine_pieces needs at least one piece of evidence")
+    for name, v in pieces.items():
+        if is_testable(v) and v not in PIECE_VERDICTS:
+            raise ValueError(f"piece {name!r}: {v!r} is not a verdict of a piece "
+                             f"({', '.join(PIECE_VERDICTS)}, {NOT_TESTABLE})")
+    shown = [n for n, v in pieces.items() if v == SUPPORTED]
+    if shown:
+        return SUPPORTED, f"{' and '.join(shown)} supported"
+    untested = [n for n, v in pieces.items() if not is_testable(v)]
+    if untested:
+        why = "; ".join(f"{n}: " + (pieces[n].split(":", 1)[1].strip() if ":" in pieces[n]
+                                     else pieces[n] or NOT_TESTABLE) for n in untested)
+        return not_testable(why), why
+    if all(v == EQUIVALENT for v in pieces.values()):
+        return EQUIVALENT, "every piece's equivalence test passes"
+    if all(v == REFUTED for v in pieces.values()):
+        return REFUTED, "every piece lies below 0"
+    return WITHIN_NOISE, "; ".join(f"{n}: {v}" for n, v in pieces.items())

@@ -12,7 +12,10 @@ path; only the timings are kept:
 * ``OUT/config.json``: what was asked (sizes, batch, row mix and its source, seed);
 * ``OUT/repeats/<medium>-<r>.json``: one repeat's rows (written by its process, atomically);
 * ``OUT/dbcurve.csv``: every repeat's rows (``medium``, ``repeat``, ``order`` first);
-* ``OUT/dbcurve.json``: the statistic and the H3 piece (:mod:`nrm.study.dbcurve_analysis`).
+* ``OUT/dbcurve.json``: the statistic and the H3 piece (:mod:`nrm.study.dbcurve_analysis`);
+* ``OUT/machine.json``: the machine and checkout that finished the curve
+  (:func:`nrm.instrument.sysinfo.collect_context`, with the output folder's file system) and
+  each repeat's start, end and 1-min load average before and after it.
 
 The same command again runs only the repeats without their JSON (a stopped 3.5 GB curve
 resumes); a different configuration in the same folder is refused.
@@ -26,11 +29,13 @@ tested; phase_transformations: the spawns).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,18 +44,20 @@ import pandas as pd
 from nrm import paths
 from nrm.atomic import atomic_write_json, atomic_write_text, dumps_json
 from nrm.exceptions import ParameterError, StudyError
+from nrm.instrument.sysinfo import collect_context
 from nrm.run.dbcurve import BATCH, checkpoints, measure_repeat
 from nrm.sim.model import DEFAULT_SEED
 from nrm.study.dbcurve_analysis import FULL_RUN_MB, MEDIA, curve_verdict
 from nrm.study.settle import settle_disk
 
-__all__ = ["CONFIG_JSON", "CSV", "RAM_DIR", "SUMMARY_JSON", "check_room", "model_mix",
-           "room_needed", "run_curve"]
+__all__ = ["CONFIG_JSON", "CSV", "MACHINE_JSON", "RAM_DIR", "SUMMARY_JSON", "check_room",
+           "machine_record", "model_mix", "room_needed", "run_curve"]
 
 RAM_DIR = Path("/dev/shm")
-CONFIG_JSON = "config.json"
-CSV = "dbcurve.csv"
-SUMMARY_JSON = "dbcurve.json"
+CONFIG_JSON = paths.DBCURVE_CONFIG
+CSV = paths.DBCURVE_CSV
+SUMMARY_JSON = paths.DBCURVE_JSON
+MACHINE_JSON = paths.DBCURVE_MACHINE
 REPEATS_DIR = "repeats"
 #: The full C256 run's counted commits (nrm predict; 3000 cycles x 100 agents).
 COUNTS_GLOB = "C256-3000x100-*.csv.gz"
@@ -242,8 +249,28 @@ def run_curve(out: str | Path, *, to_mb: float, media: Sequence[str] = MEDIA,
     frame = collect(out)
     atomic_write_text(out / CSV, frame.to_csv(index=False))
     summary = summarise(frame, cfg)
+    atomic_write_json(out / MACHINE_JSON, machine_record(out))
     atomic_write_json(out / SUMMARY_JSON, summary)
     return summary
+
+
+def machine_record(out: Path) -> dict[str, Any]:
+    """What ``OUT/machine.json`` holds: the context of the machine and checkout finishing the
+    curve (CPU, memory, OS, Python, git commit, the output folder's file system) and, per
+    repeat, its start, end and 1-min load average before and after (from its JSON; None for a
+    repeat written before they were recorded)."""
+    reps = []
+    for p in sorted((out / REPEATS_DIR).glob("*.json")):
+        rec = json.loads(p.read_text(encoding="utf-8"))
+        reps.append({k: rec.get(k) for k in ("medium", "repeat", "order", "started_at",
+                                             "finished_at", "load_avg_start", "load_avg_end")})
+    reps.sort(key=lambda r: r["order"] if r["order"] is not None else -1)
+    starts = sorted(str(r["started_at"]) for r in reps if r["started_at"])
+    ends = sorted(str(r["finished_at"]) for r in reps if r["finished_at"])
+    return {"what": "the machine and checkout that finished the commit-latency curve",
+            "context": collect_context(out), "repeats": reps,
+            "first_started_at": starts[0] if starts else None,
+            "last_finished_at": ends[-1] if ends else None}
 
 
 def summarise(frame: pd.DataFrame, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -276,13 +303,24 @@ def summarise(frame: pd.DataFrame, cfg: dict[str, Any]) -> dict[str, Any]:
 def _child(argv: list[str]) -> int:
     """One repeat (the fresh process :func:`_run_one` starts)."""
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    started, load_start = _now(), _load1()
     rows = measure_repeat(
         Path(job["folder"]) / "db", job["sizes_mb"], mix=job["mix"], batch=job["batch"],
         seed=job["seed"], settle=lambda: settle_disk(timeout_s=job["settle_timeout_s"]).to_dict(),
         progress=job["progress"], label=job["label"])
     atomic_write_json(job["result"], {"medium": job["medium"], "repeat": job["repeat"],
-                                      "order": job["order"], "rows": rows})
+                                      "order": job["order"], "started_at": started,
+                                      "finished_at": _now(), "load_avg_start": load_start,
+                                      "load_avg_end": _load1(), "rows": rows})
     return 0
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _load1() -> float | None:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
 if __name__ == "__main__":

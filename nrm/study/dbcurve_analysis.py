@@ -93,8 +93,15 @@ def repeat_slopes(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: exp() of more than this overflows a float: such a change is +inf % (a 2-repeat curve's
+#: t interval on 1 df, extrapolated 1000-fold from a 2 MiB curve, reaches it).
+_MAX_LOG = math.log(float.fromhex("0x1.fffffffffffffp+1023"))
+
+
 def _pct(log_value: float) -> float:
-    return 100 * math.expm1(log_value) if math.isfinite(log_value) else math.nan
+    if math.isnan(log_value):
+        return math.nan
+    return 100 * math.expm1(log_value) if log_value < _MAX_LOG else math.inf
 
 
 def _medium(slopes: pd.DataFrame, full_gib: float, alpha: float) -> dict[str, Any]:

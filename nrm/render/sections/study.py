@@ -407,7 +407,11 @@ def section(folder: str | Path, paper_dir: str | Path, *, first_figure: int = 1,
         for _, r in verdicts[verdicts["hypothesis"].isin(["H2", "H3", "H5"])].iterrows():
             parts.append(f"- **{r['hypothesis']}** ({r['name']}): {r['verdict']}; deciding "
                          f"arms {r['deciding_arms']}; {r['statistic']}; {r['ci']}. "
-                         f"{r.get('note') if isinstance(r.get('note'), str) else ''}")
+                         f"{r.get('note') if isinstance(r.get('note'), str) else ''}"
+                         + (" This is H3's first piece of evidence; its second, the "
+                            "commit-latency curve up to the full run's database size, and the "
+                            "two read together are in the subsection *H3 at the full run's "
+                            "size* below." if r["hypothesis"] == "H3" else ""))
         parts.append("")
         parts.append("In plain words: " + "; ".join(
             f"{r['hypothesis']} ({r['name']}) is {r['verdict']}"
