@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -16,16 +18,19 @@ from nrm import paths
 from nrm.instrument.reader import load_run
 from nrm.predict.counts import count_run
 from nrm.predict.holdout import (
+    NEEDED,
     TARGET,
     VALIDATION_CSV,
+    _with_setup,
     band,
     fit_reason,
     held_out_reason,
     holdout_step,
     logged_counts,
+    outside_fit,
 )
 from nrm.predict.model import SMOKE_TOLERANCE, predict
-from nrm.predict.unitcosts import fit_unit_costs
+from nrm.predict.unitcosts import Fit, fit_unit_costs
 from nrm.render.sections.atscale import NO_VALIDATION, section
 from nrm.run.runner import run_experiment
 from nrm.run.spec import RunSpec
@@ -133,9 +138,12 @@ def test_the_band_and_verdict_by_hand() -> None:
 
 class _Run:
     def __init__(self, costs: dict, metrics: str = "fixed", **meta: object) -> None:
-        self.meta = {"parameters": {"costs": costs, "metrics": metrics}, **meta}
+        spec = RunSpec("C256", "unoptimized", scale="smoke", cycles=1, max_agents=2).to_dict()
+        self.meta = {"parameters": {**spec, "costs": {**spec["costs"], **costs},
+                                    "metrics": metrics}, **meta}
         self.complete = True
-        self.cycles = pd.DataFrame({"cycle": [0]})
+        self.cycles = pd.DataFrame({c: [0] for c in NEEDED})
+        self.path = Path("x")
 
 
 def test_which_study_runs_the_fit_uses() -> None:
@@ -147,6 +155,12 @@ def test_which_study_runs_the_fit_uses() -> None:
     pregrown.meta["parameters"]["pregrow_db_mb"] = 100
     assert "pre-grown" in str(fit_reason(pregrown))  # type: ignore[arg-type]
     assert held_out_reason(_Run({}, "cycle-replay:t.csv")) == "replayed metrics"  # type: ignore[arg-type]
+    control = _Run({})
+    control.cycles = pd.DataFrame({"cycle": [0], "rss": [1]})  # a control's own workload
+    assert "not a model run" in str(fit_reason(control))  # type: ignore[arg-type]
+    nospec = _Run({})
+    nospec.meta["parameters"] = {"costs": {}}
+    assert "not a model run" in str(fit_reason(nospec))  # type: ignore[arg-type]
 
 
 def test_without_a_study_nothing_is_validated(build: Path, tmp_path: Path) -> None:
@@ -184,3 +198,42 @@ def test_the_paper_section_without_and_with_a_validation(build: Path, step: dict
     assert any("measured (s)" in h for h in headers)
     for line in headers:
         assert not re.search(r"\b[a-z0-9]+_[a-z0-9_]+\b", line), line
+
+
+class _Cond:
+    """A run with conditions of given lengths whose time outside the cycles is planted."""
+
+    def __init__(self, lengths: list[int], setup: float, per_cycle: float,
+                 noise: list[float]) -> None:
+        frames, conds = [], {}
+        for i, (n, eps) in enumerate(zip(lengths, noise, strict=True)):
+            frames.append(pd.DataFrame({"condition": f"c{i}", "wall_s": np.full(n, 0.01)}))
+            conds[f"c{i}"] = {"runtime_s": 0.01 * n + setup + per_cycle * n + eps}
+        self.cycles = pd.concat(frames, ignore_index=True)
+        self.meta = {"conditions": conds}
+
+
+def test_the_time_outside_the_cycles_is_a_setup_plus_a_cost_per_cycle() -> None:
+    exact = outside_fit([_Cond([10, 10, 1000, 3000], 0.05, 2e-4, [0, 0, 0, 0])])  # type: ignore[list-item]
+    assert exact is not None and exact.names == ("cycle", "setup")
+    assert exact.coef("setup") == pytest.approx(0.05) and exact.coef("cycle") == pytest.approx(2e-4)
+    # noisy: the OLS line through (10, 0.052 + 0.003), (10, 0.052 - 0.003), (1000, 0.25),
+    # (3000, 0.65) by hand: mean n 1005, mean y 0.2385; slope = Sxy / Sxx
+    noisy = outside_fit([_Cond([10, 10, 1000, 3000], 0.05, 2e-4, [3e-3, -3e-3, 0, 0])])  # type: ignore[list-item]
+    n = np.array([10, 10, 1000, 3000.0])
+    y = np.array([0.055, 0.049, 0.25, 0.65])
+    slope = ((n - n.mean()) * (y - y.mean())).sum() / ((n - n.mean()) ** 2).sum()
+    assert noisy is not None and noisy.coef("cycle") == pytest.approx(slope)
+    assert noisy.coef("setup") == pytest.approx(y.mean() - slope * n.mean())
+    assert outside_fit([_Cond([10, 10, 10], 0.05, 2e-4, [0, 0, 0])]) is None  # type: ignore[list-item]
+
+
+def test_a_prediction_adds_one_setup_per_condition(build: Path) -> None:
+    uc = fit_unit_costs(sorted((build / "study" / "runs").iterdir()))
+    counts = logged_counts(load_run(build / "runs" / "C256-unoptimized"))
+    b, a = 3e-4, 0.02
+    split = Fit(None, ("cycle", "setup"), np.array([b, a]), np.zeros((2, 2)), 0.0, 0.0)
+    flat = Fit(None, ("cycle",), np.array([b]), np.zeros((1, 1)), 0.0, 0.0)
+    with_setup = _with_setup(predict(counts, replace(uc, outside=split)), counts).seconds
+    without = predict(counts, replace(uc, outside=flat)).seconds
+    assert with_setup - without == pytest.approx(len(counts.conditions) * a)

@@ -15,6 +15,12 @@ and the study's). This module asks whether a fit that never saw the paper's runs
   counting run's cycle by cycle under fixed and replayed metrics, and under live metrics no
   counting run reproduces the run's dynamics (it counts under fixed metrics), so the run's own
   counters are the work it did;
+- the time outside the cycles' timers (set-up, log, probe) as a set-up per condition plus a
+  cost per cycle (:func:`outside_fit`) when the study's conditions have two lengths or more:
+  the build's fit takes it per cycle, which spreads a 10-cycle arm's set-up over 10 cycles
+  and would charge a 200-cycle run twenty set-ups (the error with the build's per-cycle
+  definition is kept beside, ``error_outside_per_cycle_pct``; the set-up's own samples and
+  commits, a few ms a condition, are in both the set-up and the sample and commit parts);
 - a unit cost the study's runs cannot give (typically the live metrics sample with commits on
   disk: the study's disk runs replay their metrics, its live runs commit to RAM) is taken from
   the nearest fit there is (:func:`nrm.predict.model.sample_key`), and the row says which.
@@ -33,18 +39,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from nrm.atomic import atomic_write_text
 from nrm.exceptions import NrmError, ParameterError
 from nrm.instrument.reader import RunData, load_run
 from nrm.predict.counts import COUNTERS, ConditionCounts, RunCounts
 from nrm.predict.model import measured_runtime, predict, sample_key, spec_of
-from nrm.predict.unitcosts import UnitCosts, fit_unit_costs, medium_of, metrics_kind
+from nrm.predict.unitcosts import Fit, UnitCosts, fit_unit_costs, medium_of, metrics_kind
 
 __all__ = ["TARGET", "VALIDATION_CSV", "band", "holdout_step", "logged_counts",
            "study_fit_runs", "validation", "verdict"]
@@ -97,6 +105,21 @@ def held_out_reason(run: RunData) -> str | None:
         return "replayed metrics"
     if len(run.cycles) == 0:
         return "no cycles"
+    return _not_a_model_run(run)
+
+
+#: The columns of ``cycles.csv`` a fit and the logged counts read.
+NEEDED = ("cycle", "condition", "wall_s", "commit_s", "sample_s", "db_bytes", *COUNTERS)
+
+
+def _not_a_model_run(run: RunData) -> str | None:
+    missing = [c for c in NEEDED if c not in run.cycles]
+    if missing:
+        return f"not a model run (cycles.csv lacks {', '.join(missing[:3])})"
+    try:
+        spec_of(run)
+    except (NrmError, KeyError, TypeError, ValueError):
+        return "not a model run (run.json has no run specification)"
     return None
 
 
@@ -112,7 +135,7 @@ def fit_reason(run: RunData) -> str | None:
         return "a contention arm's run (competing processes, or pinned to a core)"
     if float((run.meta.get("parameters") or {}).get("pregrow_db_mb") or 0) > 0:
         return "databases pre-grown (commits at sizes no paper run reaches)"
-    return None
+    return _not_a_model_run(run)
 
 
 def _runs(folder: Path, why: Any, origin: str) -> tuple[list[RunData], list[dict[str, Any]]]:
@@ -168,6 +191,37 @@ def verdict(low: float, high: float, target: float = TARGET) -> str:
     return "undecided"
 
 
+def outside_fit(runs: Sequence[RunData], level: float = 0.95) -> Fit | None:
+    """The time of a condition outside its cycles' timers, ``runtime_s - Σ wall_s``, as a
+    set-up per condition plus a cost per cycle (OLS over the runs' conditions, HC1 covariance,
+    Student t critical value); None when the conditions do not have at least two lengths.
+
+    The build's fit takes this time per cycle (:mod:`nrm.predict.unitcosts`: the mean of
+    ``(runtime_s - Σ wall_s) / cycles``), which holds at one length: over the study's 10-cycle
+    arms a condition's set-up is spread over 10 cycles, and a 200-cycle paper run predicted
+    with it would carry twenty times its set-up. Names: ``cycle`` and ``setup``."""
+    ys: list[float] = []
+    ns: list[float] = []
+    for r in runs:
+        f = r.cycles
+        for cond, res in (r.meta.get("conditions") or {}).items():
+            g = f[f["condition"] == cond] if "condition" in f else f
+            if len(g) and res.get("runtime_s") is not None:
+                ys.append(float(res["runtime_s"]) - float(g["wall_s"].sum()))
+                ns.append(float(len(g)))
+    if len(set(ns)) < 2 or len(ys) < 4:
+        return None
+    x = np.column_stack([np.asarray(ns), np.ones(len(ns))])
+    y = np.asarray(ys)
+    xtx_inv = np.linalg.inv(x.T @ x)
+    beta = xtx_inv @ x.T @ y
+    e = y - x @ beta
+    n, k = x.shape
+    cov = xtx_inv @ (x.T * e**2) @ x @ xtx_inv * n / (n - k)
+    crit = float(stats.t.ppf(0.5 + level / 2, n - k))
+    return Fit(None, ("cycle", "setup"), beta, cov, 0.0, crit)
+
+
 def _commit_medium(uc: UnitCosts, medium: str, sqlite: bool) -> tuple[str, str]:
     """The medium whose commit fit predicts commits on ``medium``, and a label if another."""
     if not sqlite or medium in uc.commit:
@@ -179,7 +233,15 @@ def _commit_medium(uc: UnitCosts, medium: str, sqlite: bool) -> tuple[str, str]:
                    f"the cost on {other} used")
 
 
-def _row(run: RunData, uc: UnitCosts, fit_scales: set[tuple[int, int]]) -> dict[str, Any]:
+def _with_setup(p: Any, counts: RunCounts) -> Any:
+    """``p`` with a set-up per condition in its ``outside`` part when the fit has one."""
+    if "setup" in p.fits["outside"].names:
+        p.components["outside"].add("outside", "setup", float(len(counts.conditions)))
+    return p
+
+
+def _row(run: RunData, uc: UnitCosts, fit_scales: set[tuple[int, int]],
+         plain_uc: UnitCosts | None = None) -> dict[str, Any]:
     spec = spec_of(run)
     counts = logged_counts(run)
     medium, kind = medium_of(run), metrics_kind(run)
@@ -190,15 +252,17 @@ def _row(run: RunData, uc: UnitCosts, fit_scales: set[tuple[int, int]]) -> dict[
     if skey != f"{kind}@{medium}":
         labels.append(f"sample cost: no {kind} metrics sample with commits on {medium} among "
                       f"the study's runs; the one measured as {skey} used")
-    p = predict(counts, uc, medium=cmedium, metrics=kind)
+    p = _with_setup(predict(counts, uc, medium=cmedium, metrics=kind), counts)
     v, lo, hi = p.interval()
     meas = measured_runtime(run)
     c = run.cycles
     own_commit = float(c["commit_s"].sum() / c["commits"].sum()) if c["commits"].sum() else 0.0
     own_rest = (float(c["sample_s"].sum() / c["samples"].sum()) - spec.cpu_interval
                 if c["samples"].sum() else 0.0)
-    own = predict(counts, uc, medium=cmedium, metrics=kind, commit_s=own_commit,
-                  sample_rest_s=own_rest).seconds
+    own = _with_setup(predict(counts, uc, medium=cmedium, metrics=kind, commit_s=own_commit,
+                              sample_rest_s=own_rest), counts).seconds
+    plain = (predict(counts, plain_uc, medium=cmedium, metrics=kind).seconds
+             if plain_uc is not None else v)
     return {"run": run.name, "experiment": spec.experiment, "variant": spec.variant_label,
             "cycles": spec.cycles, "max_agents": spec.max_agents,
             "conditions": len(spec.conditions),
@@ -209,6 +273,7 @@ def _row(run: RunData, uc: UnitCosts, fit_scales: set[tuple[int, int]]) -> dict[
             "error_pct": 100 * (v / meas - 1), "error_low_pct": 100 * (lo / meas - 1),
             "error_high_pct": 100 * (hi / meas - 1), "covered": bool(lo <= meas <= hi),
             "error_own_costs_pct": 100 * (own / meas - 1),
+            "error_outside_per_cycle_pct": 100 * (plain / meas - 1),
             "commit_ms_fit": 1e3 * uc.commit[cmedium].coef("commits")
             if spec.costs.sqlite else math.nan,
             "commit_ms_run": 1e3 * own_commit, "sample_rest_ms_fit":
@@ -221,14 +286,23 @@ def validation(fit: Sequence[RunData], held: Sequence[RunData], *, level: float 
     """Fit on ``fit``, predict each of ``held`` (module docstring): the table and a summary."""
     if not fit:
         raise ParameterError("no study runs to fit the held-out unit costs from")
-    uc = fit_unit_costs(fit, level=level)
+    plain = fit_unit_costs(fit, level=level)
+    split = outside_fit(fit, level)
+    uc = plain if split is None else replace(plain, outside=split)
     fit_scales = {(spec_of(r).cycles, spec_of(r).max_agents) for r in fit}
-    table = pd.DataFrame([_row(r, uc, fit_scales) for r in held])
+    table = pd.DataFrame([_row(r, uc, fit_scales, plain if split is not None else None)
+                          for r in held])
     summary: dict[str, Any] = {
         "target_pct": 100 * target, "n": len(table), "fit_runs": len(fit),
         "fit_scales": [scale_text(*s) for s in sorted(fit_scales)],
         "fit_kinds": sorted({f"{metrics_kind(r)}@{medium_of(r)}" for r in fit}),
         "counts": COUNTS_SOURCE, "level": level, "notes": list(uc.notes),
+        "outside": ("the time outside the cycles' timers as a set-up per condition "
+                    f"({1e3 * split.coef('setup'):.3g} ms) plus a cost per cycle "
+                    f"({1e3 * split.coef('cycle'):.3g} ms), fitted over the study's conditions "
+                    "of different lengths" if split is not None else
+                    "the time outside the cycles' timers per cycle, as the build's fit (the "
+                    "study's conditions have one length)"),
     }
     if not len(table):
         summary.update(verdict="none", reason="no faithful paper run to hold out")
@@ -241,6 +315,8 @@ def validation(fit: Sequence[RunData], held: Sequence[RunData], *, level: float 
         unseen=not bool(table["scale_in_fit"].any()),
         median_abs_error_pct=100 * med, band_pct=[100 * lo, 100 * hi],
         median_abs_error_own_costs_pct=float(np.median(np.abs(table["error_own_costs_pct"]))),
+        median_abs_error_outside_per_cycle_pct=float(
+            np.median(np.abs(table["error_outside_per_cycle_pct"]))),
         covered=int(table["covered"].sum()),
         verdict=verdict(lo, hi, target),
         substituted=sorted({s for x in table["substituted"] if x for s in str(x).split("; ")}),
@@ -251,8 +327,8 @@ def validation(fit: Sequence[RunData], held: Sequence[RunData], *, level: float 
 COLUMNS = ("run", "experiment", "variant", "scale", "cycles", "max_agents", "conditions",
            "scale_in_fit", "medium", "metrics", "counts", "measured_s", "predicted_s", "ci_low",
            "ci_high", "error_pct", "error_low_pct", "error_high_pct", "covered",
-           "error_own_costs_pct", "commit_ms_fit", "commit_ms_run", "sample_rest_ms_fit",
-           "sample_rest_ms_run", "substituted")
+           "error_own_costs_pct", "error_outside_per_cycle_pct", "commit_ms_fit",
+           "commit_ms_run", "sample_rest_ms_fit", "sample_rest_ms_run", "substituted")
 
 
 def holdout_step(runs_dir: str | Path, study_dir: str | Path | None, out: str | Path
@@ -277,8 +353,8 @@ def holdout_step(runs_dir: str | Path, study_dir: str | Path | None, out: str | 
     else:
         try:
             table, summary = validation(fit, held)
-        except NrmError as exc:  # e.g. too few cycles to fit: the build goes on, and says so
-            summary["reason"] = f"the held-out fit failed: {exc}"
+        except (NrmError, KeyError, ValueError) as exc:  # e.g. too few cycles to fit: the
+            summary["reason"] = f"the held-out fit failed: {exc}"  # build goes on, says so
     summary["fit_record"] = fit_rec
     summary["held_record"] = held_rec
     atomic_write_text(out / VALIDATION_CSV, table.reindex(columns=list(COLUMNS))

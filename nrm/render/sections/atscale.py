@@ -300,7 +300,12 @@ def validation_section(folder: Path, summary: dict[str, Any], src: Any) -> str:
         f"{num(v['median_abs_error_own_costs_pct'])} % (the rest of the error is the counts and "
         f"the other unit costs; the difference is the run's commit and sample latency, which "
         f"changes between runs and with the medium). "
-        f"{v.get('covered')} of {v.get('n')} measured runtimes lie in their prediction's CI."
+        f"{v.get('covered')} of {v.get('n')} measured runtimes lie in their prediction's CI. "
+        + (f"The held-out fit takes {v['outside']}"
+           + (f" (with the build's per-cycle definition the median absolute error is "
+              f"{num(v['median_abs_error_outside_per_cycle_pct'])} %)"
+              if "median_abs_error_outside_per_cycle_pct" in v else "") + "."
+           if v.get("outside") else "")
         + ("" if not v.get("substituted") else
            " Unit costs the study's runs cannot give, taken from the nearest measured fit: "
            + "; ".join(v["substituted"]) + ".")
