@@ -237,3 +237,18 @@ def test_a_prediction_adds_one_setup_per_condition(build: Path) -> None:
     with_setup = _with_setup(predict(counts, replace(uc, outside=split)), counts).seconds
     without = predict(counts, replace(uc, outside=flat)).seconds
     assert with_setup - without == pytest.approx(len(counts.conditions) * a)
+
+
+def test_the_build_step_writes_the_validation(build: Path, tmp_path: Path) -> None:
+    from nrm.predict.buildstep import count_step, outputs, predict_step
+
+    count_step("smoke", tmp_path / "counts", shared_cache=None, shipped=None)
+    s = predict_step("smoke", build / "runs", tmp_path / "counts", tmp_path / "out",
+                     study_dir=build / "study")
+    assert tmp_path / "out" / VALIDATION_CSV in outputs(tmp_path / "out")
+    assert all(p.is_file() for p in outputs(tmp_path / "out"))
+    v = json.loads((tmp_path / "out" / "predict_summary.json").read_text())["validation"]
+    assert v == json.loads(json.dumps(s["validation"]))
+    assert v["n"] == 2 and v["fit_runs"] == len(FIT) and v["target_pct"] == 10
+    assert [r["run"] for r in v["fit_record"] if r["used"]] == sorted(
+        f"{e}-{v_}-{a}" for e, v_, a in FIT)
