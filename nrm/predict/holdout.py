@@ -229,7 +229,7 @@ def _commit_medium(uc: UnitCosts, medium: str, sqlite: bool) -> tuple[str, str]:
     if not uc.commit:
         raise ParameterError("the study's runs hold no commits to fit a commit's cost from")
     other = sorted(uc.commit)[0]
-    return other, (f"commit cost: no commits on {medium} among the study's runs; "
+    return other, (f"commit cost: no commits on {medium} among the study's runs, "
                    f"the cost on {other} used")
 
 
@@ -251,7 +251,7 @@ def _row(run: RunData, uc: UnitCosts, fit_scales: set[tuple[int, int]],
     labels = [x for x in (clabel,) if x]
     if skey != f"{kind}@{medium}":
         labels.append(f"sample cost: no {kind} metrics sample with commits on {medium} among "
-                      f"the study's runs; the one measured as {skey} used")
+                      f"the study's runs, the one measured as {skey} used")
     p = _with_setup(predict(counts, uc, medium=cmedium, metrics=kind), counts)
     v, lo, hi = p.interval()
     meas = measured_runtime(run)
