@@ -93,6 +93,12 @@ def test_the_held_out_runs_error_is_predicted_over_measured(build: Path, step: d
     assert row["error_low_pct"] == pytest.approx(100 * (row["ci_low"] / measured - 1))
     assert row["covered"] == (row["ci_low"] <= measured <= row["ci_high"])
     assert pd.isna(row["substituted"])  # fixed metrics on disk: fitted from the study's runs
+    # the parts add up: to the prediction, and (the run's own timers) to the measured runtime
+    parts = ("samples", "commits", "model", "outside")
+    assert sum(row[f"{k}_predicted_s"] for k in parts) == pytest.approx(row["predicted_s"])
+    assert sum(row[f"{k}_measured_s"] for k in parts) == pytest.approx(measured)
+    assert row["commits_measured_s"] == pytest.approx(
+        load_run(build / "runs" / "C256-unoptimized").cycles["commit_s"].sum())
     # n = 2: the median of the two absolute errors is their mean
     errs = table["error_pct"].abs()
     assert step["median_abs_error_pct"] == pytest.approx(errs.mean())
@@ -190,6 +196,7 @@ def test_the_paper_section_without_and_with_a_validation(build: Path, step: dict
     assert f"Median absolute error of the held-out predictions: {med}" in md
     assert "n = 2 runs at 30 cycles x 8 agents, fitted at 20 cycles x 5 agents" in md
     assert "10 % target" in md and "C256-optimized-live" in md
+    assert "Where the error is, summed over the 2 runs: " in md
     for raw in ("predicted_s", "error_pct"):
         assert raw not in md
     lines = md.splitlines()

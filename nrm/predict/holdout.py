@@ -278,7 +278,30 @@ def _row(run: RunData, uc: UnitCosts, fit_scales: set[tuple[int, int]],
             if spec.costs.sqlite else math.nan,
             "commit_ms_run": 1e3 * own_commit, "sample_rest_ms_fit":
             1e3 * uc.sample[skey].coef("samples"), "sample_rest_ms_run": 1e3 * own_rest,
-            "substituted": "; ".join(labels)}
+            "substituted": "; ".join(labels),
+            **_parts(p, c, meas)}
+
+
+#: The parts of a runtime compared per run (a prediction's components, a run's timers).
+PARTS = ("samples", "commits", "model", "outside")
+
+
+def _parts(p: Any, c: pd.DataFrame, measured: float) -> dict[str, float]:
+    """Each part's predicted and measured seconds: the samples (blocking and the rest, from
+    ``sample_s``), the commits (``commit_s``), the model's own work (``wall_s`` less both)
+    and the time outside the cycles' timers (the runtime less ``Σ wall_s``; the set-up's
+    samples and commits are there in the run and in the samples and commits predicted)."""
+    val = {k: lin.value(p.fits) for k, lin in p.components.items()}
+    wall, com, smp = (float(c[k].fillna(0).sum()) for k in ("wall_s", "commit_s", "sample_s"))
+    pred = {"samples": val["sample_blocking"] + val["sample_rest"], "commits": val["commits"],
+            "model": val["model"], "outside": val["outside"]}
+    meas = {"samples": smp, "commits": com, "model": wall - com - smp,
+            "outside": measured - wall}
+    out: dict[str, float] = {}
+    for k in PARTS:
+        out[f"{k}_predicted_s"] = pred[k]
+        out[f"{k}_measured_s"] = meas[k]
+    return out
 
 
 def validation(fit: Sequence[RunData], held: Sequence[RunData], *, level: float = 0.95,
@@ -320,6 +343,8 @@ def validation(fit: Sequence[RunData], held: Sequence[RunData], *, level: float 
         covered=int(table["covered"].sum()),
         verdict=verdict(lo, hi, target),
         substituted=sorted({s for x in table["substituted"] if x for s in str(x).split("; ")}),
+        parts={k: {"predicted_s": float(table[f"{k}_predicted_s"].sum()),
+                   "measured_s": float(table[f"{k}_measured_s"].sum())} for k in PARTS},
     )
     return table, summary
 
@@ -328,7 +353,8 @@ COLUMNS = ("run", "experiment", "variant", "scale", "cycles", "max_agents", "con
            "scale_in_fit", "medium", "metrics", "counts", "measured_s", "predicted_s", "ci_low",
            "ci_high", "error_pct", "error_low_pct", "error_high_pct", "covered",
            "error_own_costs_pct", "error_outside_per_cycle_pct", "commit_ms_fit",
-           "commit_ms_run", "sample_rest_ms_fit", "sample_rest_ms_run", "substituted")
+           "commit_ms_run", "sample_rest_ms_fit", "sample_rest_ms_run", "substituted",
+           *(f"{k}_{w}_s" for k in PARTS for w in ("predicted", "measured")))
 
 
 def holdout_step(runs_dir: str | Path, study_dir: str | Path | None, out: str | Path
