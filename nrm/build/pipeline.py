@@ -265,7 +265,7 @@ def study_tasks(b: Build, env: Mapping[str, Any], after: list[str]) -> Iterator[
 #: The code of the prediction's two steps (the counts' imports include the simulator).
 PREDICT_COUNT_CODE = ("nrm.predict.buildstep", "nrm.predict.counts", "nrm.cli.predict_step")
 PREDICT_FIT_CODE = ("nrm.predict.buildstep", "nrm.predict.paper", "nrm.predict.model",
-                    "nrm.predict.unitcosts", "nrm.cli.predict_step")
+                    "nrm.predict.unitcosts", "nrm.predict.holdout", "nrm.cli.predict_step")
 
 
 def predict_outputs(b: Build) -> list[str]:

@@ -93,4 +93,14 @@ def run_fit(args: argparse.Namespace) -> int:
         f"unit costs from {s['fit_runs']} runs ({s['fit_runs_by_origin']}) on "
         f"{s['machine_label']}; tables in {args.out} ({s['step_s']:.1f} s)"
     )
+    v = s.get("validation") or {}
+    if v.get("verdict", "none") != "none":
+        print(
+            f"held-out validation: {v['n']} paper runs predicted from {v['fit_runs']} study runs, "
+            f"median absolute error {v['median_abs_error_pct']:.1f} % (band "
+            f"{v['band_pct'][0]:.1f}-{v['band_pct'][1]:.1f} %): {v['verdict']} the "
+            f"{v['target_pct']:g} % target"
+        )
+    else:
+        print(f"held-out validation: none ({v.get('reason', 'no summary')})")
     return 0

@@ -15,7 +15,9 @@ Two steps, each a command the build runs (:mod:`nrm.build.pipeline`):
   runs with commits, the study's; then the comparisons at the paper's parameters, the
   speedup grid and its figure, into ``<analysis>/predict/``: ``unit_costs.csv``,
   ``comparisons.csv``, ``speedup_grid.csv``, ``atscale_speedup.png``, ``own_runs.csv`` (each
-  fitted run's work totals and runtime) and ``predict_summary.json``.
+  fitted run's work totals and runtime), ``validation.csv`` (the paper runs predicted by a
+  fit on the study's runs alone, :mod:`nrm.predict.holdout`; its summary under ``validation``)
+  and ``predict_summary.json``.
 
 Every number the second step writes is labelled ``predicted from measured unit costs`` and
 carries the scale it is about; the paper's own numbers come from ``data/reference/``.
@@ -50,6 +52,7 @@ from nrm.predict.counts import (
     save_counts,
     stem_of,
 )
+from nrm.predict.holdout import VALIDATION_CSV, holdout_step
 from nrm.run.scales import DEFAULT_SCALE, PAPER_SCALE, SMOKE_SCALE
 from nrm.run.spec import RunSpec
 
@@ -372,6 +375,7 @@ def predict_step(
     pd.DataFrame(record).to_csv(out / "fit_runs.csv", index=False)
     atomic_write_text(out / "own_runs.csv", own_runs(runs).to_csv(index=False))
     counts = json.loads((counts_dir / COUNTS_JSON).read_text(encoding="utf-8"))
+    validation = holdout_step(runs_dir, study_dir, out)  # validation.csv (nrm.predict.holdout)
     summary = {
         "scale": scale,
         "label": LABEL,
@@ -384,6 +388,7 @@ def predict_step(
         "notes": [*uc.notes, GROWTH_NOTE],
         "between_runs": {k: list(v) for k, v in uc.between_runs.items()},
         "counts": counts,
+        "validation": validation,
         "step_s": time.perf_counter() - t0,
     }
     atomic_write_json(out / SUMMARY_JSON, summary)
@@ -459,6 +464,7 @@ def outputs(folder: str | Path) -> list[Path]:
             "atscale_speedup.png",
             "fit_runs.csv",
             "own_runs.csv",
+            VALIDATION_CSV,
             SUMMARY_JSON,
         )
     ]

@@ -227,7 +227,107 @@ def section(
         )
         figs[link] = png
         parts.append(_band_words(grid) + "\n")
+    parts.append(validation_section(folder, summary, src))
     return "\n".join(parts), figs
+
+
+#: The held-out validation's table (nrm.predict.holdout writes it; render reads files only).
+VALIDATION_CSV = "validation.csv"
+NO_VALIDATION = "No held-out validation in this build"
+
+
+def _pct(v: Any) -> str:
+    return f"{float(v):+.1f}"
+
+
+def _kinds(keys: list[str]) -> str:
+    """``['live@ram', 'cycle-replay@disk']`` -> 'live metrics with commits on ram, ...'."""
+    out = []
+    for k in keys:
+        kind, _, medium = str(k).partition("@")
+        out.append(f"{kind} metrics with commits on {medium or '?'}")
+    return ", ".join(out) or "no runs"
+
+
+PART_WORDS = {"samples": "the metrics samples", "commits": "the commits",
+              "model": "the model's own work", "outside": "the time outside the cycles' timers"}
+
+
+def _parts_words(v: dict[str, Any]) -> str:
+    """'Where the error is, summed over the n runs: the commits predicted 10.5 s against
+    4.6 s measured, ...' (largest difference first), or nothing without the parts."""
+    parts = v.get("parts") or {}
+    if not parts:
+        return ""
+    order = sorted(parts, key=lambda k: -abs(parts[k]["predicted_s"] - parts[k]["measured_s"]))
+    said = [f"{PART_WORDS.get(k, k)} predicted {num(parts[k]['predicted_s'])} s against "
+            f"{num(parts[k]['measured_s'])} s measured" for k in order]
+    return f"Where the error is, summed over the {v.get('n')} runs: " + "; ".join(said) + ". "
+
+
+def validation_section(folder: Path, summary: dict[str, Any], src: Any) -> str:
+    """The held-out validation (issue #24): the paper runs predicted by unit costs fitted on
+    the study's runs alone, and the median absolute error against the target; one line when
+    the build has none (an older build's tables, or a build without a study)."""
+    v = summary.get("validation") or {}
+    path = folder / VALIDATION_CSV
+    frame = _read(path) if path.is_file() else None
+    if frame is None or v.get("verdict", "none") == "none":
+        why = v.get("reason") or "its prediction step predates the validation"
+        return f"{NO_VALIDATION} ({why}).\n"
+    target = float(v.get("target_pct", 10.0))
+    fit_scales = ", ".join(v.get("fit_scales") or []) or "?"
+    held_scales = ", ".join(v.get("held_scales") or []) or "?"
+    lo, hi = (v.get("band_pct") or [float("nan")] * 2)[:2]
+    shown = pd.DataFrame({
+        "run": frame["run"],
+        "scale (held out)": frame["scale"],
+        "measured (s)": frame["measured_s"],
+        "predicted (s)": frame["predicted_s"],
+        "95 % CI (s)": [f"{num(a)} to {num(b)}" for a, b in zip(frame["ci_low"],
+                                                                frame["ci_high"], strict=True)],
+        "error (%)": [_pct(e) for e in frame["error_pct"]],
+        "error bounds (%)": [f"{_pct(a)} to {_pct(b)}" for a, b in
+                             zip(frame["error_low_pct"], frame["error_high_pct"], strict=True)],
+        "error, the run's own commit and sample costs (%)":
+            [_pct(e) for e in frame["error_own_costs_pct"]],
+        "unit costs not fitted from the study's runs": [
+            str(x) if isinstance(x, str) and x else "none" for x in frame["substituted"]],
+    })
+    unseen = ("a scale none of the study's runs has" if v.get("unseen") else
+              "a scale some of the study's runs also have")
+    words = {"within": f"within the {target:g} % target",
+             "exceeds": f"above the {target:g} % target",
+             "undecided": f"undecided against the {target:g} % target (the band straddles it)"}
+    return "\n".join([
+        f"*Table [[predict_validation]]. Held-out validation: the unit costs fitted on the "
+        f"study's runs alone (n = {v.get('fit_runs')} runs at {fit_scales}; "
+        f"{_kinds(v.get('fit_kinds') or [])}), each "
+        f"of this build's faithful paper runs (n = {v.get('n')}, at {held_scales}: {unseen}) "
+        f"predicted from {v.get('counts', 'its counts')} and compared with its measured runtime "
+        f"(measured, this build's machine). Error = predicted / measured - 1; its bounds from "
+        f"the prediction's 95 % CI. Source: {src(path)}.*\n",
+        table(shown) + "\n",
+        f"Median absolute error of the held-out predictions: {num(v['median_abs_error_pct'])} % "
+        f"(n = {v.get('n')} runs at {held_scales}, fitted at {fit_scales}; band "
+        f"{num(lo)} to {num(hi)} % from the runs' 95 % CIs, the median of their absolute-error "
+        f"bounds, not itself a 95 % interval): {words.get(str(v['verdict']), v['verdict'])}. "
+        f"With each run's own mean commit and sample costs in place of the fitted ones: "
+        f"{num(v['median_abs_error_own_costs_pct'])} % (the rest of the error is the counts and "
+        f"the other unit costs; the difference is what the fitted commit and sample costs get "
+        f"wrong for these runs: their latency that day, or the fits' split between a cost per "
+        f"cycle and a cost per commit or sample). " + _parts_words(v) +
+        f"{v.get('covered')} of {v.get('n')} measured runtimes lie in their prediction's CI. "
+        + (f"The held-out fit takes {v['outside']}"
+           + (f" (with the build's per-cycle definition the median absolute error is "
+              f"{num(v['median_abs_error_outside_per_cycle_pct'])} %)"
+              if "median_abs_error_outside_per_cycle_pct" in v else "") + "."
+           if v.get("outside") else "")
+        + ("" if not v.get("substituted") else
+           " Unit costs the study's runs cannot give, taken from the nearest measured fit: "
+           + "; ".join(v["substituted"]) + ".")
+        + "\n",
+    ])
 
 
 def _reading(comp: pd.DataFrame, medium: str, where: str) -> str:
