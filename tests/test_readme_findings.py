@@ -119,3 +119,25 @@ def test_bad_input_gives_one_line_errors(tmp_path: Path,
     assert main(["readme", "--build", str(build)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("nrm: error: ") and err.count("\n") == 1
+
+
+def test_the_long_scale_reference_gets_one_bullet_with_its_scale(tmp_path: Path) -> None:
+    """A shipped long-scale study (here the default study's tables stand in for one) adds one
+    bullet, labelled as not this build, with its scale, blocks and every verdict; none when
+    it is absent."""
+    import json
+
+    long = tmp_path / "build-long"
+    shutil.copytree(BUILD / "study", long / "study")
+    (long / "machine.json").write_text(json.dumps({
+        "built_at": "2026-12-07", "study": {"sweep_s": 2580.0, "runs_complete": 217}}))
+    flat = " ".join(R.findings_markdown(long=long).split())
+    drift = pd.read_csv(long / "study" / "long_drift.csv")
+    v = pd.read_csv(long / "study" / "verdicts.csv").set_index("hypothesis")
+    scale = f"**{drift['cycles'].max()} cycles x {drift['agents'].max()} agents**"
+    bullet = flat.split("* **At the long scale** (not this build:")[1].split("* **")[0]
+    assert scale in bullet and "43 min for 217 runs" in bullet
+    assert f"in {drift.groupby('arm').size().max()} blocks" in bullet
+    for h in ("H1", "H2", "H3", "H4", "H5"):
+        assert f"{h} {v.loc[h, 'verdict']}" in bullet
+    assert "At the long scale" not in R.findings_markdown(long=tmp_path / "absent")

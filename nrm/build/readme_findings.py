@@ -356,11 +356,41 @@ def _ledger(b: _Build) -> list[str]:
                  "runtimes trace back to mis-read `ps` snapshots (`data/reference/`).")
 
 
-def findings_markdown(build: Path = BUILD, claims: Path = CLAIMS) -> str:
-    """The Markdown of the README's findings section (without its markers), from ``build``."""
+def _long_scale(long: Path | None) -> list[str]:
+    """The shipped long-scale reference study's verdicts in one bullet (none when absent)."""
+    if long is None or not (long / "study" / "verdicts.csv").is_file():
+        return []
+    verdicts = {r["hypothesis"]: r for r in _csv(long, "study/verdicts.csv")}
+    drift = _csv(long, "study/long_drift.csv")
+    m = _json(long, "machine.json")
+    sweep = m.get("study") or {}
+    if not drift or any(h not in verdicts for h in ("H1", "H2", "H3", "H4", "H5")):
+        raise ReadmeError(f"{long}: the long-scale study's tables are incomplete")
+    cycles = max(int(float(r["cycles"])) for r in drift)
+    agents = max(int(float(r["agents"])) for r in drift)
+    blocks = max(Counter(r["arm"] for r in drift).values())
+    bands = re.findall(r"A/A band \[([−+-]?[\d.]+), ([−+-]?[\d.]+)\]",
+                       verdicts["H2"]["ci"] + " " + verdicts["H5"]["ci"])
+    band = (f"; its long A/A bands ±{max(abs(float(hi)) for _, hi in bands):.0f} %-points per "
+            "1000 cycles at most" if bands else "")
+    minutes = (f", {float(sweep['sweep_s']) / 60:.0f} min for {sweep.get('runs_complete')} runs"
+               if isinstance(sweep.get("sweep_s"), (int, float)) else "")
+    parts = "; ".join(f"{h} {verdicts[h]['verdict']}" for h in ("H1", "H2", "H3", "H4", "H5"))
+    return _wrap(f"* **At the long scale** (not this build: the shipped study "
+                 f"`data/reference/build-long/`, one `make study SCALE=long` on "
+                 f"{m.get('built_at', '?')}{minutes}; long arms at **{cycles} cycles x {agents} "
+                 f"agents** in {blocks} blocks): {parts}{band}. Conditions: its `README.md`.")
+
+
+def findings_markdown(build: Path = BUILD, claims: Path = CLAIMS,
+                      long: Path | None = paths.REFERENCE_LONG) -> str:
+    """The Markdown of the README's findings section (without its markers), from ``build``
+    and, when shipped, the long-scale reference study ``long``."""
     b = _Build(Path(build), Path(claims))
     intro = [w for line in _intro(b) for w in _wrap(line)]
-    sections = (intro, _headline(b), _hypotheses(b), _costs(b), _prediction(b), _ledger(b))
+    sections = (intro, _headline(b), _hypotheses(b), _long_scale(long), _costs(b),
+                _prediction(b), _ledger(b))
+    sections = tuple(s for s in sections if s)
     text = "\n\n".join("\n".join(s) for s in sections) + "\n"
     if re.search(r"\bnan\b", text):
         raise ReadmeError(f"{build}: a number of the findings is missing (nan)")
