@@ -189,3 +189,21 @@ def test_the_controls_verdict_shows_the_papers_rule_and_the_floored_one() -> Non
                               "expected)")
     assert pos["verdict"] == ("instrument sees it (5 % floor); instrument sees it (paper's "
                               "rule, 2/2 as expected)")
+
+
+def test_a_frequency_constant_but_for_float_noise_leaves_h4_not_testable() -> None:
+    """The per-run mean of a constant clock reading differs from run to run in its last bits
+    only; an OLS on that noise once called H4 "refuted" on the long-scale study."""
+    from nrm.study.analysis import _ols_covariate
+
+    rng = np.random.default_rng(0)
+    n = 40
+    freq = 2445.432 + rng.choice([0.0, 4.5e-13, -4.5e-13, 9.1e-13], size=n)
+    runs = pd.DataFrame({"arm": ["a", "b"] * (n // 2), "block": np.repeat(range(n // 4), 4),
+                         "cycle_time_s": rng.uniform(0.01, 0.02, n), "cpu_freq_mhz": freq})
+    assert runs["cpu_freq_mhz"].nunique() >= 3  # what the old check counted as variation
+    assert _ols_covariate(runs, "cpu_freq_mhz") is None
+    # a real variation (a clock that drops by 10 % in some runs) is still fitted
+    runs["cpu_freq_mhz"] = 2445.432 * rng.choice([1.0, 0.95, 0.9], size=n)
+    got = _ols_covariate(runs, "cpu_freq_mhz")
+    assert got is not None and got[3] == n
