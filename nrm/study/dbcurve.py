@@ -48,6 +48,7 @@ from nrm.instrument.sysinfo import collect_context
 from nrm.run.dbcurve import BATCH, checkpoints, measure_repeat
 from nrm.sim.model import DEFAULT_SEED
 from nrm.study.dbcurve_analysis import FULL_RUN_MB, MEDIA, curve_verdict
+from nrm.study.room import human_size
 from nrm.study.settle import settle_disk
 
 __all__ = ["CONFIG_JSON", "CSV", "MACHINE_JSON", "RAM_DIR", "SUMMARY_JSON", "check_room",
@@ -92,14 +93,6 @@ def room_needed(to_mb: float) -> int:
     return int(to_mb * 2**20 * ROOM_FACTOR) + ROOM_EXTRA
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"  # pragma: no cover
-
-
 def _mem_available(meminfo: Path = MEMINFO) -> int | None:
     try:
         for line in meminfo.read_text(encoding="ascii").splitlines():
@@ -139,8 +132,8 @@ def check_room(out: Path, to_mb: float, media: Sequence[str], *,
         if need > avail:
             kind = "in RAM" if medium == "ram" else "on disk"
             raise ParameterError(
-                f"dbcurve {out}: a {to_mb:g} MiB curve {kind} needs about {_size(need)} and "
-                f"{where} has {_size(avail)} free; ask for a smaller --to-mb or free space")
+                f"dbcurve {out}: a {to_mb:g} MiB curve {kind} needs about {human_size(need)} and "
+                f"{where} has {human_size(avail)} free; ask for a smaller --to-mb or free space")
     return need
 
 

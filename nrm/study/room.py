@@ -61,7 +61,8 @@ def _free(path: Path) -> tuple[Path, int] | None:
         return None
 
 
-def _size(n: float) -> str:
+def human_size(n: float) -> str:
+    """Bytes as B, KiB, MiB or GiB (one decimal above B)."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -84,7 +85,7 @@ def check_study_room(plan: Any, out: Path, pending: list[Any], *, workers: int =
         free = _free(path)
         if free is not None and need > free[1]:
             raise ParameterError(
-                f"study {out}: its {len(pending)} runs to go would {verb} about {_size(need)} "
-                f"and {free[0]} has {_size(free[1])} free; plan fewer blocks "
+                f"study {out}: its {len(pending)} runs to go would {verb} about {human_size(need)} "
+                f"and {free[0]} has {human_size(free[1])} free; plan fewer blocks "
                 "(nrm study plan --repeats N), free space, or pass --force")
     return disk, ram
