@@ -205,6 +205,10 @@ def long_machine(build: Path) -> dict[str, Any]:
     }
 
 
+def _f(x: Any) -> str:
+    return f"{x:.2f}" if isinstance(x, (int, float)) else "?"
+
+
 def long_readme(desc: dict[str, Any]) -> str:
     cpu = desc.get("cpu") or {}
     git = desc.get("git") or {}
@@ -228,8 +232,8 @@ its intervals cover the noise within it, not between machines or days.
 Machine: {cpu.get("model", "?")}, {cpu.get("logical", "?")} logical cores; code at git commit
 `{git.get("commit", "?")}`; {sweep.get("runs_complete", "?")} runs in {minutes} on
 {sweep.get("workers", "?")} worker(s), from {desc.get("first_run_started_at")} to
-{desc.get("last_run_finished_at")}; load average before the runs {load.get("min", "?")} to
-{load.get("max", "?")} (mean {load.get("mean", "?")}).
+{desc.get("last_run_finished_at")}; 1-min load average before the runs {_f(load.get("min"))} to
+{_f(load.get("max"))} (mean {_f(load.get("mean"))}, n = {load.get("n", "?")}).
 Made with `scripts/ship_reference.py BUILD_DIR --scale long`.
 """
 
