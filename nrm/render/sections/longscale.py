@@ -76,7 +76,8 @@ def section(reference: Path | None = None, *, this_verdicts: pd.DataFrame | None
              f"cycles x {agents} agents** in up to {blocks} blocks; its verdicts follow the "
              "same rules as this build's (`docs/hypothesis-rules.md`).", "",
              "*Table [[long_reference_arms]]. The long-scale reference study's long arms: per "
-             "arm the medians over blocks, as in Table [[study_long]] (raw drift: time against "
+             "arm the medians over blocks, as in this build's own long-arm table when it has a "
+             "study (raw drift: time against "
              f"the cycle, % per 1000 cycles; latency: per call{frag}). Source: "
              f"{src('long_drift.csv')}.*", "", table(tab), ""]
     keep = verdicts[verdicts["hypothesis"].isin(["H1", "H2", "H3", "H4", "H5"])]
