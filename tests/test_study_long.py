@@ -17,7 +17,7 @@ from nrm.stats.verdict import EQUIVALENT, NOT_TESTABLE, SUPPORTED, is_testable
 from nrm.study import analysis as A
 from nrm.study import long_analysis as L
 from nrm.study import sweep as S
-from nrm.study.long_arms import AA, BASE, REGISTRY_OFF, RESTART
+from nrm.study.long_arms import AA, BASE, METRICS_FIXED, REGISTRY_OFF, RESTART
 
 # ------------------------------------------------------------------ restart on real processes
 #: A test-only slowdown planted from outside the model (a sitecustomize on the hops' path
@@ -110,7 +110,8 @@ def test_restart_every_is_checked_before_anything_runs(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ synthetic long studies
 def _frame(
-    rng: np.random.Generator, cycles: int, drift_pct: float, registry_cost: float, registry: bool
+    rng: np.random.Generator, cycles: int, drift_pct: float, registry_cost: float, registry: bool,
+    agents: int = 2,
 ) -> pd.DataFrame:
     """One long run: 2 agents from cycle 0, per-cycle time = 10 ms + drift (% of 10 ms per
     1000 cycles) + the registry scan (registry x agents x unit cost), with noise; commit and
@@ -126,7 +127,7 @@ def _frame(
             "condition": "ON-ON",
             "cycle": cyc,
             "wall_s": t,
-            "population": 2,
+            "population": agents,
             "commits": commits,
             "samples": samples,
             "evolve_calls": 3,
@@ -148,10 +149,12 @@ def _long_study(
     metrics: str = "live",
     seed: int = 5,
     registry_cost: float = 0.0,
+    scale: str = "default",
+    arm_metrics: dict[str, str] | None = None,
 ) -> A.StudyData:
     """A study folder holding only long-arm runs: ``drifts[arm]`` % per 1000 cycles at a
     fixed workload (block-to-block level drift shared by every arm of a block)."""
-    plan = S.build_plan("default", repeats=blocks)
+    plan = S.build_plan(scale, repeats=blocks)
     rng = np.random.default_rng(seed)
     rows = []
     for b in range(blocks):
@@ -159,7 +162,8 @@ def _long_study(
         for arm, d in drifts.items():
             name = S.run_name(arm, b)
             frame = _frame(
-                rng, cycles, d + rng.normal(0, 0.5), registry_cost, registry=arm != REGISTRY_OFF
+                rng, cycles, d + rng.normal(0, 0.5), registry_cost, registry=arm != REGISTRY_OFF,
+                agents=plan.arm(BASE).max_agents,
             )
             frame["wall_s"] *= level
             folder = tmp_path / S.RUNS / name
@@ -173,7 +177,7 @@ def _long_study(
                     "host": "h",
                     "cycles": cycles,
                     "cycle_time_s": float(frame["wall_s"].sum()),
-                    "metrics": metrics,
+                    "metrics": (arm_metrics or {}).get(arm, metrics),
                     "load_before": 1.0,
                     "concurrent_before": 0,
                 }
@@ -225,6 +229,32 @@ def test_h2_and_h3_are_not_testable_when_the_psutil_source_is_replayed(tmp_path:
     for h in ("H2", "H3"):
         assert v.loc[h, "verdict"].startswith(f"{NOT_TESTABLE}: every deciding arm replays")
     assert is_testable(v.loc["H5", "verdict"])  # the registry needs no psutil call
+
+
+LONG_ARMS = (*ARMS, "long-alloc-jemalloc", "long-gc-freeze", METRICS_FIXED)
+
+
+def test_the_long_scale_runs_the_fixed_metrics_arm_and_it_decides_h2(tmp_path: Path) -> None:
+    plan = S.build_plan("long")
+    arm = plan.arm(METRICS_FIXED)
+    assert arm.spec().metrics == "fixed" and arm.changes_dynamics and arm.runner == "longrun"
+    assert arm.cycles == plan.arm(BASE).cycles and arm.max_agents == plan.arm(BASE).max_agents
+    assert METRICS_FIXED not in {a.label for a in S.build_plan("default").arms}  # its budget
+    # psutil's objects drive the drift: the arm without them drifts less -> H2 supported
+    drifts = dict.fromkeys(LONG_ARMS, 30.0)
+    drifts[METRICS_FIXED] = 0.0
+    data = _long_study(tmp_path / "a", drifts, scale="long",
+                       arm_metrics={METRICS_FIXED: "fixed"})
+    v = _verdicts(data)
+    assert METRICS_FIXED in v.loc["H2", "deciding_arms"]
+    assert v.loc["H2", "verdict"] == SUPPORTED, v.loc["H2"].to_dict()
+    assert f"{METRICS_FIXED}: -" in v.loc["H2", "statistic"]
+    k = len(v.loc["H2", "deciding_arms"].split(", "))  # jemalloc's arm runs where installed
+    assert k >= 4 and v.loc["H2", "ci"].startswith(f"{100 * (1 - 0.05 / k):.1f} % CIs")
+    # a fixed-metrics arm beside replaying arms does not make H2 testable
+    v = _verdicts(_long_study(tmp_path / "b", dict.fromkeys(LONG_ARMS, 2.0), scale="long",
+                              metrics="cycle-replay:t.csv", arm_metrics={METRICS_FIXED: "fixed"}))
+    assert v.loc["H2", "verdict"].startswith(f"{NOT_TESTABLE}: every deciding arm replays")
 
 
 def test_short_long_arms_and_too_few_blocks_are_not_testable(tmp_path: Path) -> None:

@@ -133,6 +133,8 @@ class StudyScale:
     fixed_allocators: tuple[str, ...] = ("malloc", "mimalloc")
     fixed_cpu_interval: float = 0.0
     fixed_gc_freeze: bool = False
+    #: Whether ``long-metrics-fixed`` runs (the long base with fixed metrics: no psutil call).
+    fixed_metrics_arm: bool = False
     #: Whether the short allocator and GC arms run (they only re-measure the ramp: cost levels).
     ramp_arms: bool = True
 
@@ -261,7 +263,8 @@ SCALES: dict[str, Scale] = {
                fixed={"fixed_cycles": 3000, "fixed_agents": 4, "fixed_repeats": 4,
                       "restart_every": 500,
                       "fixed_allocators": ("malloc", "jemalloc", "mimalloc"),
-                      "fixed_gc_freeze": True, "ramp_arms": False}),
+                      "fixed_gc_freeze": True, "fixed_metrics_arm": True,
+                      "ramp_arms": False}),
         _scale("full", "the paper's parameters: 3000 cycles per condition, 100 agents, live "
                "metrics, the blocking 0.1 s CPU sample (unoptimized runs take days)",
                cycles=DEFAULT_CYCLES, max_agents=ModelParams.max_agents, metrics="live",

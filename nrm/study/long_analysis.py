@@ -9,13 +9,17 @@ SQLite commit and of a psutil sample (``commit_pct``, ``sample_pct``: % of the m
 1000 cycles; at a fixed population the calls grow linearly with the cycle index).
 
 Per arm: the per-block difference arm − ``long-base`` of the raw drift. The H2 arms (restart,
-allocators, gc.freeze) run the base's workload (same seed, same model: the same population,
-registry and calls; the dynamics table checks it), so the difference of their raw drifts is a
+allocators, gc.freeze; fixed metrics, which removes psutil's calls, see below) run the base's
+workload (same seed, same model: the same population, registry and calls; the dynamics table
+checks it), so the difference of their raw drifts is a
 difference at a fixed workload, and it does not depend on splitting the base's trend between
 the index and the registry, which at a fixed population grows almost linearly with the index
 (the joint fit then leaves that split, and so ``drift_pct``, poorly determined; it is reported,
-not used for the verdict). The registry arm changes the workload on purpose (H5). Each
-difference: its mean over blocks with a t
+not used for the verdict). The registry arm changes the workload on purpose (H5).
+``long-metrics-fixed`` keeps the model's calls but puts constant values in place of psutil's:
+the objects psutil allocates per sample (the paper's fragmentation source) and its latency go;
+its lower mean cycle time raises its drift in % of its own mean, so "less drift" on it is a
+conservative reading. Each difference: its mean over blocks with a t
 interval on blocks − 1 degrees of freedom, read against the same difference of ``long-aa``
 (the A/A): :func:`arm_verdict`. The verdicts use :func:`nrm.stats.intervals.equivalence_verdict`
 (TOST against the declared margin first, then the side of 0) and then the A/A band.
@@ -48,7 +52,7 @@ from nrm.stats.verdict import (
 )
 from nrm.study.frag_bound import RULE as FRAG_BOUND_RULE
 from nrm.study.frag_bound import control_slopes, frag_bound, frag_change, upgrade_verdict
-from nrm.study.long_arms import AA, BASE, GROUP, REGISTRY_OFF, RESTART
+from nrm.study.long_arms import AA, BASE, GC_FREEZE, GROUP, METRICS_FIXED, REGISTRY_OFF, RESTART
 
 #: Margin of the drift verdicts (H2, H5): percentage points of the mean cycle time per 1000
 #: cycles. A drift difference shown to be smaller than this either way is "no effect larger
@@ -64,8 +68,9 @@ MIN_BLOCKS = 3
 
 RULES = {
     "H2": (
-        f"long arms (restart every K cycles, other allocators, gc.freeze where run; each runs "
-        f"the base's workload) on the drift of time after the ramp (arm − long-base per block, "
+        f"long arms (restart every K cycles, other allocators, gc.freeze and fixed metrics "
+        f"where run; each but fixed metrics runs the base's workload, fixed metrics the same "
+        f"calls without psutil's) on the drift of time after the ramp (arm − long-base per block, "
         f"% of the mean cycle time per 1000 cycles: at an equal workload, a difference per "
         f"unit of work): supported if one arm drifts less, its "
         f"Bonferroni t interval below 0 and outside the long-aa band; no effect larger than "
@@ -226,12 +231,13 @@ def _why_untestable(drifts: pd.DataFrame, arms: list[str], *, live: bool) -> str
             "no long fixed-workload arm ran in this study (the short arms are cost levels "
             "only and do not decide H2, H3 or H5)"
         )
-    if (
-        live
-        and sub["metrics"].dropna().astype(str).str.startswith("cycle-replay:").all()
-        and sub["metrics"].notna().any()
-    ):
-        return "every deciding arm replays its metrics (cycle-replay:), so no psutil call is made"
+    # the fixed-metrics arm makes no psutil call on purpose: it is read against live arms
+    src = sub.loc[sub["arm"] != METRICS_FIXED, "metrics"].dropna().astype(str)
+    if live and len(src) and (src.str.startswith("cycle-replay:") | (src == "fixed")).all():
+        return (
+            "every deciding arm replays its metrics (cycle-replay:) or holds them fixed, so no "
+            "psutil call is made"
+        )
     if not sub["testable"].any():
         return "drift not estimable: " + "; ".join(dict.fromkeys(map(str, sub["reason"])))
     n = int(pd.to_numeric(sub["n"], errors="coerce").min())
@@ -295,7 +301,7 @@ def long_verdicts(data: Any, make_row: Any) -> dict[str, dict[str, Any]]:
     h2_arms = [
         x
         for x in sorted(labels)
-        if x == RESTART or x.startswith("long-alloc-") or x == "long-gc-freeze"
+        if x in (RESTART, GC_FREEZE, METRICS_FIXED) or x.startswith("long-alloc-")
     ]
     out: dict[str, dict[str, Any]] = {}
     ctx = _context(drifts, data.plan) if not drifts.empty else ""

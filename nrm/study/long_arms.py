@@ -12,7 +12,10 @@ Every long arm runs in child processes of the same runner, so they are of one pr
 ``long-aa``, ``long-restart`` (a fresh process every ``restart_every`` cycles), ``long-registry-
 off`` (the model's one accumulator at a fixed population removed; changes the dynamics),
 ``long-alloc-<name>`` for each allocator of the scale and, where the scale asks,
-``long-gc-freeze``. They decide H2, H3 and H5 (:mod:`nrm.study.long_analysis`)."""
+``long-gc-freeze`` and ``long-metrics-fixed`` (live metrics against fixed ones: no psutil call,
+so neither the short-lived objects the paper blames for fragmentation nor psutil's latency;
+fixed values change the model's inputs, so the dynamics may change). They decide H2, H3 and H5
+(:mod:`nrm.study.long_analysis`)."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from nrm.study.arms import EXPERIMENT, Arm
 
 GROUP = "long-run"
 BASE, AA, RESTART, REGISTRY_OFF = "long-base", "long-aa", "long-restart", "long-registry-off"
+GC_FREEZE, METRICS_FIXED = "long-gc-freeze", "long-metrics-fixed"
 CONDITION = "ON-ON"
 
 
@@ -100,11 +104,24 @@ def long_arms(scale: StudyScale) -> list[Arm]:
     if scale.fixed_gc_freeze:
         arms.append(
             Arm(
-                "long-gc-freeze",
+                GC_FREEZE,
                 GROUP,
                 f"{what}, gc.freeze() after set-up",
                 run={**run0, "gc_mode": "freeze"},
                 runner_args=ram,
+                **vs,
+                **common,
+            )
+        )
+    if scale.fixed_metrics_arm:
+        arms.append(
+            Arm(
+                METRICS_FIXED,
+                GROUP,
+                f"C256 unoptimized {CONDITION}, fixed metrics (no psutil call), databases in RAM",
+                run={**run0, "metrics": "fixed"},
+                runner_args=ram,
+                changes_dynamics=True,
                 **vs,
                 **common,
             )
