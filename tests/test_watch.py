@@ -165,7 +165,9 @@ def test_fragmentation_is_h2(tmp_path: Path) -> None:
         frag = next(r for r in record["verdicts"]["rows"] if r["hypothesis"] == "H2")["drift"]
         assert frag["change"] >= verdict.FRAG_FLOOR
 
-    judged(tmp_path, "fragmentation", check)
+    # 2400 units (about 5 s, ~35 arena readings): at the scenario's 800 the frag ratio's drift
+    # rested on 13-17 readings and its HAC interval reached 0 in about half the runs
+    judged(tmp_path, "fragmentation", check, "2400")
 
 
 def test_io_growth_is_h3(tmp_path: Path) -> None:
