@@ -256,8 +256,9 @@ SCALES: dict[str, Scale] = {
                       "the default study's arms (5 blocks), plus long fixed-workload arms of "
                       "3000 cycles at 4 agents in 4 blocks: base, A/A, restart every 500 "
                       "cycles, registry off, malloc, jemalloc, mimalloc, gc.freeze, fixed "
-                      "metrics; about 45 min on 2 quiet cores (the shipped study's time is in "
-                      "data/reference/build-long/README.md); a stopped sweep resumes"),
+                      "metrics; 42 and 40 min on 2 quiet cores in the two studies made (the "
+                      "shipped one's conditions: data/reference/build-long/README.md); a "
+                      "stopped sweep resumes"),
                control_size=(1000, 400_000), db_sizes=(0.0, 100.0, 300.0),
                budget={"study_s": 5400.0, "whole_s": None},
                fixed={"fixed_cycles": 3000, "fixed_agents": 4, "fixed_repeats": 4,

@@ -50,80 +50,34 @@ def long_arms(scale: StudyScale) -> list[Arm]:
         "repeats": scale.fixed_repeats,
     }
     ram = ("--where", "ram")
-    vs = {"base": BASE, "aa": AA}
     what = f"C256 unoptimized {CONDITION}, live metrics, databases in RAM"
+
+    def against_base(label: str, text: str, run: dict[str, Any], **extra: Any) -> Arm:
+        """An arm read against ``long-base`` with ``long-aa`` as its noise band."""
+        return Arm(label, GROUP, text, run=run, base=BASE, aa=AA,
+                   **{"runner_args": ram, **extra}, **common)
+
     arms = [
         Arm(BASE, GROUP, f"{what} (long base)", aa=AA, run=run0, runner_args=ram, **common),
-        Arm(
-            AA, GROUP, f"{what}, again (A/A)", base=BASE, aa=AA, run=run0, runner_args=ram, **common
-        ),
-        Arm(
-            RESTART,
-            GROUP,
-            f"{what}, a fresh process every {scale.restart_every} cycles",
-            run=run0,
-            runner_args=(*ram, "--restart-every", str(scale.restart_every)),
-            **vs,
-            **common,
-        ),
-        Arm(
-            REGISTRY_OFF,
-            GROUP,
-            f"{what}, without the cumulative registry",
-            run={**run0, "costs": {"cumulative_registry": False}},
-            runner_args=ram,
-            changes_dynamics=True,
-            **vs,
-            **common,
-        ),
+        against_base(AA, f"{what}, again (A/A)", run0),
+        against_base(RESTART, f"{what}, a fresh process every {scale.restart_every} cycles",
+                     run0, runner_args=(*ram, "--restart-every", str(scale.restart_every))),
+        against_base(REGISTRY_OFF, f"{what}, without the cumulative registry",
+                     {**run0, "costs": {"cumulative_registry": False}}, changes_dynamics=True),
     ]
     avail = available()
     for alloc in scale.fixed_allocators:
         ok = avail.get(alloc, False)
-        note = (
-            ""
-            if ok
-            else (
-                f"not available: library missing (apt-get install "
-                f"{DEBIAN_PACKAGES.get(alloc, alloc)})"
-            )
-        )
-        arms.append(
-            Arm(
-                f"long-alloc-{alloc}",
-                GROUP,
-                f"{what}, allocator {alloc}",
-                run={**run0, "allocator": alloc},
-                runner_args=ram,
-                available=ok,
-                note=note,
-                **vs,
-                **common,
-            )
-        )
+        note = "" if ok else (f"not available: library missing (apt-get install "
+                              f"{DEBIAN_PACKAGES.get(alloc, alloc)})")
+        arms.append(against_base(f"long-alloc-{alloc}", f"{what}, allocator {alloc}",
+                                 {**run0, "allocator": alloc}, available=ok, note=note))
     if scale.fixed_gc_freeze:
-        arms.append(
-            Arm(
-                GC_FREEZE,
-                GROUP,
-                f"{what}, gc.freeze() after set-up",
-                run={**run0, "gc_mode": "freeze"},
-                runner_args=ram,
-                **vs,
-                **common,
-            )
-        )
+        arms.append(against_base(GC_FREEZE, f"{what}, gc.freeze() after set-up",
+                                 {**run0, "gc_mode": "freeze"}))
     if scale.fixed_metrics_arm:
-        arms.append(
-            Arm(
-                METRICS_FIXED,
-                GROUP,
-                f"C256 unoptimized {CONDITION}, fixed metrics (no psutil call), databases in RAM",
-                run={**run0, "metrics": "fixed"},
-                runner_args=ram,
-                changes_dynamics=True,
-                **vs,
-                **common,
-            )
-        )
+        arms.append(against_base(
+            METRICS_FIXED,
+            f"C256 unoptimized {CONDITION}, fixed metrics (no psutil call), databases in RAM",
+            {**run0, "metrics": "fixed"}, changes_dynamics=True))
     return arms

@@ -58,7 +58,8 @@ def section(reference: Path | None = None, *, this_verdicts: pd.DataFrame | None
     if long_drift.empty or verdicts.empty:
         return (f"{HEADING}\n\nNo long-scale reference study is shipped "
                 "(`data/reference/build-long/`); `make study SCALE=long` runs one (3000 cycles x "
-                "4 agents in the long arms, 4 blocks; 42 min on 2 quiet cores once).\n")
+                "4 agents in the long arms, 4 blocks; 42 and 40 min on 2 quiet cores in the two "
+                "studies made).\n")
     m = _machine(folder)
     cycles = int(long_drift["cycles"].max())
     agents = int(long_drift["agents"].max())
