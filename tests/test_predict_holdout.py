@@ -28,6 +28,7 @@ from nrm.predict.holdout import (
     holdout_step,
     logged_counts,
     outside_fit,
+    verdict,
 )
 from nrm.predict.model import SMOKE_TOLERANCE, predict
 from nrm.predict.unitcosts import Fit, fit_unit_costs
@@ -105,6 +106,10 @@ def test_the_held_out_runs_error_is_predicted_over_measured(build: Path, step: d
     assert step["verdict"] in ("within", "exceeds", "undecided")
     lo, hi = step["band_pct"]
     assert lo <= step["median_abs_error_pct"] <= hi
+    # the verdict is read from the bootstrap interval (nrm.predict.errorci), not from the band
+    ci_lo, ci_hi = step["ci_pct"]
+    assert 0 <= ci_lo <= ci_hi and "bootstrap" in step["ci_method"]
+    assert step["verdict"] == verdict(ci_lo / 100, ci_hi / 100)
     # with the run's own commit and sample costs, what is left (the counts and the other unit
     # costs) is within the suite's stated tolerance; the raw error also carries the change of
     # a commit's latency between runs on a shared disk (found 4x beside a running study)
@@ -135,8 +140,6 @@ def test_the_band_and_verdict_by_hand() -> None:
     med, lo, hi = band(errors)
     # |errors| 0.05 0.20 0.08; lower bounds 0 (straddles 0), 0.10, 0.02; upper 0.12 0.30 0.15
     assert (med, lo, hi) == pytest.approx((0.08, 0.02, 0.15))
-    from nrm.predict.holdout import verdict
-
     assert TARGET == 0.10
     assert verdict(lo, hi) == "undecided"
     assert verdict(0.02, 0.09) == "within" and verdict(0.11, 0.2) == "exceeds"
@@ -160,6 +163,16 @@ def test_which_study_runs_the_fit_uses() -> None:
     pregrown = _Run({})
     pregrown.meta["parameters"]["pregrow_db_mb"] = 100
     assert "pre-grown" in str(fit_reason(pregrown))  # type: ignore[arg-type]
+    # outside the paper runs' runtime: the arms' effects, not the paper runs' costs
+    for key, value, word in (("allocator", "jemalloc", "allocator"),
+                             ("gc_mode", "freeze", "collector")):
+        other = _Run({})
+        other.meta["parameters"][key] = value
+        assert word in str(fit_reason(other))  # type: ignore[arg-type]
+    pym = _Run({})
+    pym.meta["parameters"]["allocator"] = "pymalloc"  # the short arms' explicit default
+    assert fit_reason(pym) is None  # type: ignore[arg-type]
+    assert "restarted" in str(fit_reason(_Run({}, restart_every=500)))  # type: ignore[arg-type]
     assert held_out_reason(_Run({}, "cycle-replay:t.csv")) == "replayed metrics"  # type: ignore[arg-type]
     control = _Run({})
     control.cycles = pd.DataFrame({"cycle": [0], "rss": [1]})  # a control's own workload

@@ -29,9 +29,8 @@ def _sizes(text: str) -> list[float]:
 
 
 def register(sub: Any) -> None:
-    from nrm.run.dbcurve import BATCH
+    from nrm.run.dbcurve import BATCH, FULL_RUN_MB
     from nrm.sim.model import DEFAULT_SEED
-    from nrm.study.dbcurve_analysis import FULL_RUN_MB
 
     p = sub.add_parser(
         "dbcurve",

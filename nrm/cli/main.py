@@ -7,55 +7,37 @@ Every subcommand lives in its own module under :mod:`nrm.cli` and registers itse
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from nrm import __version__
-from nrm.cli import (
-    bench,
-    check_html,
-    check_lock,
-    child,
-    compare,
-    contention,
-    control,
-    dbcurve,
-    dbgrow,
-    deps,
-    listing,
-    longrun,
-    notebook,
-    plan,
-    predict,
-    predict_step,
-    readme,
-    reproduce,
-    run,
-    scales,
-    study,
-    watch,
-    why,
-    workers,
-)
 from nrm.exceptions import NrmError, RunInterruptedError
 
-#: The subcommand modules, in the order ``nrm --help`` lists them.
-COMMANDS = (listing, run, notebook, scales, deps, bench, check_lock, plan, why, check_html,
-            control, workers, dbgrow, dbcurve, contention, longrun, child, study, reproduce,
-            compare, readme, watch, predict, predict_step)
+#: The subcommand modules (``nrm.cli.<name>``), in the order ``nrm --help`` lists them; each is
+#: imported when the parser is built.
+COMMANDS = ("listing", "run", "notebook", "scales", "deps", "bench", "check_lock", "plan", "why",
+            "check_html", "control", "workers", "dbgrow", "dbcurve", "contention", "longrun",
+            "child", "study", "reproduce", "compare", "readme", "watch", "predict",
+            "predict_step")
+#: The process hop (``nrm child``): every run of a study, every allocator arm and every worker
+#: is one fresh process running it, so it is parsed alone; the other commands' modules would add
+#: their imports (pandas, the statistics: about 1 s here) to every hop.
+HOP = "child"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``nrm`` parser with every subcommand, or with ``only`` that one."""
     p = argparse.ArgumentParser(prog="nrm", description="NRM runtime-variance compendium")
     p.add_argument("--version", action="version", version=f"nrm {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for module in COMMANDS:
-        module.register(sub)
+    for name in (only,) if only else COMMANDS:
+        importlib.import_module(f"nrm.cli.{name}").register(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(HOP if argv[:1] == [HOP] else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed its message

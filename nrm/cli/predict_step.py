@@ -97,7 +97,8 @@ def run_fit(args: argparse.Namespace) -> int:
     if v.get("verdict", "none") != "none":
         print(
             f"held-out validation: {v['n']} paper runs predicted from {v['fit_runs']} study runs, "
-            f"median absolute error {v['median_abs_error_pct']:.1f} % (band "
+            f"median absolute error {v['median_abs_error_pct']:.1f} % (95 % CI "
+            f"{v['ci_pct'][0]:.1f}-{v['ci_pct'][1]:.1f} %; the runs' prediction intervals "
             f"{v['band_pct'][0]:.1f}-{v['band_pct'][1]:.1f} %): {v['verdict']} the "
             f"{v['target_pct']:g} % target"
         )

@@ -44,6 +44,13 @@ __all__ = ["BATCH", "DEFAULT_CHECKPOINTS_MB", "MEMINFO", "batch_schedule", "chec
 DEFAULT_CHECKPOINTS_MB: tuple[float, ...] = (0, 50, 100, 250, 500, 1000, 2000, 3500)
 #: Commits timed at each checkpoint.
 BATCH = 500
+#: The size the paper's full C256 run's databases reach, MiB (issue #23: "about 3.5 GB"; the
+#: curve's summary also gives the size the full run's row counts imply at its bytes per row).
+#: Here, not in :mod:`nrm.study.dbcurve_analysis`, so that ``nrm dbcurve``'s parser can name it
+#: without importing the statistics.
+FULL_RUN_MB = 3500.0
+#: Cycles of the paper's full run (3000 cycles x 100 agents).
+FULL_RUN_CYCLES = 3000
 #: Untimed commits before each batch (the first commits after a settle or a process start warm
 #: SQLite's and the kernel's caches; the model commits continuously).
 WARMUP = 10

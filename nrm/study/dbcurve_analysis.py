@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from nrm.exceptions import ParameterError
+from nrm.run.dbcurve import FULL_RUN_CYCLES, FULL_RUN_MB
 from nrm.stats.intervals import bonferroni_level, equivalence_verdict, ratio_interval
 from nrm.stats.verdict import EQUIVALENT, NOT_TESTABLE, REFUTED, SUPPORTED, WITHIN_NOISE
 from nrm.study.long_analysis import LATENCY_MARGIN_PCT
@@ -29,11 +30,6 @@ __all__ = ["CURVE_MARGIN_LOG", "FULL_RUN_CYCLES", "FULL_RUN_MB", "MEDIA", "MIN_R
            "MIN_REPEATS", "RULE", "curve_verdict", "log_slope", "repeat_slopes"]
 
 MEDIA = ("disk", "ram")
-#: The size the paper's full C256 run's databases reach, MiB (issue #23: "about 3.5 GB"; the
-#: summary also gives the size the full run's row counts imply at the curve's bytes per row).
-FULL_RUN_MB = 3500.0
-#: Cycles of the paper's full run (3000 cycles x 100 agents).
-FULL_RUN_CYCLES = 3000
 #: The H3 margin of the long arms (10 % of the mean latency per 1000 cycles) over the full run:
 #: a change of the per-commit latency by more than 30 % between an empty database and the full
 #: run's matters; on the log scale, ``log(1.30)``.

@@ -279,6 +279,7 @@ def validation_section(folder: Path, summary: dict[str, Any], src: Any) -> str:
     fit_scales = ", ".join(v.get("fit_scales") or []) or "?"
     held_scales = ", ".join(v.get("held_scales") or []) or "?"
     lo, hi = (v.get("band_pct") or [float("nan")] * 2)[:2]
+    ci = v.get("ci_pct")
     shown = pd.DataFrame({
         "run": frame["run"],
         "scale (held out)": frame["scale"],
@@ -298,7 +299,20 @@ def validation_section(folder: Path, summary: dict[str, Any], src: Any) -> str:
               "a scale some of the study's runs also have")
     words = {"within": f"within the {target:g} % target",
              "exceeds": f"above the {target:g} % target",
-             "undecided": f"undecided against the {target:g} % target (the band straddles it)"}
+             "undecided": f"undecided against the {target:g} % target (the "
+                          f"{'interval' if ci else 'band'} straddles it)"}
+    if ci:  # the verdict's interval (nrm.predict.errorci), then the runs' band for the reader
+        spread = (f"95 % CI {num(ci[0])} to {num(ci[1])} % ({v.get('ci_method', 'bootstrap')}; "
+                  f"it covers the fitted unit costs and which runs were held out, not another "
+                  f"machine or day)")
+        band_words = (f" The runs' own prediction intervals give a wider band, {num(lo)} to "
+                      f"{num(hi)} % (the median of their absolute-error bounds): it also holds "
+                      f"how far one more run's commit and sample costs may stray, which these "
+                      f"runs' measured times already show.")
+    else:  # an older build's summary: the verdict was read from the band
+        spread = (f"band {num(lo)} to {num(hi)} % from the runs' 95 % CIs, the median of their "
+                  f"absolute-error bounds, not itself a 95 % interval")
+        band_words = ""
     return "\n".join([
         f"*Table [[predict_validation]]. Held-out validation: the unit costs fitted on the "
         f"study's runs alone (n = {v.get('fit_runs')} runs at {fit_scales}; "
@@ -309,9 +323,8 @@ def validation_section(folder: Path, summary: dict[str, Any], src: Any) -> str:
         f"the prediction's 95 % CI. Source: {src(path)}.*\n",
         table(shown) + "\n",
         f"Median absolute error of the held-out predictions: {num(v['median_abs_error_pct'])} % "
-        f"(n = {v.get('n')} runs at {held_scales}, fitted at {fit_scales}; band "
-        f"{num(lo)} to {num(hi)} % from the runs' 95 % CIs, the median of their absolute-error "
-        f"bounds, not itself a 95 % interval): {words.get(str(v['verdict']), v['verdict'])}. "
+        f"(n = {v.get('n')} runs at {held_scales}, fitted at {fit_scales}; {spread}): "
+        f"{words.get(str(v['verdict']), v['verdict'])}.{band_words} "
         f"With each run's own mean commit and sample costs in place of the fitted ones: "
         f"{num(v['median_abs_error_own_costs_pct'])} % (the rest of the error is the counts and "
         f"the other unit costs; the difference is what the fitted commit and sample costs get "
