@@ -93,7 +93,9 @@ def test_the_default_builds_paper_runs_are_estimated_within_20_percent(
     table["error"] = table["estimate_s"] / table["recorded_s"] - 1
     shown = table.to_string()
     long = table[table["recorded_s"] >= PER_RUN_MIN_S]
-    assert len(long) == 5, shown  # C255 and C256 unoptimized, C257, C256 and C259-as-run opt.
+    # C255 and C256 unoptimized, C257 and C259-as-run optimized (and C256 optimized where it
+    # took 30 s or more: 27 s in the reference build of 2026-12-07 18:28)
+    assert len(long) >= 4, shown
     assert (long["error"].abs() <= TOLERANCE).all(), shown
     total = table["estimate_s"].sum() / table["recorded_s"].sum() - 1
     assert abs(total) <= TOLERANCE, shown

@@ -33,6 +33,7 @@ from nrm.predict.holdout import (
 from nrm.predict.model import SMOKE_TOLERANCE, predict
 from nrm.predict.unitcosts import Fit, fit_unit_costs
 from nrm.render.sections.atscale import NO_VALIDATION, section
+from nrm.render.text import num
 from nrm.run.runner import run_experiment
 from nrm.run.spec import RunSpec
 
@@ -194,13 +195,17 @@ def _src(*files: Path) -> str:
 
 def test_the_paper_section_without_and_with_a_validation(build: Path, step: dict,
                                                          tmp_path: Path) -> None:
-    assert not (REFERENCE_PREDICT / VALIDATION_CSV).exists()  # the shipped reference build's
-    md, _ = section(REFERENCE_PREDICT, tmp_path)
+    older = tmp_path / "older"  # a build whose prediction step predates the validation
+    shutil.copytree(REFERENCE_PREDICT, older)
+    (older / VALIDATION_CSV).unlink(missing_ok=True)
+    summ = json.loads((older / "predict_summary.json").read_text(encoding="utf-8"))
+    summ.pop("validation", None)
+    (older / "predict_summary.json").write_text(json.dumps(summ), encoding="utf-8")
+    md, _ = section(older, tmp_path)
     assert NO_VALIDATION in md
     folder = tmp_path / "predict"
     shutil.copytree(REFERENCE_PREDICT, folder)
     shutil.copy(build / "out" / VALIDATION_CSV, folder / VALIDATION_CSV)
-    summ = json.loads((folder / "predict_summary.json").read_text(encoding="utf-8"))
     summ["validation"] = step
     (folder / "predict_summary.json").write_text(json.dumps(summ), encoding="utf-8")
     md, _ = section(folder, tmp_path)
@@ -218,6 +223,25 @@ def test_the_paper_section_without_and_with_a_validation(build: Path, step: dict
     assert any("measured (s)" in h for h in headers)
     for line in headers:
         assert not re.search(r"\b[a-z0-9]+_[a-z0-9_]+\b", line), line
+    ci = step["ci_pct"]
+    assert f"95 % CI {num(ci[0])} to {num(ci[1])} %" in md
+    assert "The runs' own prediction intervals give a wider band" in md
+
+
+def test_the_shipped_reference_builds_validation_reads_as_its_summary(tmp_path: Path) -> None:
+    """The reference build's held-out validation, when it ships one, is shown from its files
+    (its verdict read from the interval, not the band)."""
+    summ = json.loads((REFERENCE_PREDICT / "predict_summary.json").read_text(encoding="utf-8"))
+    v = summ.get("validation") or {}
+    if not (REFERENCE_PREDICT / VALIDATION_CSV).exists():
+        pytest.skip("the shipped reference build predates the held-out validation")
+    assert v["verdict"] == verdict(v["ci_pct"][0] / 100, v["ci_pct"][1] / 100)
+    md, _ = section(REFERENCE_PREDICT, tmp_path)
+    assert NO_VALIDATION not in md
+    assert ("Median absolute error of the held-out predictions: "
+            f"{num(v['median_abs_error_pct'])} %") in md
+    table = pd.read_csv(REFERENCE_PREDICT / VALIDATION_CSV)
+    assert len(table) == v["n"] and not table["scale_in_fit"].any()
 
 
 class _Cond:

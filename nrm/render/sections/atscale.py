@@ -302,9 +302,9 @@ def validation_section(folder: Path, summary: dict[str, Any], src: Any) -> str:
              "undecided": f"undecided against the {target:g} % target (the "
                           f"{'interval' if ci else 'band'} straddles it)"}
     if ci:  # the verdict's interval (nrm.predict.errorci), then the runs' band for the reader
-        spread = (f"95 % CI {num(ci[0])} to {num(ci[1])} % ({v.get('ci_method', 'bootstrap')}; "
-                  f"it covers the fitted unit costs and which runs were held out, not another "
-                  f"machine or day)")
+        spread = (f"95 % CI {num(ci[0])} to {num(ci[1])} % by "
+                  f"{v.get('ci_method', 'bootstrap')}; it covers the fitted unit costs and which "
+                  f"runs were held out, not another machine or day")
         band_words = (f" The runs' own prediction intervals give a wider band, {num(lo)} to "
                       f"{num(hi)} % (the median of their absolute-error bounds): it also holds "
                       f"how far one more run's commit and sample costs may stray, which these "
