@@ -165,9 +165,12 @@ def test_fragmentation_is_h2(tmp_path: Path) -> None:
         frag = next(r for r in record["verdicts"]["rows"] if r["hypothesis"] == "H2")["drift"]
         assert frag["change"] >= verdict.FRAG_FLOOR
 
-    # 2400 units (about 5 s, ~35 arena readings): at the scenario's 800 the frag ratio's drift
-    # rested on 13-17 readings and its HAC interval reached 0 in about half the runs
-    judged(tmp_path, "fragmentation", check, "2400")
+    # 6000 units: the arena readings are every 0.2 s, so their number falls as the machine
+    # gets faster. At the scenario's 800 the frag ratio's drift rested on 13-17 readings and its
+    # HAC interval reached 0 in about half the runs; at 2400, 33-38 readings passed 6 of 6 on
+    # one day, and on a quieter evening the same 2400 gave 18-19 readings and failed twice
+    # (clean-clone CI, frag ratio +0.17 and +0.22: the cause was there, the interval too wide)
+    judged(tmp_path, "fragmentation", check, "6000")
 
 
 def test_io_growth_is_h3(tmp_path: Path) -> None:
