@@ -247,3 +247,19 @@ def test_the_recorded_steps_are_the_reference_builds() -> None:
     assert setup and after, "the reference README no longer states its steps' times"
     assert float(setup.group(1)) * 60 == pytest.approx(P.REFERENCE_SETUP_S)
     assert float(after.group(1)) * 60 == pytest.approx(P.REFERENCE_AFTER_RUNS_S)
+
+
+def test_an_allocator_arm_the_reference_did_not_run_takes_its_siblings_time() -> None:
+    """A reference made without jemalloc (its arms not run there) still times the jemalloc arm
+    on a machine that has it: from the same arm under another allocator, labelled; an arm with
+    no sibling stays unestimated."""
+    from types import SimpleNamespace
+
+    ref = P.Reference(REF, {"ctrl-fragmentation-malloc": [2.0, 4.0], "long-base": [9.0]},
+                      {}, 100.0, "default", "a reference")
+    arm = SimpleNamespace(label="ctrl-fragmentation-jemalloc")
+    assert ref.arm_s(SimpleNamespace(label=arm.label, factor="", note=""), "default", "") is None
+    assert ref.sibling_s(arm, "default") == (3.0, 2, "ctrl-fragmentation-malloc")
+    assert ref.sibling_s(arm, "smoke") is None  # another scale's workload
+    assert ref.sibling_s(SimpleNamespace(label="long-restart"), "default") is None
+    assert ref.sibling_s(SimpleNamespace(label="long-alloc-mimalloc"), "default") is None

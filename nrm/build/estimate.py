@@ -522,6 +522,24 @@ class Reference:
             return None
         return statistics.fmean(got), len(got)
 
+    def sibling_s(self, arm: Any, scale: str) -> tuple[float, int, str] | None:
+        """For an allocator arm the reference did not run (its allocator was not installed
+        there), the recorded mean seconds of the same arm under another allocator, their
+        number and that arm's label: the same workload, so a labelled stand-in for the time
+        (the allocator's own effect on it is what the study measures, not what a plan needs)."""
+        from nrm.instrument.allocator import ALLOCATORS
+
+        if scale != self.scale:
+            return None
+        for name in ALLOCATORS:
+            if arm.label.endswith(f"-{name}"):
+                stem = arm.label[: -len(name)]
+                for other in ALLOCATORS:
+                    got = self.arm_seconds.get(stem + other)
+                    if other != name and got:
+                        return statistics.fmean(got), len(got), stem + other
+        return None
+
 
 def setup_step(ref: Reference, venv: Path | None = None) -> Step:
     """``make setup``: done before the plan; the time it took here from the ``.venv``'s
@@ -612,9 +630,14 @@ def study_plan(scale_name: str, cal: Calibration, uc: Any, ref: Reference, *,
                         f"{est.method} + {startup:.1f} s start-up", n)
         else:
             rec = ref.arm_s(arm, plan.scale.name, plan.scale_note(arm))
+            sib = ref.sibling_s(arm, plan.scale.name) if rec is None else None
             if rec is not None:
                 step = Step("study", arm.label, rec[0] * n, "recorded",
                             f"{rec[0]:.1f} s a run, mean of {rec[1]} runs", n)
+            elif sib is not None:
+                step = Step("study", arm.label, sib[0] * n, "recorded",
+                            f"{sib[0]:.1f} s a run, mean of {sib[1]} runs of {sib[2]}: the "
+                            "reference build did not run this allocator's arm", n)
             else:
                 step = Step("study", arm.label, None, "not estimated",
                             "a command arm the reference build did not run (not at this "
