@@ -63,3 +63,22 @@ def test_deps_follow_the_imports(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["deps", "nrm.run.runner"]) == 0
     assert "rowformat.py" in capsys.readouterr().out
     assert main(["deps", "nrm.nope"]) == 2
+
+
+def test_the_process_hop_is_parsed_alone() -> None:
+    """``nrm child`` (every study run's process) imports no other command's module, so neither
+    pandas nor the statistics; ``nrm --help`` still lists every command."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom nrm.cli.main import main\n"
+            "try:\n    main(['child', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('pandas', 'statsmodels', 'scipy', 'nrm.cli.plan', "
+            "'nrm.cli.study') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "usage: nrm child" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+    full = subprocess.run([sys.executable, "-m", "nrm.cli", "--help"], capture_output=True,
+                          text=True, check=True).stdout
+    for name in ("child", "study", "predict-step", "dbcurve", "watch"):
+        assert name in full

@@ -52,7 +52,7 @@ def test_exact_coefficients_match_scipys_percentile_bootstrap() -> None:
     assert lo == pytest.approx(ref.low, abs=0.006) and hi == pytest.approx(ref.high, abs=0.006)
 
 
-def test_two_fits_are_drawn_independently_and_a_correlation_is_kept() -> None:
+def test_a_correlation_within_a_fit_is_kept() -> None:
     # T = b1 - b2 with b1, b2 perfectly correlated (same se): the difference has no spread
     f = _fit([3.0, 1.0], [[1e-2, 1e-2], [1e-2, 1e-2]], names=("cycle", "x"))
     total = Linear()

@@ -21,7 +21,8 @@ COMMANDS = ("listing", "run", "notebook", "scales", "deps", "bench", "check_lock
             "predict_step")
 #: The process hop (``nrm child``): every run of a study, every allocator arm and every worker
 #: is one fresh process running it, so it is parsed alone; the other commands' modules would add
-#: their imports (pandas, the statistics: about 1 s here) to every hop.
+#: their imports (pandas, the statistics) to every hop: 0.95 s of imports against 0.11 s in one
+#: ``python -X importtime`` reading of a hop each (2026-12-07, 2-vCPU VM).
 HOP = "child"
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from nrm.exceptions import ParameterError
 from nrm.run.dbgrow import insert_rows
 from nrm.sim.metrics import Metrics
-from nrm.sim.model import DEFAULT_SEED
+from nrm.sim.model import DEFAULT_CYCLES, DEFAULT_SEED
 from nrm.sim.persistence import TABLES, SqlitePersistence
 
 __all__ = ["BATCH", "DEFAULT_CHECKPOINTS_MB", "MEMINFO", "batch_schedule", "checkpoints",
@@ -49,8 +49,8 @@ BATCH = 500
 #: Here, not in :mod:`nrm.study.dbcurve_analysis`, so that ``nrm dbcurve``'s parser can name it
 #: without importing the statistics.
 FULL_RUN_MB = 3500.0
-#: Cycles of the paper's full run (3000 cycles x 100 agents).
-FULL_RUN_CYCLES = 3000
+#: Cycles of the paper's full run (3000 cycles x 100 agents): the model's own default.
+FULL_RUN_CYCLES = DEFAULT_CYCLES
 #: Untimed commits before each batch (the first commits after a settle or a process start warm
 #: SQLite's and the kernel's caches; the model commits continuously).
 WARMUP = 10
