@@ -65,7 +65,8 @@ def overhead_lines(w: dict[str, Any]) -> list[str]:
         ),
         f"outside tier (outside only vs bare), elapsed time: {ci(w['outside_wall'])}",
         f"A/A (bare vs bare): elapsed {ci(w['aa_wall'])}, CPU {ci(w['aa_cpu'])}",
-        f"outside watcher's own CPU at 1 Hz: {w['watcher_core_share']['pct']:.3f} % of a core "
+        f"outside watcher's own CPU at {w.get('hz', 1.0):g} Hz: "
+        f"{w['watcher_core_share']['pct']:.3f} % of a core "
         f"(95 % CI {w['watcher_core_share']['ci_low_pct']:.3f} to "
         f"{w['watcher_core_share']['ci_high_pct']:.3f}, n={w['watcher_core_share']['n']} "
         f"watches): {w['watcher_core_share']['verdict']}",
