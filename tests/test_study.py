@@ -137,8 +137,10 @@ def test_plan_json_holds_every_runs_full_spec() -> None:
             continue
         spec = RunSpec.from_dict(r["spec"])
         assert spec.to_dict() == r["spec"] and spec.seed == 7
-        # the long arms (issue #23) sample live metrics: psutil is their mechanism
-        want = "live" if arm.runner == "longrun" else TRACE_METRICS
+        # the long arms (issue #23) sample live metrics: psutil is their mechanism; so does the
+        # metrics-live arm (issue #24: the live sample's cost on disk)
+        live = arm.runner == "longrun" or arm.label == "unoptimized-metrics-live"
+        want = "live" if live else TRACE_METRICS
         assert spec.metrics == want and spec.scale is None
         assert (spec.cycles, spec.max_agents) == (arm.cycles, arm.max_agents)
     assert S.StudyPlan.from_dict(d).to_dict() == d
@@ -232,6 +234,10 @@ def test_arms_share_one_metrics_trace(smoke_study) -> None:
         if a.runner == "longrun":  # the long arms sample live (issue #23), databases in RAM
             assert meta["parameters"]["metrics"] == "live", a.label
             assert meta["storage_where"] == "ram" and not list(run.glob("*.db")), a.label
+            continue
+        if a.label == "unoptimized-metrics-live":  # live, on disk, with the blocking sample
+            assert meta["parameters"]["metrics"] == "live" and list(run.glob("*.db")), a.label
+            assert meta["costs"]["cpu_interval"] > 0, a.label
             continue
         assert meta["parameters"]["metrics"] == f"cycle-replay:{trace}", a.label
         # the worker arm's samples are its conditions' (workers/<condition>/)
@@ -466,7 +472,8 @@ def test_every_run_arm_states_its_whole_spec(tmp_path: Path) -> None:
         argv = S.task_command(plan, task, tmp_path, tmp_path / "trace.csv")
         spec = RunSpec.from_file(argv[argv.index("--spec") + 1] if "--spec" in argv
                                  else argv[4])
-        live = arm.runner == "longrun"  # the long arms sample live (issue #23)
+        # the long arms sample live (issue #23), and the metrics-live arm (issue #24)
+        live = arm.runner == "longrun" or arm.label == "unoptimized-metrics-live"
         assert spec.scale is None and spec.metrics == (
             "live" if live else f"cycle-replay:{tmp_path / 'trace.csv'}")
         assert (spec.cycles, spec.max_agents) == (arm.cycles, arm.max_agents), arm.label

@@ -621,7 +621,9 @@ def study_plan(scale_name: str, cal: Calibration, uc: Any, ref: Reference, *,
             costs = arm.cost_switches()
             assert costs is not None
             kwargs = {"experiment": r.get("experiment", "C256"), "variant": r.get("variant"),
-                      "cycles": arm.cycles, "max_agents": arm.max_agents, "metrics": "fixed",
+                      "cycles": arm.cycles, "max_agents": arm.max_agents,
+                      # the study's trace is estimated as fixed metrics; a live arm as live
+                      "metrics": "live" if r.get("metrics") == "live" else "fixed",
                       "cpu_interval": costs.cpu_interval, "costs": r.get("costs") or None,
                       "seed": DEFAULT_SEED}
             est = best_estimate(_ArmRun(arm.label, kwargs), uc, cal, budget_s=budget_s,

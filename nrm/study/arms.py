@@ -189,6 +189,15 @@ def core_arms(scale: StudyScale) -> tuple[list[Arm], list[Skipped]]:
                 label, f"switch-{verb}", f"{switch}={value!r} alone (from {base})", run=run,
                 changes_dynamics=switch in ("recursive_evolution", "cumulative_registry"),
                 cycles=cycles_for(run), **common))
+        if base == "unoptimized":
+            # the paper's runs sample live; the study replays a trace so that its arms share one
+            # population. This arm samples live on disk with the blocking interval: its cost per
+            # sample is what the held-out prediction of the paper's runs needs (live@disk), and
+            # its effect is live metrics' cost and dynamics against the trace
+            run = {**run0, "metrics": "live"}
+            arms.append(Arm(f"{base}-metrics-live", "metrics",
+                            f"live psutil metrics instead of the study's trace ({base})",
+                            run=run, changes_dynamics=True, cycles=cycles_for(run), **common))
         if not scale.ramp_arms:  # issue #23: the long arms decide H2; these re-measure the ramp
             skipped.append(Skipped(f"{base}-alloc-*, {base}-gc-*", (
                 f"short allocator and GC arms left out at this scale: at {scale.short_cycles} "
