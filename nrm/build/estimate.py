@@ -84,8 +84,8 @@ NOTEBOOK_START_S = 7.0
 #: here (data/reference/build-default/README.md, "Conditions of this build": one build, n = 1,
 #: a quiet 2-vCPU VM, 2026-12-07 21:14 UTC): ``make setup`` in a fresh clone 0.9 min; the
 #: analyses, the prediction (with shipped counts) and the paper 0.8 min (the reference builds
-#: of 19:16 UTC: 0.7 and 0.8 min, of 05:56 UTC: 1.9 and 2.6 min). ``tests/test_plan_accuracy.py`` checks them
-#: against that README.
+#: of 19:16 UTC: 0.7 and 0.8 min, of 05:56 UTC: 1.9 and 2.6 min).
+#: ``tests/test_plan_accuracy.py`` checks them against that README.
 REFERENCE_SETUP_S = 0.9 * 60
 REFERENCE_AFTER_RUNS_S = 0.8 * 60
 #: Where the recorded steps come from.
